@@ -1,0 +1,1 @@
+"""Leakage audits: steal hyperparameters from released weights, price the defences."""

@@ -1,0 +1,1 @@
+"""Rendering of tuning and audit reports: reads results, computes nothing new."""

@@ -1,0 +1,103 @@
+"""CLI plumbing shared by every sub-app: error mapping and a rich progress bar.
+
+Only CLI modules import this file.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from tuner.errors import HypersealError
+
+
+class ErrorMappingGroup(TyperGroup):
+    """A Typer group that turns any :class:`HypersealError` into one line and an exit code.
+
+    With ``hyperseal --debug`` the traceback is shown instead.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HypersealError as exc:
+            if _debug(ctx):
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(isinstance(root.obj, dict) and root.obj.get("debug"))
+
+
+def new_app(help_text: str) -> typer.Typer:
+    """A sub-app with the project's conventions (no completion flags, help on no args)."""
+    return typer.Typer(
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        cls=ErrorMappingGroup,
+    )
+
+
+class RichProgress:
+    """A :class:`tuner.progress.Progress` drawn as a rich progress bar with ETA on stderr."""
+
+    def __init__(self, transient: bool = False) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[info]}"),
+            console=Console(stderr=True),
+            transient=transient,
+            disable=not sys.stderr.isatty() and False,
+        )
+        self._task: Any = None
+
+    def start(self, description: str, total: int | None = None) -> None:
+        if self._task is None:
+            self._bar.start()
+        else:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task(description, total=total, info="")
+
+    def advance(self, steps: int = 1, **info: Any) -> None:
+        if self._task is None:
+            return
+        text = "  ".join(f"{k}={_fmt(v)}" for k, v in info.items())
+        self._bar.update(self._task, advance=steps, info=text)
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._bar.stop()
+            self._task = None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

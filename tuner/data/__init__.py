@@ -1,0 +1,1 @@
+"""Datasets: the built-in synthetic driving scenes and COCO folders from users."""

@@ -1,0 +1,1 @@
+"""Encrypted, authenticated storage for winning configs and trial journals."""
