@@ -1,0 +1,161 @@
+"""Released models: ``weights.safetensors`` + ``manifest.json``.
+
+The manifest says what the model is (architecture, backbone, image size,
+classes) and pins the weights by SHA-256; it holds nothing of the training
+recipe. Loading refuses anything but this layout, except a torch state dict
+read with ``weights_only=True`` when the caller passes one explicitly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.detectors.spec import ModelSpec
+from tuner.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+FORMAT = "hyperseal-model/1"
+WEIGHTS = "weights.safetensors"
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_release(model: nn.Module, spec: ModelSpec, out: Path, *, overwrite: bool = False) -> Path:
+    """Write ``model`` as a release folder and return the manifest path.
+
+    Raises:
+        ModelError: ``out`` already holds a release and ``overwrite`` is False.
+    """
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    if (out / WEIGHTS).exists() and not overwrite:
+        raise ModelError(f"{out} already holds a released model; choose another --out folder")
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    weights = out / WEIGHTS
+    _atomic(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
+    manifest = {
+        "format": FORMAT,
+        "model": spec.to_dict(),
+        "weights": WEIGHTS,
+        "weights_sha256": sha256_file(weights),
+        "parameters": int(sum(v.numel() for v in state.values())),
+    }
+    path = out / MANIFEST
+    _atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    return path
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of a release folder."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise ModelError(
+            f"{folder} is not a released model: {MANIFEST} is missing "
+            "(expected weights.safetensors + manifest.json, as `hyperseal train` writes)"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelError(f"{path} is not valid JSON; restore it from the release") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a {FORMAT} manifest; re-export the model with hyperseal")
+    return manifest
+
+
+def load_release(folder: Path, *, device: str = "cpu") -> tuple[nn.Module, ModelSpec]:
+    """Rebuild the detector of a release folder and load its weights (checked by hash).
+
+    Raises:
+        ModelError: Missing or altered files, or weights that do not fit the architecture.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from tuner.detectors import build_detector
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    spec = ModelSpec.from_dict(manifest.get("model", {}))
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise ModelError(f"{weights} is missing; the release folder is incomplete")
+    if sha256_file(weights) != manifest.get("weights_sha256"):
+        raise ModelError(f"{weights} does not match the hash in {MANIFEST}; the file was altered")
+    try:
+        state = load_file(str(weights), device=device)
+    except (SafetensorError, OSError) as exc:
+        raise ModelError(f"{weights} is not a readable safetensors file ({exc})") from None
+    model = build_detector(spec)
+    _load_state(model, state, str(weights))
+    model.to(device).eval()
+    return model, spec
+
+
+def load_torch_state(path: Path, spec: ModelSpec, *, device: str = "cpu") -> nn.Module:
+    """Load a torch state-dict file safely (``weights_only=True``) into a fresh detector."""
+    import torch
+
+    from tuner.detectors import build_detector
+
+    try:
+        state = torch.load(Path(path), map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises many kinds for untrusted or corrupt input
+        raise ModelError(
+            f"{path} is not a plain torch state dict ({type(exc).__name__}); "
+            "only weights are loaded, never pickled code"
+        ) from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]
+    model = build_detector(spec)
+    _load_state(model, state, str(path))
+    return model.to(device).eval()
+
+
+def _load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) -> None:
+    if not isinstance(state, dict):
+        raise ModelError(f"{where} does not hold a state dict")
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError:
+        expected = set(model.state_dict())
+        missing = sorted(expected - set(state))
+        extra = sorted(set(state) - expected)
+        detail = (
+            f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}" if extra
+            else "tensor shapes differ"
+        )  # fmt: skip
+        raise ModelError(
+            f"{where} does not fit the architecture in the manifest ({detail})"
+        ) from None
+
+
+def _atomic(path: Path, write: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    finally:
+        tmp_path.unlink(missing_ok=True)

@@ -1,0 +1,167 @@
+"""``TrainConfig``: every training hyperparameter the tuner searches, in one dataclass.
+
+This is the secret recipe: it lives in memory, in the user's own config file,
+and sealed in the vault; hyperseal never writes it to disk in plaintext unless
+the user exports it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adamw")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyperparameters of a detector.
+
+    Args:
+        optimizer: ``sgd`` (with momentum, optionally Nesterov) or ``adamw``.
+        lr: Peak learning rate, reached at the end of the warm-up.
+        momentum: SGD momentum; for AdamW, beta1.
+        nesterov: Nesterov momentum (SGD only).
+        weight_decay: L2 penalty (SGD, coupled) or decoupled decay (AdamW).
+        decay_norm_and_bias: Whether normalisation weights and all biases are decayed too.
+        batch_size: Images per step.
+        epochs: Passes over the training split.
+        warmup_epochs: Linear warm-up length, in epochs (may be fractional).
+        schedule: ``cosine`` (to zero), ``step`` (×0.1 at 2/3 and 8/9 of training) or ``constant``.
+        grad_clip: Maximum gradient norm; 0 disables clipping.
+        hflip: Probability of a horizontal flip.
+        scale_jitter: Relative zoom range: each image is scaled by a factor in [1-s, 1+s].
+        color_jitter: Relative brightness, contrast and saturation jitter.
+        seed: Seed of initialisation, shuffling and augmentation.
+    """
+
+    optimizer: str = "sgd"
+    lr: float = 0.02
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    decay_norm_and_bias: bool = False
+    batch_size: int = 8
+    epochs: int = 10
+    warmup_epochs: float = 0.5
+    schedule: str = "cosine"
+    grad_clip: float = 10.0
+    hflip: float = 0.5
+    scale_jitter: float = 0.0
+    color_jitter: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("schedule", self.schedule, SCHEDULES)
+        _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
+        _check_range("momentum", self.momentum, 0.0, 0.999)
+        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
+        _check_range("batch_size", self.batch_size, 1, 4096)
+        _check_range("epochs", self.epochs, 1, 100_000)
+        _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        _check_range("grad_clip", self.grad_clip, 0.0, 1e6)
+        _check_range("hflip", self.hflip, 0.0, 1.0)
+        _check_range("scale_jitter", self.scale_jitter, 0.0, 0.9)
+        _check_range("color_jitter", self.color_jitter, 0.0, 1.0)
+        if self.nesterov and self.optimizer == "sgd" and self.momentum == 0:
+            raise ConfigError(
+                "config field 'nesterov' needs a momentum above 0; set one or drop it"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for the vault; never write it to disk in plaintext)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, where: str = "config") -> TrainConfig:
+        """Build from a mapping, converting types and naming the first bad field.
+
+        Raises:
+            ConfigError: Unknown field, wrong type or value out of range.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where} must be a mapping of field: value")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(known)}"
+            )
+        defaults = cls()
+        values: dict[str, Any] = {}
+        for name, raw in data.items():
+            values[name] = _coerce(name, raw, type(getattr(defaults, name)), where)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated like the constructor)."""
+        return TrainConfig.from_dict({**self.to_dict(), **changes})
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Read a :class:`TrainConfig` from a YAML or JSON file.
+
+    Raises:
+        ConfigError: The file is missing, unparsable or holds a bad field.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass a YAML or JSON file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML or JSON{at}") from None
+    if data is None:
+        data = {}
+    return TrainConfig.from_dict(data, where=f"config file {path}")
+
+
+def _coerce(name: str, raw: Any, kind: type, where: str) -> Any:
+    bad = ConfigError(f"{where}: field {name!r} must be a {kind.__name__}")
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        raise bad
+    if kind is int:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+            raise bad
+        return int(raw)
+    if kind is float:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+            raise bad
+        try:
+            value = float(raw)
+        except ValueError:
+            raise bad from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: field {name!r} must be a finite number")
+        return value
+    if not isinstance(raw, str):
+        raise bad
+    return raw
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"config field {name!r} must be one of {', '.join(choices)}")
+
+
+def _check_range(
+    name: str, value: float, low: float, high: float, *, low_open: bool = False
+) -> None:
+    ok = (value > low if low_open else value >= low) and value <= high
+    if not ok or value != value:
+        bracket = "(" if low_open else "["
+        raise ConfigError(
+            f"config field {name!r} is out of range; allowed: {bracket}{low}, {high}]"
+        )

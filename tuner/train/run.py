@@ -1,0 +1,63 @@
+"""``run_training``: data in, released model folder out. What ``hyperseal train`` calls."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuner.detectors.spec import ModelSpec
+from tuner.errors import ConfigError
+from tuner.progress import Progress
+from tuner.train.config import TrainConfig
+from tuner.train.loop import TrainResult, train_detector
+
+if TYPE_CHECKING:
+    from tuner.data.resolve import DataSplits
+
+METRICS_FILE = "metrics.json"
+
+
+def load_datasets(splits: DataSplits) -> tuple:
+    """Training and validation ``DetectionDataset`` of resolved splits."""
+    from tuner.data.dataset import DetectionDataset
+
+    return DetectionDataset(splits.train), DetectionDataset(splits.val)
+
+
+def run_training(
+    data: str | Path,
+    config: TrainConfig,
+    out: Path,
+    *,
+    arch: str = "fcos",
+    backbone: str = "tiny",
+    image_size: int = 128,
+    device: str | None = None,
+    synthetic_images: int = 500,
+    synthetic_seed: int = 0,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Train on ``data`` (``"synthetic"`` or a COCO folder) and write a release to ``out``.
+
+    ``out`` receives ``weights.safetensors``, ``manifest.json`` (architecture only)
+    and ``metrics.json`` (validation metrics and per-epoch history, no hyperparameter).
+
+    Raises:
+        ConfigError: ``out`` already holds a model (nothing is overwritten).
+        DataError, ModelError, TrainingError: from the steps they name.
+    """
+    from tuner.data.resolve import resolve_data
+    from tuner.release import save_release
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise ConfigError(f"output folder {out} is not empty; choose a new --out folder")
+    splits = resolve_data(data, images=synthetic_images, size=image_size, seed=synthetic_seed,
+                          progress=progress)  # fmt: skip
+    train_set, val_set = load_datasets(splits)
+    spec = ModelSpec(arch, backbone, image_size, tuple(splits.train.class_names))
+    result = train_detector(config, train_set, val_set, spec, device=device, progress=progress)
+    save_release(result.model, spec, out)
+    (out / METRICS_FILE).write_text(json.dumps(result.summary(), indent=2) + "\n")
+    return result
