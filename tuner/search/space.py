@@ -1,0 +1,298 @@
+"""Search spaces: which hyperparameters the tuner varies, and over what.
+
+A space is a YAML mapping from a :class:`~tuner.train.TrainConfig` field to
+its spec::
+
+    lr:           {type: log,    low: 1.0e-3, high: 0.2, default: 0.02}
+    momentum:     {type: float,  low: 0.8, high: 0.98, default: 0.9, when: {optimizer: sgd}}
+    batch_size:   {type: choice, choices: [4, 8, 16], default: 8}
+    optimizer:    {type: choice, choices: [sgd, adamw], default: sgd}
+    epochs:       {type: fixed,  value: 6}
+
+Types: ``log`` (log-uniform float), ``float``, ``int``, ``choice``, ``fixed``.
+``when`` makes a parameter conditional: it is only used when every named
+choice parameter has (one of) the given value(s); otherwise the field keeps its
+default. A bad spec raises :class:`ConfigError` naming the parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import ConfigError
+from tuner.train.config import TrainConfig
+
+KINDS = ("log", "float", "int", "choice", "fixed")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched (or fixed) hyperparameter."""
+
+    name: str
+    kind: str
+    default: Any
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    @property
+    def searched(self) -> bool:
+        """Whether the optimizer varies this parameter."""
+        return self.kind != "fixed"
+
+    def active(self, values: Mapping[str, Any]) -> bool:
+        """Whether the parameter applies, given the values of the others."""
+        return all(values.get(name) in allowed for name, allowed in self.when)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The YAML form of this parameter."""
+        spec: dict[str, Any] = {"type": self.kind}
+        if self.kind == "fixed":
+            spec["value"] = self.default
+            return spec
+        if self.kind == "choice":
+            spec["choices"] = list(self.choices)
+        else:
+            spec["low"], spec["high"] = self.low, self.high
+        spec["default"] = self.default
+        if self.when:
+            spec["when"] = {k: list(v) if len(v) > 1 else v[0] for k, v in self.when}
+        return spec
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An ordered set of :class:`Param`, mapped to and from Nevergrad."""
+
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        by_name = {p.name: p for p in self.params}
+        for p in self.params:
+            for other, allowed in p.when:
+                cond = by_name.get(other)
+                if cond is None or cond.kind not in ("choice", "fixed"):
+                    raise ConfigError(
+                        f"search space parameter {p.name!r}: 'when' names {other!r}, "
+                        "which must be a choice parameter of the space"
+                    )
+                valid = cond.choices if cond.kind == "choice" else (cond.default,)
+                bad = [v for v in allowed if v not in valid]
+                if bad:
+                    raise ConfigError(
+                        f"search space parameter {p.name!r}: 'when' expects {other!r} to take "
+                        "a value that is not among its choices"
+                    )
+        if len(set(names)) != len(names):
+            raise ConfigError("search space names a parameter twice")
+
+    @property
+    def names(self) -> list[str]:
+        """Names of all parameters, in order."""
+        return [p.name for p in self.params]
+
+    @property
+    def searched(self) -> list[Param]:
+        """The parameters the optimizer varies."""
+        return [p for p in self.params if p.searched]
+
+    def __getitem__(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter at its default."""
+        return {p.name: p.default for p in self.params}
+
+    def freeze(self, values: Mapping[str, Any]) -> SearchSpace:
+        """A copy where each parameter in ``values`` is fixed at the given value."""
+        params = tuple(
+            Param(p.name, "fixed", _native(values[p.name]), when=p.when) if p.name in values else p
+            for p in self.params
+        )
+        return SearchSpace(params)
+
+    def parametrization(self, seed: int | None = None) -> Any:
+        """A Nevergrad ``p.Dict`` over the searched parameters."""
+        import nevergrad as ng
+
+        items: dict[str, Any] = {}
+        for p in self.searched:
+            if p.kind == "log":
+                items[p.name] = ng.p.Log(lower=p.low, upper=p.high, init=p.default)
+            elif p.kind == "float":
+                items[p.name] = ng.p.Scalar(lower=p.low, upper=p.high, init=p.default)
+            elif p.kind == "int":
+                items[p.name] = ng.p.Scalar(
+                    lower=p.low, upper=p.high, init=p.default
+                ).set_integer_casting()
+            else:
+                items[p.name] = ng.p.Choice(list(p.choices))
+        param = ng.p.Dict(**items)
+        if seed is not None:
+            param.random_state.seed(seed)
+        return param
+
+    def complete(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """All parameters: searched values (inactive ones reset to default) plus fixed ones."""
+        full = {p.name: _native(values.get(p.name, p.default)) for p in self.params}
+        for p in self.params:
+            if p.kind == "int":
+                full[p.name] = int(round(full[p.name]))
+        for p in self.params:
+            if not p.active(full):
+                full[p.name] = p.default
+        return full
+
+    def to_config(self, values: Mapping[str, Any], base: TrainConfig | None = None) -> TrainConfig:
+        """The :class:`TrainConfig` for a point of the space (other fields from ``base``)."""
+        base = base or TrainConfig()
+        return TrainConfig.from_dict({**base.to_dict(), **self.complete(values)}, where="trial")
+
+    def to_yaml(self) -> str:
+        """The YAML form of the space (the parameters, not any tuned value)."""
+        import yaml
+
+        return yaml.safe_dump({p.name: p.to_spec() for p in self.params}, sort_keys=False)
+
+
+def default_space(epochs: int = 6) -> SearchSpace:
+    """The built-in space for detectors: optimizer, lr, momentum, decay, batch, schedule, aug."""
+    return parse_space(
+        {
+            "optimizer": {"type": "choice", "choices": ["sgd", "adamw"], "default": "sgd"},
+            "lr": {"type": "log", "low": 1e-3, "high": 0.2, "default": 0.02},
+            "momentum": {
+                "type": "float",
+                "low": 0.8,
+                "high": 0.98,
+                "default": 0.9,
+                "when": {"optimizer": "sgd"},
+            },
+            "weight_decay": {"type": "log", "low": 1e-6, "high": 1e-2, "default": 1e-4},
+            "batch_size": {"type": "choice", "choices": [4, 8, 16], "default": 8},
+            "warmup_epochs": {"type": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+            "schedule": {
+                "type": "choice",
+                "choices": ["cosine", "step", "constant"],
+                "default": "cosine",
+            },
+            "hflip": {"type": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+            "scale_jitter": {"type": "float", "low": 0.0, "high": 0.4, "default": 0.0},
+            "color_jitter": {"type": "float", "low": 0.0, "high": 0.5, "default": 0.0},
+            "epochs": {"type": "fixed", "value": epochs},
+        }
+    )
+
+
+def load_space(path: Path) -> SearchSpace:
+    """Read a search space from a YAML (or JSON) file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise ConfigError(f"search space file {path} is not valid YAML") from None
+    return parse_space(data, where=f"search space {path}")
+
+
+def parse_space(data: Any, *, where: str = "search space") -> SearchSpace:
+    """Validate a mapping of parameter specs and build a :class:`SearchSpace`."""
+    if not isinstance(data, dict) or not data:
+        raise ConfigError(f"{where} must be a non-empty mapping of parameter: spec")
+    known = {f.name for f in fields(TrainConfig)}
+    params = []
+    for name, spec in data.items():
+        if name not in known:
+            raise ConfigError(
+                f"{where}: {name!r} is not a training hyperparameter; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        params.append(_parse_param(str(name), spec, where))
+    space = SearchSpace(tuple(params))
+    if not space.searched:
+        raise ConfigError(f"{where}: every parameter is fixed; leave at least one to search")
+    try:
+        space.to_config(space.defaults())
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: the defaults do not make a valid config ({exc})") from None
+    return space
+
+
+def _parse_param(name: str, spec: Any, where: str) -> Param:
+    def fail(msg: str) -> ConfigError:
+        return ConfigError(f"{where}: parameter {name!r} {msg}")
+
+    if not isinstance(spec, dict):
+        raise fail("must be a mapping with a 'type'")
+    kind = spec.get("type")
+    if kind not in KINDS:
+        raise fail(f"has type {kind!r}; use one of {', '.join(KINDS)}")
+    allowed = {"type", "default", "when"} | {
+        "log": {"low", "high"}, "float": {"low", "high"}, "int": {"low", "high"},
+        "choice": {"choices"}, "fixed": {"value"},
+    }[kind]  # fmt: skip
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise fail(f"has unknown key {extra[0]!r} for type {kind}")
+    when = _parse_when(spec.get("when"), fail)
+    if kind == "fixed":
+        if "value" not in spec:
+            raise fail("is fixed but has no 'value'")
+        return Param(name, kind, spec["value"], when=when)
+    if kind == "choice":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise fail("needs a non-empty list 'choices'")
+        if len(set(map(repr, choices))) != len(choices):
+            raise fail("lists a choice twice")
+        default = spec.get("default", choices[0])
+        if default not in choices:
+            raise fail("has a default that is not among its choices")
+        return Param(name, kind, default, choices=tuple(choices), when=when)
+    low, high = spec.get("low"), spec.get("high")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        raise fail("needs numeric 'low' and 'high'")
+    low, high = float(low), float(high)
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise fail("needs finite bounds with low < high")
+    if kind == "log" and low <= 0:
+        raise fail("is log-scaled, so 'low' must be above 0")
+    if kind == "int" and (low != int(low) or high != int(high)):
+        raise fail("is an int, so its bounds must be whole numbers")
+    default = spec.get("default", math.sqrt(low * high) if kind == "log" else (low + high) / 2)
+    if not isinstance(default, (int, float)) or isinstance(default, bool):
+        raise fail("needs a numeric default")
+    if not low <= float(default) <= high:
+        raise fail("has a default outside [low, high]")
+    if kind == "int":
+        return Param(name, kind, int(round(default)), low, high, when=when)
+    return Param(name, kind, float(default), low, high, when=when)
+
+
+def _parse_when(raw: Any, fail: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise fail("has a 'when' that is not a mapping of parameter: value(s)")
+    return tuple(
+        (str(k), tuple(v) if isinstance(v, list) else (v,)) for k, v in sorted(raw.items())
+    )
+
+
+def _native(value: Any) -> Any:
+    """Plain Python scalars (numpy scalars leak out of Nevergrad)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
