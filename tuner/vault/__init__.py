@@ -1,1 +1,108 @@
-"""Encrypted, authenticated storage for winning configs and trial journals."""
+"""Encrypted, authenticated storage for winning configs and trial journals.
+
+Two kinds of sealed files (layout in ``docs/vault-format.md``):
+
+* :class:`Vault`: named JSON entries (a config, its metrics, a dataset
+  fingerprint, a model hash...), rewritten atomically under a lock.
+* :class:`SealedJournal`: an append-only file of JSON records (one per
+  finished trial) that detects reordered, dropped, duplicated and torn
+  records.
+
+Both are sealed with AES-256-GCM under one of four key sources:
+
+* :class:`Passphrase` (scrypt, parameters in the header, capped on read),
+* :class:`KeyFile` (a random 256-bit key; :func:`generate_key_file`),
+* :class:`Recipient` (an X25519 public key: seal only, cannot read back),
+* :class:`Identity` (the matching private key: reads and seals;
+  :func:`generate_identity_file`).
+
+Example:
+    >>> from tuner.vault import Passphrase, Vault, SealedJournal
+    >>> key = Passphrase("correct horse battery staple")  # doctest: +SKIP
+    >>> vault = Vault.create("best.vault", key)  # doctest: +SKIP
+    >>> vault.put("fasterrcnn", {"config": {"lr": 0.02}, "map": 0.41})  # doctest: +SKIP
+    >>> with SealedJournal.create("trials.journal", key) as journal:  # doctest: +SKIP
+    ...     journal.append({"trial": 0, "config": {"lr": 0.02}, "map": 0.31})
+
+Errors are in :mod:`tuner.vault.errors`; CLI-side key resolution for any
+command is in :mod:`tuner.vault.cli_keys`.
+"""
+
+from __future__ import annotations
+
+from tuner.vault.errors import (
+    DocumentError,
+    EntryNotFoundError,
+    JournalDroppedError,
+    JournalDuplicatedError,
+    JournalOrderError,
+    JournalReorderedError,
+    JournalTornTailError,
+    KdfParamsError,
+    KeyKindError,
+    NotAVaultError,
+    TamperedError,
+    TruncatedError,
+    UnknownVersionError,
+    VaultError,
+    VaultLockedError,
+    WrongKeyError,
+)
+from tuner.vault.format import VERSION, FileKind, KeyMode
+from tuner.vault.info import SealedFileInfo, inspect_file
+from tuner.vault.journal import JournalCheckpoint, SealedJournal, TornTail
+from tuner.vault.kdf import DEFAULT_LIMITS, DEFAULT_SCRYPT, KdfLimits, ScryptParams
+from tuner.vault.keys import (
+    Identity,
+    KeyFile,
+    KeySource,
+    Passphrase,
+    Recipient,
+    generate_identity_file,
+    generate_key_file,
+    load_recipient,
+)
+from tuner.vault.vault import EntryInfo, Vault, VerifyReport, verify
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_SCRYPT",
+    "VERSION",
+    "DocumentError",
+    "EntryInfo",
+    "EntryNotFoundError",
+    "FileKind",
+    "Identity",
+    "JournalCheckpoint",
+    "JournalDroppedError",
+    "JournalDuplicatedError",
+    "JournalOrderError",
+    "JournalReorderedError",
+    "JournalTornTailError",
+    "KdfLimits",
+    "KdfParamsError",
+    "KeyFile",
+    "KeyKindError",
+    "KeyMode",
+    "KeySource",
+    "NotAVaultError",
+    "Passphrase",
+    "Recipient",
+    "ScryptParams",
+    "SealedFileInfo",
+    "SealedJournal",
+    "TamperedError",
+    "TornTail",
+    "TruncatedError",
+    "UnknownVersionError",
+    "Vault",
+    "VaultError",
+    "VaultLockedError",
+    "VerifyReport",
+    "WrongKeyError",
+    "generate_identity_file",
+    "generate_key_file",
+    "inspect_file",
+    "load_recipient",
+    "verify",
+]
