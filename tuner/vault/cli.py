@@ -1,12 +1,441 @@
-"""``hyperseal vault ...`` (placeholder until the vault lands)."""
+"""``hyperseal vault ...``: create, fill, read, rotate and check vaults and journals.
+
+Commands only parse options, ask for keys (:mod:`tuner.vault.cli_keys`) and
+print; the work is done by the public API of :mod:`tuner.vault`, imported
+inside each command so ``hyperseal --help`` stays fast.
+
+Plaintext leaves a vault in two ways only: ``show`` on a terminal, and
+``export``, which says on stderr that it wrote plaintext.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
 from tuner.cli_support import new_app
+from tuner.vault.cli_keys import (
+    NEW_PASSPHRASE_ENV,
+    IdentityOption,
+    KeyFileOption,
+    PassphraseFileOption,
+    RecipientOption,
+    key_for_new,
+    key_for_reading,
+    key_for_writing,
+)
+
+if TYPE_CHECKING:
+    from tuner.vault.kdf import ScryptParams
 
 app = new_app("Encrypted, authenticated storage for winning configs and trial journals.")
+journal_app = new_app("Inspect, repair and export sealed trial journals.")
+app.add_typer(journal_app, name="journal")
+
+VaultArg = Annotated[Path, typer.Argument(help="The vault file.", show_default=False)]
+KdfOption = Annotated[
+    int,
+    typer.Option(
+        "--kdf-log2n",
+        hidden=True,
+        help="scrypt cost log2(N) for a new passphrase (default 17; lower only for tests).",
+    ),
+]
+OutOption = Annotated[
+    str,
+    typer.Option(
+        "--out", help="File to write the PLAINTEXT to (- for stdout).", show_default=False
+    ),
+]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="json or yaml (default: from the file extension, else json).",
+        show_default=False,
+    ),
+]
 
 
-@app.command("info")
-def info() -> None:
-    """Describe the vault format."""
+def _scrypt(log2_n: int) -> ScryptParams:
+    from tuner.vault.kdf import ScryptParams
+
+    return ScryptParams(log2_n=log2_n)
+
+
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _load_config(source: str) -> dict[str, Any]:
+    """Read a YAML or JSON mapping from a file, or from stdin when ``source`` is ``-``."""
+    import json
+
+    import yaml
+
+    from tuner.vault.errors import DocumentError
+
+    where = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DocumentError(f"{where}: no such config file") from None
+    except UnicodeDecodeError:
+        raise DocumentError(f"{where}: config file is not UTF-8 text") from None
+    except OSError as exc:
+        raise DocumentError(f"{where}: cannot read config file ({exc.strerror})") from None
+    if source.endswith(".json"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            # Position only: the message must not quote the (secret) content.
+            raise DocumentError(
+                f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno})"
+            ) from None
+    else:
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" (line {mark.line + 1})" if mark is not None else ""
+            raise DocumentError(f"{where}: not valid YAML or JSON{at}") from None
+    if not isinstance(value, dict):
+        raise DocumentError(f"{where}: the config must be a mapping (key: value pairs)")
+    return value
+
+
+def _render(value: Any, fmt: str) -> str:
+    import json
+
+    if fmt == "json":
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    import yaml
+
+    return yaml.safe_dump(value, sort_keys=True, allow_unicode=True)
+
+
+def _format_for(out: str, fmt: str | None) -> str:
+    from tuner.vault.errors import VaultError
+
+    if fmt is None:
+        fmt = "yaml" if out.endswith((".yaml", ".yml")) else "json"
+    if fmt not in ("json", "yaml"):
+        raise VaultError(f"unknown --format {fmt!r}; use json or yaml")
+    return fmt
+
+
+def _write_plaintext(out: str, text: str, what: str, force: bool) -> None:
+    """Write exported plaintext to ``out`` (0600, atomic) or stdout, and say so on stderr."""
+    from tuner.vault.atomic import atomic_write, create_exclusive
+
+    if out == "-":
+        typer.echo(text, nl=False)
+        typer.echo(f"note: wrote the plaintext of {what} to stdout (not encrypted)", err=True)
+        return
+    (atomic_write if force else create_exclusive)(Path(out), text.encode("utf-8"))
+    typer.echo(
+        f"note: wrote the plaintext of {what} to {out} (mode 0600, NOT encrypted);"
+        " delete it when done",
+        err=True,
+    )
+
+
+@app.command("init")
+def init(
+    vault: VaultArg,
+    key_file: KeyFileOption = None,
+    recipient: RecipientOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    kdf_log2n: KdfOption = 17,
+) -> None:
+    """Create an empty vault sealed with a passphrase (default), a key file or a public key.
+
+    --key-file F uses F, generating it (mode 0600) when it does not exist.
+    --recipient PUBKEY seals to a public key from `hyperseal vault keygen`:
+    anyone with it can add entries; only the identity file reads them.
+    """
+    from tuner.vault import Vault
+
+    key = key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    created = Vault.create(vault, key, kdf=_scrypt(kdf_log2n))
+    typer.echo(f"created {vault} (sealed with a {created.key_mode.describe()})")
+
+
+@app.command("keygen")
+def keygen(
+    identity_file: Annotated[
+        Path, typer.Argument(help="Where to write the new identity.", show_default=False)
+    ],
+) -> None:
+    """Make an X25519 identity (mode 0600) and print its public key on stdout."""
+    from tuner.vault import generate_identity_file
+
+    identity = generate_identity_file(identity_file)
+    typer.echo(
+        f"wrote identity {identity_file} (mode 0600): keep it secret; it reads what is sealed"
+        " to the public key below (give that to writers as --recipient)",
+        err=True,
+    )
+    typer.echo(str(identity.recipient))
+
+
+@app.command("put")
+def put(
+    vault: VaultArg,
+    name: Annotated[str, typer.Argument(help="Entry name.", show_default=False)],
+    config_file: Annotated[
+        str, typer.Argument(help="A YAML or JSON file, or - for stdin.", show_default=False)
+    ],
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+    recipient: RecipientOption = None,
+) -> None:
+    """Store CONFIG_FILE (YAML or JSON) in VAULT under NAME, replacing any entry of that name."""
+    from tuner.vault import Vault
+    from tuner.vault.codec import check_name
+
+    check_name(name)
+    document = _load_config(config_file)
+    key = key_for_writing(
+        vault,
+        passphrase_file=passphrase_file,
+        key_file=key_file,
+        identity=identity,
+        recipient=recipient,
+    )
+    Vault.open(vault, key).put(name, document)
+    typer.echo(f"stored {name} in {vault}")
+    if config_file != "-":
+        typer.echo(
+            f"note: {config_file} is still on disk in plaintext; delete it if it should not stay",
+            err=True,
+        )
+
+
+@app.command("list")
+def list_entries(
+    vault: VaultArg,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """List entry names and when they were saved (UTC); no stored values."""
+    from tuner.vault import Vault
+
+    key = key_for_reading(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    entries = Vault.open(vault, key).entries()
+    if not entries:
+        typer.echo(f"{vault} has no entries", err=True)
+        return
+    width = max(len(e.name) for e in entries)
+    for entry in entries:
+        saved = entry.saved_at.strftime("%Y-%m-%d %H:%M:%S")
+        typer.echo(f"{entry.name:<{width}}  {saved}")
+
+
+@app.command("show")
+def show(
+    vault: VaultArg,
+    name: Annotated[str, typer.Argument(help="Entry name.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Show as JSON instead of YAML.")] = False,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Show one entry on the terminal (to write it to a file or a pipe, use export)."""
+    from tuner.vault import Vault
+    from tuner.vault.errors import VaultError
+
+    if not _stdout_is_terminal():
+        raise VaultError(
+            "show writes only to a terminal; to write plaintext to a file or a pipe use"
+            f" `hyperseal vault export {vault} {name} --out FILE` (--out - for stdout)"
+        )
+    key = key_for_reading(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    document = Vault.open(vault, key).get(name)
+    typer.echo(_render(document, "json" if as_json else "yaml"), nl=False)
+
+
+@app.command("export")
+def export(
+    vault: VaultArg,
+    out: OutOption,
+    name: Annotated[
+        str | None, typer.Argument(help="Entry to export (default: all).", show_default=False)
+    ] = None,
+    fmt: FormatOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Write decrypted entries to a plain file: the one way plaintext leaves a vault.
+
+    With NAME, the entry's document; without, a mapping of every name to its document.
+    """
+    from tuner.vault import Vault
+
+    style = _format_for(out, fmt)
+    key = key_for_reading(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    opened = Vault.open(vault, key)
+    if name is not None:
+        value: Any = opened.get(name)
+        what = f"entry {name}"
+    else:
+        value = {n: opened.get(n) for n in opened.names()}
+        what = f"{len(value)} entries"
+    _write_plaintext(out, _render(value, style), what, force)
+
+
+@app.command("rotate")
+def rotate(
+    vault: VaultArg,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+    new_passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-passphrase-file",
+            help=f"The new passphrase's file (else ${NEW_PASSPHRASE_ENV}, else a prompt).",
+            show_default=False,
+        ),
+    ] = None,
+    new_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key-file",
+            help="Switch to this key file (generated if missing).",
+            show_default=False,
+        ),
+    ] = None,
+    new_recipient: Annotated[
+        str | None,
+        typer.Option(
+            "--new-recipient", help="Switch to sealing for this public key.", show_default=False
+        ),
+    ] = None,
+    kdf_log2n: KdfOption = 17,
+) -> None:
+    """Re-encrypt VAULT under a new passphrase (default) or a new key, with a fresh data key."""
+    from tuner.vault import Vault
+
+    key = key_for_reading(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    opened = Vault.open(vault, key)
+    new_key = key_for_new(
+        passphrase_file=new_passphrase_file,
+        key_file=new_key_file,
+        recipient=new_recipient,
+        env=NEW_PASSPHRASE_ENV,
+        prompt="New passphrase",
+    )
+    opened.rotate(new_key, kdf=_scrypt(kdf_log2n))
+    typer.echo(f"rotated {vault}: now sealed with a {opened.key_mode.describe()}")
+
+
+@app.command("verify")
+def verify_vault(
+    vault: VaultArg,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Authenticate every byte of VAULT; exit non-zero with the reason if anything is wrong."""
+    from tuner.vault import verify
+
+    key = key_for_reading(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    report = verify(vault, key)
+    typer.echo(f"ok: {vault}: {report.describe()}")
+
+
+JournalArg = Annotated[Path, typer.Argument(help="The journal file.", show_default=False)]
+
+
+@journal_app.command("verify")
+def journal_verify(
+    journal: JournalArg,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="Drop a torn last record left by a crash.")
+    ] = False,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+    recipient: RecipientOption = None,
+) -> None:
+    """Authenticate every record of JOURNAL, in order; --repair drops a torn last record.
+
+    With only --recipient (no identity) the records cannot be authenticated:
+    the frame structure and sequence are checked, and --repair still works.
+    """
+    from tuner.vault import JournalTornTailError, SealedJournal
+
+    if recipient is not None:
+        key = key_for_writing(journal, recipient=recipient)
+    else:
+        key = key_for_reading(
+            journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+        )
+    opened = SealedJournal.open(journal, key, writable=repair)
+    try:
+        if opened.can_read:
+            try:
+                count = len(opened.read())
+            except JournalTornTailError:
+                if not repair:
+                    raise
+                _report_repair(journal, opened)
+                count = len(opened.read())
+            how = "all authenticated"
+        else:
+            if opened.torn_tail is not None and repair:
+                _report_repair(journal, opened)
+            opened.check_tail()
+            count = opened.records
+            how = "structure only: authenticating them needs the identity"
+        typer.echo(f"ok: {journal}: journal, {opened.key_mode.describe()}, {count} records ({how})")
+    finally:
+        opened.close()
+
+
+def _report_repair(journal: Path, opened: Any) -> None:
+    torn = opened.torn_tail
+    dropped = opened.repair()
+    typer.echo(
+        f"repaired {journal}: dropped a torn record of {dropped} bytes at byte {torn.offset}"
+    )
+
+
+@journal_app.command("export")
+def journal_export(
+    journal: JournalArg,
+    out: OutOption,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Write the decrypted records of JOURNAL as JSON Lines (one record per line)."""
+    import json
+
+    from tuner.vault import SealedJournal
+
+    key = key_for_reading(
+        journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    records = SealedJournal.open(journal, key, writable=False).read()
+    text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+    _write_plaintext(out, text, f"{len(records)} journal records", force)

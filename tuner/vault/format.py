@@ -72,8 +72,8 @@ class KeyMode(enum.IntEnum):
     RECIPIENT = 3
 
     def describe(self) -> str:
-        """Words for messages: ``passphrase``, ``key file``, ``public key (recipient)``."""
-        return {1: "passphrase", 2: "key file", 3: "public key (recipient)"}[self.value]
+        """Words for messages: ``passphrase``, ``key file``, ``public key``."""
+        return {1: "passphrase", 2: "key file", 3: "public key"}[self.value]
 
 
 _KEY_BLOCK_LEN = {

@@ -316,6 +316,15 @@ class SealedJournal:
             torn_bytes=torn.size,
         )
 
+    def check_tail(self) -> None:
+        """Raise :class:`JournalTornTailError` if the journal had a torn tail when opened.
+
+        Structural only: use it when the key cannot read (a public key);
+        :meth:`read` checks the tail itself.
+        """
+        if self._torn is not None:
+            raise self._torn_error(self._torn)
+
     def append(self, record: dict[str, Any]) -> int:
         """Seal and append one record; returns its sequence number.
 

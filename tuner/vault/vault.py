@@ -76,13 +76,15 @@ class VerifyReport:
     records: int
 
     def describe(self) -> str:
-        """One line for people, e.g. ``vault v1, passphrase (scrypt N=2^17 r=8 p=1), 3 entries``."""
+        """One line for people, e.g. ``vault v1, passphrase (scrypt N=2^17 r=8 p=1), 3 entries...``."""
         how = self.key_mode.describe()
         if self.kdf is not None:
             how += f" ({self.kdf.describe()})"
         if self.recipient is not None:
             how += f" {self.recipient}"
-        return f"vault v{self.version}, {how}, {self.entries} entries in {self.records} records"
+        entries = f"{self.entries} {'entry' if self.entries == 1 else 'entries'}"
+        records = f"{self.records} {'record' if self.records == 1 else 'records'}"
+        return f"vault v{self.version}, {how}, {entries} in {records}"
 
 
 @dataclass

@@ -1,0 +1,305 @@
+"""Key options and key resolution for any hyperseal command that touches a sealed file.
+
+``hyperseal vault ...``, ``hyperseal tune``, ``hyperseal audit model`` and
+``hyperseal report`` all ask for keys the same way, with these ready-made
+Typer options (``Annotated`` types, so they are reused as they are)::
+
+    from tuner.vault.cli_keys import (
+        IdentityOption, KeyFileOption, PassphraseFileOption, RecipientOption,
+        key_for_new, key_for_reading, key_for_writing,
+    )
+
+    @app.command()
+    def tune(
+        vault: Path,
+        passphrase_file: PassphraseFileOption = None,
+        key_file: KeyFileOption = None,
+        identity: IdentityOption = None,
+        recipient: RecipientOption = None,
+    ) -> None:
+        key = key_for_writing(vault, passphrase_file=passphrase_file, key_file=key_file,
+                              identity=identity, recipient=recipient)
+        Vault.open(vault, key).put("best", result)
+
+Which function:
+
+* :func:`key_for_reading`: open an existing vault or journal to read it.
+  Looks at the file's header (no key needed) to ask for the right kind of
+  key: a passphrase, ``--key-file`` or ``--identity``.
+* :func:`key_for_writing`: add to an existing file. Like reading, but a
+  recipient-sealed file also accepts ``--recipient PUBKEY`` (or
+  ``HYPERSEAL_RECIPIENT``), which must match the file's public key: a
+  writer never seals to a key it was not told to trust.
+* :func:`key_for_new`: a key for a file about to be created (``init``, a
+  new journal, the new key of ``rotate``): ``--recipient``, ``--key-file``
+  (generated when missing) or a passphrase asked twice.
+
+Where a passphrase comes from, first match wins: ``--passphrase-file``
+(its first line), the ``HYPERSEAL_PASSPHRASE`` environment variable when
+the user sets it, else a hidden prompt (typed twice when creating). Never
+from a command-line argument. These functions may prompt and print notes
+on stderr: they are CLI-side only; core code takes a ready key source.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from tuner.vault.errors import KeyKindError, VaultError
+from tuner.vault.format import KeyMode
+from tuner.vault.info import inspect_file
+from tuner.vault.keys import (
+    Identity,
+    KeyFile,
+    KeySource,
+    Passphrase,
+    Recipient,
+    generate_key_file,
+    load_recipient,
+)
+
+PASSPHRASE_ENV = "HYPERSEAL_PASSPHRASE"
+NEW_PASSPHRASE_ENV = "HYPERSEAL_NEW_PASSPHRASE"
+RECIPIENT_ENV = "HYPERSEAL_RECIPIENT"
+
+PassphraseFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file",
+        help=f"Read the passphrase from this file's first line (else ${PASSPHRASE_ENV},"
+        " else a hidden prompt).",
+        show_default=False,
+    ),
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option("--key-file", help="A hyperseal key file (hskey1...).", show_default=False),
+]
+IdentityOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--identity",
+        help="An identity file (from `hyperseal vault keygen`), to read recipient-sealed files.",
+        show_default=False,
+    ),
+]
+RecipientOption = Annotated[
+    str | None,
+    typer.Option(
+        "--recipient",
+        help=f"A public key (hspub1...) or a file holding one (else ${RECIPIENT_ENV}).",
+        show_default=False,
+    ),
+]
+
+
+def read_passphrase_file(path: Path) -> Passphrase:
+    """The passphrase on the first line of ``path`` (its line ending removed).
+
+    Raises:
+        VaultError: missing, unreadable, not UTF-8 or empty.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise VaultError(f"{path}: no such passphrase file") from None
+    except UnicodeDecodeError:
+        raise VaultError(f"{path}: passphrase file is not UTF-8 text") from None
+    except OSError as exc:
+        raise VaultError(f"{path}: cannot read passphrase file ({exc.strerror})") from None
+    line = text.split("\n", 1)[0].removesuffix("\r")
+    if not line:
+        raise VaultError(f"{path}: passphrase file is empty (its first line holds the passphrase)")
+    return Passphrase(line)
+
+
+def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> Passphrase | None:
+    """The passphrase in environment variable ``variable``, or ``None`` when unset or empty."""
+    value = os.environ.get(variable)
+    return Passphrase(value) if value else None
+
+
+def prompt_passphrase(prompt: str = "Passphrase", *, confirm: bool = False) -> Passphrase:
+    """Ask for a passphrase with a hidden prompt (twice when ``confirm``).
+
+    Raises:
+        VaultError: no passphrase could be read (no terminal, end of input, Ctrl-C).
+    """
+    import click
+
+    try:
+        value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
+    except click.exceptions.Abort:
+        raise VaultError(
+            f"no passphrase given; type it at the prompt, or use --passphrase-file or"
+            f" ${PASSPHRASE_ENV}"
+        ) from None
+    return Passphrase(value)
+
+
+def get_passphrase(
+    passphrase_file: Path | None,
+    *,
+    confirm: bool = False,
+    env: str = PASSPHRASE_ENV,
+    prompt: str = "Passphrase",
+) -> Passphrase:
+    """A passphrase from ``passphrase_file``, else ``$env``, else the prompt."""
+    if passphrase_file is not None:
+        return read_passphrase_file(passphrase_file)
+    from_env = passphrase_from_env(env)
+    if from_env is not None:
+        return from_env
+    return prompt_passphrase(prompt, confirm=confirm)
+
+
+def _at_most_one(**given: object) -> None:
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+    if len(named) > 1:
+        raise VaultError(f"give only one of {', '.join(named)}")
+
+
+def _recipient_arg(recipient: str | None) -> Recipient | None:
+    value = recipient if recipient is not None else os.environ.get(RECIPIENT_ENV) or None
+    return load_recipient(value) if value is not None else None
+
+
+def key_for_reading(
+    path: Path,
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    identity: Path | None = None,
+) -> KeySource:
+    """The key that reads the vault or journal at ``path``, chosen by its header.
+
+    Args:
+        path: an existing vault or journal.
+        passphrase_file: ``--passphrase-file``.
+        key_file: ``--key-file``.
+        identity: ``--identity``.
+
+    Raises:
+        KeyKindError: the options given do not fit the file's key mode.
+        VaultError: the file or a key file cannot be read.
+    """
+    _at_most_one(passphrase_file=passphrase_file, key_file=key_file, identity=identity)
+    info = inspect_file(path)
+    mode = info.key_mode
+    if mode is KeyMode.PASSPHRASE:
+        if key_file is not None or identity is not None:
+            raise KeyKindError(f"{path}: sealed with a passphrase, not a key file or identity")
+        return get_passphrase(passphrase_file)
+    if mode is KeyMode.KEY_FILE:
+        if key_file is None:
+            raise KeyKindError(f"{path}: sealed with a key file; pass --key-file FILE")
+        return KeyFile(key_file)
+    if identity is None:
+        raise KeyKindError(
+            f"{path}: sealed to public key {info.recipient}; reading it needs --identity FILE"
+        )
+    return Identity.load(identity)
+
+
+def key_for_writing(
+    path: Path,
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    identity: Path | None = None,
+    recipient: str | None = None,
+) -> KeySource:
+    """The key that adds to the vault or journal at ``path``.
+
+    As :func:`key_for_reading`, except that a recipient-sealed file also
+    accepts ``recipient`` (``--recipient``, else ``$HYPERSEAL_RECIPIENT``);
+    opening then checks the file is sealed to that very key.
+
+    Raises:
+        KeyKindError: the options given do not fit the file's key mode.
+    """
+    info = inspect_file(path)
+    if info.key_mode is not KeyMode.RECIPIENT:
+        if recipient is not None:
+            raise KeyKindError(
+                f"{path}: sealed with a {info.key_mode.describe()}, not a public key;"
+                " drop --recipient"
+            )
+        return key_for_reading(
+            path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+        )
+    _at_most_one(
+        passphrase_file=passphrase_file, key_file=key_file, identity=identity, recipient=recipient
+    )
+    if passphrase_file is not None or key_file is not None:
+        raise KeyKindError(f"{path}: sealed to a public key; pass --recipient or --identity")
+    if identity is not None:
+        return Identity.load(identity)
+    pinned = _recipient_arg(recipient)
+    if pinned is None:
+        raise KeyKindError(
+            f"{path}: sealed to public key {info.recipient}; pass --recipient PUBKEY (or"
+            f" ${RECIPIENT_ENV}) to confirm it is the key you expect, or --identity FILE"
+        )
+    return pinned
+
+
+def key_for_new(
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    recipient: str | None = None,
+    env: str = PASSPHRASE_ENV,
+    prompt: str = "Passphrase",
+) -> KeySource:
+    """The key for a file about to be created (or the new key of a rotation).
+
+    ``recipient`` wins, then ``key_file`` (generated, mode 0600, when it does
+    not exist yet; a note goes to stderr), then a passphrase asked twice.
+
+    Args:
+        passphrase_file: ``--passphrase-file``.
+        key_file: ``--key-file``.
+        recipient: ``--recipient`` (a public key string or a file holding one).
+        env: environment variable consulted for the passphrase.
+        prompt: the prompt text.
+
+    Raises:
+        VaultError: conflicting options, or unreadable key material.
+    """
+    _at_most_one(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    if recipient is not None:
+        return load_recipient(recipient)
+    if key_file is not None:
+        if Path(key_file).exists():
+            return KeyFile(key_file)
+        made = generate_key_file(key_file)
+        typer.echo(
+            f"wrote a new key file {key_file} (mode 0600); keep it safe: without it the"
+            " vault cannot be opened",
+            err=True,
+        )
+        return made
+    return get_passphrase(passphrase_file, confirm=True, env=env, prompt=prompt)
+
+
+__all__ = [
+    "NEW_PASSPHRASE_ENV",
+    "PASSPHRASE_ENV",
+    "RECIPIENT_ENV",
+    "IdentityOption",
+    "KeyFileOption",
+    "PassphraseFileOption",
+    "RecipientOption",
+    "get_passphrase",
+    "key_for_new",
+    "key_for_reading",
+    "key_for_writing",
+    "passphrase_from_env",
+    "prompt_passphrase",
+    "read_passphrase_file",
+]
