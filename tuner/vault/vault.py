@@ -76,7 +76,7 @@ class VerifyReport:
     records: int
 
     def describe(self) -> str:
-        """One line for people, e.g. ``vault v1, passphrase (scrypt N=2^17 r=8 p=1), 3 entries...``."""
+        """One line for people, e.g. ``vault v1, key file, 3 entries in 1 record``."""
         how = self.key_mode.describe()
         if self.kdf is not None:
             how += f" ({self.kdf.describe()})"
