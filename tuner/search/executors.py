@@ -1,0 +1,168 @@
+"""Where trials run: in this process, in local worker processes, or on a Dask cluster.
+
+Every executor takes ``(objective, task)`` pairs and hands back
+:class:`TrialResult` objects; the driver never sends a key to a worker.
+``make_executor`` reads the ``--executor`` value:
+
+- ``local`` (default): this process for one worker, a pool of spawned
+  processes for several;
+- ``dask-local``: a Dask ``LocalCluster`` with one single-threaded process per worker;
+- ``dask://HOST:PORT`` (or ``tcp://HOST:PORT``): an existing Dask scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
+from typing import Any, Protocol
+
+from tuner.errors import ConfigError
+from tuner.search.trial import Objective, TrialResult, TrialTask, run_trial
+
+
+class Executor(Protocol):
+    """Runs trials somewhere; ``slots`` is how many run at once."""
+
+    slots: int
+    name: str
+
+    def submit(self, objective: Objective, task: TrialTask) -> Any: ...
+
+    def wait_first(self, handles: list[Any]) -> list[Any]: ...
+
+    def result(self, handle: Any) -> TrialResult: ...
+
+    def shutdown(self, cancel: bool = False) -> None: ...
+
+
+class InlineExecutor:
+    """Runs each trial in this process when submitted (one slot)."""
+
+    slots = 1
+    name = "inline"
+
+    def submit(self, objective: Objective, task: TrialTask) -> Future:
+        future: Future = Future()
+        future.set_result(run_trial(objective, task))
+        return future
+
+    def wait_first(self, handles: list[Future]) -> list[Future]:
+        return [h for h in handles if h.done()]
+
+    def result(self, handle: Future) -> TrialResult:
+        return handle.result()
+
+    def shutdown(self, cancel: bool = False) -> None:
+        return None
+
+
+class ProcessExecutor:
+    """A pool of spawned local processes, one trial each at a time."""
+
+    name = "local processes"
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+
+        self.slots = workers
+        self._pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def submit(self, objective: Objective, task: TrialTask) -> Future:
+        return self._pool.submit(run_trial, objective, task)
+
+    def wait_first(self, handles: list[Future]) -> list[Future]:
+        done, _ = wait_futures(handles, return_when=FIRST_COMPLETED)
+        return [h for h in handles if h in done]
+
+    def result(self, handle: Future) -> TrialResult:
+        return handle.result()
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class DaskExecutor:
+    """Trials as tasks on a Dask cluster (an existing scheduler, or a local cluster)."""
+
+    def __init__(self, address: str | None, workers: int) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError(
+                "the Dask executor needs dask[distributed]: pip install 'hyperseal[dask]'"
+            ) from None
+        self._cluster = None
+        if address is None:
+            self._cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            self._client = Client(self._cluster)
+            self.name = f"Dask local cluster ({workers} workers)"
+        else:
+            try:
+                self._client = Client(address, timeout=10)
+            except OSError:
+                raise ConfigError(
+                    f"cannot reach the Dask scheduler at {address}; check the address and that "
+                    "it is running"
+                ) from None
+            self.name = f"Dask scheduler {address}"
+        self.slots = workers
+
+    def submit(self, objective: Objective, task: TrialTask) -> Any:
+        return self._client.submit(run_trial, objective, task, pure=False)
+
+    def wait_first(self, handles: list[Any]) -> list[Any]:
+        from distributed import wait
+
+        done, _ = wait(handles, return_when="FIRST_COMPLETED")
+        return [h for h in handles if h in done]
+
+    def result(self, handle: Any) -> TrialResult:
+        return handle.result()
+
+    def shutdown(self, cancel: bool = False) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(spec: str, workers: int) -> Executor:
+    """The executor an ``--executor`` value names, with ``workers`` slots."""
+    if workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if spec in ("local", "auto"):
+        return InlineExecutor() if workers == 1 else ProcessExecutor(workers)
+    if spec == "inline":
+        return InlineExecutor()
+    if spec == "processes":
+        return ProcessExecutor(workers)
+    if spec == "dask-local":
+        return DaskExecutor(None, workers)
+    for prefix in ("dask://", "tcp://"):
+        if spec.startswith(prefix):
+            return DaskExecutor("tcp://" + spec[len(prefix) :], workers)
+    raise ConfigError(f"unknown executor {spec!r}; use local, dask-local or dask://HOST:PORT")
+
+
+def slot_devices(workers: int, trials_per_gpu: int = 1) -> tuple[list[str], int | None]:
+    """Device for each worker slot and torch threads per trial.
+
+    With CUDA, slot i runs on GPU ``i // trials_per_gpu`` (wrapping around);
+    otherwise every slot is on the CPU and the cores are shared out.
+    """
+    gpus = 0
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:  # pragma: no cover - torch is a dependency
+        gpus = 0
+    if gpus:
+        per = max(1, trials_per_gpu)
+        return [f"cuda:{(i // per) % gpus}" for i in range(workers)], None
+    cores = os.cpu_count() or 1
+    return ["cpu"] * workers, max(1, cores // workers)

@@ -1,0 +1,158 @@
+"""Trials: one evaluation of the objective at one point of the search space.
+
+``run_trial`` runs in whichever worker executes the trial. It never raises for
+a failing objective: an exception, a diverging loss or running out of memory
+becomes a ``failed`` :class:`TrialResult` with its reason, and the search goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tuner.search.fitness import Fitness
+from tuner.search.pruning import PruneRule
+
+OK, PRUNED, FAILED = "ok", "pruned", "failed"
+
+
+@dataclass
+class TrialContext:
+    """What an objective gets besides the hyperparameters: where to run and how to report.
+
+    Objectives call :meth:`report` after each epoch and stop when it returns True.
+    They may put bytes (e.g. the trained weights) in ``artifacts``.
+    """
+
+    number: int
+    fitness: Fitness = field(default_factory=Fitness)
+    rule: PruneRule = field(default_factory=PruneRule)
+    device: str = "cpu"
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    history: list[dict[str, float]] = field(default_factory=list)
+    pruned: bool = False
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def report(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Record an epoch's metrics; return True when the trial should stop (pruned)."""
+        value = self.fitness(metrics)
+        self.curve.append((epoch, value))
+        self.history.append({"epoch": epoch, **metrics})
+        if self.rule.should_stop(epoch, value):
+            self.pruned = True
+        return self.pruned
+
+
+class Objective(Protocol):
+    """A picklable callable: hyperparameters and a context in, final metrics out."""
+
+    def __call__(self, params: dict[str, Any], trial: TrialContext) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True)
+class TrialTask:
+    """Everything a worker needs to run one trial (no key, no vault)."""
+
+    number: int
+    params: dict[str, Any]
+    fitness: Fitness
+    rule: PruneRule
+    device: str = "cpu"
+    threads: int | None = None
+
+
+@dataclass
+class TrialResult:
+    """The outcome of a trial, as the driver seals it in the journal."""
+
+    number: int
+    params: dict[str, Any]
+    status: str
+    fitness: float
+    metrics: dict[str, float]
+    epochs_run: int
+    seconds: float
+    curve: list[tuple[int, float]] = field(default_factory=list)
+    error: str | None = None
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready form for the journal (artifacts left out)."""
+        return {
+            "type": "trial",
+            "number": self.number,
+            "params": self.params,
+            "status": self.status,
+            "fitness": self.fitness,
+            "metrics": self.metrics,
+            "epochs_run": self.epochs_run,
+            "seconds": round(self.seconds, 3),
+            "curve": [[e, v] for e, v in self.curve],
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> TrialResult:
+        """Inverse of :meth:`record`."""
+        return cls(
+            number=int(record["number"]),
+            params=dict(record["params"]),
+            status=str(record["status"]),
+            fitness=float(record["fitness"]),
+            metrics={k: float(v) for k, v in record.get("metrics", {}).items()},
+            epochs_run=int(record.get("epochs_run", 0)),
+            seconds=float(record.get("seconds", 0.0)),
+            curve=[(int(e), float(v)) for e, v in record.get("curve", [])],
+            error=record.get("error"),
+        )
+
+
+def run_trial(objective: Objective, task: TrialTask) -> TrialResult:
+    """Run ``objective`` for ``task`` and turn any failure into a ``failed`` result."""
+    if task.threads:
+        import torch
+
+        torch.set_num_threads(task.threads)
+    ctx = TrialContext(task.number, task.fitness, task.rule, task.device)
+    start = time.perf_counter()
+    try:
+        metrics = objective(dict(task.params), ctx)
+        fitness = task.fitness(metrics)
+        if not math.isfinite(fitness):
+            raise ValueError("the objective returned a non-finite fitness")
+        status, error = (PRUNED if ctx.pruned else OK), None
+    except Exception as exc:  # a failing trial must never stop the search
+        metrics, fitness, status, error = {}, math.nan, FAILED, _reason(exc)
+    return TrialResult(
+        number=task.number,
+        params=dict(task.params),
+        status=status,
+        fitness=fitness,
+        metrics={k: float(v) for k, v in metrics.items()},
+        epochs_run=len(ctx.curve),
+        seconds=time.perf_counter() - start,
+        curve=list(ctx.curve),
+        error=error,
+        artifacts=ctx.artifacts if status != FAILED else {},
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """A one-line reason: the error's type and first line (no traceback, no locals)."""
+    name = type(exc).__name__
+    if "OutOfMemory" in name or "out of memory" in str(exc).lower():
+        return f"{name}: out of memory"
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return f"{name}: {first}" if first else name
+
+
+def format_traceback(exc: BaseException) -> str:
+    """Full traceback text, for ``--debug`` only."""
+    return "".join(traceback.format_exception(exc))
+
+
+TrialRunner = Callable[[Objective, TrialTask], TrialResult]

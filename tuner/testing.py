@@ -1,0 +1,61 @@
+"""Cheap objectives for tests, examples and benchmarks of the search machinery.
+
+They are picklable (module-level classes), so they run in worker processes
+and on Dask exactly like the detector objective.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tuner.search.space import SearchSpace, parse_space
+from tuner.search.trial import TrialContext
+
+
+def quadratic_space() -> SearchSpace:
+    """lr (log) drives the objective; noise_knob and flavor do not."""
+    return parse_space(
+        {
+            "lr": {"type": "log", "low": 1e-4, "high": 1.0, "default": 0.1},
+            "momentum": {"type": "float", "low": 0.0, "high": 0.99, "default": 0.5},
+            "color_jitter": {"type": "float", "low": 0.0, "high": 1.0, "default": 0.5},
+            "schedule": {
+                "type": "choice",
+                "choices": ["cosine", "step", "constant"],
+                "default": "cosine",
+            },
+            "epochs": {"type": "fixed", "value": 6},
+        }
+    )
+
+
+@dataclass(frozen=True)
+class QuadraticObjective:
+    """A learning-curve toy: final 'mAP' peaks at lr = 1e-2 and momentum = 0.9.
+
+    ``color_jitter`` and ``schedule`` have no effect. Each epoch reports
+    ``mAP * epoch / epochs``. ``fail_above_lr`` makes trials with a larger lr
+    raise; ``sleep`` adds seconds per epoch (for parallel-scaling checks).
+    """
+
+    epochs: int = 6
+    fail_above_lr: float | None = None
+    sleep: float = 0.0
+
+    def __call__(self, params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
+        lr, momentum = float(params["lr"]), float(params["momentum"])
+        if self.fail_above_lr is not None and lr > self.fail_above_lr:
+            raise FloatingPointError("loss became nan")
+        final = math.exp(-((math.log10(lr) + 2.0) ** 2) / 2.0) * (1.0 - 0.5 * (momentum - 0.9) ** 2)
+        metrics: dict[str, float] = {}
+        for epoch in range(1, self.epochs + 1):
+            if self.sleep:
+                time.sleep(self.sleep)
+            value = final * epoch / self.epochs
+            metrics = {"mAP": value, "mAP50": min(1.0, 1.5 * value)}
+            if trial.report(epoch, metrics):
+                break
+        return metrics
