@@ -191,6 +191,8 @@ class FileLock:
         where = lock_path(self.path)
         try:
             fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        except FileNotFoundError:
+            raise VaultError(f"{self.path}: folder {self.path.parent} does not exist") from None
         except OSError as exc:
             raise VaultError(f"{where}: cannot create lock file ({exc.strerror})") from None
         deadline = time.monotonic() + self.timeout
