@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tuner.errors import ConfigError
+from tuner.search.executors import make_executor
+from tuner.search.fitness import Fitness
+from tuner.search.pruning import Pruner
+from tuner.search.study import MemoryJournal, Study, StudySettings, TuningInterrupted
+from tuner.testing import QuadraticObjective, quadratic_space
+
+
+def _study(**settings: object) -> Study:
+    return Study(QuadraticObjective(), quadratic_space(), StudySettings(**settings))
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    ["OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO", "ParametrizedBO",
+     "RandomSearch"],
+)  # fmt: skip
+def test_every_optimizer_family_runs_and_improves_on_the_default(optimizer: str) -> None:
+    result = _study(optimizer=optimizer, budget=8, pruner="none").run()
+    assert len(result.trials) == 8
+    assert sorted(t.number for t in result.trials) == list(range(8))
+    assert result.default_trial is not None
+    assert result.default_trial.params["lr"] == pytest.approx(0.1)
+    assert result.best is not None
+    assert result.best.fitness >= result.default_trial.fitness
+
+
+def test_unknown_optimizer_is_one_clear_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown optimizer 'Adam'.*--list-optimizers"):
+        _study(optimizer="Adam")
+
+
+def test_family_options_are_passed_and_checked() -> None:
+    result = _study(optimizer="ParametrizedCMA", optimizer_options={"popsize": 4}, budget=8).run()
+    assert len(result.trials) == 8
+    with pytest.raises(ConfigError, match="does not take these options"):
+        _study(optimizer="ParametrizedCMA", optimizer_options={"bogus": 1})
+    with pytest.raises(ConfigError, match="takes no options"):
+        _study(optimizer="OnePlusOne", optimizer_options={"popsize": 4})
+
+
+def test_failed_trials_are_recorded_and_the_search_goes_on() -> None:
+    study = Study(
+        QuadraticObjective(fail_above_lr=0.05),
+        quadratic_space(),
+        StudySettings(optimizer="RandomSearch", budget=16, pruner="none", seed=3),
+    )
+    result = study.run()
+    failed = [t for t in result.trials if t.status == "failed"]
+    assert len(result.trials) == 16
+    assert failed and all(t.error == "FloatingPointError: loss became nan" for t in failed)
+    assert all(t.params["lr"] > 0.05 for t in failed)
+    assert result.best is not None and result.best.status == "ok"
+    assert math.isnan(failed[0].fitness)
+
+
+def test_asha_stops_a_clearly_bad_trial() -> None:
+    pruner = Pruner("asha", max_epochs=9, reduction=3)
+    assert pruner.rungs == (1, 3)
+    for value in (0.5, 0.6, 0.7):
+        pruner.observe([(1, value), (3, value * 2)])
+    rule = pruner.rule()
+    assert rule.should_stop(1, 0.05)
+    assert not rule.should_stop(1, 0.9)
+    assert not rule.should_stop(2, 0.0)  # not a rung
+
+
+def test_median_rule_waits_for_enough_trials() -> None:
+    pruner = Pruner("median", max_epochs=5, min_trials=3)
+    pruner.observe([(1, 0.4)])
+    pruner.observe([(1, 0.5)])
+    assert not pruner.rule().should_stop(1, 0.0)
+    pruner.observe([(1, 0.6)])
+    assert pruner.rule().should_stop(1, 0.1)
+    assert not pruner.rule().should_stop(1, 0.55)
+
+
+def test_pruning_in_a_search_saves_epochs_and_marks_trials() -> None:
+    result = _study(optimizer="RandomSearch", budget=20, pruner="asha", seed=1).run()
+    pruned = [t for t in result.trials if t.status == "pruned"]
+    assert pruned
+    assert all(t.epochs_run < 6 for t in pruned)
+    assert result.epochs_saved == sum(6 - t.epochs_run for t in pruned)
+    assert result.best is not None and result.best.status == "ok"
+
+
+def test_importance_ranks_the_parameter_that_drives_the_objective_first() -> None:
+    result = _study(optimizer="RandomSearch", budget=30, pruner="none").run()
+    imp = result.importance
+    assert imp is not None
+    order = list(imp["param"])
+    assert order[0] == "lr"
+    assert order.index("lr") < order.index("color_jitter")
+    assert imp["importance"].sum() == pytest.approx(1.0)
+
+
+def test_freeze_unimportant_fixes_an_irrelevant_parameter_and_keeps_lr() -> None:
+    journal = MemoryJournal()
+    study = Study(
+        QuadraticObjective(),
+        quadratic_space(),
+        StudySettings(optimizer="OnePlusOne", budget=30, pruner="none", freeze_unimportant=True,
+                      freeze_after=10),
+        journal=journal,
+    )  # fmt: skip
+    result = study.run()
+    assert "lr" not in result.frozen
+    assert set(result.frozen) & {"schedule", "color_jitter"}
+    freeze = next(r for r in journal.records if r["type"] == "freeze")
+    later = [t for t in result.trials if t.number >= freeze["after_trials"] + 1]
+    assert later
+    for name, value in result.frozen.items():
+        assert all(t.params[name] == value for t in later)
+
+
+def test_resume_replays_the_journal_and_runs_no_trial_twice() -> None:
+    journal = MemoryJournal()
+    settings = StudySettings(optimizer="OnePlusOne", budget=10, pruner="none")
+    study = Study(QuadraticObjective(), quadratic_space(), settings, journal=journal)
+
+    def stop_after_four(result, state) -> None:
+        if len(state.trials) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TuningInterrupted, match="stopped after 4 finished trials"):
+        study.run(on_trial=stop_after_four)
+    first = [r for r in journal.records if r["type"] == "trial"]
+    assert len(first) == 4
+
+    resumed = Study(QuadraticObjective(), quadratic_space(), settings, journal=journal,
+                    replay=list(journal.records))  # fmt: skip
+    result = resumed.run()
+    numbers = [t.number for t in result.trials]
+    assert sorted(numbers) == list(range(10))
+    assert [t.params for t in result.trials[:4]] == [r["params"] for r in first]
+    assert len([r for r in journal.records if r["type"] == "trial"]) == 10
+
+
+def test_parallel_bo_never_runs_the_same_point_twice() -> None:
+    executor = make_executor("processes", 2)
+    settings = StudySettings(optimizer="BO", budget=6, pruner="none")
+    study = Study(QuadraticObjective(), quadratic_space(), settings, executor=executor)
+    result = study.run()
+    points = [tuple(sorted(t.params.items())) for t in result.trials]
+    assert len(points) == len(set(points)) == 6
+
+
+def test_dask_local_cluster_runs_trials() -> None:
+    pytest.importorskip("distributed")
+    executor = make_executor("dask-local", 2)
+    study = Study(QuadraticObjective(), quadratic_space(),
+                  StudySettings(optimizer="OnePlusOne", budget=4, pruner="none"),
+                  executor=executor)  # fmt: skip
+    result = study.run()
+    assert len(result.trials) == 4
+    assert all(t.status == "ok" for t in result.trials)
+
+
+def test_fitness_expressions() -> None:
+    fit = Fitness.parse("0.1*mAP50 + 0.9*mAP")
+    assert fit({"mAP": 0.5, "mAP50": 1.0}) == pytest.approx(0.55)
+    assert Fitness.parse("mAP - 0.5*AR100")({"mAP": 1.0, "AR100": 1.0}) == pytest.approx(0.5)
+    for bad in ["", "mAP +", "import os", "2**mAP", "mAP mAP50"]:
+        with pytest.raises(ConfigError):
+            Fitness.parse(bad)
+    with pytest.raises(ConfigError, match="needs metric 'AR1'"):
+        Fitness.parse("AR1")({"mAP": 0.1})
+
+
+def test_bad_executor_and_settings() -> None:
+    with pytest.raises(ConfigError, match="unknown executor 'ray'"):
+        make_executor("ray", 2)
+    with pytest.raises(ConfigError, match="--budget"):
+        StudySettings(budget=0)
