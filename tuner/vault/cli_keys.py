@@ -129,11 +129,9 @@ def prompt_passphrase(prompt: str = "Passphrase", *, confirm: bool = False) -> P
     Raises:
         VaultError: no passphrase could be read (no terminal, end of input, Ctrl-C).
     """
-    import click
-
     try:
         value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
-    except click.exceptions.Abort:
+    except typer.Abort:
         raise VaultError(
             f"no passphrase given; type it at the prompt, or use --passphrase-file or"
             f" ${PASSPHRASE_ENV}"

@@ -1,0 +1,335 @@
+"""``hyperseal vault ...`` via the root app: round trips in every mode, exit codes, plaintext."""
+
+from __future__ import annotations
+
+import json
+import stat
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from tuner.main import app
+from tuner.vault import KeyFile, Passphrase, SealedJournal, Vault
+from tuner.vault.atomic import FileLock
+
+CONFIG = {"lr": 0.02, "weight_decay": 0.0005, "optimizer": "sgd", "epochs": 12}
+FAST = ["--kdf-log2n", "10"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "best.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    return path
+
+
+def run(runner: CliRunner, *args: Any, code: int | None = 0, **kwargs: Any) -> Any:
+    """Invoke ``hyperseal vault ARGS`` and check the exit code (unless ``code`` is None)."""
+    result = runner.invoke(app, ["vault", *map(str, args)], **kwargs)
+    if code is not None:
+        assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def _terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tuner.vault.cli._stdout_is_terminal", lambda: True)
+
+
+def test_passphrase_mode_with_prompts(
+    runner: CliRunner, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "best.vault"
+    result = run(runner, "init", vault, *FAST, input="pw-one\npw-one\n")
+    assert "created" in result.stdout and "pw-one" not in result.output
+    run(runner, "put", vault, "fasterrcnn", config_file, input="pw-one\n")
+    listing = run(runner, "list", vault, input="pw-one\n").stdout
+    assert "fasterrcnn" in listing and "0.02" not in listing
+    _terminal(monkeypatch)
+    shown = run(runner, "show", vault, "fasterrcnn", "--json", input="pw-one\n").stdout
+    assert json.loads(shown[shown.index("{") :]) == CONFIG
+    run(runner, "rotate", vault, *FAST, input="pw-one\npw-two\npw-two\n")
+    run(runner, "verify", vault, input="pw-one\n", code=11)
+    verified = run(runner, "verify", vault, input="pw-two\n").stdout
+    assert "ok:" in verified and "1 entry" in verified
+    out = tmp_path / "export.json"
+    exported = run(runner, "export", vault, "fasterrcnn", "--out", out, input="pw-two\n")
+    assert json.loads(out.read_text()) == CONFIG
+    assert "plaintext" in exported.stderr and "NOT encrypted" in exported.stderr
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_mismatched_confirmation_asks_again(runner: CliRunner, tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    run(runner, "init", vault, *FAST, input="one\ntwo\nthree\nthree\n")
+    assert Vault.open(vault, Passphrase("three")).names() == []
+
+
+def test_passphrase_from_file_and_env(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    secret_file = tmp_path / "pass.txt"
+    secret_file.write_text("from a file\n")
+    run(runner, "init", vault, *FAST, "--passphrase-file", secret_file)
+    run(runner, "put", vault, "a", config_file, "--passphrase-file", secret_file)
+    env = {"HYPERSEAL_PASSPHRASE": "from a file"}
+    assert "a " in run(runner, "list", vault, env=env).stdout + " "
+    assert Vault.open(vault, Passphrase("from a file")).get("a") == CONFIG
+    run(runner, "list", vault, env={"HYPERSEAL_PASSPHRASE": "nope"}, code=11)
+    new = {"HYPERSEAL_PASSPHRASE": "from a file", "HYPERSEAL_NEW_PASSPHRASE": "rotated"}
+    run(runner, "rotate", vault, *FAST, env=new)
+    assert Vault.open(vault, Passphrase("rotated")).get("a") == CONFIG
+
+
+def test_no_passphrase_available_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    result = run(runner, "init", vault, *FAST, input="", code=10)
+    assert "no passphrase given" in result.stderr
+    assert not vault.exists()
+
+
+def test_key_file_mode(
+    runner: CliRunner, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault, key = tmp_path / "v", tmp_path / "vault.key"
+    created = run(runner, "init", vault, "--key-file", key)
+    assert "wrote a new key file" in created.stderr and key.exists()
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    run(runner, "put", vault, "best", config_file, "--key-file", key)
+    run(runner, "list", vault, code=11)  # needs --key-file
+    assert "best" in run(runner, "list", vault, "--key-file", key).stdout
+    _terminal(monkeypatch)
+    shown = run(runner, "show", vault, "best", "--key-file", key).stdout
+    assert yaml.safe_load(shown) == CONFIG
+    run(runner, "rotate", vault, "--key-file", key, "--new-key-file", tmp_path / "new.key")
+    run(runner, "verify", vault, "--key-file", key, code=11)
+    run(runner, "verify", vault, "--key-file", tmp_path / "new.key")
+    assert Vault.open(vault, KeyFile(tmp_path / "new.key")).get("best") == CONFIG
+
+
+def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
+    vault, identity = tmp_path / "v", tmp_path / "id.key"
+    generated = run(runner, "keygen", identity)
+    public = generated.stdout.strip()
+    assert public.startswith("hspub1") and "keep it secret" in generated.stderr
+    assert stat.S_IMODE(identity.stat().st_mode) == 0o600
+    run(runner, "keygen", identity, code=10)  # never overwrites an identity
+    run(runner, "init", vault, "--recipient", public)
+    result = run(runner, "put", vault, "best", config_file, code=11)
+    assert "--recipient" in result.stderr
+    run(runner, "put", vault, "best", config_file, "--recipient", public)
+    run(runner, "put", vault, "other", config_file, env={"HYPERSEAL_RECIPIENT": public})
+    other = run(runner, "keygen", tmp_path / "other.key").stdout.strip()
+    run(runner, "put", vault, "x", config_file, "--recipient", other, code=11)
+    run(runner, "list", vault, code=11)
+    listing = run(runner, "list", vault, "--identity", identity).stdout
+    assert "best" in listing and "other" in listing
+    run(runner, "verify", vault, "--identity", identity)
+    out = tmp_path / "all.yaml"
+    run(runner, "export", vault, "--out", out, "--identity", identity)
+    assert yaml.safe_load(out.read_text()) == {"best": CONFIG, "other": CONFIG}
+
+
+def test_put_from_stdin_and_json(runner: CliRunner, tmp_path: Path) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k"
+    run(runner, "init", vault, "--key-file", key)
+    result = run(runner, "put", vault, "a", "-", "--key-file", key, input=json.dumps(CONFIG))
+    assert "still on disk" not in result.stderr
+    json_file = tmp_path / "c.json"
+    json_file.write_text(json.dumps({"lr": 1e-3}))
+    put_json = run(runner, "put", vault, "b", json_file, "--key-file", key)
+    assert "still on disk in plaintext" in put_json.stderr
+    opened = Vault.open(vault, KeyFile(key))
+    assert opened.get("a") == CONFIG and opened.get("b") == {"lr": 1e-3}
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix"),
+    [
+        ("lr: [0.02, secret-value", ".yaml"),
+        ('{"lr": secret-value}', ".json"),
+        ("- a list", ".yaml"),
+    ],
+)
+def test_bad_config_files(runner: CliRunner, tmp_path: Path, content: str, suffix: str) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k"
+    run(runner, "init", vault, "--key-file", key)
+    bad = tmp_path / f"bad{suffix}"
+    bad.write_text(content)
+    result = run(runner, "put", vault, "a", bad, "--key-file", key, code=10)
+    assert "secret-value" not in result.output
+    run(runner, "put", vault, "a", tmp_path / "missing.yaml", "--key-file", key, code=10)
+    run(runner, "put", vault, "bad name", bad, "--key-file", key, code=10)
+
+
+def test_show_refuses_a_pipe_and_export_is_the_way(
+    runner: CliRunner, config_file: Path, tmp_path: Path
+) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k"
+    run(runner, "init", vault, "--key-file", key)
+    run(runner, "put", vault, "best", config_file, "--key-file", key)
+    refused = run(runner, "show", vault, "best", "--key-file", key, code=10)
+    assert "export" in refused.stderr and "0.02" not in refused.output
+    exported = run(runner, "export", vault, "best", "--out", "-", "--key-file", key)
+    assert json.loads(exported.stdout) == CONFIG
+    assert "plaintext" in exported.stderr
+    out = tmp_path / "x.yaml"
+    run(runner, "export", vault, "--out", out, "--key-file", key)
+    run(runner, "export", vault, "--out", out, "--key-file", key, code=10)  # exists
+    run(runner, "export", vault, "--out", out, "--force", "--key-file", key)
+    assert yaml.safe_load(out.read_text()) == {"best": CONFIG}
+    run(runner, "export", vault, "nope", "--out", tmp_path / "n.json", "--key-file", key, code=10)
+    run(runner, "export", vault, "--out", "-", "--format", "xml", "--key-file", key, code=10)
+
+
+def test_conflicting_key_options(runner: CliRunner, tmp_path: Path) -> None:
+    vault = tmp_path / "v"
+    result = run(
+        runner, "init", vault, "--key-file", tmp_path / "k", "--recipient", "hspub1x", code=10
+    )
+    assert "only one of" in result.stderr
+    assert not vault.exists()
+
+
+def _damaged(vault: Path, how: str) -> None:
+    data = bytearray(vault.read_bytes())
+    if how == "tampered":
+        data[-3] ^= 1
+    elif how == "truncated":
+        del data[-5:]
+    elif how == "version":
+        data[8] = 9
+    elif how == "not-a-vault":
+        data = bytearray(b"just some text\n")
+    vault.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("how", "code", "words"),
+    [
+        ("tampered", 12, "fails authentication"),
+        ("truncated", 13, "truncated"),
+        ("version", 14, "unknown format version 9"),
+        ("not-a-vault", 16, "not a hyperseal vault"),
+    ],
+)
+def test_exit_codes(runner: CliRunner, tmp_path: Path, how: str, code: int, words: str) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k"
+    run(runner, "init", vault, "--key-file", key)
+    _damaged(vault, how)
+    before = vault.read_bytes()
+    command = ["verify", vault] if how == "not-a-vault" else ["verify", vault, "--key-file", key]
+    result = run(runner, *command, code=code)
+    assert result.stderr.startswith("error: ") and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert vault.read_bytes() == before
+
+
+def test_kdf_cap_and_lock_exit_codes(
+    runner: CliRunner, tmp_path: Path, config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    vault = tmp_path / "v"
+    env = {"HYPERSEAL_PASSPHRASE": "pw"}
+    run(runner, "init", vault, *FAST, env=env)
+
+    class QuickLock(FileLock):
+        def __init__(self, path: Any, timeout: float = 10.0) -> None:
+            super().__init__(path, timeout=0.05)
+
+    monkeypatch.setattr("tuner.vault.vault.FileLock", QuickLock)
+    with FileLock(vault):
+        locked = run(runner, "put", vault, "a", config_file, env=env, code=17)
+    assert "another process" in locked.stderr
+    data = bytearray(vault.read_bytes())
+    struct.pack_into(">BII", data, 26, 30, 8, 1)
+    data[127:159] = hashlib.sha256(bytes(data[:127])).digest()
+    vault.write_bytes(bytes(data))
+    result = run(runner, "verify", vault, env=env, code=15)
+    assert "scrypt parameters refused" in result.stderr
+
+
+def test_journal_commands(runner: CliRunner, tmp_path: Path) -> None:
+    from tuner.vault import generate_identity_file
+
+    identity = generate_identity_file(tmp_path / "id")
+    path = tmp_path / "trials.journal"
+    with SealedJournal.create(path, identity.recipient) as journal:
+        for n in range(3):
+            journal.append({"trial": n, "lr": 0.01 * n})
+    ok = run(runner, "journal", "verify", path, "--identity", tmp_path / "id")
+    assert "3 records" in ok.stdout and "all authenticated" in ok.stdout
+    structural = run(runner, "journal", "verify", path, "--recipient", str(identity.recipient))
+    assert "structure only" in structural.stdout
+    path.write_bytes(path.read_bytes()[:-9])
+    torn = run(runner, "journal", "verify", path, "--identity", tmp_path / "id", code=18)
+    assert "--repair" in torn.stderr
+    repaired = run(runner, "journal", "verify", path, "--repair", "--identity", tmp_path / "id")
+    assert "dropped a torn record" in repaired.stdout and "2 records" in repaired.stdout
+    out = tmp_path / "trials.jsonl"
+    exported = run(runner, "journal", "export", path, "--out", out, "--identity", tmp_path / "id")
+    assert [json.loads(x) for x in out.read_text().splitlines()] == [
+        {"trial": 0, "lr": 0.0},
+        {"trial": 1, "lr": 0.01},
+    ]
+    assert "plaintext" in exported.stderr
+    head = path.read_bytes()
+    path.write_bytes(head + head[-200:])  # a duplicated/garbled tail
+    bad = run(runner, "journal", "verify", path, "--identity", tmp_path / "id", code=None)
+    assert bad.exit_code == 12 and "corrupt frame head" in bad.stderr
+
+
+def test_journal_order_exit_code(runner: CliRunner, tmp_path: Path) -> None:
+    key_path = tmp_path / "k"
+    from tuner.vault import generate_key_file
+    from tuner.vault.format import KeyMode, header_length
+
+    key = generate_key_file(key_path)
+    path = tmp_path / "j"
+    with SealedJournal.create(path, key) as journal:
+        for n in range(3):
+            journal.append({"trial": n})
+    data = path.read_bytes()
+    pos, frames = header_length(KeyMode.KEY_FILE), []
+    head = data[:pos]
+    while pos < len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        frames.append(data[pos : pos + 16 + length])
+        pos += 16 + length
+    path.write_bytes(head + frames[1] + frames[0] + frames[2])
+    result = run(runner, "journal", "verify", path, "--key-file", key_path, code=19)
+    assert "out of order" in result.stderr
+    run(runner, "verify", path, "--key-file", key_path, code=16)  # a journal is not a vault
+
+
+def test_help_is_fast_and_imports_no_crypto() -> None:
+    code = (
+        "import sys, time; t = time.perf_counter(); import tuner.vault.cli; "
+        "print('cryptography' in sys.modules, 'yaml' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+    result = CliRunner().invoke(app, ["vault", "--help"])
+    assert result.exit_code == 0
+    for command in [
+        "init",
+        "keygen",
+        "put",
+        "list",
+        "show",
+        "export",
+        "rotate",
+        "verify",
+        "journal",
+    ]:
+        assert command in result.stdout
