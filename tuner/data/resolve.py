@@ -1,0 +1,233 @@
+"""Turn a ``--data`` argument into validated train and validation splits.
+
+``synthetic`` means the built-in scenes: generated once per ``(size, images, seed)``
+into a cache folder and reused. Anything else is a dataset folder ``D``:
+
+* annotations: ``D/annotations/instances_train.json`` and
+  ``D/annotations/instances_val.json`` (or COCO's own ``instances_train2017.json``
+  and ``instances_val2017.json``);
+* images of split ``s`` (``train`` or ``val``): the first folder that exists of
+  ``D/images/s``, ``D/images``, ``D/s``, ``D/s2017``. So one shared ``D/images/``,
+  per-split folders ``D/train/`` and ``D/val/``, and COCO's ``D/train2017/`` and
+  ``D/val2017/`` all work.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuner.data.coco import CocoSplit, load_coco
+from tuner.data.synth import GENERATOR_VERSION, generate_synthetic
+from tuner.errors import DataError
+from tuner.progress import Progress
+
+__all__ = [
+    "DataSplits",
+    "cache_root",
+    "find_splits",
+    "load_folder",
+    "resolve_data",
+    "synthetic_folder",
+]
+
+SPLITS = ("train", "val")
+#: Temporary folders left by killed runs are removed once older than this (seconds).
+_STALE_AFTER = 3600.0
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """The two splits a training run uses.
+
+    Attributes:
+        train: Training split.
+        val: Validation split (same categories).
+        source: ``"synthetic"`` or the dataset folder.
+    """
+
+    train: CocoSplit
+    val: CocoSplit
+    source: str
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in label order (label 0 is the background)."""
+        return self.train.class_names
+
+
+def cache_root(cache_dir: Path | None = None) -> Path:
+    """Where generated datasets are cached.
+
+    ``cache_dir`` if given, else ``$HYPERSEAL_CACHE``, else ``~/.cache/hyperseal``.
+    """
+    if cache_dir is not None:
+        return Path(cache_dir)
+    env = os.environ.get("HYPERSEAL_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "hyperseal"
+
+
+def synthetic_folder(
+    *, images: int = 500, size: int = 128, seed: int = 0, cache_dir: Path | None = None
+) -> Path:
+    """The cache folder of the synthetic dataset with these parameters."""
+    return cache_root(cache_dir) / f"synthetic-s{size}-n{images}-seed{seed}"
+
+
+def resolve_data(
+    spec: str | Path,
+    *,
+    images: int = 500,
+    size: int = 128,
+    seed: int = 0,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> DataSplits:
+    """Resolve ``synthetic`` or a dataset folder into validated splits.
+
+    Args:
+        spec: ``"synthetic"`` or a COCO dataset folder (layout in the module docs).
+        images: Synthetic only: number of images.
+        size: Synthetic only: image side in pixels.
+        seed: Synthetic only: seed.
+        cache_dir: Synthetic only: cache root (see :func:`cache_root`).
+        progress: Receives the generation's progress when scenes are drawn.
+
+    Returns:
+        The train and validation splits.
+
+    Raises:
+        DataError: The folder is unusable or a split is invalid or empty.
+        ConfigError: A synthetic parameter is out of range.
+    """
+    if str(spec) == "synthetic":
+        folder = _ensure_synthetic(images, size, seed, cache_dir, progress)
+        # Written by us and stamped complete: skip re-reading every image header.
+        splits = load_folder(folder, check_images=False)
+        return DataSplits(splits.train, splits.val, "synthetic")
+    return load_folder(Path(spec).expanduser())
+
+
+def find_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
+    """Annotation file and images folder of each split of a dataset folder.
+
+    Raises:
+        DataError: The folder, an annotation file or an images folder is missing.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "not found"
+        raise DataError(
+            f"dataset {what}: {folder}; give 'synthetic' or a folder with "
+            "annotations/instances_train.json and annotations/instances_val.json"
+        )
+    found: dict[str, tuple[Path, Path]] = {}
+    for split in SPLITS:
+        names = (f"instances_{split}.json", f"instances_{split}2017.json")
+        files = [folder / "annotations" / n for n in names]
+        ann = next((f for f in files if f.is_file()), None)
+        if ann is None:
+            raise DataError(
+                f"{folder}: no annotations/instances_{split}.json; a dataset folder holds "
+                f"annotations/instances_train.json and annotations/instances_val.json"
+            )
+        dirs = [
+            folder / "images" / split,
+            folder / "images",
+            folder / split,
+            folder / f"{split}2017",
+        ]
+        img = next((d for d in dirs if d.is_dir()), None)
+        if img is None:
+            raise DataError(
+                f"{folder}: no images folder for the {split} split; put the images in "
+                f"{folder / 'images'} (or {split}/, {split}2017/)"
+            )
+        found[split] = (ann, img)
+    return found
+
+
+def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
+    """Load and validate both splits of a dataset folder (layout in the module docs).
+
+    Raises:
+        DataError: The folder is unusable, a split is invalid or empty, or the two
+            splits' categories differ.
+    """
+    found = find_splits(folder)
+    train = load_coco(*found["train"], check_images=check_images)
+    val = load_coco(*found["val"], check_images=check_images)
+    for name, split in (("train", train), ("val", val)):
+        if not split.images:
+            raise DataError(f"{split.annotation_file}: the {name} split has no images")
+    mine = [(c["id"], c["name"]) for c in train.categories]
+    theirs = [(c["id"], c["name"]) for c in val.categories]
+    if mine != theirs:
+        raise DataError(
+            f"{folder}: train and val categories differ ({_names(mine)} vs {_names(theirs)}); "
+            "give both splits the same 'categories'"
+        )
+    return DataSplits(train, val, str(folder))
+
+
+def _names(cats: list[tuple[int, str]]) -> str:
+    return ", ".join(f"{i}:{n}" for i, n in cats)
+
+
+def _ensure_synthetic(
+    images: int, size: int, seed: int, cache_dir: Path | None, progress: Progress | None
+) -> Path:
+    """Generate the dataset into the cache unless a complete, current copy is there."""
+    final = synthetic_folder(images=images, size=size, seed=seed, cache_dir=cache_dir)
+    stamp = f"version={GENERATOR_VERSION} size={size} images={images} seed={seed}\n"
+    if _stamp(final) == stamp:
+        return final
+    root = final.parent
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(
+            f"cannot create the dataset cache {root}: {exc.strerror or exc}; "
+            "set HYPERSEAL_CACHE to a writable folder"
+        ) from None
+    _remove_stale(root, final.name)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
+    try:
+        generate_synthetic(tmp, images=images, size=size, seed=seed, progress=progress)
+        (tmp / "COMPLETE").write_text(stamp, encoding="utf-8")
+        if final.exists():  # an older generator's copy, or a concurrent run's
+            if _stamp(final) == stamp:
+                return final
+            old = root / f".{final.name}.old-{os.getpid()}"
+            final.rename(old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if _stamp(final) != stamp:  # not a concurrent run that won the race
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _stamp(folder: Path) -> str | None:
+    try:
+        return (folder / "COMPLETE").read_text(encoding="utf-8")
+    except OSError:
+        return None
+
+
+def _remove_stale(root: Path, name: str) -> None:
+    """Remove temporary folders of this dataset that killed runs left behind."""
+    now = time.time()
+    for path in root.glob(f".{name}.*"):
+        try:
+            if now - path.stat().st_mtime > _STALE_AFTER:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
