@@ -16,7 +16,6 @@ record's sequence number.
 from __future__ import annotations
 
 import hmac
-import os
 from dataclasses import replace
 
 from tuner.vault import crypto
@@ -106,7 +105,7 @@ def new_file(
     Raises:
         KdfParamsError: ``kdf`` outside ``limits``.
     """
-    file_id = file_id if file_id is not None else os.urandom(FILE_ID_LEN)
+    file_id = file_id if file_id is not None else crypto.random_bytes(FILE_ID_LEN)
     if isinstance(key, (Recipient, Identity)):
         recipient = key.recipient if isinstance(key, Identity) else key
         header = Header(kind, KeyMode.RECIPIENT, file_id, recipient=recipient.public)
@@ -114,7 +113,9 @@ def new_file(
     if isinstance(key, Passphrase):
         params = kdf if kdf is not None else DEFAULT_SCRYPT
         limits.check(params, where)
-        draft = Header(kind, KeyMode.PASSPHRASE, file_id, scrypt=params, salt=os.urandom(SALT_LEN))
+        draft = Header(
+            kind, KeyMode.PASSPHRASE, file_id, scrypt=params, salt=crypto.random_bytes(SALT_LEN)
+        )
     elif isinstance(key, KeyFile):
         draft = Header(kind, KeyMode.KEY_FILE, file_id)
     else:

@@ -24,7 +24,7 @@ INFO_X25519 = b"hyperseal/v1/x25519"
 
 
 def random_bytes(n: int) -> bytes:
-    """``n`` bytes from the operating system's CSPRNG."""
+    """``n`` bytes from the operating system's CSPRNG: every key, salt, id and nonce."""
     return os.urandom(n)
 
 
@@ -87,10 +87,8 @@ def x25519_public(private: bytes) -> bytes:
 
 
 def x25519_generate() -> bytes:
-    """A fresh X25519 private key (32 bytes)."""
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    return X25519PrivateKey.generate().private_bytes_raw()
+    """A fresh X25519 private key: 32 random bytes (clamped by X25519 itself, RFC 7748)."""
+    return random_bytes(X25519_LEN)
 
 
 def x25519_shared(private: bytes, peer_public: bytes) -> bytes | None:
@@ -121,11 +119,9 @@ def seal_to_recipient(recipient_public: bytes, plaintext: bytes, aad: bytes) -> 
     A fresh ephemeral key per call gives a fresh one-use AES key; ``None`` if
     the recipient key is a low-order point.
     """
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_public = ephemeral.public_key().public_bytes_raw()
-    shared = x25519_shared(ephemeral.private_bytes_raw(), recipient_public)
+    ephemeral = x25519_generate()
+    ephemeral_public = x25519_public(ephemeral)
+    shared = x25519_shared(ephemeral, recipient_public)
     if shared is None:
         return None
     key = recipient_key(shared, ephemeral_public, recipient_public)

@@ -1,0 +1,92 @@
+"""The test vectors of ``docs/vault-format.md``: the code writes them and reads them back.
+
+Randomness is replaced by a counter (call k returns bytes ``0xA0 + k`` repeated)
+and the clock by a constant, so the files are reproducible byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tuner.vault import (
+    Identity,
+    KeyFile,
+    Passphrase,
+    ScryptParams,
+    SealedJournal,
+    Vault,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
+KEY_FILE_TEXT = "hskey1AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh-IV1b_\n"
+PASSPHRASE = "correct horse battery staple"
+IDENTITY = bytes([0x42] * 32)
+ENTRY = {"lr": 0.02, "weight_decay": 0.0005}
+
+
+@pytest.fixture
+def deterministic(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    counter = iter(range(0xA0, 0x100))
+    monkeypatch.setattr("tuner.vault.crypto.random_bytes", lambda n: bytes([next(counter)]) * n)
+    monkeypatch.setattr("tuner.vault.vault._now", lambda: "2025-01-01T00:00:00.000Z")
+    yield
+
+
+def _build(name: str, folder: Path) -> tuple[bytes, Any]:
+    if name == "key-file-vault":
+        (folder / "k").write_text(KEY_FILE_TEXT)
+        key = KeyFile(folder / "k")
+        Vault.create(folder / name, key).put("best", ENTRY)
+        return (folder / name).read_bytes(), key
+    if name == "passphrase-journal":
+        key = Passphrase(PASSPHRASE)
+        with SealedJournal.create(folder / name, key, kdf=ScryptParams(log2_n=10)) as journal:
+            journal.append({"trial": 0, "map": 0.25})
+            journal.append({"trial": 1, "map": 0.5})
+        return (folder / name).read_bytes(), key
+    identity = Identity(IDENTITY)
+    Vault.create(folder / name, identity.recipient).put("best", ENTRY)
+    return (folder / name).read_bytes(), identity
+
+
+def _documented(name: str) -> bytes:
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(rf"```text\n# {name}\n(.*?)```", text, re.S)
+    assert match, f"no `# {name}` hex block in {DOC.name}"
+    return bytes.fromhex("".join(match.group(1).split()))
+
+
+def hex_block(name: str, data: bytes) -> str:
+    """The documentation block for ``data`` (32 bytes a line)."""
+    lines = [data[i : i + 32].hex() for i in range(0, len(data), 32)]
+    return "```text\n# " + name + "\n" + "\n".join(lines) + "\n```"
+
+
+@pytest.mark.parametrize("name", ["key-file-vault", "passphrase-journal", "recipient-vault"])
+def test_vectors_match_the_documentation(name: str, deterministic: None, tmp_path: Path) -> None:
+    data, _ = _build(name, tmp_path)
+    assert data == _documented(name), "\n" + hex_block(name, data)
+
+
+@pytest.mark.parametrize("name", ["key-file-vault", "passphrase-journal", "recipient-vault"])
+def test_documented_vectors_decrypt(name: str, tmp_path: Path) -> None:
+    path = tmp_path / name
+    path.write_bytes(_documented(name))
+    if name == "key-file-vault":
+        (tmp_path / "k").write_text(KEY_FILE_TEXT)
+        assert Vault.open(path, KeyFile(tmp_path / "k")).get("best") == ENTRY
+    elif name == "passphrase-journal":
+        records = SealedJournal.open(path, Passphrase(PASSPHRASE), writable=False).read()
+        assert records == [{"trial": 0, "map": 0.25}, {"trial": 1, "map": 0.5}]
+    else:
+        assert Vault.open(path, Identity(IDENTITY)).get("best") == ENTRY
+
+
+def test_key_file_text_is_the_documented_key(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text(KEY_FILE_TEXT)
+    assert KeyFile(tmp_path / "k").material() == bytes(range(32))
