@@ -45,7 +45,7 @@ def test_every_single_byte_flip_is_detected(keys: Any, fast: Any, tmp_path: Path
     original = _small_vault(keys, fast, path)
     assert Vault.open(path, keys.reader).get("best") == {"lr": 0.02, "wd": 0.0005}
     for index in range(len(original)):
-        for mask in (0x01, 0xFF):
+        for mask in (0xFF, 0x01) if index < 10 else (0xFF,):  # magic, version, mode: both
             damaged = bytearray(original)
             damaged[index] ^= mask
             path.write_bytes(bytes(damaged))
