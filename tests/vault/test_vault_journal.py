@@ -121,6 +121,8 @@ def test_reorder_drop_duplicate_are_detected(keys: Any, fast: Any, tmp_path: Pat
         assert isinstance(info.value, TamperedError)
         with pytest.raises(JournalOrderError):  # a writer refuses to append after them
             SealedJournal.open(path, keys.writer)
+        with pytest.raises(JournalOrderError):  # what a bare public key can check
+            SealedJournal.open(path, keys.writer, writable=False).check_structure()
 
 
 def test_record_from_another_journal_is_detected(keys: Any, fast: Any, tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from tuner.vault.cli_keys import (
 )
 
 if TYPE_CHECKING:
+    from tuner.vault.journal import SealedJournal
     from tuner.vault.kdf import ScryptParams
 
 app = new_app("Encrypted, authenticated storage for winning configs and trial journals.")
@@ -403,7 +404,7 @@ def journal_verify(
         else:
             if opened.torn_tail is not None and repair:
                 _report_repair(journal, opened)
-            opened.check_tail()
+            opened.check_structure()
             count = opened.records
             how = "structure only: authenticating them needs the identity"
         typer.echo(f"ok: {journal}: journal, {opened.key_mode.describe()}, {count} records ({how})")
@@ -411,8 +412,9 @@ def journal_verify(
         opened.close()
 
 
-def _report_repair(journal: Path, opened: Any) -> None:
+def _report_repair(journal: Path, opened: SealedJournal) -> None:
     torn = opened.torn_tail
+    assert torn is not None
     dropped = opened.repair()
     typer.echo(
         f"repaired {journal}: dropped a torn record of {dropped} bytes at byte {torn.offset}"

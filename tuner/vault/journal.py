@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -162,6 +163,7 @@ class SealedJournal:
         self._fd: int | None = None
         self._mutex = threading.Lock()
         self._count = 0
+        self._seqs: list[int] = []
         self._size = 0
         self._last_digest = ""
         self._torn: TornTail | None = None
@@ -242,7 +244,7 @@ class SealedJournal:
             journal = cls(target, key, cipher, limits=limits, fsync=fsync, lock=lock)
             journal._take_scan(data, scan.frames, scan.torn_offset)
             if writable:
-                _check_order([f.seq for f in scan.frames], where)
+                _check_order(journal._seqs, where)
                 journal._open_fd()
         except BaseException:
             if lock is not None:
@@ -258,6 +260,7 @@ class SealedJournal:
 
     def _take_scan(self, data: bytes, frames: list[Frame], torn_offset: int | None) -> None:
         self._count = len(frames)
+        self._seqs = [f.seq for f in frames]
         self._size = len(data)
         self._last_digest = _digest(data[frames[-1].offset : frames[-1].end]) if frames else ""
         self._torn = None if torn_offset is None else TornTail(torn_offset, len(data) - torn_offset)
@@ -316,16 +319,21 @@ class SealedJournal:
             torn_bytes=torn.size,
         )
 
-    def check_tail(self) -> None:
-        """Raise :class:`JournalTornTailError` if the journal had a torn tail when opened.
+    def check_structure(self) -> None:
+        """Check, without decrypting, the sequence numbers and the tail as found on opening.
 
-        Structural only: use it when the key cannot read (a public key);
-        :meth:`read` checks the tail itself.
+        All a public key alone can check: records cannot be authenticated
+        without a key that reads. :meth:`read` does all of this and more.
+
+        Raises:
+            JournalOrderError: stored sequence numbers out of order.
+            JournalTornTailError: the journal ends with an incomplete record.
         """
+        _check_order(self._seqs, self._where)
         if self._torn is not None:
             raise self._torn_error(self._torn)
 
-    def append(self, record: dict[str, Any]) -> int:
+    def append(self, record: Mapping[str, Any]) -> int:
         """Seal and append one record; returns its sequence number.
 
         Args:
@@ -355,6 +363,7 @@ class SealedJournal:
                     f"{self._where}: append failed ({exc.strerror}); earlier records are intact"
                 ) from None
             self._count += 1
+            self._seqs.append(seq)
             self._size += len(frame)
             self._last_digest = _digest(frame)
             return seq

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ from typing import Any
 from tuner.vault import codec
 from tuner.vault.atomic import FileLock, atomic_write, create_exclusive, remove_stale_temps
 from tuner.vault.cipher import RecordCipher, new_file, unlock
-from tuner.vault.errors import KeyKindError, TamperedError, VaultError
+from tuner.vault.errors import EntryNotFoundError, KeyKindError, TamperedError, VaultError
 from tuner.vault.format import (
     FileKind,
     Frame,
@@ -263,8 +264,6 @@ class Vault:
         Raises:
             EntryNotFoundError: no such entry.
         """
-        from tuner.vault.errors import EntryNotFoundError
-
         entries = self._readable()
         if name not in entries:
             raise EntryNotFoundError(
@@ -287,7 +286,7 @@ class Vault:
 
     # -- writing --------------------------------------------------------------------------
 
-    def put(self, name: str, document: dict[str, Any]) -> EntryInfo:
+    def put(self, name: str, document: Mapping[str, Any]) -> EntryInfo:
         """Store ``document`` under ``name``, replacing any entry of that name.
 
         Takes the lock, re-reads and re-authenticates the file, then writes
