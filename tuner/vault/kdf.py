@@ -103,7 +103,8 @@ class KdfLimits:
         if problem is not None:
             raise KdfParamsError(
                 f"{where}: scrypt parameters refused ({problem}); the file is damaged or hostile,"
-                " or was made with a deliberately higher cost (pass wider KdfLimits to open it)"
+                " or was made with a deliberately higher cost (open it from Python with wider"
+                " KdfLimits)"
             )
 
 
