@@ -16,7 +16,10 @@ from tuner.data.cli import app as data_app
 def register(app: typer.Typer) -> None:
     """Add the tuner's commands to the root app."""
     app.add_typer(data_app, name="data")
+    from tuner.tune_cli import tune
+
     app.command("train")(train)
+    app.command("tune")(tune)
     app.command("demo")(demo)
 
 

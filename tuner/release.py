@@ -63,6 +63,27 @@ def save_release(model: nn.Module, spec: ModelSpec, out: Path, *, overwrite: boo
     return path
 
 
+def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
+    """Write (or replace) a release folder from serialised safetensors bytes."""
+    from safetensors.torch import load
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    parameters = int(sum(v.numel() for v in load(weights).values()))
+    weights_path = out / WEIGHTS
+    _atomic(weights_path, lambda tmp: tmp.write_bytes(weights))
+    manifest = {
+        "format": FORMAT,
+        "model": spec.to_dict(),
+        "weights": WEIGHTS,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "parameters": parameters,
+    }
+    path = out / MANIFEST
+    _atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    return path
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """Read and check ``manifest.json`` of a release folder."""
     folder = Path(folder)

@@ -148,6 +148,8 @@ class SearchSpace:
         for p in self.params:
             if p.kind == "int":
                 full[p.name] = int(round(full[p.name]))
+            elif p.kind in ("log", "float"):
+                full[p.name] = float(f"{float(full[p.name]):.6g}")
         for p in self.params:
             if not p.active(full):
                 full[p.name] = p.default

@@ -1,0 +1,498 @@
+"""``tune_run``, ``resume_run`` and ``load_results``: detector tuning with everything sealed.
+
+A run folder holds::
+
+    RUN_DIR/
+      run.json            what was run (data, model, optimizer, budget) and a
+                          summary (counts, best and default fitness, importances);
+                          never a hyperparameter value
+      journal.hsj         sealed journal: the run's settings and search space,
+                          then one record per finished trial (and freezes)
+      vault.hsv           sealed vault (unless --vault names another): the best
+                          config, its metrics, the weights' hash, a journal checkpoint
+      best/               weights.safetensors + manifest.json (+ metrics.json)
+                          of the best trial: architecture only
+      export/             only with export=True: best_config.yaml and trials.csv,
+                          plaintext, because the user asked for it
+
+Workers receive trial configs but never a key: results come back to this
+process, which seals them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuner.errors import ConfigError
+from tuner.progress import Progress
+from tuner.search.detector_objective import DataRef, DetectorObjective
+from tuner.search.space import SearchSpace, default_space, parse_space
+from tuner.search.study import Study, StudyResult, StudySettings, StudyState, trials_frame
+from tuner.search.trial import OK, TrialResult
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tuner.vault import KeySource
+
+RUN_FORMAT = "hyperseal-run/1"
+RUN_FILE = "run.json"
+JOURNAL_FILE = "journal.hsj"
+VAULT_FILE = "vault.hsv"
+BEST_DIR = "best"
+EXPORT_DIR = "export"
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What to tune and how (the non-secret settings of a run).
+
+    Args:
+        data: ``synthetic`` or a COCO folder.
+        synthetic_images: Images of the synthetic scenes.
+        synthetic_seed: Seed of the synthetic scenes.
+        arch: Detector architecture.
+        backbone: Detector backbone.
+        image_size: Input size in pixels.
+        epochs: Epochs of a full trial (fixed in the space).
+        space_file: A YAML search space; the built-in detector space when None.
+        settings: Optimizer, budget, pruning, freezing.
+        workers: Trials run at once.
+        executor: ``local``, ``dask-local`` or ``dask://HOST:PORT``.
+        trials_per_gpu: Trials packed on one GPU.
+        vault: Vault file for the best config (default ``RUN_DIR/vault.hsv``).
+        entry: Vault entry name (default: the run folder's name).
+        export: Also write the best config and the trial table in plaintext.
+    """
+
+    data: str = "synthetic"
+    synthetic_images: int = 500
+    synthetic_seed: int = 0
+    arch: str = "fcos"
+    backbone: str = "tiny"
+    image_size: int = 128
+    epochs: int = 6
+    space_file: Path | None = None
+    settings: StudySettings = field(default_factory=StudySettings)
+    workers: int = 1
+    executor: str = "local"
+    trials_per_gpu: int = 1
+    vault: Path | None = None
+    entry: str | None = None
+    export: bool = False
+
+
+@dataclass
+class TuneOutcome:
+    """A finished (or resumed and finished) tuning run."""
+
+    run_dir: Path
+    result: StudyResult
+    vault: Path
+    entry: str
+
+    @property
+    def best(self) -> TrialResult | None:
+        return self.result.best
+
+    @property
+    def default(self) -> TrialResult | None:
+        return self.result.default_trial
+
+
+def new_run_dir(root: Path = Path("runs")) -> Path:
+    """A fresh run folder name under ``root`` (``tune-YYYYmmdd-HHMMSS``)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path, n = root / f"tune-{stamp}", 1
+    while path.exists():
+        n += 1
+        path = root / f"tune-{stamp}-{n}"
+    return path
+
+
+def tune_run(
+    options: TuneOptions,
+    key: KeySource,
+    run_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> TuneOutcome:
+    """Tune a detector; seal the journal and best config with ``key``; keep the best model.
+
+    Raises:
+        ConfigError: ``run_dir`` is not empty, or a bad option.
+        and the errors of data loading, the vault and the search.
+    """
+    from tuner.vault import SealedJournal
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise ConfigError(
+            f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
+        )
+    space = _space(options)
+    settings = replace(options.settings, max_epochs=options.epochs)
+    _check_data(options)  # fail fast, before any file is written
+    run_dir.mkdir(parents=True, exist_ok=True)
+    vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
+    entry = options.entry or run_dir.name
+    _ensure_vault(vault_path, key)
+    _write_run_file(run_dir, options, vault_path, entry, status="running")
+    with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
+        study = _study(options, settings, space, journal)
+        journal.append({"type": "detector", "options": _plain_options(options)})
+        result = _run(study, run_dir, options, progress)
+        checkpoint = journal.checkpoint()
+    return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
+
+
+def resume_run(
+    run_dir: Path,
+    key: KeySource,
+    *,
+    repair: bool = False,
+    budget: int | None = None,
+    progress: Progress | None = None,
+) -> TuneOutcome:
+    """Continue a run: replay its sealed journal into a fresh optimizer, then finish the budget.
+
+    Args:
+        run_dir: The run folder.
+        key: The key the run was sealed with (one that can read).
+        repair: Drop a torn last journal record (a crash mid-write) instead of stopping.
+        budget: A new, larger total budget.
+
+    Raises:
+        JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
+    """
+    from tuner.vault import SealedJournal
+
+    run_dir = Path(run_dir)
+    info = _read_run_file(run_dir)
+    with SealedJournal.open(run_dir / JOURNAL_FILE, key) as journal:
+        if repair:
+            journal.repair()
+        records = journal.read()
+        header, options = _header(records, run_dir)
+        settings = StudySettings.from_dict(header["settings"])
+        if budget is not None:
+            if budget < len([r for r in records if r.get("type") == "trial"]):
+                raise ConfigError("--budget is below the trials already finished")
+            settings = replace(settings, budget=budget)
+        space = parse_space(header["space"], where="journal")
+        options = replace(options, settings=settings)
+        study = _study(options, settings, space, journal, replay=records)
+        vault_path = Path(info["vault"])
+        entry = str(info["entry"])
+        _write_run_file(run_dir, options, vault_path, entry, status="running")
+        result = _run(study, run_dir, options, progress)
+        checkpoint = journal.checkpoint()
+    return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
+
+
+def load_results(run_dir: Path, key: KeySource | str) -> pd.DataFrame:
+    """One row per finished trial of a run: params, fitness, metrics, status, epochs, seconds.
+
+    Args:
+        run_dir: The run folder.
+        key: The run's key, or its passphrase as a string.
+    """
+    from tuner.vault import Passphrase, SealedJournal
+
+    if isinstance(key, str):
+        key = Passphrase(key)
+    run_dir = Path(run_dir)
+    _read_run_file(run_dir)
+    journal = SealedJournal.open(run_dir / JOURNAL_FILE, key, writable=False)
+    try:
+        records = journal.read()
+    finally:
+        journal.close()
+    trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
+    return trials_frame(trials)
+
+
+def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
+    """Every record of a run's sealed journal (settings, space, trials, freezes)."""
+    from tuner.vault import SealedJournal
+
+    journal = SealedJournal.open(Path(run_dir) / JOURNAL_FILE, key, writable=False)
+    try:
+        return journal.read()
+    finally:
+        journal.close()
+
+
+# -- internals ---------------------------------------------------------------------------
+
+
+def _space(options: TuneOptions) -> SearchSpace:
+    from tuner.search.space import load_space
+
+    space = load_space(options.space_file) if options.space_file else default_space(options.epochs)
+    if "epochs" in space.names:
+        epochs = space["epochs"]
+        if epochs.kind != "fixed":
+            raise ConfigError("search space: 'epochs' must be fixed; set it with --epochs")
+        space = space.freeze({"epochs": options.epochs})
+    else:
+        space = parse_space(
+            {**{p.name: p.to_spec() for p in space.params},
+             "epochs": {"type": "fixed", "value": options.epochs}},
+        )  # fmt: skip
+    return space
+
+
+def _check_data(options: TuneOptions) -> None:
+    from tuner.data.resolve import resolve_data
+    from tuner.detectors import ModelSpec
+
+    splits = resolve_data(options.data, images=options.synthetic_images, size=options.image_size,
+                          seed=options.synthetic_seed)  # fmt: skip
+    ModelSpec(options.arch, options.backbone, options.image_size, tuple(splits.class_names))
+
+
+def _objective(options: TuneOptions) -> DetectorObjective:
+    ref = DataRef(
+        options.data, options.synthetic_images, options.image_size, options.synthetic_seed
+    )
+    return DetectorObjective(ref, options.arch, options.backbone, options.image_size)
+
+
+def _study(
+    options: TuneOptions,
+    settings: StudySettings,
+    space: SearchSpace,
+    journal: Any,
+    replay: list[dict[str, Any]] | None = None,
+) -> Study:
+    from tuner.search.executors import make_executor, slot_devices
+
+    executor = make_executor(options.executor, options.workers)
+    devices, threads = slot_devices(executor.slots, options.trials_per_gpu)
+    return Study(_objective(options), space, settings, executor=executor, journal=journal,
+                 devices=devices, threads=threads, replay=replay)  # fmt: skip
+
+
+def _run(study: Study, run_dir: Path, options: TuneOptions, progress: Progress | None) -> Any:
+    best_dir = run_dir / BEST_DIR
+
+    def keep_best(result: TrialResult, state: StudyState) -> None:
+        weights = result.artifacts.get("weights")
+        if result.status != OK or weights is None or state.best is not result:
+            return
+        _write_best(best_dir, weights, result, options)
+
+    try:
+        return study.run(progress=progress, on_trial=keep_best)
+    except BaseException:
+        _set_status(run_dir, "interrupted")
+        raise
+
+
+def _write_best(best_dir: Path, weights: bytes, trial: TrialResult, options: TuneOptions) -> None:
+    from tuner.data.resolve import resolve_data
+    from tuner.detectors import ModelSpec
+    from tuner.release import write_release_bytes
+
+    splits = resolve_data(options.data, images=options.synthetic_images, size=options.image_size,
+                          seed=options.synthetic_seed)  # fmt: skip
+    spec = ModelSpec(options.arch, options.backbone, options.image_size, tuple(splits.class_names))
+    write_release_bytes(weights, spec, best_dir)
+    metrics = {"trial": trial.number, "fitness": trial.fitness, **trial.metrics}
+    _atomic_text(best_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def _finish(
+    run_dir: Path,
+    options: TuneOptions,
+    result: StudyResult,
+    key: KeySource,
+    vault_path: Path,
+    entry: str,
+    checkpoint: Any,
+) -> TuneOutcome:
+    from tuner.release import read_manifest
+    from tuner.vault import Vault
+
+    best = result.best
+    document: dict[str, Any] = {
+        "kind": "tuning-result",
+        "run": run_dir.name,
+        "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "journal": checkpoint.to_dict(),
+        "dataset_fingerprint": dataset_fingerprint(options),
+        "model": {"arch": options.arch, "backbone": options.backbone,
+                  "image_size": options.image_size},
+        "frozen": result.frozen,
+    }  # fmt: skip
+    if best is not None:
+        document.update(
+            config=best.params,
+            metrics=best.metrics,
+            fitness=best.fitness,
+            trial=best.number,
+        )
+        best_dir = run_dir / BEST_DIR
+        if (best_dir / "manifest.json").exists():
+            document["weights_sha256"] = read_manifest(best_dir)["weights_sha256"]
+    vault = Vault.open(vault_path, key)
+    vault.put(entry, document)
+    summary = _summary(result)
+    _write_run_file(run_dir, options, vault_path, entry, status="finished", summary=summary)
+    if options.export:
+        export_run(run_dir, result)
+    return TuneOutcome(run_dir, result, vault_path, entry)
+
+
+def export_run(run_dir: Path, result: StudyResult) -> Path:
+    """Write the best config (YAML) and the trial table (CSV) in plaintext, on request."""
+    import yaml
+
+    out = run_dir / EXPORT_DIR
+    out.mkdir(exist_ok=True)
+    if result.best is not None:
+        _atomic_text(out / "best_config.yaml", yaml.safe_dump(result.best.params, sort_keys=False))
+    result.frame().drop(columns=["curve"]).to_csv(out / "trials.csv", index=False)
+    return out
+
+
+def _summary(result: StudyResult) -> dict[str, Any]:
+    statuses = [t.status for t in result.trials]
+    best, default = result.best, result.default_trial
+    return {
+        "trials": len(result.trials),
+        "ok": statuses.count("ok"),
+        "pruned": statuses.count("pruned"),
+        "failed": statuses.count("failed"),
+        "best_trial": best.number if best else None,
+        "best_fitness": best.fitness if best else None,
+        "best_metrics": best.metrics if best else None,
+        "default_fitness": default.fitness if default else None,
+        "epochs_saved": result.epochs_saved,
+        "epochs_run": sum(t.epochs_run for t in result.trials),
+        "duplicates_avoided": result.duplicates_avoided,
+        "seconds": round(result.seconds, 1),
+        "frozen": sorted(result.frozen),
+        "importance": (
+            result.importance.to_dict("records") if result.importance is not None else None
+        ),
+        "failures": [{"trial": t.number, "error": t.error} for t in result.trials if t.error],
+    }
+
+
+def dataset_fingerprint(options: TuneOptions) -> str:
+    """SHA-256 over the dataset's annotation files (identifies the data a recipe was tuned on)."""
+    from tuner.data.resolve import resolve_data
+
+    splits = resolve_data(options.data, images=options.synthetic_images, size=options.image_size,
+                          seed=options.synthetic_seed)  # fmt: skip
+    digest = hashlib.sha256()
+    for split in (splits.train, splits.val):
+        digest.update(Path(split.annotation_file).read_bytes())
+    return digest.hexdigest()
+
+
+def _plain_options(options: TuneOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data.pop("settings")
+    data["space_file"] = str(options.space_file) if options.space_file else None
+    data["vault"] = str(options.vault) if options.vault else None
+    return data
+
+
+def _header(records: list[dict[str, Any]], run_dir: Path) -> tuple[dict[str, Any], TuneOptions]:
+    if len(records) < 2 or records[0].get("type") != "run" or records[1].get("type") != "detector":
+        raise ConfigError(f"{run_dir}: the journal does not start like a tuning run's")
+    opts = dict(records[1]["options"])
+    opts["space_file"] = Path(opts["space_file"]) if opts.get("space_file") else None
+    opts["vault"] = Path(opts["vault"]) if opts.get("vault") else None
+    return records[0], TuneOptions(**opts)
+
+
+def _ensure_vault(path: Path, key: KeySource) -> None:
+    from tuner.vault import Vault
+
+    if path.exists():
+        Vault.open(path, key)  # checks the key now, not after an hour of tuning
+    else:
+        Vault.create(path, key)
+
+
+def _write_run_file(
+    run_dir: Path,
+    options: TuneOptions,
+    vault: Path,
+    entry: str,
+    *,
+    status: str,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    s = options.settings
+    info = {
+        "format": RUN_FORMAT,
+        "status": status,
+        "updated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": options.data,
+        "model": {"arch": options.arch, "backbone": options.backbone,
+                  "image_size": options.image_size},
+        "optimizer": s.optimizer,
+        "budget": s.budget,
+        "epochs": options.epochs,
+        "pruner": s.pruner,
+        "fitness": s.fitness,
+        "freeze_unimportant": s.freeze_unimportant,
+        "workers": options.workers,
+        "executor": options.executor,
+        "journal": JOURNAL_FILE,
+        "vault": str(vault),
+        "entry": entry,
+        "best_model": BEST_DIR,
+    }  # fmt: skip
+    if summary is not None:
+        info["summary"] = summary
+    else:
+        old = _try_read(run_dir / RUN_FILE)
+        if old and "summary" in old:
+            info["summary"] = old["summary"]
+    _atomic_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def _set_status(run_dir: Path, status: str) -> None:
+    info = _try_read(run_dir / RUN_FILE)
+    if info:
+        info["status"] = status
+        _atomic_text(run_dir / RUN_FILE, json.dumps(info, indent=2) + "\n")
+
+
+def _read_run_file(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    info = _try_read(path)
+    if info is None or info.get("format") != RUN_FORMAT:
+        raise ConfigError(
+            f"{run_dir} is not a hyperseal tuning run ({RUN_FILE} missing or unreadable)"
+        )
+    return info
+
+
+def _try_read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

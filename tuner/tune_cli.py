@@ -1,0 +1,208 @@
+"""``hyperseal tune``: parse options, pick the key, show progress, print a summary.
+
+No hyperparameter value is printed: the summary shows fitness, metrics and
+importances; the best config stays in the vault (``hyperseal vault show``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from tuner.vault.cli_keys import (
+    PASSPHRASE_ENV,
+    IdentityOption,
+    KeyFileOption,
+    PassphraseFileOption,
+    RecipientOption,
+)
+
+
+def tune(
+    data: str = typer.Option("synthetic", "--data", "-d", help="'synthetic' or a COCO folder."),
+    model: str = typer.Option("fcos", "--model", help="fcos, retinanet, fasterrcnn or ssdlite."),
+    backbone: str = typer.Option("tiny", help="tiny (CPU), mobilenet_v3 or resnet50."),
+    image_size: int = typer.Option(128, help="Square input size in pixels."),
+    space: Path | None = typer.Option(None, help="Search space YAML (built-in space if omitted)."),
+    optimizer: str | None = typer.Option(None, help="Nevergrad optimizer (see --list-optimizers)."),
+    optimizer_option: list[str] = typer.Option(
+        [], "--optimizer-option", help="KEY=VALUE for a configurable family (repeatable)."
+    ),
+    budget: int = typer.Option(12, help="Number of trials."),
+    epochs: int = typer.Option(4, help="Epochs of a full trial."),
+    pruner: str = typer.Option("asha", help="asha, median or none."),
+    fitness: str = typer.Option("mAP", help="Metric to maximise, e.g. '0.1*mAP50+0.9*mAP'."),
+    freeze_unimportant: bool = typer.Option(
+        False, help="Freeze parameters of low importance at their best values mid-search."
+    ),
+    freeze_threshold: float = typer.Option(0.05, help="Importance below which to freeze."),
+    workers: int = typer.Option(1, help="Trials run at once."),
+    executor: str = typer.Option("local", help="local, dask-local or dask://HOST:PORT."),
+    trials_per_gpu: int = typer.Option(1, help="Small trials packed on one GPU."),
+    seed: int = typer.Option(0, help="Seed of the optimizer."),
+    images: int = typer.Option(500, help="Synthetic images (with --data synthetic)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default runs/tune-*)."),
+    vault: Path | None = typer.Option(None, help="Vault for the best config (default in run)."),
+    entry: str | None = typer.Option(None, help="Vault entry name (default: run folder name)."),
+    resume: Path | None = typer.Option(None, help="Continue this run folder."),
+    repair: bool = typer.Option(False, help="With --resume: drop a torn last journal record."),
+    export: bool = typer.Option(False, help="Also write best config and trials in PLAINTEXT."),
+    list_optimizers: bool = typer.Option(False, help="List recommended optimizers and exit."),
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    recipient: RecipientOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Tune a detector's training hyperparameters; seal the trials and the winning config."""
+    if list_optimizers:
+        _print_optimizers()
+        return
+    from tuner.cli_support import RichProgress
+    from tuner.search.optimizers import DEFAULT_OPTIMIZER
+    from tuner.search.study import StudySettings
+    from tuner.tune import TuneOptions, new_run_dir, resume_run, tune_run
+
+    if resume is not None:
+        key = _reading_key(resume, passphrase_file, key_file, identity)
+        outcome = resume_run(resume, key, repair=repair, progress=RichProgress())
+    else:
+        settings = StudySettings(
+            optimizer=optimizer or DEFAULT_OPTIMIZER,
+            optimizer_options=_options(optimizer_option),
+            budget=budget, seed=seed, fitness=fitness, pruner=pruner, max_epochs=epochs,
+            freeze_unimportant=freeze_unimportant, freeze_threshold=freeze_threshold,
+        )  # fmt: skip
+        options = TuneOptions(
+            data=data, synthetic_images=images, arch=model, backbone=backbone,
+            image_size=image_size, epochs=epochs, space_file=space, settings=settings,
+            workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, vault=vault,
+            entry=entry, export=export,
+        )  # fmt: skip
+        key = _new_key(vault, passphrase_file, key_file, recipient, identity)
+        run_dir = out or new_run_dir()
+        typer.echo(
+            f"tuning {model}/{backbone} on {data}: {budget} trials of up to {epochs} epochs, "
+            f"{settings.optimizer}, {workers} worker(s); run folder {run_dir}",
+            err=True,
+        )
+        outcome = tune_run(options, key, run_dir, progress=RichProgress())
+    _print_summary(outcome, key_file)
+
+
+def _options(pairs: list[str]) -> dict[str, object]:
+    import yaml
+
+    from tuner.errors import ConfigError
+
+    options: dict[str, object] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--optimizer-option {pair!r} is not KEY=VALUE")
+        options[name.strip()] = yaml.safe_load(value)
+    return options
+
+
+def _new_key(
+    vault: Path | None,
+    passphrase_file: Path | None,
+    key_file: Path | None,
+    recipient: str | None,
+    identity: Path | None,
+):  # type: ignore[no-untyped-def]
+    from tuner.keyring import ensure_default_key
+    from tuner.vault import KeyFile
+    from tuner.vault.cli_keys import key_for_new, key_for_writing
+
+    if vault is not None and vault.exists():
+        if not any(
+            (passphrase_file, key_file, recipient, identity, os.environ.get(PASSPHRASE_ENV))
+        ):
+            key_file = _default_if_key_file(vault)
+        return key_for_writing(vault, passphrase_file=passphrase_file, key_file=key_file,
+                               identity=identity, recipient=recipient)  # fmt: skip
+    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
+        return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    path, created = ensure_default_key()
+    if created:
+        typer.echo(f"created your default key file {path} (mode 0600); keep it safe", err=True)
+    return KeyFile(path)
+
+
+def _default_if_key_file(sealed: Path) -> Path | None:
+    from tuner.keyring import default_key_file
+    from tuner.vault import KeyMode, inspect_file
+
+    if inspect_file(sealed).key_mode is KeyMode.KEY_FILE and default_key_file().exists():
+        return default_key_file()
+    return None
+
+
+def _reading_key(
+    run_dir: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
+):  # type: ignore[no-untyped-def]
+    from tuner.tune import JOURNAL_FILE
+    from tuner.vault.cli_keys import key_for_reading
+
+    journal = run_dir / JOURNAL_FILE
+    if not journal.exists():
+        from tuner.errors import ConfigError
+
+        raise ConfigError(f"{run_dir} is not a tuning run folder ({JOURNAL_FILE} missing)")
+    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
+        key_file = _default_if_key_file(journal)
+    return key_for_reading(journal, passphrase_file=passphrase_file, key_file=key_file,
+                           identity=identity)  # fmt: skip
+
+
+def _print_optimizers() -> None:
+    from tuner.search.optimizers import DEFAULT_OPTIMIZER, list_optimizers
+
+    listing = list_optimizers()
+    typer.echo(f"default: {DEFAULT_OPTIMIZER}")
+    typer.echo("evolutionary: " + ", ".join(listing["evolutionary"]))
+    typer.echo("bayesian:     " + ", ".join(listing["bayesian"]))
+    typer.echo(
+        "configurable families (--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA, "
+        "DifferentialEvolution, ConfPSO, ParametrizedOnePlusOne"
+    )
+    typer.echo(f"any of the {len(listing['registry'])} names in nevergrad's registry also works")
+
+
+def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-untyped-def]
+    result = outcome.result
+    statuses = [t.status for t in result.trials]
+    minutes, seconds = divmod(int(result.seconds), 60)
+    typer.echo(
+        f"{len(result.trials)} trials ({statuses.count('ok')} ok, {statuses.count('pruned')} "
+        f"pruned, {statuses.count('failed')} failed) in {minutes}m{seconds:02d}s; "
+        f"pruning saved {result.epochs_saved} epochs"
+    )
+    best, default = outcome.best, outcome.default
+    if default is not None and default.status != "failed":
+        typer.echo(f"default config  (trial 0): fitness {default.fitness:.4f}  {_metrics(default)}")
+    if best is not None:
+        gain = f"  ({best.fitness - default.fitness:+.4f})" if default is not None else ""
+        typer.echo(
+            f"best config (trial {best.number:>3}): fitness {best.fitness:.4f}  {_metrics(best)}"
+            f"{gain}"
+        )
+    if result.importance is not None:
+        top = ", ".join(f"{r.param} {r.importance:.2f}" for r in result.importance.itertuples())
+        typer.echo(f"importance: {top}")
+    if result.frozen:
+        typer.echo(f"frozen mid-search: {', '.join(sorted(result.frozen))}")
+    failed = [t for t in result.trials if t.status == "failed"]
+    for t in failed[:5]:
+        typer.echo(f"trial {t.number} failed: {t.error}")
+    run = outcome.run_dir
+    typer.echo(f"run folder: {run}  (journal sealed, best model in {run / 'best'})")
+    typer.echo(f"best config sealed in {outcome.vault}, entry '{outcome.entry}'")
+    typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}")
+    typer.echo(f"report:  hyperseal report tune {run}")
+
+
+def _metrics(trial) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(f"{k}={v:.3f}" for k, v in trial.metrics.items())
