@@ -15,9 +15,12 @@ Labelling rules (the boxes follow COCO: the tight box of the *visible* pixels):
 * nearer objects are painted later and occlude farther ones; an object's box is the
   tight box of its pixels that remain visible, clipped to the image;
 * an object that would be mostly hidden (less than 40 % of its in-image pixels
-  visible), mostly outside the image (less than 35 % inside) or tiny (box side under
-  3 px at 128 px, scaled with the image) is left out of the scene altogether, so that
-  no unlabelled object is ever drawn;
+  visible), mostly outside the image (less than 35 % inside) or tiny (a visible box
+  side under 5 px at 128 px) is left out of the scene altogether, so that no
+  unlabelled object is ever drawn;
+* sizes are drawn so that, before occlusion and truncation, cars are at least 10 px
+  tall, pedestrians 22 px and sign panels 10 px (at 128 px; all sizes scale with the
+  image): a detector's stride-8 features then see nearly every object;
 * a sign's pole, a car's shadow and every distractor (trees, lamp posts, bushes,
   bins, cones, billboards, buildings, shadows) are drawn but never labelled.
 """
@@ -25,19 +28,33 @@ Labelling rules (the boxes follow COCO: the tight box of the *visible* pixels):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from tuner.data._objects import (
+    CAR,
+    World,
+    billboard,
+    bush,
+    car,
+    cone,
+    jitter,
+    lamp,
+    litter_bin,
+    pedestrian,
+    sign,
+    tree,
+)
 from tuner.data._raster import Sprite
-
-CAR, PEDESTRIAN, SIGN = 1, 2, 3
 
 #: An object is left out when less than this fraction of its in-image pixels is visible.
 MIN_VISIBLE = 0.4
 #: An object is left out when less than this fraction of it lies inside the image.
 MIN_INSIDE = 0.35
+#: An object is left out when a side of its visible box is shorter (pixels at 128 px).
+MIN_SIDE = 5
 
 
 @dataclass(frozen=True)
@@ -59,36 +76,6 @@ class SceneObject:
     truncation: float
 
 
-@dataclass(frozen=True)
-class World:
-    """Camera and road geometry of one scene (pixels and metres)."""
-
-    size: int
-    yh: float  # horizon row
-    xv: float  # vanishing point column
-    hcam: float  # camera height, metres
-    cam_x: float  # camera's lateral position, metres (0 = road centre)
-    n_lanes: int
-    lane_w: float
-    sidewalk: float  # width in metres, 0 = a grass verge
-
-    @property
-    def road_half(self) -> float:
-        return self.n_lanes * self.lane_w / 2
-
-    def ppm(self, yb: float) -> float:
-        """Pixels per metre at ground row ``yb``."""
-        return (yb - self.yh) / self.hcam
-
-    def x(self, lateral: float, yb: float) -> float:
-        """Image column of the ground point ``lateral`` metres across at row ``yb``."""
-        return self.xv + (lateral - self.cam_x) * self.ppm(yb)
-
-    def depth(self, yb: float) -> float:
-        """Distance in metres of ground row ``yb`` (focal length = image size)."""
-        return self.size * self.hcam / (yb - self.yh)
-
-
 @dataclass
 class Scene:
     """Everything needed to render one image; built by :func:`plan_scene`."""
@@ -98,308 +85,6 @@ class Scene:
     sprites: list[Sprite]
     effects: dict[str, Any]
     noise_seed: int
-    shadows: list[tuple[float, float, float, float, float]] = field(default_factory=list)
-
-
-# ---------------------------------------------------------------------------- colours
-
-_CAR_COLOURS = np.array(
-    [
-        (235, 235, 235),
-        (190, 192, 196),
-        (120, 122, 128),
-        (35, 35, 40),
-        (170, 25, 30),
-        (30, 60, 150),
-        (20, 35, 80),
-        (40, 100, 60),
-        (230, 190, 40),
-        (140, 110, 80),
-        (230, 120, 30),
-    ],
-    dtype=np.float32,
-)
-_SKIN = np.array([(235, 200, 170), (210, 160, 120), (160, 110, 75), (100, 65, 45)], np.float32)
-_HAIR = np.array([(25, 20, 15), (70, 45, 25), (200, 170, 100), (120, 120, 120)], np.float32)
-_PANTS = np.array([(35, 50, 90), (30, 30, 35), (90, 90, 95), (150, 130, 95)], np.float32)
-
-
-def _jitter(rng: np.random.Generator, colour: Any, amount: float = 12.0) -> np.ndarray:
-    c = np.asarray(colour, dtype=np.float32) + rng.uniform(-amount, amount, 3).astype(np.float32)
-    return np.minimum(np.maximum(c, 0.0), 255.0)
-
-
-def _pick(rng: np.random.Generator, palette: np.ndarray, amount: float = 12.0) -> np.ndarray:
-    return _jitter(rng, palette[rng.integers(len(palette))], amount)
-
-
-def _vivid(rng: np.random.Generator) -> np.ndarray:
-    """A random clothing colour: anything from dull to saturated."""
-    base = rng.uniform(20, 230, 3)
-    grey = base.mean()
-    sat = rng.uniform(0.2, 1.0)
-    return np.clip(grey + (base - grey) * sat * 1.6, 0, 255).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------- objects
-
-
-def _car(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    kind = rng.choice(3, p=[0.62, 0.26, 0.12])  # sedan, SUV/van, truck/bus
-    width_m = (rng.uniform(1.7, 1.95), rng.uniform(1.85, 2.1), rng.uniform(2.35, 2.55))[kind]
-    height_m = (rng.uniform(1.35, 1.55), rng.uniform(1.7, 1.95), rng.uniform(2.9, 3.6))[kind]
-    cw, ch = width_m * ppm, height_m * ppm
-    cx = w.x(lateral, yb)
-    x0, x1, top = cx - cw / 2, cx + cw / 2, yb - ch
-    s = Sprite(x0, top, x1, yb, depth=yb, category=CAR)
-    body = _pick(rng, _CAR_COLOURS)
-    dark = body * 0.55
-    tyre = _jitter(rng, (25, 25, 28), 6)
-    front = rng.random() < 0.3
-    light = _jitter(rng, (245, 235, 190) if front else (205, 25, 25), 15)
-    s.rect(x0 + 0.06 * cw, yb - 0.2 * ch, x0 + 0.27 * cw, yb, tyre)
-    s.rect(x1 - 0.27 * cw, yb - 0.2 * ch, x1 - 0.06 * cw, yb, tyre)
-    if kind == 2:
-        s.rect(x0, top, x1, yb - 0.14 * ch, body, shade=0.25)
-        s.rect(x0, yb - 0.24 * ch, x1, yb - 0.12 * ch, dark)
-        if front:
-            s.rect(x0 + 0.1 * cw, top + 0.08 * ch, x1 - 0.1 * cw, top + 0.35 * ch, (50, 65, 85))
-        s.rect(x0 + 0.03 * cw, yb - 0.34 * ch, x0 + 0.14 * cw, yb - 0.26 * ch, light)
-        s.rect(x1 - 0.14 * cw, yb - 0.34 * ch, x1 - 0.03 * cw, yb - 0.26 * ch, light)
-        s.shadow = (cx, yb, 0.58 * cw, max(1.0, 0.05 * ch))
-        return s
-    roof = (0.66, 0.84)[kind] * cw
-    waist = yb - (0.55, 0.5)[kind] * ch
-    s.rounded(cx, yb - 0.33 * ch, cw / 2, 0.22 * ch, body, p=6.0, shade=0.3)
-    s.polygon(
-        [
-            (cx - 0.46 * cw, waist + 1e-3),
-            (cx - roof / 2, top),
-            (cx + roof / 2, top),
-            (cx + 0.46 * cw, waist + 1e-3),
-        ],
-        body,
-        shade=0.2,
-    )
-    glass = _jitter(rng, (55, 70, 95), 15)
-    gy0, gy1 = top + 0.1 * ch, waist - 0.04 * ch
-    gt, gb = roof / 2 - 0.07 * cw, 0.42 * cw
-    s.polygon([(cx - gb, gy1), (cx - gt, gy0), (cx + gt, gy0), (cx + gb, gy1)], glass, shade=0.6)
-    s.rect(x0 + 0.02 * cw, yb - 0.2 * ch, x1 - 0.02 * cw, yb - 0.13 * ch, dark)
-    s.rect(x0 + 0.04 * cw, waist + 0.04 * ch, x0 + 0.2 * cw, waist + 0.14 * ch, light)
-    s.rect(x1 - 0.2 * cw, waist + 0.04 * ch, x1 - 0.04 * cw, waist + 0.14 * ch, light)
-    plate = _jitter(rng, (230, 230, 225) if rng.random() < 0.8 else (235, 200, 40), 10)
-    s.rect(cx - 0.12 * cw, yb - 0.34 * ch, cx + 0.12 * cw, yb - 0.25 * ch, plate)
-    s.shadow = (cx, yb, 0.6 * cw, max(1.0, 0.06 * ch))
-    return s
-
-
-def _pedestrian(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    h = (rng.uniform(1.55, 1.9) if rng.random() < 0.9 else rng.uniform(1.2, 1.45)) * ppm
-    cx = w.x(lateral, yb)
-    stride = rng.uniform(0.0, 0.16) * h
-    swing = rng.uniform(0.0, 0.1) * h
-    s = Sprite(cx - 0.3 * h, yb - h, cx + 0.3 * h, yb, depth=yb, category=PEDESTRIAN)
-    shirt, pants = _vivid(rng), _pick(rng, _PANTS, 15)
-    skin, hair = _pick(rng, _SKIN, 8), _pick(rng, _HAIR, 10)
-    hip, leg = yb - 0.5 * h, max(0.1 * h, 1.0)
-    for side in (-1, 1):
-        hx, fx = cx + side * 0.05 * h, cx + side * (0.05 * h + stride / 2)
-        s.polygon(
-            [(hx - leg / 2, hip), (hx + leg / 2, hip), (fx + leg / 2, yb), (fx - leg / 2, yb)],
-            pants,
-        )
-    coat = rng.random() < 0.25
-    torso_bottom = yb - (0.3 if coat else 0.46) * h
-    s.rounded(
-        cx,
-        (yb - 0.82 * h + torso_bottom) / 2,
-        0.13 * h,
-        (torso_bottom - yb + 0.82 * h) / 2,
-        shirt,
-        p=4.0,
-        shade=0.25,
-    )
-    arm = max(0.055 * h, 1.0)
-    for side in (-1, 1):
-        sx, hx = cx + side * 0.14 * h, cx + side * (0.15 * h + swing)
-        top = yb - 0.8 * h
-        s.polygon(
-            [
-                (sx - arm / 2, top),
-                (sx + arm / 2, top),
-                (hx + arm / 2, yb - 0.5 * h),
-                (hx - arm / 2, yb - 0.5 * h),
-            ],
-            shirt if rng.random() < 0.7 else skin,
-        )
-    s.ellipse(cx, yb - 0.9 * h, 0.065 * h, 0.075 * h, skin)
-    s.ellipse(cx, yb - 0.94 * h, 0.068 * h, 0.045 * h, hair)
-    if rng.random() < 0.3:
-        side = rng.choice((-1, 1))
-        s.rect(
-            cx + side * 0.12 * h, yb - 0.62 * h, cx + side * 0.24 * h, yb - 0.45 * h, _vivid(rng)
-        )
-    return s
-
-
-def _sign(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    p = rng.uniform(0.7, 1.2) * ppm  # panel diameter
-    cy = yb - rng.uniform(2.0, 3.0) * ppm
-    cx = w.x(lateral, yb)
-    r = p / 2
-    s = Sprite(cx - r, cy - r, cx + r, yb, depth=yb, category=SIGN)
-    pole = max(1.0, 0.08 * ppm)
-    s.rect(cx - pole / 2, cy, cx + pole / 2, yb, _jitter(rng, (140, 140, 145), 20), annotated=False)
-    red, white = _jitter(rng, (205, 30, 35), 20), _jitter(rng, (238, 238, 235), 10)
-    blue, yellow = _jitter(rng, (25, 75, 175), 20), _jitter(rng, (240, 195, 30), 15)
-    black = _jitter(rng, (25, 25, 25), 8)
-    kind = rng.choice(7, p=[0.24, 0.2, 0.1, 0.14, 0.14, 0.09, 0.09])
-    if kind == 0:  # prohibitory: red ring, white disc, black number
-        s.ellipse(cx, cy, r, r, red)
-        s.ellipse(cx, cy, 0.72 * r, 0.72 * r, white)
-        s.rect(cx - 0.35 * r, cy - 0.3 * r, cx - 0.05 * r, cy + 0.3 * r, black)
-        s.rect(cx + 0.08 * r, cy - 0.3 * r, cx + 0.38 * r, cy + 0.3 * r, black)
-        s.rect(cx + 0.16 * r, cy - 0.16 * r, cx + 0.3 * r, cy + 0.16 * r, white)
-    elif kind == 1:  # warning triangle
-        ty = cy + 0.15 * r
-        s.regular(cx, ty, 1.1 * r, 3, red)
-        s.regular(cx, ty, 0.7 * r, 3, white if rng.random() < 0.8 else yellow)
-        s.rect(cx - 0.08 * r, ty - 0.4 * r, cx + 0.08 * r, ty + 0.05 * r, black)
-        s.rect(cx - 0.08 * r, ty + 0.15 * r, cx + 0.08 * r, ty + 0.28 * r, black)
-    elif kind == 2:  # stop octagon
-        s.regular(cx, cy, r, 8, red, rotation=math.pi / 8)
-        s.rect(cx - 0.6 * r, cy - 0.14 * r, cx + 0.6 * r, cy + 0.14 * r, white)
-    elif kind == 3:  # mandatory: blue disc, white arrow
-        s.ellipse(cx, cy, r, r, blue)
-        s.rect(cx - 0.13 * r, cy - 0.15 * r, cx + 0.13 * r, cy + 0.6 * r, white)
-        s.polygon(
-            [(cx - 0.45 * r, cy - 0.1 * r), (cx, cy - 0.62 * r), (cx + 0.45 * r, cy - 0.1 * r)],
-            white,
-        )
-    elif kind == 4:  # information: blue square, white symbol
-        s.rounded(cx, cy, 0.9 * r, 0.9 * r, blue, p=8.0)
-        if rng.random() < 0.5:
-            s.rect(cx - 0.35 * r, cy - 0.55 * r, cx + 0.35 * r, cy + 0.55 * r, white)
-            s.rect(cx - 0.12 * r, cy - 0.35 * r, cx + 0.12 * r, cy + 0.35 * r, blue)
-        else:
-            s.ellipse(cx, cy, 0.45 * r, 0.45 * r, white)
-    elif kind == 5:  # yield: inverted triangle
-        ty = cy - 0.15 * r
-        s.regular(cx, ty, 1.1 * r, 3, red, rotation=math.pi)
-        s.regular(cx, ty, 0.68 * r, 3, white, rotation=math.pi)
-    else:  # priority road: yellow diamond on white
-        s.regular(cx, cy, r, 4, white)
-        s.regular(cx, cy, 0.72 * r, 4, yellow)
-    return s
-
-
-# ---------------------------------------------------------------------------- distractors
-
-
-def _tree(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    trunk_h, radius = rng.uniform(1.5, 3.5) * ppm, rng.uniform(1.2, 3.0) * ppm
-    cx = w.x(lateral, yb)
-    top = yb - trunk_h - 1.6 * radius
-    s = Sprite(cx - 1.4 * radius, top, cx + 1.4 * radius, yb, depth=yb)
-    tw = max(1.0, rng.uniform(0.25, 0.5) * ppm)
-    s.rect(
-        cx - tw / 2, yb - trunk_h - 0.5 * radius, cx + tw / 2, yb, _jitter(rng, (90, 65, 40), 15)
-    )
-    green = _jitter(rng, (50, 110, 45), 25)
-    if rng.random() < 0.3:  # conifer
-        for k in range(3):
-            y = yb - trunk_h * 0.6 - k * 0.55 * radius
-            s.regular(cx, y, radius * (1.1 - 0.25 * k), 3, green * (0.8 + 0.1 * k))
-        return s
-    for _ in range(rng.integers(2, 5)):
-        ox, oy = rng.uniform(-0.5, 0.5) * radius, rng.uniform(-0.4, 0.3) * radius
-        rr = radius * rng.uniform(0.6, 0.95)
-        s.ellipse(
-            cx + ox,
-            yb - trunk_h - 0.5 * radius + oy,
-            rr,
-            rr * 0.9,
-            green * rng.uniform(0.75, 1.15),
-            shade=0.3,
-        )
-    return s
-
-
-def _lamp(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    h = rng.uniform(6.0, 8.5) * ppm
-    cx = w.x(lateral, yb)
-    reach = -math.copysign(1.5 * ppm, lateral)
-    s = Sprite(min(cx, cx + reach) - 2, yb - h - 2, max(cx, cx + reach) + 2, yb, depth=yb)
-    grey = _jitter(rng, (120, 122, 128), 20)
-    pw = max(1.0, 0.15 * ppm)
-    s.rect(cx - pw / 2, yb - h, cx + pw / 2, yb, grey)
-    s.rect(min(cx, cx + reach), yb - h, max(cx, cx + reach), yb - h + max(1.0, 0.12 * ppm), grey)
-    s.ellipse(cx + reach, yb - h + 0.15 * ppm, 0.35 * ppm, 0.15 * ppm, (230, 225, 200))
-    return s
-
-
-def _bush(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    r = rng.uniform(0.5, 1.3) * ppm
-    cx = w.x(lateral, yb)
-    s = Sprite(cx - 1.6 * r, yb - 1.6 * r, cx + 1.6 * r, yb, depth=yb)
-    green = _jitter(rng, (60, 105, 45), 25)
-    for _ in range(rng.integers(1, 4)):
-        ox = rng.uniform(-0.6, 0.6) * r
-        rr = r * rng.uniform(0.6, 1.0)
-        s.ellipse(cx + ox, yb - rr * 0.8, rr, rr * 0.8, green * rng.uniform(0.8, 1.15), shade=0.3)
-    return s
-
-
-def _cone(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    h, b = 0.7 * ppm, 0.22 * ppm
-    cx = w.x(lateral, yb)
-    s = Sprite(cx - 1.5 * b, yb - h, cx + 1.5 * b, yb, depth=yb)
-    s.polygon(
-        [(cx - b, yb), (cx - 0.15 * b, yb - h), (cx + 0.15 * b, yb - h), (cx + b, yb)],
-        _jitter(rng, (240, 110, 20), 15),
-    )
-    s.rect(cx - 0.6 * b, yb - 0.55 * h, cx + 0.6 * b, yb - 0.4 * h, (235, 235, 235))
-    s.rect(cx - 1.4 * b, yb - 0.08 * h, cx + 1.4 * b, yb, (30, 30, 30))
-    return s
-
-
-def _bin(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    bw, bh = rng.uniform(0.5, 0.9) * ppm, rng.uniform(0.9, 1.3) * ppm
-    cx = w.x(lateral, yb)
-    s = Sprite(cx - bw, yb - bh, cx + bw, yb, depth=yb)
-    colour = _jitter(
-        rng, [(40, 110, 60), (60, 60, 70), (30, 70, 160), (150, 90, 40)][rng.integers(4)], 15
-    )
-    s.rounded(cx, yb - bh / 2, bw / 2, bh / 2, colour, p=6.0, shade=0.3)
-    return s
-
-
-def _billboard(rng: np.random.Generator, w: World, lateral: float, yb: float) -> Sprite:
-    ppm = w.ppm(yb)
-    bw, bh, lift = rng.uniform(3, 5.5) * ppm, rng.uniform(1.8, 3.0) * ppm, rng.uniform(2.0, 3.5)
-    cx = w.x(lateral, yb)
-    top = yb - (lift + bh / ppm) * ppm
-    s = Sprite(cx - bw / 2, top, cx + bw / 2, yb, depth=yb)
-    leg = max(1.0, 0.15 * ppm)
-    for side in (-0.3, 0.3):
-        s.rect(cx + side * bw - leg / 2, top + bh, cx + side * bw + leg / 2, yb, (110, 110, 115))
-    s.rect(cx - bw / 2, top, cx + bw / 2, top + bh, _vivid(rng))
-    for _ in range(rng.integers(1, 4)):
-        u0, v0 = rng.uniform(0.05, 0.6), rng.uniform(0.05, 0.6)
-        u1, v1 = u0 + rng.uniform(0.15, 0.35), v0 + rng.uniform(0.15, 0.35)
-        s.rect(
-            cx - bw / 2 + u0 * bw, top + v0 * bh, cx - bw / 2 + u1 * bw, top + v1 * bh, _vivid(rng)
-        )
-    return s
 
 
 # ---------------------------------------------------------------------------- planning
@@ -501,42 +186,44 @@ def plan_scene(rng: np.random.Generator, size: int) -> Scene:
             lat = side() * (road - 0.9)
         else:
             lat = float(lanes[rng.integers(w.n_lanes)] + rng.uniform(-0.3, 0.3))
-        add(_car, placer.place(lambda lat=lat: lat, 8 * k, 1.5, 1.05, 2.4))
-    for _ in range(rng.choice(5, p=(0.22, 0.3, 0.24, 0.14, 0.1))):
+        add(car, placer.place(lambda lat=lat: lat, 10 * k, 1.5, 1.05, 2.4))
+    for _ in range(rng.choice(5, p=(0.08, 0.22, 0.3, 0.22, 0.18))):
         if rng.random() < 0.3:
-            spot = placer.place(lambda: rng.uniform(-road, road), 20 * k, 1.7, 0.35, 0.4, 1.2)
+            spot = placer.place(lambda: rng.uniform(-road, road), 22 * k, 1.7, 0.35, 0.4, 1.2)
         else:
             spot = placer.place(
-                lambda: side() * (road + rng.uniform(0.3, side_w)), 20 * k, 1.7, 0.35, 0.4, 1.2
+                lambda: side() * (road + rng.uniform(0.3, side_w)), 22 * k, 1.7, 0.35, 0.4, 1.2
             )
-        add(_pedestrian, spot)
-    for _ in range(rng.choice(4, p=(0.25, 0.4, 0.25, 0.1))):
+        add(pedestrian, spot)
+    for _ in range(rng.choice(4, p=(0.15, 0.4, 0.3, 0.15))):
         spot = placer.place(
-            lambda: side() * (road + rng.uniform(0.3, 1.6)), 9 * k, 0.95, 0.3, 0.3, 1.1
+            lambda: side() * (road + rng.uniform(0.3, 1.6)), 10 * k, 0.95, 0.3, 0.3, 1.1
         )
-        add(_sign, spot)
+        add(sign, spot)
 
     # Distractors, never labelled.
     for _ in range(rng.integers(0, 5)):
         spot = placer.place(
             lambda: side() * (road + side_w + rng.uniform(0.8, 8.0)), 6 * k, 3.0, 0.6, 0.6
         )
-        add(_tree, spot)
+        add(tree, spot)
     for _ in range(rng.integers(0, 3)):
-        add(_lamp, placer.place(lambda: side() * (road + 0.4), 8 * k, 6.0, 0.2, 0.2))
+        add(lamp, placer.place(lambda: side() * (road + 0.4), 8 * k, 6.0, 0.2, 0.2))
     for _ in range(rng.integers(0, 3)):
         spot = placer.place(lambda: side() * (road + side_w + rng.uniform(0.3, 4)), 4 * k, 1, 1, 1)
-        add(_bush, spot)
+        add(bush, spot)
     if rng.random() < 0.2:
         for _ in range(rng.integers(1, 4)):
-            add(_cone, placer.place(lambda: rng.uniform(-road, road), 4 * k, 0.7, 0.3, 0.3))
+            add(cone, placer.place(lambda: rng.uniform(-road, road), 4 * k, 0.7, 0.3, 0.3))
     if rng.random() < 0.3:
-        add(_bin, placer.place(lambda: side() * (road + side_w - 0.3), 5 * k, 1.1, 0.45, 0.45))
+        add(
+            litter_bin, placer.place(lambda: side() * (road + side_w - 0.3), 5 * k, 1.1, 0.45, 0.45)
+        )
     if rng.random() < 0.2:
         spot = placer.place(
             lambda: side() * (road + side_w + rng.uniform(3, 7)), 8 * k, 5, 2.5, 0.5
         )
-        add(_billboard, spot)
+        add(billboard, spot)
 
     order = sorted(range(len(sprites)), key=lambda i: (sprites[i].depth, i))
     sprites = [sprites[i] for i in order]
@@ -553,8 +240,8 @@ def _plan_background(rng: np.random.Generator, w: World) -> dict[str, Any]:
         ((60, 60, 110), (235, 150, 90)),
     ][weather]
     bg: dict[str, Any] = {
-        "sky_top": _jitter(rng, sky_top, 15),
-        "sky_low": _jitter(rng, sky_low, 15),
+        "sky_top": jitter(rng, sky_top, 15),
+        "sky_low": jitter(rng, sky_low, 15),
         "clouds": [
             (
                 rng.uniform(0, s),
@@ -565,13 +252,13 @@ def _plan_background(rng: np.random.Generator, w: World) -> dict[str, Any]:
             )
             for _ in range(rng.integers(0, 5) if weather != 1 else 0)
         ],
-        "ground": _jitter(
+        "ground": jitter(
             rng, [(85, 125, 60), (150, 140, 100), (115, 100, 80)][rng.integers(3)], 15
         ),
-        "asphalt": _jitter(rng, (rng.uniform(60, 115),) * 3, 6),
-        "kerb": _jitter(rng, (rng.uniform(140, 185),) * 3, 8),
-        "marking": _jitter(rng, (235, 235, 230), 10),
-        "centre": _jitter(rng, (230, 190, 40), 10) if rng.random() < 0.35 else None,
+        "asphalt": jitter(rng, (rng.uniform(60, 115),) * 3, 6),
+        "kerb": jitter(rng, (rng.uniform(140, 185),) * 3, 8),
+        "marking": jitter(rng, (235, 235, 230), 10),
+        "centre": jitter(rng, (230, 190, 40), 10) if rng.random() < 0.35 else None,
         "dash": (rng.uniform(2.5, 4.5), rng.uniform(8, 14), rng.uniform(0, 20)),
         "edge_lines": rng.random() < 0.7,
         "crosswalk": rng.uniform(6, 25) if rng.random() < 0.15 else None,
@@ -592,13 +279,13 @@ def _plan_background(rng: np.random.Generator, w: World) -> dict[str, Any]:
         x = rng.uniform(-0.1, 0.05) * s
         while x < s:
             bw = rng.uniform(0.06, 0.22) * s
-            colour = _jitter(rng, (rng.uniform(90, 200),) * 3, 30)
+            colour = jitter(rng, (rng.uniform(90, 200),) * 3, 30)
             blds.append((x, x + bw, yh - rng.uniform(0.04, 0.3) * s, colour, rng.random() < 0.6))
             x += bw + rng.uniform(-0.02, 0.05) * s
         bg["buildings"] = blds
     elif bg["far"] == 1:
         bg["treeline"] = [
-            (rng.uniform(0, s), rng.uniform(0.03, 0.09) * s, _jitter(rng, (45, 85, 45), 15))
+            (rng.uniform(0, s), rng.uniform(0.03, 0.09) * s, jitter(rng, (45, 85, 45), 15))
             for _ in range(int(rng.integers(6, 16)))
         ]
     return bg
@@ -608,7 +295,7 @@ def _plan_effects(rng: np.random.Generator) -> dict[str, Any]:
     night = rng.random() < 0.08
     return {
         "fog": float(rng.uniform(0.15, 0.5)) if rng.random() < 0.15 else 0.0,
-        "fog_colour": _jitter(rng, (200, 200, 205), 10),
+        "fog_colour": jitter(rng, (200, 200, 205), 10),
         "gain": float(rng.uniform(0.35, 0.5) if night else rng.uniform(0.65, 1.2)),
         "tint": (1 + rng.uniform(-0.08, 0.08, 3)).astype(np.float32),
         "gamma": float(rng.uniform(0.8, 1.2)),
@@ -656,7 +343,7 @@ def render_scene(
 def _label(scene: Scene) -> tuple[list[Sprite], list[SceneObject]]:
     """Decide, nearest first, which objects are kept, and box what stays visible of them."""
     size = scene.world.size
-    min_side = max(3, round(5 * size / 128))
+    min_side = max(3, round(MIN_SIDE * size / 128))
     occupied = np.zeros((size, size), dtype=bool)
     kept: list[Sprite] = []
     objects: list[SceneObject] = []

@@ -11,13 +11,16 @@ never labelled.
 Boxes follow COCO: ``[x, y, w, h]`` is the tight box of the object's *visible*
 pixels, in whole pixels, inside the image. Nearer objects occlude farther ones;
 an object that would be mostly hidden (under 40 % visible), mostly outside the image
-(under 35 % inside) or tiny (under 3 px a side at 128 px) is not drawn at all, so
-every drawn object is labelled. ``area`` is the number of visible pixels.
-Annotations also carry ``occlusion`` and ``truncation``: the fractions hidden by
-nearer things and cut off by the image border (extra keys that COCO tools ignore).
+(under 35 % inside) or tiny (under 5 px a side at 128 px) is not drawn at all, so
+every drawn object is labelled. Before occlusion, cars are at least 10 px tall,
+pedestrians 22 px and sign panels 10 px at 128 px (sizes scale with the image), so
+that a detector's stride-8 features see nearly every object. ``area`` is the
+number of visible pixels. Annotations also carry ``occlusion`` and ``truncation``:
+the fractions hidden by nearer things and cut off by the image border (extra keys
+that COCO tools ignore).
 
 Output is deterministic: the same seed, size and image count give the same bytes
-(on the same numpy and Pillow versions). Image ``i`` depends only on ``(seed, i)``,
+(with the same numpy and zlib). Image ``i`` depends only on ``(seed, i)``,
 so a larger dataset extends a smaller one with the same seed.
 
 Example:
