@@ -136,9 +136,8 @@ def tune_run(
         raise ConfigError(
             f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
         )
-    space = _space(options)
+    space = check_options(options)  # fail fast, before any file is written
     settings = replace(options.settings, max_epochs=options.epochs)
-    _check_data(options)  # fail fast, before any file is written
     run_dir.mkdir(parents=True, exist_ok=True)
     vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
     entry = options.entry or run_dir.name
@@ -227,6 +226,33 @@ def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
         return journal.read()
     finally:
         journal.close()
+
+
+def check_options(options: TuneOptions) -> SearchSpace:
+    """Validate every option (space, optimizer, pruner, executor, data, model); return the space.
+
+    Raises:
+        ConfigError, DataError, ModelError: the first problem found, in one line.
+    """
+    from tuner.search.optimizers import make_optimizer
+    from tuner.search.pruning import Pruner
+
+    space = _space(options)
+    s = options.settings
+    Pruner(s.pruner, options.epochs, s.reduction, s.min_epochs)
+    make_optimizer(s.optimizer, space.parametrization(), s.budget, options.workers,
+                   s.optimizer_options)  # fmt: skip
+    if options.workers < 1:
+        raise ConfigError("--workers must be 1 or more")
+    if not (options.executor in ("local", "inline", "processes", "dask-local")
+            or options.executor.startswith(("dask://", "tcp://"))):  # fmt: skip
+        raise ConfigError(
+            f"unknown executor {options.executor!r}; use local, dask-local or dask://HOST:PORT"
+        )
+    if options.epochs < 1:
+        raise ConfigError("--epochs must be 1 or more")
+    _check_data(options)
+    return space
 
 
 # -- internals ---------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def tune(
     from tuner.cli_support import RichProgress
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
     from tuner.search.study import StudySettings
-    from tuner.tune import TuneOptions, new_run_dir, resume_run, tune_run
+    from tuner.tune import TuneOptions, check_options, new_run_dir, resume_run, tune_run
 
     if resume is not None:
         key = _reading_key(resume, passphrase_file, key_file, identity)
@@ -80,8 +80,15 @@ def tune(
             workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, vault=vault,
             entry=entry, export=export,
         )  # fmt: skip
-        key = _new_key(vault, passphrase_file, key_file, recipient, identity)
+        check_options(options)
         run_dir = out or new_run_dir()
+        if run_dir.exists() and any(run_dir.iterdir()):
+            from tuner.errors import ConfigError
+
+            raise ConfigError(
+                f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
+            )
+        key = _new_key(vault, passphrase_file, key_file, recipient, identity)
         typer.echo(
             f"tuning {model}/{backbone} on {data}: {budget} trials of up to {epochs} epochs, "
             f"{settings.optimizer}, {workers} worker(s); run folder {run_dir}",

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tuner.main import app
+from tuner.tune import load_journal, load_results
+from tuner.vault import KeyFile, Vault
+
+TINY = ["--images", "24", "--image-size", "64", "--epochs", "2"]
+
+
+def _tune(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["tune", *TINY, *args])
+    return result.exit_code, result.output
+
+
+def _key(env: Path) -> KeyFile:
+    return KeyFile(env / "home" / "key")
+
+
+def test_tune_end_to_end_seals_everything(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "3", "--out", str(run)])
+    assert code == 0, out
+    assert "3 trials" in out and "best config sealed in" in out
+    assert {p.name for p in run.iterdir()} >= {"run.json", "journal.hsj", "vault.hsv", "best"}
+    assert (run / "best" / "weights.safetensors").exists()
+    manifest = json.loads((run / "best" / "manifest.json").read_text())
+    assert manifest["model"]["arch"] == "fcos"
+    assert "lr" not in json.dumps(manifest)
+
+    frame = load_results(run, _key(hyperseal_env))
+    assert len(frame) == 3 and set(frame["status"]) <= {"ok", "pruned", "failed"}
+    entry = Vault.open(run / "vault.hsv", _key(hyperseal_env)).get("run")
+    assert entry["weights_sha256"] == manifest["weights_sha256"]
+    assert entry["config"]["lr"] in set(frame["param_lr"])
+
+    # No tuned value in plaintext anywhere in the run folder (distinctive values: 4+ digits).
+    blobs = b"".join(p.read_bytes() for p in run.rglob("*") if p.is_file())
+    checked = 0
+    for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "hflip"):
+        for value in frame[f"param_{name}"]:
+            text = repr(float(value))
+            if len(text.replace("0.", "").replace("e-", "")) >= 4:
+                checked += 1
+                assert text.encode() not in blobs, (name, value)
+    assert checked >= 3
+
+
+def test_export_is_the_only_way_to_plaintext(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "2", "--out", str(run), "--export"])
+    assert code == 0, out
+    exported = (run / "export" / "best_config.yaml").read_text()
+    assert "lr:" in exported
+    assert (run / "export" / "trials.csv").read_text().startswith("number,")
+
+
+def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("mine")
+    code, out = _tune(["--budget", "1", "--out", str(run)])
+    assert code == 3
+    assert "not empty" in out and (run / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--optimizer", "Nope"], "unknown optimizer 'Nope'"),
+     (["--pruner", "hyperband"], "pruner 'hyperband' is unknown"),
+     (["--fitness", "2**mAP"], "not a weighted sum"),
+     (["--data", "/does/not/exist"], "/does/not/exist"),
+     (["--model", "yolo"], "unknown architecture 'yolo'")],
+)  # fmt: skip
+def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:
+    code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), *args])
+    assert code != 0
+    assert fragment in out
+    assert "Traceback" not in out
+    assert len(out.strip().splitlines()) <= 2
+
+
+def test_list_optimizers() -> None:
+    result = CliRunner().invoke(app, ["tune", "--list-optimizers"])
+    assert result.exit_code == 0
+    assert "evolutionary: OnePlusOne, DE, TwoPointsDE, CMA, PSO, NGOpt" in result.output
+    assert "bayesian:     BO, ParametrizedBO" in result.output
+
+
+def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    cmd = [sys.executable, "-m", "tuner.main", "tune", *TINY, "--budget", "6", "--out", str(run),
+           "--pruner", "none"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)  # fmt: skip
+    key_path = hyperseal_env / "home" / "key"
+    deadline = time.monotonic() + 240
+    finished: list[dict] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if key_path.exists() and (run / "journal.hsj").exists():
+            try:
+                finished = [r for r in load_journal(run, KeyFile(key_path)) if r["type"] == "trial"]
+            except Exception:
+                continue
+            if len(finished) >= 2:
+                break
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = [r for r in load_journal(run, KeyFile(key_path)) if r["type"] == "trial"]
+    assert 2 <= len(before) < 6
+
+    code, out = CliRunner().invoke(app, ["tune", "--resume", str(run), "--repair"]).exit_code, ""
+    assert code == 0, out
+    after = [r for r in load_journal(run, KeyFile(key_path)) if r["type"] == "trial"]
+    numbers = [r["number"] for r in after]
+    assert len(after) == 6 and len(set(numbers)) == 6
+    assert after[: len(before)] == before
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
