@@ -151,9 +151,9 @@ def _load_skops(path: Path) -> LoadedModel:
             "re-export it with skops.io.dump"
         ) from None
     from audit.learners import learner_for
-    from audit.steal import unwrap_pipeline
+    from audit.steal import final_step
 
-    final, _ = unwrap_pipeline(estimator, None)
+    final = final_step(estimator)
     try:
         lrn = learner_for(final)
     except UnknownLearnerError:

@@ -127,6 +127,12 @@ def audit_sklearn(
             f"{loaded.path} does not say which learner trained it; pass --learner"
         )
     lrn = get_learner(name)
+    if true is None:
+        truth: dict[str, float] = {}
+    elif isinstance(true, Mapping):
+        truth = parse_true_values([f"{k}={v}" for k, v in true.items()], lrn.hyperparameters)
+    else:
+        truth = parse_true_values(list(true), lrn.hyperparameters)
     X, y, _ = load_data(data, target, feature_names=loaded.feature_names)
     if loaded.estimator is not None:
         final, X = unwrap_pipeline(loaded.estimator, X)
@@ -134,12 +140,6 @@ def audit_sklearn(
     else:
         coefs = loaded.coefficients
     result = steal_hyperparameters(lrn, coefs, X, y)
-    if true is None:
-        truth: dict[str, float] = {}
-    elif isinstance(true, Mapping):
-        truth = parse_true_values([f"{k}={v}" for k, v in true.items()], lrn.hyperparameters)
-    else:
-        truth = parse_true_values(list(true), lrn.hyperparameters)
     return ModelAudit(
         learner=lrn.name, result=result, true=truth, declared=loaded.declared, n_rows=len(y)
     )

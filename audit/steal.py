@@ -146,6 +146,12 @@ def steal_from_estimator(
     return steal_hyperparameters(lrn, lrn.coefficients(estimator), X, y)
 
 
+def final_step(estimator: Any) -> Any:
+    """The last step of a pipeline, or the estimator itself."""
+    steps = getattr(estimator, "steps", None)
+    return steps[-1][1] if steps else estimator
+
+
 def unwrap_pipeline(estimator: Any, X: Any) -> tuple[Any, Any]:
     """``(final step, X transformed by the earlier steps)`` for a pipeline, else as is."""
     steps = getattr(estimator, "steps", None)
@@ -159,5 +165,10 @@ def unwrap_pipeline(estimator: Any, X: Any) -> tuple[Any, Any]:
                 f"pipeline step {type(step).__name__} cannot transform data; "
                 "only transformers may precede the model"
             )
+        names = getattr(step, "feature_names_in_", None)
+        if names is not None and isinstance(X, np.ndarray) and X.shape[1:] == (len(names),):
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=list(names))
         X = step.transform(X)
-    return steps[-1][1], X
+    return steps[-1][1], np.asarray(X)
