@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/hyperseal demo
+	$(VENV)/bin/hyperseal tune
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -1,5 +1,72 @@
-"""hyperseal's tuner: datasets, detectors, training, evaluation, search and the vault."""
+"""hyperseal's tuner: datasets, detectors, training, evaluation, search and the vault.
+
+The public API, loaded on first use (importing ``tuner`` imports no torch)::
+
+    from tuner import TrainConfig, train_detector        # train one detector
+    from tuner import TuneOptions, tune_run, load_results  # tune, read results back
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuner.detectors import ModelSpec, build_detector
+    from tuner.evaluate import evaluate_detections, evaluate_model
+    from tuner.release import load_release, save_release
+    from tuner.search.space import SearchSpace, default_space, load_space
+    from tuner.search.study import Study, StudySettings
+    from tuner.train import TrainConfig, train_detector
+    from tuner.tune import TuneOptions, load_journal, load_results, resume_run, tune_run
+
 __version__ = "0.1.0"
+
+_WHERE = {
+    "ModelSpec": "tuner.detectors",
+    "build_detector": "tuner.detectors",
+    "evaluate_detections": "tuner.evaluate",
+    "evaluate_model": "tuner.evaluate",
+    "load_release": "tuner.release",
+    "save_release": "tuner.release",
+    "SearchSpace": "tuner.search.space",
+    "default_space": "tuner.search.space",
+    "load_space": "tuner.search.space",
+    "Study": "tuner.search.study",
+    "StudySettings": "tuner.search.study",
+    "TrainConfig": "tuner.train",
+    "train_detector": "tuner.train",
+    "TuneOptions": "tuner.tune",
+    "load_journal": "tuner.tune",
+    "load_results": "tuner.tune",
+    "resume_run": "tuner.tune",
+    "tune_run": "tuner.tune",
+}
+
+__all__ = [
+    "ModelSpec",
+    "SearchSpace",
+    "Study",
+    "StudySettings",
+    "TrainConfig",
+    "TuneOptions",
+    "__version__",
+    "build_detector",
+    "default_space",
+    "evaluate_detections",
+    "evaluate_model",
+    "load_journal",
+    "load_release",
+    "load_results",
+    "load_space",
+    "resume_run",
+    "save_release",
+    "train_detector",
+    "tune_run",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name]), name)
+    raise AttributeError(f"module 'tuner' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""The tuner's commands: ``data``, ``train`` and ``demo``.
+"""The tuner's commands: ``data``, ``train`` and ``tune``.
 
 Commands only parse, prompt and map errors; the work is done by public
 functions in the tuner package. Heavy imports happen inside the commands.
@@ -20,7 +20,6 @@ def register(app: typer.Typer) -> None:
 
     app.command("train")(train)
     app.command("tune")(tune)
-    app.command("demo")(demo)
 
 
 def train(
@@ -53,25 +52,6 @@ def train(
     )  # fmt: skip
     _print_metrics(result.metrics, result.seconds)
     typer.echo(f"model written to {out}")
-
-
-def demo(
-    out: Path = typer.Option(Path("demo-run"), "--out", help="Folder for the demo's outputs."),
-) -> None:
-    """Train the tiny FCOS on the built-in synthetic scenes and print its mAP."""
-    import shutil
-
-    from tuner.cli_support import RichProgress
-    from tuner.train import TrainConfig
-    from tuner.train.run import run_training
-
-    model_dir = out / "model"
-    if model_dir.exists():
-        shutil.rmtree(model_dir)
-    typer.echo("hyperseal demo: training the tiny FCOS on 500 synthetic driving scenes (CPU ok)")
-    result = run_training("synthetic", TrainConfig(), model_dir, progress=RichProgress())
-    _print_metrics(result.metrics, result.seconds)
-    typer.echo(f"model written to {model_dir}")
 
 
 def _print_metrics(metrics: dict[str, float], seconds: float) -> None:
