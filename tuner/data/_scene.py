@@ -28,6 +28,7 @@ Labelling rules (the boxes follow COCO: the tight box of the *visible* pixels):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +49,9 @@ from tuner.data._objects import (
     tree,
 )
 from tuner.data._raster import Sprite
+
+#: Draws one thing: ``maker(rng, world, lateral, yb)``.
+Maker = Callable[[np.random.Generator, World, float, float], Sprite]
 
 #: An object is left out when less than this fraction of its in-image pixels is visible.
 MIN_VISIBLE = 0.4
@@ -116,7 +120,7 @@ class _Placer:
 
     def place(
         self,
-        lateral: Any,
+        lateral: Callable[[], float],
         min_px: float,
         height_m: float,
         half_w: float,
@@ -135,7 +139,7 @@ class _Placer:
         d_hi = max(d_lo * 1.01, far * bottom)
         for _ in range(15):
             d = d_lo * (d_hi / d_lo) ** rng.random()
-            lat = float(lateral())
+            lat = lateral()
             yb = w.yh + d
             ppm = w.ppm(yb)
             x = w.x(lat, yb)
@@ -174,7 +178,7 @@ def plan_scene(rng: np.random.Generator, size: int) -> Scene:
     def side() -> float:
         return 1.0 if rng.random() < 0.5 else -1.0
 
-    def add(maker: Any, spot: tuple[float, float] | None) -> None:
+    def add(maker: Maker, spot: tuple[float, float] | None) -> None:
         if spot is not None:
             sprites.append(maker(rng, w, *spot))
 
@@ -216,9 +220,8 @@ def plan_scene(rng: np.random.Generator, size: int) -> Scene:
         for _ in range(rng.integers(1, 4)):
             add(cone, placer.place(lambda: rng.uniform(-road, road), 4 * k, 0.7, 0.3, 0.3))
     if rng.random() < 0.3:
-        add(
-            litter_bin, placer.place(lambda: side() * (road + side_w - 0.3), 5 * k, 1.1, 0.45, 0.45)
-        )
+        spot = placer.place(lambda: side() * (road + side_w - 0.3), 5 * k, 1.1, 0.45, 0.45)
+        add(litter_bin, spot)
     if rng.random() < 0.2:
         spot = placer.place(
             lambda: side() * (road + side_w + rng.uniform(3, 7)), 8 * k, 5, 2.5, 0.5
