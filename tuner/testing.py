@@ -59,3 +59,33 @@ class QuadraticObjective:
             if trial.report(epoch, metrics):
                 break
         return metrics
+
+
+@dataclass(frozen=True)
+class CurveObjective:
+    """Learning curves that cross, with noise: a stand-in for detector training.
+
+    The final value peaks at lr = 1e-2 and momentum = 0.9; a larger lr learns
+    faster early (so early epochs favour it) but ends lower; each epoch's
+    value has Gaussian noise of ``noise`` (seeded by the params). Used by
+    ``benchmarks/early_stopping.py`` and ``benchmarks/tuner_overhead.py``.
+    """
+
+    epochs: int = 9
+    noise: float = 0.01
+
+    def __call__(self, params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
+        import random
+
+        lr, momentum = float(params["lr"]), float(params["momentum"])
+        final = 0.6 * math.exp(-((math.log10(lr) + 2.0) ** 2) / 3.0)
+        final *= 1.0 - 0.5 * (momentum - 0.9) ** 2
+        rate = 0.35 + 0.25 * (math.log10(lr) + 4.0)  # faster start for larger lr
+        rng = random.Random(repr(sorted(params.items())))
+        metrics: dict[str, float] = {}
+        for epoch in range(1, self.epochs + 1):
+            value = final * (1.0 - math.exp(-rate * epoch)) + rng.gauss(0.0, self.noise)
+            metrics = {"mAP": max(0.0, value)}
+            if trial.report(epoch, metrics):
+                break
+        return metrics

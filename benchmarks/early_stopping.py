@@ -1,0 +1,103 @@
+"""Early stopping: epochs a pruned search spends to reach the best an unpruned one finds.
+
+Random search visits the same configs whatever it is told, so a search with
+pruning (ASHA, reduction 3) and one without see the same trials; the only
+difference is the epochs pruning spares. For each seed, we count the epochs
+each search spent until its best completed trial came within 0.01 of the
+unpruned search's final best, and report the median ratio (goal <= 1/3).
+
+Objective: ``tuner.testing.CurveObjective`` (crossing, noisy learning curves)
+by default; ``--detector`` uses real tiny-FCOS training on synthetic scenes
+(slow: minutes per seed).
+
+    python benchmarks/early_stopping.py [--seeds 10] [--budget 40] [--detector]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from tuner.search.study import Study, StudySettings
+from tuner.search.trial import OK
+from tuner.testing import CurveObjective, quadratic_space
+
+TOLERANCE = 0.01
+
+
+def epochs_to_reach(trials: list, target: float) -> int | None:  # type: ignore[type-arg]
+    """Cumulative epochs (trial order) until a completed trial reaches ``target``."""
+    spent = 0
+    for trial in sorted(trials, key=lambda t: t.number):
+        spent += trial.epochs_run
+        if trial.status == OK and trial.fitness >= target:
+            return spent
+    return None
+
+
+def run(seed: int, budget: int, detector: bool, reduction: int = 3) -> dict[str, float]:
+    if detector:
+        from tuner.search.detector_objective import DataRef, DetectorObjective
+        from tuner.search.space import default_space
+
+        epochs = 6
+        objective = DetectorObjective(DataRef("synthetic", 200, 128, 0), keep_weights=False)
+        space = default_space(epochs)
+    else:
+        epochs = 9
+        objective = CurveObjective(epochs=epochs)
+        space = quadratic_space().freeze({"epochs": epochs})
+    results = {}
+    for pruner in ("none", "asha"):
+        settings = StudySettings(optimizer="RandomSearch", budget=budget, seed=seed,
+                                 pruner=pruner, max_epochs=epochs, reduction=reduction)  # fmt: skip
+        results[pruner] = Study(objective, space, settings).run()
+    best = results["none"].best.fitness
+    target = best - TOLERANCE
+    full = epochs_to_reach(results["none"].trials, target)
+    pruned = epochs_to_reach(results["asha"].trials, target)
+    return {
+        "seed": seed,
+        "unpruned_epochs": float(full or 0),
+        "pruned_epochs": float(pruned) if pruned is not None else float("nan"),
+        "ratio": (pruned / full) if pruned is not None and full else float("nan"),
+        "pruned_total_epochs": float(sum(t.epochs_run for t in results["asha"].trials)),
+        "unpruned_total_epochs": float(sum(t.epochs_run for t in results["none"].trials)),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=40)
+    parser.add_argument("--detector", action="store_true")
+    parser.add_argument("--reduction", type=int, default=3, help="ASHA reduction factor.")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    rows = [run(seed, args.budget, args.detector, args.reduction) for seed in range(args.seeds)]
+    reached = [r["ratio"] for r in rows if r["ratio"] == r["ratio"]]
+    summary = {
+        "median_ratio": statistics.median(reached) if reached else float("nan"),
+        "reached": len(reached),
+        "seeds": len(rows),
+        "median_total_ratio": statistics.median(
+            r["pruned_total_epochs"] / r["unpruned_total_epochs"] for r in rows
+        ),
+    }
+    kind = "tiny FCOS" if args.detector else "crossing noisy curves"
+    print(f"early stopping ({kind}), random search, budget {args.budget}, {args.seeds} seeds, "
+          f"ASHA reduction {args.reduction}")  # fmt: skip
+    print(f"  epochs to reach the unpruned best (-{TOLERANCE}), pruned / unpruned:")
+    print(f"    median ratio {summary['median_ratio']:.2f}  (goal <= 0.33); "
+          f"reached in {summary['reached']}/{summary['seeds']} seeds")  # fmt: skip
+    print(f"  whole-budget epochs, pruned / unpruned: {summary['median_total_ratio']:.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "rows": rows}, indent=2))
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
