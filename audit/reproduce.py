@@ -275,7 +275,7 @@ def estimation_table(config: ReproduceConfig, progress: Any = None) -> Any:
             rows.extend(trial.rows(base))
             run += 1
             step(learner=learner, dataset=name)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(COLUMNS["estimation"]))
 
 
 def tolerance_table(config: ReproduceConfig, progress: Any = None) -> Any:
