@@ -37,6 +37,7 @@ from audit.learners.base import (
     float_array,
     optional_float,
     reject,
+    require,
     resolve_classes,
     wrong_estimator,
 )
@@ -86,21 +87,17 @@ class KernelSVMLearner(Learner):
                 f"{len(classes)} classes"
             )
         s = np.where(class_indices(y, classes, self.name) == 1, 1.0, -1.0)
-        full = np.zeros(X.shape[0])
-        if coefs.get("support") is not None:
-            support = np.asarray(coefs["support"], dtype=np.int64).reshape(-1)
-            if support.shape != beta.shape or support.min() < 0 or support.max() >= X.shape[0]:
-                raise ShapeMismatchError(
-                    f"{self.name}: support indices do not fit {X.shape[0]} data rows; "
-                    "pass exactly the training rows, in training order"
-                )
-            match_rows(sv, X[support], self.name, "support vectors")
-            full[support] = beta
-        else:
+        support = np.asarray(require(coefs, "support", self.name), dtype=np.int64).reshape(-1)
+        if support.shape != beta.shape or (
+            support.size and (support.min() < 0 or support.max() >= X.shape[0])
+        ):
             raise ShapeMismatchError(
-                f"{self.name}: the coefficients lack 'support' (row indices of the support "
-                "vectors); export SVC.support_ with the weights"
+                f"{self.name}: support indices do not fit {X.shape[0]} data rows; "
+                "pass exactly the training rows, in training order"
             )
+        match_rows(sv, X[support], self.name, "support vectors")
+        full = np.zeros(X.shape[0])
+        full[support] = beta
         margin_tol = optional_float(coefs, "margin_tol", DEFAULT_MARGIN_TOL)
         m = s * (kernel_matrix(coefs, X, sv) @ beta + b0)
         inside = m < 1.0 - margin_tol
