@@ -47,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     decay_norm_and_bias: bool = False
     batch_size: int = 8
-    epochs: int = 10
+    epochs: int = 30
     warmup_epochs: float = 0.5
     schedule: str = "cosine"
     grad_clip: float = 10.0

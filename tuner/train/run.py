@@ -57,7 +57,9 @@ def run_training(
                           progress=progress)  # fmt: skip
     train_set, val_set = load_datasets(splits)
     spec = ModelSpec(arch, backbone, image_size, tuple(splits.train.class_names))
-    result = train_detector(config, train_set, val_set, spec, device=device, progress=progress)
+    result = train_detector(
+        config, train_set, val_set, spec, device=device, eval_every=config.epochs, progress=progress
+    )
     save_release(result.model, spec, out)
     (out / METRICS_FILE).write_text(json.dumps(result.summary(), indent=2) + "\n")
     return result
