@@ -1,12 +1,112 @@
-"""``hyperseal report ...`` (placeholder until reports land)."""
+"""``hyperseal report tune|audit``: parse options, pick the key, write the report, print paths.
+
+Only parsing and printing live here; the work is in
+:func:`reports.render_tune_report` and :func:`reports.render_audit_report`.
+Nothing heavy is imported at module level, so ``hyperseal --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
 from tuner.cli_support import new_app
+from tuner.vault.cli_keys import IdentityOption, KeyFileOption, PassphraseFileOption
 
-app = new_app("Tuning and audit reports (HTML + Markdown).")
+if TYPE_CHECKING:
+    from reports.output import ReportPaths
+    from tuner.vault import KeySource
+
+app = new_app("Tuning and audit reports: a self-contained HTML page and its Markdown twin.")
+
+OutOption = typer.Option(
+    None,
+    "--out",
+    "-o",
+    help="The .html file to write (the .md goes beside it). Default: report.html inside the"
+    " folder, report-redacted.html with --redact.",
+    show_default=False,
+)
+RedactOption = typer.Option(
+    False, "--redact", help="Leave out every hyperparameter value (for sharing)."
+)
+OpenOption = typer.Option(False, "--open", help="Open the HTML report in the browser.")
 
 
-@app.command("info")
-def info() -> None:
-    """Describe the reports."""
+@app.command("tune")
+def tune_cmd(
+    run_dir: Path = typer.Argument(..., help="A tuning run folder (from `hyperseal tune`)."),
+    out: Path | None = OutOption,
+    redact: bool = RedactOption,
+    open_report: bool = OpenOption,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Report on a tuning run: setup, best against default, history, parameters, trials."""
+    from reports.inputs import check_tune_folder
+    from reports.tune_report import render_tune_report
+    from tuner.tune_cli import _reading_key
+
+    check_tune_folder(run_dir)  # a clear line before any key is asked for
+    key = _reading_key(run_dir, passphrase_file, key_file, identity)
+    paths = render_tune_report(run_dir, key, out=out, redact=redact)
+    _finish(paths, redact, open_report)
+
+
+@app.command("audit")
+def audit_cmd(
+    result_dir: Path = typer.Argument(
+        ..., help="An audit result folder (`hyperseal audit model` or `audit reproduce`)."
+    ),
+    out: Path | None = OutOption,
+    redact: bool = RedactOption,
+    open_report: bool = OpenOption,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Report on an audit: verdict, estimate against truth, defences; or the paper's figures."""
+    from reports.audit_report import render_audit_report
+    from reports.inputs import MODEL_AUDIT_VAULT, audit_kind
+
+    key = None
+    if audit_kind(result_dir) == "model-audit":
+        sealed = result_dir / MODEL_AUDIT_VAULT
+        if sealed.is_file():
+            key = _reading_key(sealed, passphrase_file, key_file, identity)
+    paths = render_audit_report(result_dir, key, out=out, redact=redact)
+    _finish(paths, redact, open_report)
+
+
+def _reading_key(
+    sealed: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
+) -> KeySource:
+    """The key for a sealed file: the options, else the default key file when it fits."""
+    from tuner.tune_cli import _default_if_key_file
+    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_reading
+
+    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
+        key_file = _default_if_key_file(sealed)
+    return key_for_reading(
+        sealed, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+
+
+def _finish(paths: ReportPaths, redact: bool, open_report: bool) -> None:
+    typer.echo(f"report: {paths.html}")
+    typer.echo(f"markdown: {paths.markdown}")
+    if not redact:
+        typer.echo(
+            "note: this report shows hyperparameter values (written with mode 0600); "
+            "share the one made with --redact",
+            err=True,
+        )
+    if open_report:
+        import webbrowser
+
+        if not webbrowser.open(paths.html.resolve().as_uri()):
+            typer.echo(f"note: no browser found; open {paths.html} yourself", err=True)

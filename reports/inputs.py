@@ -1,0 +1,413 @@
+"""Reading what the reports render: tuning run folders and audit result folders.
+
+Nothing here computes a result: it reads ``run.json`` and the sealed journal
+of a tuning run (:func:`read_tune_run`), the plaintext summary and sealed
+vault of a detector audit (:func:`read_model_audit`), or the tables of
+``hyperseal audit reproduce`` (:func:`read_reproduction`), and checks that
+each has the parts a report needs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from reports.errors import MissingKeyError, NotAResultError, ResultFormatError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tuner.search.trial import TrialResult
+    from tuner.vault import KeySource
+
+AuditKind = Literal["model-audit", "reproduce"]
+
+MODEL_AUDIT_SUMMARY = "summary.json"
+MODEL_AUDIT_VAULT = "audit.hsv"
+MODEL_AUDIT_ENTRY = "audit"
+REPRODUCE_MANIFEST = "manifest.json"
+REPRODUCE_TABLES = (
+    "estimation",
+    "tolerance",
+    "tolerance_summary",
+    "defences",
+    "train_steal_retrain",
+)
+VERDICTS = ("leaks", "partial", "resists", "unknown", "not-applicable")
+
+
+# -- tuning runs ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpaceParam:
+    """One parameter of the run's search space, as the journal stores it."""
+
+    name: str
+    kind: str
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] = ()
+    when: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+
+    @property
+    def searched(self) -> bool:
+        """Whether the optimizer varied it."""
+        return self.kind != "fixed"
+
+    def active(self, params: dict[str, Any]) -> bool:
+        """Whether it applied to a trial with these values (``when`` conditions)."""
+        return all(params.get(name) in allowed for name, allowed in self.when.items())
+
+    @classmethod
+    def from_spec(cls, name: str, spec: dict[str, Any]) -> SpaceParam:
+        kind = str(spec.get("type", "fixed"))
+        when = {
+            str(k): tuple(v) if isinstance(v, list) else (v,)
+            for k, v in (spec.get("when") or {}).items()
+        }
+        return cls(
+            name=name,
+            kind=kind,
+            default=spec.get("value") if kind == "fixed" else spec.get("default"),
+            low=spec.get("low"),
+            high=spec.get("high"),
+            choices=tuple(spec.get("choices") or ()),
+            when=when,
+        )
+
+
+@dataclass
+class TuneRun:
+    """A tuning run as the report sees it.
+
+    Attributes:
+        run_dir: The run folder.
+        info: ``run.json`` (plaintext; its ``summary`` may be missing while a run is going).
+        settings: The study settings from the journal.
+        space: The search space, in the journal's order.
+        options: The detector options from the journal.
+        trials: Every finished trial, by number.
+        freezes: The journal's freeze records (values only in unredacted reports).
+    """
+
+    run_dir: Path
+    info: dict[str, Any]
+    settings: dict[str, Any]
+    space: list[SpaceParam]
+    options: dict[str, Any]
+    trials: list[TrialResult]
+    freezes: list[dict[str, Any]]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """``run.json``'s summary, or an empty dict while the run has none."""
+        value = self.info.get("summary")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def searched(self) -> list[SpaceParam]:
+        """The parameters the optimizer varied."""
+        return [p for p in self.space if p.searched]
+
+    @property
+    def best(self) -> TrialResult | None:
+        """The best trial as the tuner chose it (``summary.best_trial``, else its rule)."""
+        number = self.summary.get("best_trial")
+        if number is not None:
+            found = [t for t in self.trials if t.number == number]
+            if found:
+                return found[0]
+        from tuner.search.study import StudyResult
+
+        return StudyResult(self.trials, None, {}, 0.0, 0, 0).best
+
+    @property
+    def default(self) -> TrialResult | None:
+        """Trial 0, the default configuration, when the run included it."""
+        if not self.settings.get("include_default", True):
+            return None
+        return next((t for t in self.trials if t.number == 0), None)
+
+    @property
+    def frozen(self) -> dict[str, int]:
+        """Frozen parameter names and the finished trial count after which each was frozen."""
+        out: dict[str, int] = {}
+        for record in self.freezes:
+            for name in record.get("params", {}):
+                out.setdefault(str(name), int(record.get("after_trials", 0)))
+        for name in self.summary.get("frozen") or []:
+            out.setdefault(str(name), 0)
+        return out
+
+    @property
+    def importance(self) -> list[dict[str, Any]]:
+        """The final importances from ``run.json``, most important first (may be empty)."""
+        rows = self.summary.get("importance") or []
+        return sorted(rows, key=lambda r: int(r.get("rank", 0)))
+
+    def values(self) -> list[Any]:
+        """Every hyperparameter value of every trial and freeze (what redaction hides)."""
+        found: list[Any] = [v for t in self.trials for v in t.params.values()]
+        found += [v for r in self.freezes for v in r.get("params", {}).values()]
+        found += [p.default for p in self.space]
+        return found
+
+
+def read_run_info(run_dir: Path) -> dict[str, Any]:
+    """``RUN_DIR/run.json``, checked to be a hyperseal run's.
+
+    Raises:
+        NotAResultError: no folder, no ``run.json``, or not a run's.
+    """
+    from tuner.tune import RUN_FILE, RUN_FORMAT
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise NotAResultError(f"{run_dir}: no such folder; pass a tuning run folder")
+    info = _read_json(run_dir / RUN_FILE)
+    if info is None or info.get("format") != RUN_FORMAT:
+        raise NotAResultError(
+            f"{run_dir} is not a hyperseal tuning run ({RUN_FILE} missing or not a run's)"
+        )
+    return info
+
+
+def check_tune_folder(run_dir: Path) -> dict[str, Any]:
+    """``run.json`` of a run folder that also holds its sealed journal (no key needed).
+
+    Raises:
+        NotAResultError: not a run folder, or its journal is missing.
+    """
+    from tuner.tune import JOURNAL_FILE
+
+    info = read_run_info(run_dir)
+    journal = Path(run_dir) / str(info.get("journal") or JOURNAL_FILE)
+    if not journal.is_file():
+        raise NotAResultError(f"{run_dir}: the sealed journal {journal.name} is missing")
+    return info
+
+
+def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
+    """Read a tuning run folder: ``run.json`` and the sealed journal (needs the run's key).
+
+    Args:
+        run_dir: The run folder.
+        key: The key the run was sealed with, or its passphrase as a string.
+
+    Raises:
+        NotAResultError: not a run folder.
+        MissingKeyError: ``key`` is None.
+        ResultFormatError: the journal does not start like a tuning run's.
+        WrongKeyError, TamperedError, ...: from the vault, when the journal will not open.
+    """
+    from tuner.search.trial import TrialResult
+    from tuner.tune import JOURNAL_FILE, load_journal
+
+    run_dir = Path(run_dir)
+    info = check_tune_folder(run_dir)
+    journal = run_dir / str(info.get("journal") or JOURNAL_FILE)
+    if key is None:
+        raise MissingKeyError(f"{run_dir}: the trials are sealed; a report needs the run's key")
+    records = load_journal(run_dir, _key_source(key))
+    if len(records) < 2 or records[0].get("type") != "run" or records[1].get("type") != "detector":
+        raise ResultFormatError(f"{journal}: the journal does not start like a tuning run's")
+    try:
+        space = [SpaceParam.from_spec(n, s) for n, s in records[0]["space"].items()]
+        trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultFormatError(
+            f"{journal}: a record is malformed ({type(exc).__name__})"
+        ) from None
+    return TuneRun(
+        run_dir=run_dir,
+        info=info,
+        settings=dict(records[0].get("settings") or {}),
+        space=space,
+        options=dict(records[1].get("options") or {}),
+        trials=sorted(trials, key=lambda t: t.number),
+        freezes=[r for r in records if r.get("type") == "freeze"],
+    )
+
+
+# -- audit results -------------------------------------------------------------------------
+
+
+def audit_kind(folder: Path) -> AuditKind:
+    """Which audit wrote ``folder``: ``model-audit`` (detector) or ``reproduce`` (the paper).
+
+    Raises:
+        NotAResultError: neither.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise NotAResultError(f"{folder}: no such folder; pass an audit result folder")
+    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    if summary is not None and summary.get("kind") == "model-audit":
+        return "model-audit"
+    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    if manifest is not None and "tables" in manifest and (folder / "estimation.csv").is_file():
+        return "reproduce"
+    if (folder / "run.json").is_file():
+        raise NotAResultError(
+            f"{folder} is a tuning run, not an audit result; use `hyperseal report tune`"
+        )
+    raise NotAResultError(
+        f"{folder} is not an audit result (no {MODEL_AUDIT_SUMMARY} of a model audit, no"
+        f" {REPRODUCE_MANIFEST} and tables of `hyperseal audit reproduce`)"
+    )
+
+
+@dataclass
+class ModelAudit:
+    """A detector audit: the plaintext summary and the sealed result.
+
+    Attributes:
+        folder: The result folder.
+        summary: ``summary.json`` (model, data, verdict; no value).
+        result: The vault entry (estimate, truth, groups, defences, threat model).
+    """
+
+    folder: Path
+    summary: dict[str, Any]
+    result: dict[str, Any]
+
+    @property
+    def verdict(self) -> str:
+        """The verdict (the sealed one, else the summary's)."""
+        return str(self.result.get("verdict") or self.summary.get("verdict") or "unknown")
+
+    @property
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self.result.get("groups") or [])
+
+    @property
+    def defences(self) -> list[dict[str, Any]]:
+        return list(self.result.get("defences") or [])
+
+    def values(self) -> list[Any]:
+        """Every estimate and truth in the result (what redaction hides)."""
+        r = self.result
+        found: list[Any] = [r.get("estimate"), r.get("plain_estimate"), r.get("truth")]
+        found += list(r.get("ci") or [])
+        found += [g.get("estimate") for g in self.groups]
+        found += [d.get("estimate") for d in self.defences]
+        return [v for v in found if v is not None]
+
+
+def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
+    """Read a detector audit folder (``summary.json`` + sealed ``audit.hsv``).
+
+    Raises:
+        MissingKeyError: ``key`` is None.
+        ResultFormatError: the vault or its entry is missing or malformed.
+        WrongKeyError, TamperedError, ...: from the vault.
+    """
+    from tuner.vault import EntryNotFoundError, Vault
+
+    folder = Path(folder)
+    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    if summary is None or summary.get("kind") != "model-audit":
+        raise NotAResultError(f"{folder} is not a model audit ({MODEL_AUDIT_SUMMARY} missing)")
+    vault = folder / MODEL_AUDIT_VAULT
+    if not vault.is_file():
+        raise ResultFormatError(f"{folder}: the sealed result {MODEL_AUDIT_VAULT} is missing")
+    if key is None:
+        raise MissingKeyError(f"{folder}: the audit result is sealed; a report needs its key")
+    try:
+        result = Vault.open(vault, _key_source(key)).get(MODEL_AUDIT_ENTRY)
+    except EntryNotFoundError:
+        raise ResultFormatError(
+            f"{vault}: no entry {MODEL_AUDIT_ENTRY!r}; it is not a model audit's vault"
+        ) from None
+    for name in ("groups", "defences"):
+        if not isinstance(result.get(name, []), list):
+            raise ResultFormatError(f"{vault}: {name!r} is not a list")
+    return ModelAudit(folder, summary, result)
+
+
+@dataclass
+class Reproduction:
+    """The tables of ``hyperseal audit reproduce`` and its manifest."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    tables: dict[str, pd.DataFrame]
+
+    def values(self) -> list[Any]:
+        """Every hyperparameter value in the tables (what redaction hides)."""
+        columns = (
+            "true_value",
+            "estimate",
+            "value_tuned_all",
+            "value_tuned_fraction",
+            "value_stolen",
+        )
+        found: list[Any] = []
+        for frame in self.tables.values():
+            for column in columns:
+                if column in frame:
+                    found += [float(v) for v in frame[column] if _finite(v)]
+        return found
+
+
+def read_reproduction(folder: Path) -> Reproduction:
+    """Read the CSV tables and manifest written by ``hyperseal audit reproduce``.
+
+    Raises:
+        ResultFormatError: the manifest names a table whose file is missing or unreadable.
+    """
+    import pandas as pd
+
+    folder = Path(folder)
+    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    if manifest is None:
+        raise NotAResultError(f"{folder}: {REPRODUCE_MANIFEST} missing or unreadable")
+    tables: dict[str, pd.DataFrame] = {}
+    for name in REPRODUCE_TABLES:
+        path = folder / f"{name}.csv"
+        if not path.is_file():
+            if name in (manifest.get("tables") or {}):
+                raise ResultFormatError(
+                    f"{folder}: the manifest lists {name} but {path.name} is missing"
+                )
+            continue
+        try:
+            tables[name] = pd.read_csv(path)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise ResultFormatError(
+                f"{path}: cannot read the table ({type(exc).__name__})"
+            ) from None
+    if "estimation" not in tables:
+        raise ResultFormatError(f"{folder}: estimation.csv is missing")
+    return Reproduction(folder, manifest, tables)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _key_source(key: KeySource | str) -> KeySource:
+    if isinstance(key, str):
+        from tuner.vault import Passphrase
+
+        return Passphrase(key)
+    return key
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

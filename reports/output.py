@@ -1,0 +1,119 @@
+"""Where reports go, and writing them without clobbering anything that is not ours.
+
+A report is two files: ``NAME.html`` and its Markdown twin ``NAME.md``. By
+default they land inside the result folder as ``report.html``/``report.md``
+(``report-redacted.*`` with ``--redact``). A file already at either path is
+replaced only when it carries our generator mark (a report we wrote
+earlier); anything else, or a symbolic link, stops the write. Files are
+written atomically; reports that show hyperparameter values get mode 0600.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from reports.errors import ReportOutputError
+
+#: Written into every report we make, and looked for before replacing a file.
+GENERATOR_MARK = "hyperseal-report"
+_SNIFF_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """The two files of a written report."""
+
+    html: Path
+    markdown: Path
+
+
+def report_paths(folder: Path, out: Path | None = None, *, redact: bool = False) -> ReportPaths:
+    """Where a report goes: ``out`` (an ``.html`` path) or the default name inside ``folder``.
+
+    Raises:
+        ReportOutputError: ``out`` does not end in ``.html`` or names a folder.
+    """
+    if out is None:
+        stem = "report-redacted" if redact else "report"
+        html = Path(folder) / f"{stem}.html"
+    else:
+        html = Path(out)
+        if html.is_dir():
+            raise ReportOutputError(f"--out {html} is a folder; name the .html file to write")
+        if html.suffix.lower() not in (".html", ".htm"):
+            raise ReportOutputError(f"--out {html} must end in .html (the .md twin goes beside it)")
+    return ReportPaths(html=html, markdown=html.with_suffix(".md"))
+
+
+def is_our_report(path: Path) -> bool:
+    """True when ``path`` is a regular file (not a link) that we wrote as a report."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return GENERATOR_MARK.encode() in head
+
+
+def check_writable(paths: ReportPaths) -> None:
+    """Refuse before anything is written when a path holds something that is not our report.
+
+    Raises:
+        ReportOutputError: a foreign file, a link or a folder is in the way, or no parent folder.
+    """
+    for path in (paths.html, paths.markdown):
+        if not path.parent.is_dir():
+            raise ReportOutputError(f"{path.parent}: no such folder for the report")
+        if (path.exists() or path.is_symlink()) and not is_our_report(path):
+            raise ReportOutputError(
+                f"{path} exists and is not a hyperseal report; move it or pass another --out"
+            )
+
+
+def write_report(paths: ReportPaths, html: str, markdown: str, *, private: bool) -> ReportPaths:
+    """Write both files atomically (after :func:`check_writable`).
+
+    Args:
+        paths: Where.
+        html: The page.
+        markdown: Its twin.
+        private: Mode 0600 (a report that shows hyperparameter values); else 0644 less umask.
+    """
+    check_writable(paths)
+    mode = 0o600 if private else 0o644
+    for path, text in ((paths.html, html), (paths.markdown, markdown)):
+        _atomic_write(path, text.encode("utf-8"), mode, private)
+    return paths
+
+
+def _atomic_write(path: Path, data: bytes, mode: int, private: bool) -> None:
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        raise ReportOutputError(f"{path}: cannot write the report ({exc.strerror})") from None
+    try:
+        try:
+            if private:
+                os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise ReportOutputError(f"{path}: cannot write the report ({exc.strerror})") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

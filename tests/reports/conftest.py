@@ -1,0 +1,255 @@
+"""Fixtures: one real tiny tuning run (shared), a synthetic tuning history, audit folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tuner.main import app
+from tuner.vault import SealedJournal, Vault, generate_key_file
+
+TINY = ["--images", "24", "--image-size", "64", "--epochs", "2", "--budget", "4"]
+
+
+@pytest.fixture
+def hyperseal_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Private cache and key home for a test; returns the folder holding both."""
+    monkeypatch.setenv("HYPERSEAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HYPERSEAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HYPERSEAL_PASSPHRASE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One real ``hyperseal tune`` run (4 trials, 2 epochs, 64 px), made once per session.
+
+    Returns ``run`` (the run folder, read-only for tests: copy it to write) and
+    ``home`` (its HYPERSEAL_HOME, holding the default key file it was sealed with).
+    """
+    root = tmp_path_factory.mktemp("real-run")
+    env = {"HYPERSEAL_CACHE": str(root / "cache"), "HYPERSEAL_HOME": str(root / "home")}
+    saved = {k: os.environ.get(k) for k in [*env, "HYPERSEAL_PASSPHRASE"]}
+    os.environ.update(env)
+    os.environ.pop("HYPERSEAL_PASSPHRASE", None)
+    try:
+        run = root / "run"
+        result = CliRunner().invoke(app, ["tune", *TINY, "--out", str(run)])
+        assert result.exit_code == 0, result.output
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return {"run": run, "home": root / "home", "key": root / "home" / "key"}
+
+
+def make_synthetic_run(run_dir: Path, key: Any, *, budget: int = 24, seed: int = 0) -> Path:
+    """A run folder like ``hyperseal tune`` writes, from the cheap quadratic objective.
+
+    Has completed, pruned and failed trials, importances and a mid-search freeze.
+    """
+    from tuner.search.study import Study, StudySettings
+    from tuner.testing import QuadraticObjective, quadratic_space
+    from tuner.tune import JOURNAL_FILE, TuneOptions, _summary, _write_run_file
+
+    settings = StudySettings(
+        optimizer="OnePlusOne",
+        budget=budget,
+        seed=seed,
+        pruner="median",
+        max_epochs=6,
+        freeze_unimportant=True,
+        freeze_after=12,
+        freeze_threshold=0.2,
+    )
+    options = TuneOptions(synthetic_images=24, image_size=64, epochs=6, settings=settings)
+    run_dir.mkdir(parents=True)
+    with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
+        study = Study(
+            QuadraticObjective(fail_above_lr=0.3), quadratic_space(), settings, journal=journal
+        )
+        journal.append(
+            {
+                "type": "detector",
+                "options": {
+                    "arch": "fcos",
+                    "backbone": "tiny",
+                    "data": "synthetic",
+                    "image_size": 64,
+                    "synthetic_images": 24,
+                    "synthetic_seed": 0,
+                    "epochs": 6,
+                    "workers": 1,
+                },
+            }
+        )
+        result = study.run()
+    Vault.create(run_dir / "vault.hsv", key)
+    _write_run_file(
+        run_dir,
+        options,
+        run_dir / "vault.hsv",
+        run_dir.name,
+        status="finished",
+        summary=_summary(result),
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def synthetic_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A 24-trial synthetic run sealed with a key file (shared; copy it to write into it)."""
+    root = tmp_path_factory.mktemp("synthetic-run")
+    key = generate_key_file(root / "run.key")
+    run = make_synthetic_run(root / "run", key)
+    return {"run": run, "key": key, "key_path": root / "run.key"}
+
+
+MODEL_AUDIT = {
+    "estimate": 0.000493817,
+    "plain_estimate": 0.000731942,
+    "ci": [0.000451236, 0.000538127],
+    "truth": 0.000512734,
+    "relative_error": 0.0368934,
+    "log10_error": 0.0163178,
+    "verdict": "leaks",
+    "groups": [
+        {
+            "group": "backbone.conv",
+            "parameters": 18432,
+            "estimate": 0.000487219,
+            "scale_invariant": False,
+            "cosine": -0.412,
+        },
+        {
+            "group": "backbone.bn",
+            "parameters": 512,
+            "estimate": 0.00231577,
+            "scale_invariant": True,
+            "cosine": 0.003,
+        },
+        {
+            "group": "fpn.conv",
+            "parameters": 36864,
+            "estimate": 0.000503318,
+            "scale_invariant": False,
+            "cosine": -0.387,
+        },
+        {
+            "group": "head.cls_logits",
+            "parameters": 2313,
+            "estimate": 0.000472691,
+            "scale_invariant": False,
+            "cosine": -0.298,
+        },
+    ],
+    "defences": [
+        {
+            "defence": "none",
+            "estimate": 0.000493817,
+            "relative_error": 0.0368934,
+            "log10_error": 0.0163178,
+            "mAP": 0.4123,
+            "mAP_lost": 0.0,
+            "recommended": False,
+        },
+        {
+            "defence": "round:4",
+            "estimate": 0.000611948,
+            "relative_error": 0.193492,
+            "log10_error": 0.0768492,
+            "mAP": 0.4119,
+            "mAP_lost": 0.0004,
+            "recommended": False,
+        },
+        {
+            "defence": "round:3",
+            "estimate": 0.00874123,
+            "relative_error": 16.0483,
+            "log10_error": 1.23175,
+            "mAP": 0.4087,
+            "mAP_lost": 0.0036,
+            "recommended": True,
+        },
+        {
+            "defence": "noise:1e-3",
+            "estimate": 0.00143672,
+            "relative_error": 1.80206,
+            "log10_error": 0.447474,
+            "mAP": 0.4102,
+            "mAP_lost": 0.0021,
+            "recommended": False,
+        },
+        {
+            "defence": "round:2",
+            "estimate": 0.0617325,
+            "relative_error": 119.398,
+            "log10_error": 2.0805,
+            "mAP": 0.3311,
+            "mAP_lost": 0.0812,
+            "recommended": False,
+        },
+    ],
+    "threat_model": (
+        "An attacker holds the released weights and half of the training images, which are "
+        "bought synthetic scenes. They solve the training's stationarity equation for the "
+        "weight decay the recipe used."
+    ),
+}
+
+
+def make_model_audit(
+    folder: Path, key: Any, entry: dict[str, Any] | None = None, verdict: str = "leaks"
+) -> Path:
+    """A detector-audit result folder following the Audit II contract."""
+    folder.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "kind": "model-audit",
+        "model": {"arch": "fcos", "backbone": "tiny", "image_size": 64},
+        "data": "synthetic",
+        "known_fraction": 0.5,
+        "optimizer_family": "sgd",
+        "verdict": verdict,
+        "recommended_defence": "round:3",
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    Vault.create(folder / "audit.hsv", key).put("audit", entry or MODEL_AUDIT)
+    return folder
+
+
+@pytest.fixture
+def model_audit(tmp_path: Path) -> dict[str, Any]:
+    """A detector-audit folder and the key file that opens it."""
+    key = generate_key_file(tmp_path / "audit.key")
+    folder = make_model_audit(tmp_path / "audit", key)
+    return {"folder": folder, "key": key, "key_path": tmp_path / "audit.key"}
+
+
+@pytest.fixture(scope="session")
+def reproduction(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``audit.reproduce`` tables from a very small config (about a second)."""
+    from audit.reproduce import ReproduceConfig, reproduce
+
+    folder = tmp_path_factory.mktemp("reproduce") / "out"
+    config = ReproduceConfig(
+        learners=("ridge", "lasso", "logistic_l2"),
+        all_datasets=False,
+        values=(1e-2, 1.0, 1e2),
+        tolerance_learners=("lasso", "logistic_l2"),
+        tols=(1e-2, 1e-4, 1e-6),
+        defence_learners=("ridge", "logistic_l2"),
+        decimals=(1, 2, 3),
+        noise=(1e-3,),
+        tsr_learners=("ridge",),
+        fractions=(0.25,),
+        tsr_grid=(1e-2, 1.0, 1e2),
+    )
+    reproduce(folder, config=config)
+    return folder
