@@ -230,6 +230,16 @@ def parse_space(data: Any, *, where: str = "search space") -> SearchSpace:
         space.to_config(space.defaults())
     except ConfigError as exc:
         raise ConfigError(f"{where}: the defaults do not make a valid config ({exc})") from None
+    for p in space.searched:
+        ends = p.choices if p.kind == "choice" else (p.low, p.high)
+        for value in ends:
+            try:
+                space.to_config({**space.defaults(), p.name: value})
+            except ConfigError:
+                raise ConfigError(
+                    f"{where}: parameter {p.name!r} reaches {value!r}, which training does not "
+                    "accept; narrow its range"
+                ) from None
     return space
 
 
