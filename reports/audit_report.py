@@ -284,7 +284,7 @@ def _model_defences(audit: ModelAudit, redact: bool) -> Section:
     for i, d in enumerate(defences):
         if d.get("recommended"):
             highlight.add(i)
-        name = str(d.get("defence", "?")) + ("  ★ recommended" if d.get("recommended") else "")
+        name = str(d.get("defence", "?")) + (" ★ recommended" if d.get("recommended") else "")
         if redact:
             err: list[str] = [fmt.error_category(d.get("log10_error"), d.get("relative_error"))]
         else:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +68,7 @@ def make_synthetic_run(run_dir: Path, key: Any, *, budget: int = 24, seed: int =
         pruner="median",
         max_epochs=6,
         freeze_unimportant=True,
-        freeze_after=12,
+        freeze_after=8,
         freeze_threshold=0.2,
     )
     options = TuneOptions(synthetic_images=24, image_size=64, epochs=6, settings=settings)
@@ -232,6 +234,20 @@ def model_audit(tmp_path: Path) -> dict[str, Any]:
     return {"folder": folder, "key": key, "key_path": tmp_path / "audit.key"}
 
 
+@pytest.fixture
+def make_audit(tmp_path: Path) -> Any:
+    """``make_audit(changes, verdict=...)``: a detector-audit folder whose sealed entry is
+    :data:`MODEL_AUDIT` updated with ``changes``; returns (folder, key)."""
+    key = generate_key_file(tmp_path / "made-audit.key")
+    count = iter(range(1000))
+
+    def make(changes: dict[str, Any] | None = None, verdict: str = "leaks") -> tuple[Path, Any]:
+        folder = tmp_path / f"made-audit-{next(count)}"
+        return make_model_audit(folder, key, {**MODEL_AUDIT, **(changes or {})}, verdict), key
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def reproduction(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``audit.reproduce`` tables from a very small config (about a second)."""
@@ -253,3 +269,86 @@ def reproduction(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     reproduce(folder, config=config)
     return folder
+
+
+# -- finding hyperparameter values in text -------------------------------------------------
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_DATA_URI = re.compile(r"data:image/png;base64,[A-Za-z0-9+/=]+")
+_STYLE = re.compile(r"<style>.*?</style>", re.S)
+_FORMATS = ("g", ".2g", ".3g", ".4g", ".5g", ".6g", ".2e", ".3e", ".4e", ".3f", ".4f", ".5f", ".6f")
+
+
+def _significant(text: str) -> int:
+    mantissa = re.split(r"[eE]", text)[0].lstrip("+-").replace(".", "")
+    return len(mantissa.strip("0"))
+
+
+def secret_forms(values: Any) -> tuple[set[str], set[str]]:
+    """Distinctive ways the values may be written: numbers (3+ significant digits) and words."""
+    numbers: set[str] = set()
+    words: set[str] = set()
+    for value in values:
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, str):
+            if len(value) >= 3:
+                words.add(value)
+            continue
+        if isinstance(value, int) or not math.isfinite(float(value)):
+            continue  # small integers (batch sizes, epochs) are everywhere in any text
+        v = float(value)
+        forms = {repr(value), str(value), repr(v), *(format(v, f) for f in _FORMATS)}
+        numbers.update(f for f in forms if _significant(f) >= 3)
+    return numbers, words
+
+
+def find_values(text: str, values: Any, allowed: Any = ()) -> list[str]:
+    """Every written form of ``values`` found in ``text`` (image data and stylesheet ignored).
+
+    Numbers match whole numeric tokens; a token in ``allowed`` (a score that
+    happens to read like a value) does not count. Words match whole words.
+    """
+    text = _STYLE.sub("", _DATA_URI.sub("", text))  # image data and the fixed stylesheet
+    numbers, words = secret_forms(values)
+    allowed = set(allowed)
+    found = []
+    for token in _NUMBER.findall(text):
+        bare = token.lstrip("+-")
+        if (token in numbers or bare in numbers) and bare not in allowed and token not in allowed:
+            found.append(token)
+    for word in words:
+        if re.search(rf"(?<![\w-]){re.escape(word)}(?![\w-])", text):
+            found.append(word)
+    return found
+
+
+@pytest.fixture(scope="session")
+def leaks() -> Any:
+    """``leaks(text, values, allowed=())``: the written forms of ``values`` found in ``text``."""
+    return find_values
+
+
+def tune_allowed(run: Any) -> set[str]:
+    """Numbers a redacted tuning report shows on purpose (scores, importances, times)."""
+    from reports import formatting as fmt
+
+    allowed: set[str] = set()
+    for t in run.trials:
+        for v in (t.fitness, *t.metrics.values(), *(c[1] for c in t.curve)):
+            allowed.update({fmt.score(v), fmt.signed(v).lstrip("+-")})
+        allowed.add(fmt.seconds(t.seconds).split(" ")[0])
+    best, default = run.best, run.default
+    if best is not None and default is not None:
+        for m in best.metrics:
+            if m in default.metrics:
+                allowed.add(fmt.signed(best.metrics[m] - default.metrics[m]).lstrip("+-"))
+        allowed.add(fmt.signed(best.fitness - default.fitness).lstrip("+-"))
+    for row in run.importance:
+        allowed.add(fmt.importance(row["importance"]))
+    return allowed
+
+
+@pytest.fixture(scope="session")
+def allowed_for_tune() -> Any:
+    return tune_allowed
