@@ -177,7 +177,7 @@ def resume_run(
     with SealedJournal.open(run_dir / JOURNAL_FILE, key) as journal:
         if repair:
             journal.repair()
-        records = journal.read()
+        records = journal.read(expect=_checkpoint(run_dir, key, journal.journal_id))
         header, options = _header(records, run_dir)
         settings = StudySettings.from_dict(header["settings"])
         if budget is not None:
@@ -202,30 +202,46 @@ def load_results(run_dir: Path, key: KeySource | str) -> pd.DataFrame:
         run_dir: The run folder.
         key: The run's key, or its passphrase as a string.
     """
-    from tuner.vault import Passphrase, SealedJournal
+    from tuner.vault import Passphrase
 
     if isinstance(key, str):
         key = Passphrase(key)
-    run_dir = Path(run_dir)
-    _read_run_file(run_dir)
-    journal = SealedJournal.open(run_dir / JOURNAL_FILE, key, writable=False)
-    try:
-        records = journal.read()
-    finally:
-        journal.close()
+    records = load_journal(run_dir, key)
     trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
     return trials_frame(trials)
 
 
 def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
-    """Every record of a run's sealed journal (settings, space, trials, freezes)."""
+    """Every record of a run's sealed journal (settings, space, trials, freezes).
+
+    When the run's vault entry holds a checkpoint of the journal, the journal
+    must still hold every record it counted: cutting records off the end at a
+    record boundary is detected, not only a torn record.
+    """
     from tuner.vault import SealedJournal
 
-    journal = SealedJournal.open(Path(run_dir) / JOURNAL_FILE, key, writable=False)
+    run_dir = Path(run_dir)
+    journal = SealedJournal.open(run_dir / JOURNAL_FILE, key, writable=False)
     try:
-        return journal.read()
+        return journal.read(expect=_checkpoint(run_dir, key, journal.journal_id))
     finally:
         journal.close()
+
+
+def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
+    """The journal checkpoint stored in the run's vault entry, if it can be read."""
+    from tuner.vault import JournalCheckpoint, Vault, VaultError
+
+    info = _try_read(run_dir / RUN_FILE) or {}
+    vault, entry = info.get("vault"), info.get("entry")
+    if not vault or not entry or not Path(vault).exists():
+        return None
+    try:
+        document = Vault.open(Path(vault), key).get(str(entry))
+        checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
+    except VaultError:
+        return None  # another key, or no entry yet (a run that never finished)
+    return checkpoint if checkpoint.journal_id == journal_id else None
 
 
 def check_options(options: TuneOptions) -> SearchSpace:

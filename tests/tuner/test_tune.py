@@ -128,3 +128,29 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Pat
     assert len(after) == 6 and len(set(numbers)) == 6
     assert after[: len(before)] == before
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) -> None:
+    from tuner.vault import JournalOrderError, SealedJournal
+
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
+    assert code == 0, out
+    key = _key(hyperseal_env)
+    records = load_journal(run, key)
+    data = (run / "journal.hsj").read_bytes()
+    # An attacker cannot forge records, but can cut the file at a record boundary.
+    for cut in range(len(data) - 1, 0, -1):
+        (run / "journal.hsj").write_bytes(data[:cut])
+        try:
+            shorter = SealedJournal.open(run / "journal.hsj", key, writable=False)
+            count = len(shorter.read())
+            shorter.close()
+        except Exception:
+            continue
+        if count < len(records):
+            break
+    else:  # pragma: no cover
+        pytest.fail("no record boundary found")
+    with pytest.raises(JournalOrderError):
+        load_journal(run, key)
