@@ -153,7 +153,7 @@ BLOCKS = """
 {% macro figure(f) -%}
 <figure{% if f.wide %} class="wide"{% endif %}>
 {% if f.wide %}<div class="scroll">{% endif %}
-<img src="{{ f.uri }}" alt="{{ f.alt }}" loading="lazy">
+<img src="{{ f.uri }}" alt="{{ f.alt }}">
 {% if f.wide %}</div>{% endif %}
 {% if f.caption %}<figcaption>{{ f.caption }}</figcaption>{% endif %}
 </figure>
@@ -244,7 +244,7 @@ def to_html(report: Report) -> str:
     page = env.from_string(TEMPLATE).render(
         report=report,
         css=Markup(CSS),
-        csp=CSP,
+        csp=Markup(CSP),
         mark=GENERATOR_MARK,
         version=__version__,
         kind_label=KIND_LABEL.get(report.kind, "Report"),

@@ -234,6 +234,14 @@ def model_audit(tmp_path: Path) -> dict[str, Any]:
     return {"folder": folder, "key": key, "key_path": tmp_path / "audit.key"}
 
 
+@pytest.fixture(scope="session")
+def shared_model_audit(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A detector-audit folder made once per session (write reports elsewhere with ``out``)."""
+    root = tmp_path_factory.mktemp("model-audit")
+    key = generate_key_file(root / "audit.key")
+    return {"folder": make_model_audit(root / "audit", key), "key": key}
+
+
 @pytest.fixture
 def make_audit(tmp_path: Path) -> Any:
     """``make_audit(changes, verdict=...)``: a detector-audit folder whose sealed entry is
