@@ -112,7 +112,7 @@ def render_audit_report(
         rep = read_reproduction(result_dir)
         check_writable(paths)
         report = build_reproduce_report(rep, redact=redact)
-    return write_report(paths, to_html(report), to_markdown(report), private=not redact)
+    return write_report(paths, to_html(report), to_markdown(report), private=report.private)
 
 
 # -- detector audit ------------------------------------------------------------------------
@@ -153,6 +153,7 @@ def build_model_audit_report(audit: ModelAudit, redact: bool = False) -> Report:
         banner=banner,
         sections=sections,
         footer=_footer(f"{audit.folder.name}/summary.json and its sealed audit.hsv"),
+        private=not redact,
     )
 
 
@@ -345,6 +346,7 @@ def build_reproduce_report(rep: Reproduction, redact: bool = False) -> Report:
         banner=banner,
         sections=[s for s in sections if s is not None],
         footer=_footer(f"the tables and manifest.json in {rep.folder.name}"),
+        private=False,
     )
 
 
@@ -373,7 +375,7 @@ def _estimation(rep: Reproduction, redact: bool) -> Section:
         "estimation",
         REPRODUCE_SECTIONS["estimation"],
         lead="The paper's first figure: how far the stolen value is from the true "
-        "one, for true values over six orders of magnitude.",
+        "one, for true values over several orders of magnitude.",
     )
     figures = plots_audit.estimation_panels(rep, redact)
     if figures:

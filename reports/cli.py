@@ -54,7 +54,7 @@ def tune_cmd(
     check_tune_folder(run_dir)  # a clear line before any key is asked for
     key = _reading_key(run_dir, passphrase_file, key_file, identity)
     paths = render_tune_report(run_dir, key, out=out, redact=redact)
-    _finish(paths, redact, open_report)
+    _finish(paths, open_report)
 
 
 @app.command("audit")
@@ -79,7 +79,7 @@ def audit_cmd(
         if sealed.is_file():
             key = _reading_key(sealed, passphrase_file, key_file, identity)
     paths = render_audit_report(result_dir, key, out=out, redact=redact)
-    _finish(paths, redact, open_report)
+    _finish(paths, open_report)
 
 
 def _reading_key(
@@ -96,10 +96,10 @@ def _reading_key(
     )
 
 
-def _finish(paths: ReportPaths, redact: bool, open_report: bool) -> None:
+def _finish(paths: ReportPaths, open_report: bool) -> None:
     typer.echo(f"report: {paths.html}")
     typer.echo(f"markdown: {paths.markdown}")
-    if not redact:
+    if paths.private:
         typer.echo(
             "note: this report shows hyperparameter values (written with mode 0600); "
             "share the one made with --redact",

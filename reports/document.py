@@ -119,6 +119,7 @@ class Report:
         title: The page title.
         subtitle: One line under it (what, where, when).
         redacted: Whether hyperparameter values were left out.
+        private: Whether it shows secret values (then it is written with mode 0600).
         banner: A call-out at the top (what the file holds, who may read it).
         sections: The parts, in order.
         footer: Provenance line.
@@ -131,6 +132,7 @@ class Report:
     banner: Note | None
     sections: list[Section]
     footer: str = ""
+    private: bool = True
 
     def figures(self) -> list[Figure]:
         """Every figure, in reading order."""

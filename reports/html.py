@@ -40,7 +40,7 @@ h1{margin:4px 0 6px;font-size:1.75rem;line-height:1.2;overflow-wrap:anywhere}
 .badge{display:inline-block;margin-top:12px;padding:3px 11px;border-radius:999px;
 font-size:.78rem;font-weight:700;letter-spacing:.02em}
 .badge.private{background:#f7c46c;color:#2b1a00}
-.badge.redacted{background:#9ed3f2;color:#06263a}
+.badge.redacted,.badge.public{background:#9ed3f2;color:#06263a}
 nav.toc{display:flex;flex-wrap:wrap;gap:6px;padding-top:16px}
 nav.toc a{font-size:.84rem;padding:4px 11px;border:1px solid var(--line);border-radius:999px;
 background:#fff;color:var(--ink);text-decoration:none;white-space:nowrap}
@@ -127,7 +127,8 @@ TEMPLATE = """<!doctype html>
 <h1>{{ report.title }}</h1>
 <p class="subtitle">{{ report.subtitle }}</p>
 {% if report.redacted %}<span class="badge redacted">Redacted: no hyperparameter values</span>
-{% else %}<span class="badge private">Private: shows hyperparameter values</span>{% endif %}
+{% elif report.private %}<span class="badge private">Private: shows hyperparameter values</span>
+{% else %}<span class="badge public">Public data: nothing secret</span>{% endif %}
 </div></header>
 <nav class="toc wrap" aria-label="Sections">
 {% for s in report.sections %}<a href="#{{ s.id }}">{{ s.title }}</a>

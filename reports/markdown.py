@@ -82,6 +82,14 @@ def _block(block: Block, refs: dict[str, str]) -> list[str]:
     raise TypeError(f"not a report block: {type(block).__name__}")
 
 
+def _badge(report: Report) -> str:
+    if report.redacted:
+        return "**Redacted: no hyperparameter values.**"
+    if report.private:
+        return "**Private: shows hyperparameter values.**"
+    return "**Public data: nothing secret.**"
+
+
 def to_markdown(report: Report) -> str:
     """The report as Markdown (figure data at the end, as reference definitions)."""
     refs: dict[str, str] = {}
@@ -91,9 +99,7 @@ def to_markdown(report: Report) -> str:
         "",
         f"*{_text(report.subtitle)}*",
         "",
-        "**Redacted: no hyperparameter values.**"
-        if report.redacted
-        else "**Private: shows hyperparameter values.**",
+        _badge(report),
     ]
     if report.banner is not None:
         lines += ["", *_block(report.banner, refs)]

@@ -25,10 +25,11 @@ _SNIFF_BYTES = 4096
 
 @dataclass(frozen=True)
 class ReportPaths:
-    """The two files of a written report."""
+    """The two files of a written report; ``private`` when they show secret values (mode 0600)."""
 
     html: Path
     markdown: Path
+    private: bool = False
 
 
 def report_paths(folder: Path, out: Path | None = None, *, redact: bool = False) -> ReportPaths:
@@ -89,7 +90,7 @@ def write_report(paths: ReportPaths, html: str, markdown: str, *, private: bool)
     mode = 0o600 if private else 0o644
     for path, text in ((paths.html, html), (paths.markdown, markdown)):
         _atomic_write(path, text.encode("utf-8"), mode, private)
-    return paths
+    return ReportPaths(paths.html, paths.markdown, private)
 
 
 def _atomic_write(path: Path, data: bytes, mode: int, private: bool) -> None:

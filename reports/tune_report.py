@@ -82,7 +82,7 @@ def render_tune_report(
 
     check_writable(paths)  # before the plots are drawn
     report = build_tune_report(run, redact=redact)
-    return write_report(paths, to_html(report), to_markdown(report), private=not redact)
+    return write_report(paths, to_html(report), to_markdown(report), private=report.private)
 
 
 def build_tune_report(run: TuneRun, redact: bool = False) -> Report:
@@ -117,6 +117,7 @@ def build_tune_report(run: TuneRun, redact: bool = False) -> Report:
         banner=Note(REDACTED_NOTE, "info") if redact else Note(PRIVATE_NOTE, "warn"),
         sections=sections,
         footer=_footer(run),
+        private=not redact,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import subprocess
@@ -161,3 +162,13 @@ def test_cli_module_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_public_reproduction_needs_no_warning(hyperseal_env, reproduction, tmp_path) -> None:
+    rep = Path(shutil.copytree(reproduction, tmp_path / "rep"))
+    code, out = _report("audit", rep)
+    assert code == 0 and "shows hyperparameter values" not in out
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((rep / "report.html").stat().st_mode) == 0o644 & ~umask
+    assert "Public data: nothing secret" in (rep / "report.html").read_text()
