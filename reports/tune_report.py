@@ -19,7 +19,7 @@ from reports import formatting as fmt
 from reports import plots_tune
 from reports.document import Card, Cards, Facts, Gallery, Note, Report, Section, Table
 from reports.inputs import TuneRun, read_tune_run
-from reports.output import ReportPaths, report_paths, write_report
+from reports.output import ReportPaths, check_writable, report_paths, write_report
 
 if TYPE_CHECKING:
     from tuner.search.trial import TrialResult
@@ -78,8 +78,6 @@ def render_tune_report(
 
     paths = report_paths(Path(run_dir), out, redact=redact)
     run = read_tune_run(Path(run_dir), key)
-    from reports.output import check_writable
-
     check_writable(paths)  # before the plots are drawn
     report = build_tune_report(run, redact=redact)
     return write_report(paths, to_html(report), to_markdown(report), private=report.private)
@@ -350,7 +348,7 @@ def _frozen_text(name: str, frozen: dict[str, int]) -> str:
     if name not in frozen:
         return "no"
     after = frozen[name]
-    return f"after trial {after - 1}" if after else "yes"
+    return f"after {after} trials" if after else "yes"
 
 
 def _frozen_value(name: str, values: dict[str, Any]) -> str:
