@@ -14,6 +14,9 @@ Where things are:
 * :mod:`audit.sklearn_audit`: one model file against its data (the CLI's ``sklearn``).
 * :mod:`audit.defences`: rounding and noise.
 * :mod:`audit.reproduce`, :mod:`audit.tsr`, :mod:`audit.datasets`: the paper's experiments.
+* :mod:`audit.deep`: Audit II, deep networks and detectors: steal the weight
+  decay of any torch model (:func:`steal_weight_decay`), audit a released
+  detector (:func:`audit_model`), its results folder.
 * :mod:`audit.errors`: the error hierarchy (exit codes 20-29).
 
 Names are imported on first use, so ``import audit`` stays light.
@@ -39,6 +42,15 @@ from audit.errors import (
 
 if TYPE_CHECKING:
     from audit.datasets import Dataset, load_dataset
+    from audit.deep import (
+        DetectorAudit,
+        SavedDetectorAudit,
+        WeightDecayEstimate,
+        audit_model,
+        load_detector_audit,
+        save_detector_audit,
+        steal_weight_decay,
+    )
     from audit.defences import add_noise, round_weights
     from audit.estimator import Solution, solve_hyperparameters
     from audit.io import LoadedModel, load_data, load_model, save_coefficients
@@ -67,6 +79,7 @@ __all__ = [
     "AuditOptionError",
     "DataFileError",
     "Dataset",
+    "DetectorAudit",
     "Equation",
     "KernelLogisticRegression",
     "Learner",
@@ -77,33 +90,46 @@ __all__ = [
     "NonFiniteError",
     "ReproduceConfig",
     "ReproduceResult",
+    "SavedDetectorAudit",
     "ShapeMismatchError",
     "Solution",
     "StealResult",
     "UnknownLearnerError",
     "UnsafeModelError",
     "UnsupportedModelError",
+    "WeightDecayEstimate",
     "add_noise",
+    "audit_model",
     "audit_sklearn",
     "get_learner",
     "learner_for",
     "load_data",
     "load_dataset",
+    "load_detector_audit",
     "load_model",
     "log10_error",
     "relative_error",
     "reproduce",
     "round_weights",
     "save_coefficients",
+    "save_detector_audit",
     "solve_hyperparameters",
     "steal_from_estimator",
     "steal_hyperparameters",
+    "steal_weight_decay",
     "train_steal_retrain",
 ]
 
 _LAZY = {
     "Dataset": "audit.datasets",
     "load_dataset": "audit.datasets",
+    "DetectorAudit": "audit.deep.model_audit",
+    "audit_model": "audit.deep.model_audit",
+    "SavedDetectorAudit": "audit.deep.results",
+    "load_detector_audit": "audit.deep.results",
+    "save_detector_audit": "audit.deep.results",
+    "WeightDecayEstimate": "audit.deep.steal",
+    "steal_weight_decay": "audit.deep.steal",
     "add_noise": "audit.defences",
     "round_weights": "audit.defences",
     "Solution": "audit.estimator",

@@ -1,8 +1,9 @@
 """``hyperseal audit ...``: steal hyperparameters from released models, reproduce the paper.
 
 Only parsing and printing live here; each command calls one public function
-(:func:`audit.audit_sklearn`, :func:`audit.reproduce`). Heavy libraries are
-imported inside the commands so that ``hyperseal --help`` stays fast.
+(:func:`audit.audit_sklearn`, :func:`audit.reproduce`, :func:`audit.audit_model`).
+Heavy libraries are imported inside the commands so that ``hyperseal --help``
+stays fast.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from typing import Any
 import typer
 
 from tuner.cli_support import RichProgress, new_app
+from tuner.vault.cli_keys import (
+    IdentityOption,
+    KeyFileOption,
+    PassphraseFileOption,
+    RecipientOption,
+)
 
 app = new_app("Measure how much of a training recipe released weights leak.")
 
@@ -111,3 +118,183 @@ def learners_cmd() -> None:
         names = ", ".join(lrn.hyperparameters)
         typer.echo(f"{lrn.name:<20} {lrn.library}  [{names}]")
         typer.echo(f"{'':<20} {lrn.objective}")
+
+
+@app.command("model")
+def model_cmd(
+    model: Path = typer.Option(
+        ..., "--model", help="Released model folder (manifest.json + weights.safetensors)."
+    ),
+    data: str = typer.Option(
+        "synthetic", "--data", help="Training data the attacker knows: 'synthetic' or a folder."
+    ),
+    vault: Path | None = typer.Option(
+        None, "--vault", help="Vault with the true recipe (from `hyperseal tune`), for a verdict."
+    ),
+    entry: str | None = typer.Option(
+        None, "--entry", help="Vault entry of this model (default: the only one, or the run's)."
+    ),
+    known_fraction: float = typer.Option(
+        1.0, "--known-fraction", help="Share of the training images the attacker knows."
+    ),
+    defend: str | None = typer.Option(
+        None, "--defend", help="Defences to price, e.g. round:3,round:2,noise:1e-3."
+    ),
+    map_tolerance: float = typer.Option(
+        0.01, "--map-tolerance", help="mAP a recommended defence may cost at most."
+    ),
+    batch_size: int | None = typer.Option(
+        None, "--batch-size", help="Training batch size to assume (default: the recipe's, else 8)."
+    ),
+    optimizer: str | None = typer.Option(
+        None, "--optimizer", help="sgd or adamw, to assume without a vault."
+    ),
+    decay_norm_and_bias: bool | None = typer.Option(
+        None,
+        "--decay-norm-and-bias/--no-decay-norm-and-bias",
+        help="Decay rule to assume (default: the recipe's, else not decayed).",
+        show_default=False,
+    ),
+    images: int = typer.Option(500, "--images", help="Synthetic images (with --data synthetic)."),
+    data_seed: int = typer.Option(0, "--data-seed", help="Seed of the synthetic scenes."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the known subset, bootstrap and noise."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Results folder (default audit-<model name>); must be new or empty."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+    recipient: RecipientOption = None,
+) -> None:
+    """Steal a released detector's weight decay; compare with the sealed truth; price defences."""
+    from audit.deep.model_audit import audit_model
+    from audit.deep.results import check_out_dir, default_out_dir, save_detector_audit
+
+    out = out or default_out_dir(model)
+    check_out_dir(out)
+    if vault is not None:
+        if recipient is not None:
+            from audit.errors import AuditOptionError
+
+            raise AuditOptionError(
+                "--recipient seals a new result; with --vault the result is sealed with the "
+                "vault's own key"
+            )
+        key = _vault_key(vault, passphrase_file, key_file, identity)
+        result_key = key
+    else:
+        key = None
+        result_key = _result_key(passphrase_file, key_file, recipient)
+    report = audit_model(
+        model, data, vault=vault, key=key, entry=entry, known_fraction=known_fraction,
+        defences=defend, map_tolerance=map_tolerance, batch_size=batch_size,
+        optimizer=optimizer, decay_norm_and_bias=decay_norm_and_bias,
+        synthetic_images=images, synthetic_seed=data_seed, device=device, seed=seed,
+        progress=None if as_json else RichProgress(transient=True),
+    )  # fmt: skip
+    save_detector_audit(report, out, result_key)
+    if as_json:
+        typer.echo(json.dumps(_json_safe({**report.to_json(), "out": str(out)})))
+        return
+    _print_model_audit(report, out, map_tolerance)
+
+
+def _vault_key(vault: Path, passphrase_file: Path | None, key_file: Path | None,
+               identity: Path | None) -> Any:  # fmt: skip
+    import os
+
+    from tuner.keyring import default_key_file
+    from tuner.vault import KeyMode, inspect_file
+    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_reading
+
+    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
+        default = default_key_file()
+        if inspect_file(vault).key_mode is KeyMode.KEY_FILE and default.exists():
+            key_file = default
+    return key_for_reading(vault, passphrase_file=passphrase_file, key_file=key_file,
+                           identity=identity)  # fmt: skip
+
+
+def _result_key(passphrase_file: Path | None, key_file: Path | None, recipient: str | None) -> Any:
+    import os
+
+    from tuner.keyring import ensure_default_key
+    from tuner.vault import KeyFile
+    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_new
+
+    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
+        return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    path, created = ensure_default_key()
+    if created:
+        typer.echo(f"created your default key file {path} (mode 0600); keep it safe", err=True)
+    return KeyFile(path)
+
+
+def _sci(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{float(value):.{digits - 1}e}"
+
+
+def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
+    from audit.deep.verdict import describe_verdict
+
+    sources = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
+    a, m = report.assumptions, report.model
+    typer.echo(
+        f"model      {m['arch']}/{m['backbone']}, {m['image_size']} px "
+        f"(weights {report.weights_sha256[:12]}…)"
+    )
+    typer.echo(
+        f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
+        f"'{report.data}': {a['batches']} batches of {a['batch_size']} "
+        f"(batch size {sources[a['batch_size_source']]}), train mode, no augmentation"
+    )
+    typer.echo(f"optimizer  {report.optimizer_family} ({sources[a['optimizer_source']]})")
+    est = report.estimate
+    if est is not None:
+        groups = est.groups
+        invariant = int(groups["scale_invariant"].sum())
+        informative = int(groups["informative"].sum())
+        typer.echo(
+            f"groups     {len(groups)} with weight decay: {invariant} scale-invariant (left "
+            f"out), {informative} informative ({est.n_informative:,} of {est.n_decayed:,} "
+            "decayed weights)"
+        )
+        ci = (
+            f"   {est.confidence:.0%} interval {_sci(est.ci[0], 2)} … {_sci(est.ci[1], 2)}"
+            if est.ci is not None
+            else "   (no interval)"
+        )
+        typer.echo(f"estimate   weight_decay ≈ {_sci(report.weight_decay)}{ci}")
+        typer.echo(
+            f"plain      {_sci(est.plain_estimate)}   (the paper's estimate over every decayed "
+            "parameter)"
+        )
+    if report.truth is not None:
+        typer.echo(
+            f"truth      {_sci(report.truth)}   relative error {_sci(report.relative_error, 2)}, "
+            f"|log10| {_sci(report.log10_error, 2)}"
+        )
+    typer.echo(f"verdict    {report.verdict}: {describe_verdict(report.verdict)}")
+    table = report.defences
+    if len(table):
+        typer.echo(
+            f"defences   (re-attacked, validation mAP re-evaluated; tolerance {tolerance:g})"
+        )
+        typer.echo(f"  {'defence':<12}{'estimate':>11}{'rel. error':>12}{'mAP':>8}{'mAP lost':>10}")
+        for r in table.itertuples(index=False):
+            mark = "   recommended" if r.recommended else ""
+            typer.echo(
+                f"  {r.defence:<12}{_sci(r.estimate):>11}{_sci(r.relative_error, 2):>12}"
+                f"{r.mAP:>8.3f}{r.mAP_lost:>10.3f}{mark}"
+            )
+    if report.recommended_defence is not None:
+        typer.echo(f"recommend  {report.recommended_defence}")
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    secs = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
+    typer.echo(f"time       {secs}")
+    typer.echo(f"wrote {out}: summary.json (no values) and audit.hsv (sealed)")

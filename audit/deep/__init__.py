@@ -1,0 +1,63 @@
+"""Audit II: how much of a deep network's training recipe its released weights leak.
+
+Where things are (by file name, as the design asks):
+
+* :mod:`audit.deep.steal`: where the weight decay is stolen, from any torch model
+  (:func:`steal_weight_decay`).
+* :mod:`audit.deep.groups`: parameter groups and the architectural norm probe.
+* :mod:`audit.deep.scale`: the scale-invariance test.
+* :mod:`audit.deep.combine`: the combined estimator and its bootstrap interval.
+* :mod:`audit.deep.verdict`: leaks / partial / resists.
+* :mod:`audit.deep.defend`: rounding and noise on network weights.
+* :mod:`audit.deep.release`: loading a released detector safely.
+* :mod:`audit.deep.detector`: a detector's training loss and the known batches.
+* :mod:`audit.deep.model_audit`: :func:`audit_model`, what ``hyperseal audit model`` runs.
+* :mod:`audit.deep.results`: the results folder (``summary.json`` + sealed ``audit.hsv``).
+
+Names are imported on first use, so importing this package does not import torch.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audit.deep.model_audit import DetectorAudit, Recipe, audit_model
+    from audit.deep.results import SavedDetectorAudit, load_detector_audit, save_detector_audit
+    from audit.deep.steal import WeightDecayEstimate, steal_weight_decay
+
+__all__ = [
+    "DetectorAudit",
+    "Recipe",
+    "SavedDetectorAudit",
+    "WeightDecayEstimate",
+    "audit_model",
+    "load_detector_audit",
+    "save_detector_audit",
+    "steal_weight_decay",
+]
+
+_LAZY = {
+    "DetectorAudit": "audit.deep.model_audit",
+    "Recipe": "audit.deep.model_audit",
+    "audit_model": "audit.deep.model_audit",
+    "SavedDetectorAudit": "audit.deep.results",
+    "load_detector_audit": "audit.deep.results",
+    "save_detector_audit": "audit.deep.results",
+    "WeightDecayEstimate": "audit.deep.steal",
+    "steal_weight_decay": "audit.deep.steal",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'audit.deep' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

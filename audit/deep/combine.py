@@ -1,0 +1,118 @@
+"""The combined estimator over parameter groups and its confidence interval.
+
+With ``R = ½‖w‖²`` the equation of the decayed coordinates is ``b + λ w = 0``
+(``b`` the mean loss gradient over the known batches). Its least-squares
+solution over a set of groups is
+
+    λ̂ = −Σ_g wᵀ_g b_g / Σ_g ‖w_g‖²,
+
+so everything the estimator needs is, per group, ``‖w_g‖²`` and the per-batch
+dot products ``wᵀ_g g_{i,g}`` (``wᵀ_g b_g`` is their mean). The solve itself
+goes through :func:`audit.estimator.solve_hyperparameters` on the exact two-row
+reduction of the system (``[aᵀb/‖a‖, ‖b − proj_a b‖]`` against ``[‖a‖, 0]``):
+same solution, residual norm and relative residual as the full system, with
+memory independent of the model's size.
+
+The interval resamples what the estimate depends on: batches (the data the
+attacker happened to know) and informative groups (layers disagree when
+training has not reached a stationary point). Each replicate redraws both
+with replacement and recomputes the pooled estimate; the interval is the
+percentile interval of the replicates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from audit.estimator import Solution, solve_hyperparameters
+
+__all__ = ["bootstrap_interval", "pooled_estimate", "solve_reduced"]
+
+_CHUNK = 256
+
+
+def solve_reduced(
+    ata: float, atb: float, btb: float, *, n_equations: int, n_informative: int
+) -> Solution:
+    """Solve ``b + a λ = 0`` from its sufficient statistics ``aᵀa``, ``aᵀb``, ``bᵀb``.
+
+    Raises:
+        NoEquationError: ``aᵀa`` is zero (all-zero weights).
+        NonFiniteError: a statistic is NaN or infinite.
+    """
+    na = math.sqrt(ata) if ata > 0 else 0.0
+    along = atb / na if na > 0 else 0.0
+    rest = math.sqrt(max(btb - along * along, 0.0)) if math.isfinite(btb) else btb
+    solution = solve_hyperparameters(
+        np.array([along, rest]), np.array([na, 0.0]), names=("weight_decay",)
+    )
+    return replace(solution, n_equations=int(n_equations), n_informative=int(n_informative))
+
+
+def pooled_estimate(mean_dots: np.ndarray, weight_sq: np.ndarray) -> float:
+    """``−Σ wᵀb / Σ ‖w‖²`` over the given groups (``nan`` when there are none)."""
+    den = float(np.sum(weight_sq))
+    return -float(np.sum(mean_dots)) / den if den > 0 else math.nan
+
+
+def bootstrap_interval(
+    dots: np.ndarray,
+    weight_sq: np.ndarray,
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[tuple[float, float] | None, str]:
+    """Percentile interval of the pooled estimate, resampling batches and groups.
+
+    Args:
+        dots: ``wᵀ_g g_{i,g}`` per batch ``i`` and informative group ``g``,
+            shape ``(batches, groups)``.
+        weight_sq: ``‖w_g‖²`` per group.
+        confidence: Coverage of the interval.
+        n_resamples: Bootstrap replicates.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``((lo, hi), method)``, or ``(None, reason)`` when there is nothing to
+        resample (one batch and one group) or no group at all.
+    """
+    dots = np.asarray(dots, dtype=np.float64)
+    weight_sq = np.asarray(weight_sq, dtype=np.float64)
+    n_batches, n_groups = dots.shape
+    if n_groups == 0:
+        return None, "no informative group, no interval"
+    if n_batches < 2 and n_groups < 2:
+        return None, "one batch and one informative group: nothing to resample, no interval"
+    rng = np.random.default_rng(seed)
+    estimates: list[np.ndarray] = []
+    done = 0
+    while done < n_resamples:
+        size = min(_CHUNK, n_resamples - done)
+        if n_batches > 1:
+            batch_w = rng.multinomial(n_batches, np.full(n_batches, 1.0 / n_batches), size=size)
+            means = batch_w @ dots / n_batches
+        else:
+            means = np.repeat(dots.mean(axis=0, keepdims=True), size, axis=0)
+        if n_groups > 1:
+            group_w = rng.multinomial(n_groups, np.full(n_groups, 1.0 / n_groups), size=size)
+        else:
+            group_w = np.ones((size, 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            estimates.append(-(group_w * means).sum(axis=1) / (group_w * weight_sq).sum(axis=1))
+        done += size
+    values = np.concatenate(estimates)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None, "every bootstrap replicate was undefined, no interval"
+    tail = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(values, [tail, 1.0 - tail])
+    over = " and ".join(
+        what for what, n in (("batches", n_batches), ("informative groups", n_groups)) if n > 1
+    )
+    return (float(lo), float(hi)), (
+        f"{confidence:.0%} percentile bootstrap over {over} ({n_resamples} resamples)"
+    )

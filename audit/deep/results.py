@@ -1,0 +1,156 @@
+"""The results folder of a detector audit, as the reports package reads it.
+
+::
+
+    RESULT_DIR/
+      summary.json   plaintext: kind, model, data, known fraction, optimizer family,
+                     verdict, recommended defence; no number that reveals the recipe
+      audit.hsv      sealed vault, entry "audit": estimate, plain estimate, interval,
+                     truth, errors, verdict, groups, defences, threat model
+
+The estimate is sealed because, next to the truth and the errors, it *is* the
+recipe. :func:`save_detector_audit` refuses a non-empty folder;
+:func:`load_detector_audit` reads one back with the DataFrames the reports and
+notebooks use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from audit.errors import AuditOptionError, ModelFileError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from audit.deep.model_audit import DetectorAudit
+    from tuner.vault import KeySource
+
+__all__ = [
+    "ENTRY",
+    "SUMMARY_FILE",
+    "VAULT_FILE",
+    "SavedDetectorAudit",
+    "default_out_dir",
+    "load_detector_audit",
+    "save_detector_audit",
+]
+
+SUMMARY_FILE = "summary.json"
+VAULT_FILE = "audit.hsv"
+ENTRY = "audit"
+
+
+def default_out_dir(model: str | Path, cwd: Path | None = None) -> Path:
+    """``audit-<name>`` in the working folder; ``<name>`` is the run's for a run's ``best/``."""
+    path = Path(model).resolve()
+    folder = path if path.is_dir() else path.parent
+    name = folder.parent.name if folder.name == "best" and folder.parent.name else folder.name
+    return (cwd or Path.cwd()) / f"audit-{name or 'model'}"
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output folder that exists and is not empty (or is a file).
+
+    Raises:
+        AuditOptionError: it is in the way.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise AuditOptionError(
+            f"output folder {out} is not empty; choose a new --out folder (nothing is overwritten)"
+        )
+
+
+def save_detector_audit(audit: DetectorAudit, out: str | Path, key: KeySource) -> Path:
+    """Write ``summary.json`` and the sealed ``audit.hsv`` to ``out``; return ``out``.
+
+    Raises:
+        AuditOptionError: ``out`` exists and is not empty.
+        VaultError: the key cannot seal.
+    """
+    from tuner.vault import Vault
+
+    out = Path(out)
+    check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
+    Vault.create(out / VAULT_FILE, key).put(ENTRY, audit.document())
+    _atomic_text(out / SUMMARY_FILE, json.dumps(audit.summary(), indent=2) + "\n")
+    return out
+
+
+@dataclass
+class SavedDetectorAudit:
+    """A detector audit read back from its folder.
+
+    Attributes:
+        folder: The results folder.
+        summary: ``summary.json``.
+        document: The sealed entry ``audit``.
+    """
+
+    folder: Path
+    summary: dict[str, Any]
+    document: dict[str, Any]
+
+    @property
+    def groups(self) -> pd.DataFrame:
+        """Parameter groups: group, parameters, estimate, scale_invariant, cosine."""
+        import pandas as pd
+
+        columns = ["group", "parameters", "estimate", "scale_invariant", "cosine"]
+        return pd.DataFrame(self.document.get("groups") or [], columns=columns)
+
+    @property
+    def defences(self) -> pd.DataFrame:
+        """Defences: defence, estimate, errors, mAP, mAP lost, recommended."""
+        import pandas as pd
+
+        from audit.deep.model_audit import DEFENCE_COLUMNS
+
+        return pd.DataFrame(self.document.get("defences") or [], columns=list(DEFENCE_COLUMNS))
+
+    @property
+    def verdict(self) -> str:
+        """The verdict."""
+        return str(self.document.get("verdict") or self.summary.get("verdict"))
+
+
+def load_detector_audit(folder: str | Path, key: KeySource) -> SavedDetectorAudit:
+    """Read a detector audit's folder (``summary.json`` + sealed ``audit.hsv``).
+
+    Raises:
+        ModelFileError: not a detector audit folder, or a malformed summary.
+        WrongKeyError, TamperedError, ...: from the vault.
+    """
+    from tuner.vault import Vault
+
+    folder = Path(folder)
+    path = folder / SUMMARY_FILE
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelFileError(
+            f"{folder} is not a detector audit ({SUMMARY_FILE} unreadable)"
+        ) from None
+    if not isinstance(summary, dict) or summary.get("kind") != "model-audit":
+        raise ModelFileError(f"{path} is not the summary of a detector audit")
+    document = Vault.open(folder / VAULT_FILE, key).get(ENTRY)
+    return SavedDetectorAudit(folder, summary, document)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
