@@ -15,13 +15,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The demo: tune the tiny FCOS on the built-in synthetic scenes, then write the report.
 demo: $(STAMP)
-	$(VENV)/bin/hyperseal tune
+	@run=runs/demo-$$(date +%Y%m%d-%H%M%S); \
+	$(VENV)/bin/hyperseal tune --out $$run && \
+	$(VENV)/bin/hyperseal report tune $$run
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# test-all adds the slow tests and the headless-browser check of the HTML reports
+# (Debian's chromium, installed here when apt-get is available).
 test-all: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && $$( [ "$$(id -u)" -eq 0 ] || echo sudo -n ) sh -c 'apt-get update -qq && apt-get install -y -qq chromium'; } || echo "chromium not installed: the browser check will be skipped"
 	$(PY) -m pytest -q -m ''
 
 bench: $(STAMP)

@@ -30,7 +30,7 @@ def tune(
     optimizer_option: list[str] = typer.Option(
         [], "--optimizer-option", help="KEY=VALUE for a configurable family (repeatable)."
     ),
-    budget: int = typer.Option(12, help="Number of trials."),
+    budget: int = typer.Option(20, help="Number of trials."),
     epochs: int = typer.Option(4, help="Epochs of a full trial."),
     pruner: str = typer.Option("asha", help="asha, median or none."),
     fitness: str = typer.Option("mAP", help="Metric to maximise, e.g. '0.1*mAP50+0.9*mAP'."),
