@@ -7,7 +7,6 @@ Nothing heavy is imported at module level, so ``hyperseal --help`` stays fast.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,10 +48,10 @@ def tune_cmd(
     """Report on a tuning run: setup, best against default, history, parameters, trials."""
     from reports.inputs import check_tune_folder
     from reports.tune_report import render_tune_report
-    from tuner.tune_cli import _reading_key
+    from tuner.tune import JOURNAL_FILE
 
     check_tune_folder(run_dir)  # a clear line before any key is asked for
-    key = _reading_key(run_dir, passphrase_file, key_file, identity)
+    key = _reading_key(run_dir / JOURNAL_FILE, passphrase_file, key_file, identity)
     paths = render_tune_report(run_dir, key, out=out, redact=redact)
     _finish(paths, open_report)
 
@@ -86,12 +85,9 @@ def _reading_key(
     sealed: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
 ) -> KeySource:
     """The key for a sealed file: the options, else the default key file when it fits."""
-    from tuner.tune_cli import _default_if_key_file
-    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_reading
+    from tuner.vault.cli_keys import key_for_reading_or_default
 
-    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
-        key_file = _default_if_key_file(sealed)
-    return key_for_reading(
+    return key_for_reading_or_default(
         sealed, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
 

@@ -121,13 +121,13 @@ def _new_key(
 ):  # type: ignore[no-untyped-def]
     from tuner.keyring import ensure_default_key
     from tuner.vault import KeyFile
-    from tuner.vault.cli_keys import key_for_new, key_for_writing
+    from tuner.vault.cli_keys import default_key_for, key_for_new, key_for_writing
 
     if vault is not None and vault.exists():
         if not any(
             (passphrase_file, key_file, recipient, identity, os.environ.get(PASSPHRASE_ENV))
         ):
-            key_file = _default_if_key_file(vault)
+            key_file = default_key_for(vault)
         return key_for_writing(vault, passphrase_file=passphrase_file, key_file=key_file,
                                identity=identity, recipient=recipient)  # fmt: skip
     if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
@@ -138,30 +138,19 @@ def _new_key(
     return KeyFile(path)
 
 
-def _default_if_key_file(sealed: Path) -> Path | None:
-    from tuner.keyring import default_key_file
-    from tuner.vault import KeyMode, inspect_file
-
-    if inspect_file(sealed).key_mode is KeyMode.KEY_FILE and default_key_file().exists():
-        return default_key_file()
-    return None
-
-
 def _reading_key(
     run_dir: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
 ):  # type: ignore[no-untyped-def]
+    from tuner.errors import ConfigError
     from tuner.tune import JOURNAL_FILE
-    from tuner.vault.cli_keys import key_for_reading
+    from tuner.vault.cli_keys import key_for_reading_or_default
 
     journal = run_dir / JOURNAL_FILE
     if not journal.exists():
-        from tuner.errors import ConfigError
-
         raise ConfigError(f"{run_dir} is not a tuning run folder ({JOURNAL_FILE} missing)")
-    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
-        key_file = _default_if_key_file(journal)
-    return key_for_reading(journal, passphrase_file=passphrase_file, key_file=key_file,
-                           identity=identity)  # fmt: skip
+    return key_for_reading_or_default(
+        journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
 
 
 def _print_optimizers() -> None:

@@ -285,6 +285,35 @@ def key_for_new(
     return get_passphrase(passphrase_file, confirm=True, env=env, prompt=prompt)
 
 
+def default_key_for(path: Path) -> Path | None:
+    """The user's default key file when ``path`` is sealed with a key file and it exists.
+
+    ``hyperseal tune`` seals with ``~/.config/hyperseal/key`` (or
+    ``$HYPERSEAL_HOME/key``) when no key option is given; reading commands
+    then find it the same way.
+    """
+    from tuner.keyring import default_key_file
+
+    if inspect_file(path).key_mode is KeyMode.KEY_FILE and default_key_file().exists():
+        return default_key_file()
+    return None
+
+
+def key_for_reading_or_default(
+    path: Path,
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    identity: Path | None = None,
+) -> KeySource:
+    """:func:`key_for_reading`, falling back on the default key file when no key was given."""
+    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
+        key_file = default_key_for(path)
+    return key_for_reading(
+        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+
+
 __all__ = [
     "NEW_PASSPHRASE_ENV",
     "PASSPHRASE_ENV",
@@ -293,9 +322,11 @@ __all__ = [
     "KeyFileOption",
     "PassphraseFileOption",
     "RecipientOption",
+    "default_key_for",
     "get_passphrase",
     "key_for_new",
     "key_for_reading",
+    "key_for_reading_or_default",
     "key_for_writing",
     "passphrase_from_env",
     "prompt_passphrase",
