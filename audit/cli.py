@@ -169,11 +169,16 @@ def model_cmd(
     recipient: RecipientOption = None,
 ) -> None:
     """Steal a released detector's weight decay; compare with the sealed truth; price defences."""
-    from audit.deep.model_audit import audit_model
+    from audit.deep.model_audit import audit_model, check_options, training_data
+    from audit.deep.release import load_released_detector
     from audit.deep.results import check_out_dir, default_out_dir, save_detector_audit
 
     out = out or default_out_dir(model)
     check_out_dir(out)
+    # refuse bad options, files and mismatched data before asking for any key
+    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size)
+    released = load_released_detector(model)
+    splits = training_data(data, released.spec, images=images, seed=data_seed)
     if vault is not None:
         if recipient is not None:
             from audit.errors import AuditOptionError
@@ -188,7 +193,7 @@ def model_cmd(
         key = None
         result_key = _result_key(passphrase_file, key_file, recipient)
     report = audit_model(
-        model, data, vault=vault, key=key, entry=entry, known_fraction=known_fraction,
+        released, splits, vault=vault, key=key, entry=entry, known_fraction=known_fraction,
         defences=defend, map_tolerance=map_tolerance, batch_size=batch_size,
         optimizer=optimizer, decay_norm_and_bias=decay_norm_and_bias,
         synthetic_images=images, synthetic_seed=data_seed, device=device, seed=seed,

@@ -14,7 +14,7 @@ Specs are strings: ``none``, ``round:K`` (K an integer ≥ 0) and ``noise:SIGMA`
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -33,10 +33,13 @@ class Defence:
 
     kind: str
     level: float = 0.0
+    label: str = field(default="", compare=False)
 
     @property
     def name(self) -> str:
-        """The spec string, e.g. ``round:3`` or ``noise:1e-3``."""
+        """The spec as written, e.g. ``round:3`` or ``noise:1e-3``."""
+        if self.label:
+            return self.label
         if self.kind == "none":
             return "none"
         if self.kind == "round":
@@ -66,7 +69,8 @@ class Defence:
             raise AuditOptionError(f"defence {spec!r}: round to an integer 0..12 of decimals")
         if kind == "noise" and not (math.isfinite(level) and level > 0):
             raise AuditOptionError(f"defence {spec!r}: the noise scale must be a number > 0")
-        return cls(kind, level)
+        label = f"round:{int(level)}" if kind == "round" else f"noise:{raw.strip()}"
+        return cls(kind, level, label)
 
 
 def parse_defences(specs: str | list[str] | tuple[str, ...] | None) -> list[Defence]:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.deep.defend import Defence, apply_defence, parse_defences
+from audit.deep.release import ReleasedDetector, load_released_detector
 from audit.deep.verdict import PARTIAL_WITHIN, describe_verdict, errors_against, verdict_for
 from audit.errors import AuditOptionError, NoEquationError, NonFiniteError, ShapeMismatchError
 from tuner.progress import Progress
@@ -39,10 +40,20 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from audit.deep.steal import WeightDecayEstimate
+    from tuner.data.resolve import DataSplits
     from tuner.detectors import ModelSpec
     from tuner.vault import KeySource
 
-__all__ = ["DEFENCE_COLUMNS", "DetectorAudit", "Recipe", "audit_model", "recipe_from_entry"]
+__all__ = [
+    "DEFENCE_COLUMNS",
+    "DetectorAudit",
+    "Recipe",
+    "audit_model",
+    "check_classes",
+    "check_options",
+    "recipe_from_entry",
+    "training_data",
+]
 
 #: Columns of :attr:`DetectorAudit.defences`.
 DEFENCE_COLUMNS: tuple[str, ...] = (
@@ -224,9 +235,56 @@ class DetectorAudit:
         }
 
 
+def check_options(
+    known_fraction: float = 1.0,
+    defences: str | Sequence[str] | None = None,
+    map_tolerance: float = 0.01,
+    optimizer: str | None = None,
+    batch_size: int | None = None,
+) -> list[Defence]:
+    """Check :func:`audit_model`'s options before any work; return the parsed defences.
+
+    Raises:
+        AuditOptionError: the first option out of range, in one line.
+    """
+    if not 0 < known_fraction <= 1:
+        raise AuditOptionError(f"--known-fraction {known_fraction} must lie in (0, 1]")
+    if not map_tolerance >= 0:
+        raise AuditOptionError(f"--map-tolerance {map_tolerance} must be >= 0")
+    if optimizer is not None and optimizer not in ("sgd", "adamw"):
+        raise AuditOptionError(f"--optimizer {optimizer!r}: choose sgd or adamw")
+    if batch_size is not None and batch_size < 1:
+        raise AuditOptionError(f"--batch-size {batch_size} must be at least 1")
+    return parse_defences(defences)
+
+
+def training_data(data: str | Path, spec: ModelSpec, *, images: int = 500, seed: int = 0) -> Any:
+    """The train/val splits of ``data`` at the model's image size, checked against its classes.
+
+    Raises:
+        ShapeMismatchError: the data's classes are not the model's.
+        DataError: the data cannot be loaded.
+    """
+    from tuner.data.resolve import resolve_data
+
+    splits = resolve_data(str(data), images=images, size=spec.image_size, seed=seed)
+    check_classes(splits, spec)
+    return splits
+
+
+def check_classes(splits: Any, spec: ModelSpec) -> None:
+    """Refuse data whose classes (names, in label order) are not the model's."""
+    classes = tuple(splits.train.class_names)
+    if classes != tuple(spec.classes):
+        raise ShapeMismatchError(
+            f"the data's classes {list(classes)} differ from the model's {list(spec.classes)}: "
+            "pass the data the model was trained on"
+        )
+
+
 def audit_model(
-    model: str | Path,
-    data: str | Path = "synthetic",
+    model: str | Path | ReleasedDetector,
+    data: str | Path | DataSplits = "synthetic",
     *,
     vault: str | Path | None = None,
     key: KeySource | None = None,
@@ -248,9 +306,11 @@ def audit_model(
     """Audit a released detector: steal its weight decay, judge the leak, price defences.
 
     Args:
-        model: Release folder (``manifest.json`` + ``weights.safetensors``), or
-            a weights file next to a manifest (``.pt`` read weights-only).
-        data: ``synthetic`` or a COCO folder: the training data the attacker knows.
+        model: Release folder (``manifest.json`` + ``weights.safetensors``), a
+            weights file next to a manifest (``.pt`` read weights-only), or a
+            release already loaded with :func:`~audit.deep.release.load_released_detector`.
+        data: ``synthetic`` or a COCO folder: the training data the attacker
+            knows (or splits already loaded with :func:`training_data`).
         vault: A vault holding the true recipe (``hyperseal tune``'s entry).
         key: The vault's key.
         entry: The vault entry; default: the only entry, else the run's name
@@ -281,40 +341,31 @@ def audit_model(
     """
     import pandas as pd
 
-    from audit.deep.release import load_released_detector
     from audit.deep.steal import ADAMW_EXPLANATION
     from tuner.train.loop import resolve_device
 
     times: dict[str, float] = {}
     started = time.perf_counter()
-    if not 0 < known_fraction <= 1:
-        raise AuditOptionError(f"--known-fraction {known_fraction} must lie in (0, 1]")
-    if not map_tolerance >= 0:
-        raise AuditOptionError(f"mAP tolerance {map_tolerance} must be >= 0")
-    if optimizer is not None and optimizer not in ("sgd", "adamw"):
-        raise AuditOptionError(f"optimizer {optimizer!r}: choose sgd or adamw")
+    plan = check_options(known_fraction, defences, map_tolerance, optimizer, batch_size)
     if truth is not None and vault is not None:
         raise AuditOptionError("give the truth either through a vault or directly, not both")
-    plan = parse_defences(defences)
     notes: list[str] = []
 
-    released = load_released_detector(model)
+    released = model if isinstance(model, ReleasedDetector) else load_released_detector(model)
     spec = released.spec
     recipe, entry_doc = _recipe(vault, key, entry, truth, released.folder)
     if entry_doc is not None:
         notes += _entry_checks(entry_doc, released.weights_sha256, spec)
 
     from tuner.data.dataset import DetectionDataset
-    from tuner.data.resolve import resolve_data
+    from tuner.data.resolve import DataSplits
 
-    splits = resolve_data(str(data), images=synthetic_images, size=spec.image_size,
-                          seed=synthetic_seed)  # fmt: skip
-    classes = tuple(splits.train.class_names)
-    if classes != tuple(spec.classes):
-        raise ShapeMismatchError(
-            f"the data's classes {list(classes)} differ from the model's {list(spec.classes)}: "
-            "pass the data the model was trained on"
-        )
+    if isinstance(data, DataSplits):
+        splits = data
+        check_classes(splits, spec)
+    else:
+        splits = training_data(data, spec, images=synthetic_images, seed=synthetic_seed)
+    data = splits.source
     recorded = entry_doc.get("dataset_fingerprint") if entry_doc is not None else None
     if recorded and _fingerprint(splits) != recorded:
         notes.append(

@@ -1,0 +1,293 @@
+"""Audit II on the tiny FCOS trained on synthetic scenes: API, CLI, results folder, refusals.
+
+One detector is trained per module (24 synthetic images at 64 px, two epochs
+of SGD with weight decay 1e-3): seconds on a CPU. It is far from a stationary
+point, which is the realistic case the verdict must describe honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from audit.cli import app
+from audit.deep.model_audit import DEFENCE_COLUMNS, audit_model
+from audit.deep.results import load_detector_audit, save_detector_audit
+from audit.deep.verdict import VERDICTS, verdict_for
+from audit.errors import AuditOptionError
+from tuner.data.dataset import DetectionDataset
+from tuner.data.resolve import resolve_data
+from tuner.detectors import ModelSpec, build_detector
+from tuner.release import WEIGHTS, read_manifest, save_release, write_release_bytes
+from tuner.train import TrainConfig, train_detector
+from tuner.vault import KeyFile, Vault, generate_key_file
+
+WD = 1e-3
+CONFIG = TrainConfig(epochs=2, batch_size=4, weight_decay=WD, hflip=0.0, seed=0)
+SUMMARY_KEYS = {"kind", "model", "data", "known_fraction", "optimizer_family", "verdict",
+                "recommended_defence"}  # fmt: skip
+DOCUMENT_KEYS = {"estimate", "plain_estimate", "ci", "truth", "relative_error", "log10_error",
+                 "verdict", "groups", "defences", "threat_model"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A trained tiny FCOS released as ``run/best``, its recipe sealed in a vault."""
+    root = tmp_path_factory.mktemp("deep")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HYPERSEAL_CACHE", str(root / "cache"))
+        mp.setenv("HYPERSEAL_HOME", str(root / "home"))
+        mp.delenv("HYPERSEAL_PASSPHRASE", raising=False)
+        splits = resolve_data("synthetic", images=24, size=64, seed=0)
+        train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)
+        spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))
+        result = train_detector(CONFIG, train, val, spec, device="cpu", eval_every=100)
+        release = root / "run" / "best"
+        save_release(result.model, spec, release)
+        key = generate_key_file(root / "owner.key")
+        vault = root / "vault.hsv"
+        Vault.create(vault, key).put(
+            "run",
+            {
+                "config": CONFIG.to_dict(),
+                "weights_sha256": read_manifest(release)["weights_sha256"],
+                "model": {"arch": "fcos", "backbone": "tiny", "image_size": 64},
+            },
+        )
+        yield {"root": root, "release": release, "spec": spec, "key": key, "vault": vault,
+               "key_path": root / "owner.key"}  # fmt: skip
+    torch.set_num_threads(threads)
+
+
+def run(*args: Any, code: int = 0) -> Any:
+    result = CliRunner().invoke(app, [*map(str, args)])
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def one_error_line(result: Any, text: str) -> None:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], lines
+
+
+def common(world: dict[str, Any]) -> list[str]:
+    return ["--model", str(world["release"]), "--data", "synthetic", "--images", "24",
+            "--device", "cpu"]  # fmt: skip
+
+
+# -- the Python API ------------------------------------------------------------------------
+
+
+def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
+    report = audit_model(
+        world["release"], "synthetic", synthetic_images=24, truth=CONFIG.to_dict(),
+        defences="round:2,noise:1e-2", device="cpu", n_bootstrap=200,
+    )  # fmt: skip
+    est = report.estimate
+    assert est is not None
+    print(
+        f"\ntiny FCOS, wd={WD:g}: estimate {est.estimate:.3g} (interval {est.ci}), plain "
+        f"{est.plain_estimate:.3g}, verdict {report.verdict}, relative error "
+        f"{report.relative_error}, attack {report.seconds['attack']:.2f} s\n{report.defences}"
+    )
+    assert math.isfinite(est.estimate) and math.isfinite(est.plain_estimate)
+    assert report.truth == WD
+    assert report.verdict == verdict_for(est.estimate, WD)
+    assert report.verdict in ("leaks", "partial", "resists")
+    groups = report.groups.set_index("group")
+    # convs followed by BatchNorm (backbone) and GroupNorm (FCOS heads): no signal
+    for name in ("backbone.stem.0", "backbone.stage4.1.0", "head.classification_head.conv.0",
+                 "head.regression_head.conv.3"):  # fmt: skip
+        assert groups.loc[name, "scale_invariant"] and groups.loc[name, "followed_by_norm"], name
+    # the prediction layers and the FPN's 1x1 convs carry the signal
+    for name in ("head.classification_head.cls_logits", "head.regression_head.bbox_reg",
+                 "backbone.fpn.inner_blocks.0.0"):  # fmt: skip
+        assert groups.loc[name, "informative"], name
+    assert est.n_informative < est.n_decayed / 10
+    table = report.defences
+    assert list(table.columns) == list(DEFENCE_COLUMNS)
+    assert list(table["defence"]) == ["none", "round:2", "noise:1e-2"]
+    assert table["mAP"].between(0, 1).all() and table["recommended"].sum() <= 1
+    assert table.loc[0, "mAP_lost"] == 0 and table.loc[0, "estimate"] == pytest.approx(est.estimate)
+    assert set(report.summary()) == SUMMARY_KEYS
+    document = report.document()
+    assert set(document) == DOCUMENT_KEYS
+    assert set(document["groups"][0]) == {"group", "parameters", "estimate", "scale_invariant",
+                                          "cosine"}  # fmt: skip
+    assert "train mode" in report.threat_model and "24" not in report.data
+
+
+def test_attacker_with_half_the_data_and_no_truth(world: dict[str, Any]) -> None:
+    report = audit_model(world["release"], "synthetic", synthetic_images=24, known_fraction=0.5,
+                         device="cpu", n_bootstrap=100)  # fmt: skip
+    assert report.verdict == "unknown" and report.truth is None and report.relative_error is None
+    # 10 known images in batches of 8 (the default): the partial last batch is left out
+    assert report.assumptions["known_images"] == 10 and report.assumptions["batches"] == 1
+    assert report.assumptions["images_used"] == 8
+    assert report.assumptions["batch_size_source"] == "default"
+    assert report.optimizer_family == "unknown"
+    assert any("assumes SGD" in note for note in report.notes)
+    assert report.weight_decay is not None
+
+
+def test_adamw_recipe_is_not_applicable(world: dict[str, Any]) -> None:
+    report = audit_model(world["release"], "synthetic", synthetic_images=24, device="cpu",
+                         truth={**CONFIG.to_dict(), "optimizer": "adamw"},
+                         defences="round:2")  # fmt: skip
+    assert report.verdict == "not-applicable" and report.estimate is None
+    assert report.document()["estimate"] is None and report.document()["groups"] == []
+    assert "decoupled" in report.threat_model and len(report.defences) == 0
+
+
+def test_results_folder_round_trip(world: dict[str, Any], tmp_path: Path) -> None:
+    report = audit_model(world["release"], "synthetic", synthetic_images=24, device="cpu",
+                         truth=CONFIG.to_dict(), n_bootstrap=100)  # fmt: skip
+    key = generate_key_file(tmp_path / "k.key")
+    out = save_detector_audit(report, tmp_path / "out", key)
+    saved = load_detector_audit(out, KeyFile(tmp_path / "k.key"))
+    assert saved.summary == report.summary() and saved.verdict == report.verdict
+    assert saved.document["estimate"] == pytest.approx(report.weight_decay)
+    assert list(saved.groups["group"]) == list(report.groups["group"])
+    assert len(saved.defences) == 0
+    with pytest.raises(AuditOptionError, match="not empty"):
+        save_detector_audit(report, out, key)
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+
+def test_cli_with_the_vault_prints_estimate_and_verdict(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "result"
+    result = run("model", *common(world), "--vault", world["vault"], "--key-file",
+                 world["key_path"], "--defend", "round:3,noise:1e-3", "--out", out)  # fmt: skip
+    text = result.stdout
+    print(text)
+    for label in ("estimate   weight_decay ≈", "plain", "truth      1.00e-03", "verdict",
+                  "round:3", "noise:1e-3", "from the sealed recipe", "wrote"):  # fmt: skip
+        assert label in text, label
+    # (the vault keeps its write-lock file beside it, as every hyperseal vault does)
+    assert sorted(p.name for p in out.iterdir()) == ["audit.hsv", "audit.hsv.lock", "summary.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary) == SUMMARY_KEYS and summary["kind"] == "model-audit"
+    assert summary["optimizer_family"] == "sgd" and summary["known_fraction"] == 1.0
+    assert summary["model"] == {"arch": "fcos", "backbone": "tiny", "image_size": 64}
+    # nothing in plaintext reveals the recipe: no estimate, no truth, no error
+    plain = (out / "summary.json").read_text()
+    assert "e-0" not in plain and "0.00" not in plain
+    document = Vault.open(out / "audit.hsv", world["key"]).get("audit")
+    assert set(document) == DOCUMENT_KEYS and document["truth"] == WD
+    assert document["verdict"] == summary["verdict"] in VERDICTS
+    assert [d["defence"] for d in document["defences"]] == ["none", "round:3", "noise:1e-3"]
+
+
+def test_cli_json_is_one_object(world: dict[str, Any], tmp_path: Path) -> None:
+    result = run("model", *common(world), "--vault", world["vault"], "--key-file",
+                 world["key_path"], "--json", "--out", tmp_path / "r")  # fmt: skip
+    data = json.loads(result.stdout)
+    assert set(data) >= DOCUMENT_KEYS | SUMMARY_KEYS
+    assert data["truth"] == WD and data["verdict"] == verdict_for(data["estimate"], WD)
+    assert data["assumptions"]["batch_size"] == CONFIG.batch_size
+    assert data["diagnostics"]["n_batches"] == 4
+
+
+def test_cli_without_vault_uses_the_default_key(
+    world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HYPERSEAL_CACHE", str(world["root"] / "cache"))
+    monkeypatch.setenv("HYPERSEAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HYPERSEAL_PASSPHRASE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = run("model", *common(world), "--known-fraction", "0.5")
+    assert "verdict    unknown" in result.stdout and "truth" not in result.stdout
+    out = tmp_path / "audit-run"  # default name: the run's, for a run's best/ folder
+    saved = load_detector_audit(out, KeyFile(tmp_path / "home" / "key"))
+    assert saved.document["truth"] is None and saved.summary["known_fraction"] == 0.5
+    again = run("model", *common(world), code=29)
+    one_error_line(again, "not empty")
+
+
+# -- refusals: one line each, non-zero exit ------------------------------------------------
+
+
+def test_altered_weights_are_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    folder = tmp_path / "altered"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes((world["release"] / "manifest.json").read_bytes())
+    data = bytearray((world["release"] / WEIGHTS).read_bytes())
+    data[-1] ^= 1
+    (folder / WEIGHTS).write_bytes(bytes(data))
+    result = run("model", "--model", folder, "--images", "24", "--out", tmp_path / "o", code=26)
+    one_error_line(result, "does not match the SHA-256")
+    assert not (tmp_path / "o").exists()
+
+
+def test_pickle_payload_is_refused_and_never_runs(world: dict[str, Any], tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> Any:
+            return (Path.touch, (marker,))
+
+    folder = tmp_path / "evil"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes((world["release"] / "manifest.json").read_bytes())
+    torch.save({"model": Payload()}, folder / "model.pt")
+    result = run("model", "--model", folder / "model.pt", "--images", "24", code=25)
+    one_error_line(result, "not weights-only")
+    assert not marker.exists()
+    (folder / "model.pkl").write_bytes((folder / "model.pt").read_bytes())
+    one_error_line(run("model", "--model", folder / "model.pkl", code=25), "pickle")
+    assert not marker.exists()
+
+
+def test_weights_only_torch_file_is_accepted(world: dict[str, Any], tmp_path: Path) -> None:
+    from audit.deep.release import load_released_detector
+
+    released = load_released_detector(world["release"])
+    folder = tmp_path / "pt"
+    folder.mkdir()
+    (folder / "manifest.json").write_bytes((world["release"] / "manifest.json").read_bytes())
+    torch.save(released.model.state_dict(), folder / "model.pt")
+    again = load_released_detector(folder / "model.pt")
+    assert not again.pinned and again.spec == released.spec
+    for (name, a), b in zip(again.model.state_dict().items(), released.model.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(a, b), name
+
+
+def test_data_with_other_classes_is_refused(world: dict[str, Any], tmp_path: Path) -> None:
+    other = ModelSpec("fcos", "tiny", 64, ("cat", "dog"))
+    save_release(build_detector(other), other, tmp_path / "other")
+    result = run("model", "--model", tmp_path / "other", "--images", "24", "--out",
+                 tmp_path / "o", code=22)  # fmt: skip
+    one_error_line(result, "differ from the model's")
+
+
+def test_weights_that_do_not_fit_the_manifest_are_refused(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    weights = (world["release"] / WEIGHTS).read_bytes()
+    other = ModelSpec("fcos", "tiny", 64, (*world["spec"].classes, "extra"))
+    write_release_bytes(weights, other, tmp_path / "misfit")  # hash matches, shapes do not
+    result = run("model", "--model", tmp_path / "misfit", "--images", "24", code=22)
+    one_error_line(result, "does not fit the architecture")
+
+
+def test_missing_manifest_and_bad_options(world: dict[str, Any], tmp_path: Path) -> None:
+    one_error_line(run("model", "--model", tmp_path, code=26), "manifest.json is missing")
+    result = run("model", *common(world), "--known-fraction", "0", "--out", tmp_path / "o",
+                 code=29)  # fmt: skip
+    one_error_line(result, "known-fraction")
+    result = run("model", *common(world), "--defend", "blur:3", "--out", tmp_path / "o", code=29)
+    one_error_line(result, "round:K or noise:SIGMA")
