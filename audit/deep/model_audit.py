@@ -97,11 +97,15 @@ def recipe_from_entry(document: Mapping[str, Any], where: str = "vault entry") -
     from tuner.train.config import TrainConfig
 
     config = document.get("config", document) if isinstance(document, Mapping) else None
-    if not isinstance(config, Mapping) or not config:
+    known = (
+        {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
+        if isinstance(config, Mapping)
+        else {}
+    )
+    if not known:
         raise AuditOptionError(
             f"{where} holds no training config; pass the entry `hyperseal tune` wrote"
         )
-    known = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
     try:
         parsed = TrainConfig.from_dict(dict(known), where=where)
     except ConfigError as exc:
