@@ -1,0 +1,143 @@
+"""Helpers the benchmark scripts share: results folder, machine line, tables, plots.
+
+Benchmarks print ratios measured side by side in one run (medians over seeds
+or rounds); timings are never asserted in tests.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+#: Where CSVs, plots and JSON go (ignored by git).
+RESULTS_DIR = BENCH_DIR / "results"
+
+#: Okabe-Ito: a palette that stays distinguishable with the common colour-vision deficiencies.
+OKABE_ITO = (
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
+)
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def importable() -> None:
+    """Let spawned workers (process pools, Dask) import the benchmark modules by name."""
+    if str(BENCH_DIR) not in sys.path:
+        sys.path.insert(0, str(BENCH_DIR))
+    paths = os.environ.get("PYTHONPATH", "")
+    if str(BENCH_DIR) not in paths.split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), paths) if p)
+
+
+def results_dir(path: Path | None = None) -> Path:
+    """The results folder (created)."""
+    folder = Path(path) if path is not None else RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def one_thread() -> None:
+    """One torch (and BLAS) thread in this process: trials are CPU-bound and run side by side."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    import torch
+
+    torch.set_num_threads(1)
+    try:  # numpy may already be loaded with its BLAS pool: shrink that too
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:  # pragma: no cover - comes with scikit-learn
+        pass
+
+
+def machine() -> dict[str, Any]:
+    """Where a figure came from: CPU model, cores, load, versions, date."""
+    info: dict[str, Any] = {
+        "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        info["load_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
+def median(values: Iterable[float]) -> float:
+    """Median of the finite values (NaN when there are none)."""
+    finite = [v for v in values if v == v]
+    return statistics.median(finite) if finite else float("nan")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table with aligned columns (floats to 3 significant digits)."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            if v != v:
+                return "-"
+            return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+        return str(v)
+
+    cells = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in cells:
+        lines.append(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+    return "\n".join(lines)
+
+
+def write_json(path: Path | None, data: dict[str, Any]) -> None:
+    """Write ``data`` (with the machine line) as JSON when ``path`` is given."""
+    if path is None:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": machine(), **data}, indent=2, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")

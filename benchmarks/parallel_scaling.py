@@ -1,0 +1,152 @@
+"""Parallel scaling: trials per hour with 1 and 2 workers, local process pool and Dask.
+
+Each configuration runs a search through the tuner's own ``Study`` with
+``--budget`` CPU-bound trials of equal work, one torch thread each
+(``threads=1``, as ``slot_devices`` gives on 2 cores): by default a torch MLP
+trained for ``--epochs`` epochs on scikit-learn's digits (only the learning
+rate varies, so every trial does the same arithmetic); ``--detector`` uses
+tiny-FCOS trials on synthetic scenes instead. Executors: the local process
+pool (``make_executor("processes", n)``) and a Dask ``LocalCluster``
+(``make_executor("dask-local", n)``), each with 1 and 2 workers. Every
+executor is warmed up first (one trial per worker: processes started, torch
+imported, data decoded), so what is measured is the steady state a long
+search sees. Configurations are interleaved over ``--rounds`` rounds; the
+medians are compared. Goal: 2 workers ≥ 1.8× the trials per hour of 1 on
+2 cores (other load on the machine lowers it; the load average is printed).
+
+    python benchmarks/parallel_scaling.py [--quick] [--budget 12] [--rounds 2] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import importable, machine, median, table, write_json  # noqa: E402
+from _objectives import DetectorSettings, MLPObjective, detector_problem  # noqa: E402
+
+from tuner.search.executors import make_executor  # noqa: E402
+from tuner.search.fitness import Fitness  # noqa: E402
+from tuner.search.pruning import PruneRule  # noqa: E402
+from tuner.search.space import Param, SearchSpace  # noqa: E402
+from tuner.search.study import Study, StudySettings  # noqa: E402
+from tuner.search.trial import TrialTask  # noqa: E402
+
+GOAL = 1.8
+EXECUTORS = ("processes", "dask-local")
+
+
+def equal_work_space() -> SearchSpace:
+    """Only the learning rate varies: every trial trains the same network for as long."""
+    return SearchSpace(
+        (
+            Param("lr", "log", 0.01, 1e-3, 0.1),
+            Param("optimizer", "fixed", "sgd"),
+            Param("momentum", "fixed", 0.9),
+            Param("weight_decay", "fixed", 1e-4),
+            Param("batch_size", "fixed", 32),
+            Param("hidden", "fixed", 256),
+        )
+    )
+
+
+def problem(detector: bool, epochs: int) -> tuple[Any, SearchSpace, str]:
+    """Objective, space and fitness of the scaling trials."""
+    if detector:
+        objective, space = detector_problem(DetectorSettings(), seed=0)
+        return objective, space.freeze({"batch_size": 8}), "mAP50"
+    return MLPObjective(epochs=epochs), equal_work_space(), "accuracy"
+
+
+def warm_up(executor: Any, objective: Any, space: SearchSpace, fitness: str) -> None:
+    """One trial per worker, all at once: processes up, imports done, data decoded."""
+    task = TrialTask(-1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(),
+                     "cpu", 1)  # fmt: skip
+    handles = [executor.submit(objective, task) for _ in range(executor.slots)]
+    pending = list(handles)
+    while pending:
+        done = executor.wait_first(pending)
+        pending = [h for h in pending if h not in done]
+    for h in handles:
+        executor.result(h)
+
+
+def measure(kind: str, workers: int, budget: int, detector: bool, epochs: int,
+            seed: int) -> dict[str, float]:  # fmt: skip
+    """Trials per hour of one search on a warmed-up executor."""
+    objective, space, fitness = problem(detector, epochs)
+    executor = make_executor(kind, workers)
+    try:
+        warm_up(executor, objective, space, fitness)
+        settings = StudySettings(optimizer="RandomSearch", budget=budget, seed=seed,
+                                 fitness=fitness, pruner="none")  # fmt: skip
+        study = Study(objective, space, settings, executor=executor, threads=1)
+        start = time.perf_counter()
+        result = study.run()  # shuts the executor down at the end
+        wall = time.perf_counter() - start
+    except BaseException:
+        executor.shutdown(cancel=True)
+        raise
+    failed = [t.error for t in result.trials if t.status == "failed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} scaling trials failed, e.g. {failed[0]}")
+    return {
+        "wall": wall,
+        "trials_per_hour": 3600.0 * len(result.trials) / wall,
+        "trial_seconds": median(t.seconds for t in result.trials),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=12, help="Trials per measurement.")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=30, help="MLP epochs per trial.")
+    parser.add_argument("--detector", action="store_true", help="Tiny-FCOS trials instead.")
+    parser.add_argument("--executors", nargs="+", default=list(EXECUTORS), choices=EXECUTORS)
+    parser.add_argument("--quick", action="store_true",
+                        help="Tiny run for tests: 4 short trials, one round, process pool.")  # fmt: skip
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.budget, args.rounds, args.epochs, args.executors = 4, 1, 2, ["processes"]
+    importable()  # workers import the objective's module by name
+    warnings.filterwarnings("ignore")
+    logging.getLogger("distributed").setLevel(logging.ERROR)  # shutdown chatter
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    results: dict[tuple[str, int], list[dict[str, float]]] = {}
+    for r in range(args.rounds):
+        configs = [(k, w) for k in args.executors for w in (1, 2)]
+        for kind, workers in configs if r % 2 == 0 else configs[::-1]:
+            row = measure(kind, workers, args.budget, args.detector, args.epochs, seed=r)
+            results.setdefault((kind, workers), []).append(row)
+    rows, ratios = [], {}
+    for kind in args.executors:
+        one = median(x["trials_per_hour"] for x in results[(kind, 1)])
+        two = median(x["trials_per_hour"] for x in results[(kind, 2)])
+        ratios[kind] = two / one
+        trial = median(x["trial_seconds"] for x in results[(kind, 1)])
+        rows.append([kind, trial, one, two, ratios[kind]])
+    what = "tiny FCOS trials" if args.detector else f"MLP trials ({args.epochs} epochs)"
+    print(f"parallel scaling: {what}, one thread each, {args.budget} trials per measurement, "
+          f"median of {args.rounds} rounds; {os.cpu_count()} CPUs, "
+          f"load {load_before:.1f} before")  # fmt: skip
+    print(table(["executor", "trial s (1 worker)", "trials/h, 1 worker", "trials/h, 2 workers",
+                 "speed-up"], rows))  # fmt: skip
+    print("goal: speed-up >= " + f"{GOAL}; " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    summary = {"ratios": ratios, "rows": rows, "load_before": load_before,
+               "runs": {f"{k}/{w}": v for (k, w), v in results.items()}}  # fmt: skip
+    write_json(args.json, summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

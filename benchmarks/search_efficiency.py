@@ -1,0 +1,398 @@
+"""Search efficiency: best fitness found at a fixed budget, each optimizer against Optuna's TPE.
+
+For each problem, each method and each budget (20 and 40 trials), one search
+per seed runs through the tuner's own ``Study`` (pruning off, trial 0 the
+default config, as ``hyperseal tune`` does); we keep its best-so-far curve.
+Methods: every recommended Nevergrad optimizer (with hyperseal's budget-sized
+populations), random search, configured candidates, and Optuna's TPE sampler
+(the peer; Optuna's defaults: 10 random start-up trials, univariate).
+
+Problems:
+  mlp        a real cheap tuning problem: a torch MLP on scikit-learn's digits,
+             3 epochs a trial, validation accuracy (6 hyperparameters, mixed)
+  detector   tiny FCOS on synthetic scenes (160 images at 64 px, 3 epochs,
+             fitness mAP50), fewer seeds and methods: trials cost seconds
+  sphere, rastrigin   Nevergrad's ArtificialFunction(block_dimension=5) behind
+             a mixed space (log, float, int, choice), fitness = -f
+
+Regret of a search = (best fitness any search found on that problem and seed)
+minus (its own best). We print the median best, the median regret and the
+ratio of each method's median regret to TPE's (below 1: better than TPE), and
+write a long CSV of curves, a summary CSV and a plot of median best-so-far.
+
+    python benchmarks/search_efficiency.py [--quick] [--problems mlp detector sphere]
+        [--seeds 10] [--detector-seeds 3] [--budgets 20 40] [--workers 2] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    LINESTYLES,
+    OKABE_ITO,
+    importable,
+    machine,
+    median,
+    one_thread,
+    results_dir,
+    table,
+    write_json,
+)
+from _search import TPE  # noqa: E402
+
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Method:
+    """An optimizer as the benchmark runs it: a label, a name, options."""
+
+    label: str
+    optimizer: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+PEER = Method("Optuna TPE", TPE)
+RANDOM = Method("RandomSearch", "RandomSearch")
+#: Every recommended optimizer by its plain name (the families are listed as candidates).
+RECOMMENDED_METHODS = tuple(
+    Method(name, name) for names in RECOMMENDED.values() for name in names if name in
+    {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
+)  # fmt: skip
+#: Configured variants measured as candidates for the default.
+CANDIDATES: tuple[Method, ...] = ()
+ALL_METHODS = (*RECOMMENDED_METHODS, *CANDIDATES, RANDOM, PEER)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A tuning problem: how to build its objective and space for a seed."""
+
+    name: str
+    fitness: str
+    seeds: int
+    budgets: tuple[int, ...]
+    methods: tuple[Method, ...]
+    detail: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def build(problem: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """Objective and space of ``problem`` for ``seed`` (built inside the worker)."""
+    import _objectives as obj
+
+    if problem == "mlp":
+        return obj.MLPObjective(epochs=int(settings.get("epochs", 3)), seed=seed), obj.mlp_space()
+    if problem == "detector":
+        det = obj.DetectorSettings(**settings)
+        return obj.detector_problem(det, seed)
+    return obj.ArtificialObjective(problem, seed), obj.artificial_space()
+
+
+@dataclass(frozen=True)
+class Job:
+    problem: str
+    fitness: str
+    settings: tuple[tuple[str, Any], ...]
+    method: Method
+    budget: int
+    seed: int
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """One search: returns its best-so-far curve and timings."""
+    one_thread()
+    import warnings
+
+    from _search import BenchStudy
+
+    from tuner.search.study import StudySettings
+
+    warnings.filterwarnings("ignore")
+    objective, space = build(job.problem, job.seed, dict(job.settings))
+    settings = StudySettings(
+        optimizer=job.method.optimizer, optimizer_options=job.method.kwargs, budget=job.budget,
+        seed=job.seed, fitness=job.fitness, pruner="none",
+    )  # fmt: skip
+    start = time.perf_counter()
+    study = BenchStudy(objective, space, settings)
+    result = study.run()
+    seconds = time.perf_counter() - start
+    fitness = [t.fitness if t.status == "ok" else float("-inf") for t in result.trials]
+    curve, best = [], float("-inf")
+    for value in fitness:
+        best = max(best, value)
+        curve.append(best)
+    return {
+        "problem": job.problem,
+        "method": job.method.label,
+        "budget": job.budget,
+        "seed": job.seed,
+        "curve": curve,
+        "fitness": fitness,
+        "seconds": seconds,
+        "optimizer_seconds": study.optimizer_seconds,
+        "failed": sum(t.status == "failed" for t in result.trials),
+    }
+
+
+def _cost(job: Job) -> float:
+    """Rough relative cost, to start the long jobs first."""
+    per_trial = {"detector": 100.0, "mlp": 1.0}.get(job.problem, 0.01)
+    bo = 0.02 * job.budget if job.method.optimizer in ("BO", "ParametrizedBO") else 0.0
+    return job.budget * (per_trial + bo)
+
+
+def run_jobs(jobs: Sequence[Job], workers: int, log: Any = None) -> list[dict[str, Any]]:
+    """Run every job, ``workers`` at a time in spawned processes (inline for 1)."""
+    ordered = sorted(jobs, key=_cost, reverse=True)
+    out: list[dict[str, Any]] = []
+    if workers <= 1:
+        for i, job in enumerate(ordered):
+            out.append(run_job(job))
+            _progress(log, i + 1, len(ordered), out[-1])
+        return out
+    import multiprocessing
+
+    importable()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job) for job in ordered]
+        for i, future in enumerate(as_completed(futures)):
+            out.append(future.result())
+            _progress(log, i + 1, len(ordered), out[-1])
+    return out
+
+
+def _progress(log: Any, done: int, total: int, row: dict[str, Any]) -> None:
+    if log is not None and (done % 25 == 0 or done == total or row["problem"] == "detector"):
+        print(f"  [{done}/{total}] {row['problem']} {row['method']} budget {row['budget']} "
+              f"seed {row['seed']}: best {row['curve'][-1]:.4g} in {row['seconds']:.1f} s",
+              file=log, flush=True)  # fmt: skip
+
+
+# -- analysis ---------------------------------------------------------------------------
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per problem, budget and method: median best, median regret, ratio to TPE."""
+    reference: dict[tuple[str, int], float] = {}
+    for r in rows:
+        key = (r["problem"], r["seed"])
+        reference[key] = max(reference.get(key, float("-inf")), r["curve"][-1])
+    groups: dict[tuple[str, int, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["problem"], r["budget"], r["method"]), []).append(r)
+    out = []
+    for (problem, budget, method), runs in groups.items():
+        regrets = [reference[(problem, r["seed"])] - r["curve"][-1] for r in runs]
+        out.append({
+            "problem": problem, "budget": budget, "method": method, "seeds": len(runs),
+            "median_best": median(r["curve"][-1] for r in runs),
+            "median_regret": median(regrets),
+            "mean_regret": sum(regrets) / len(regrets),
+            "median_optimizer_ms_per_trial": median(
+                1e3 * r["optimizer_seconds"] / r["budget"] for r in runs
+            ),
+            "median_seconds": median(r["seconds"] for r in runs),
+        })  # fmt: skip
+    peer = {(s["problem"], s["budget"]): s for s in out if s["method"] == PEER.label}
+    for s in out:
+        tpe = peer.get((s["problem"], s["budget"]))
+        s["regret_vs_tpe"] = _ratio(s["median_regret"], tpe["median_regret"]) if tpe else None
+        s["best_minus_tpe"] = (s["median_best"] - tpe["median_best"]) if tpe else None
+    return sorted(out, key=lambda s: (s["problem"], s["budget"], s["median_regret"]))
+
+
+def _ratio(a: float, b: float) -> float:
+    if b == 0:
+        return 1.0 if a == 0 else float("inf")
+    return a / b
+
+
+def at_least_tpe(summary: list[dict[str, Any]], problems: Sequence[str]) -> list[str]:
+    """Methods whose median best is >= TPE's on every given problem and budget."""
+    by: dict[str, list[bool]] = {}
+    for s in summary:
+        if s["problem"] in problems and s["best_minus_tpe"] is not None:
+            by.setdefault(s["method"], []).append(s["best_minus_tpe"] >= 0)
+    cells = {(s["problem"], s["budget"]) for s in summary if s["problem"] in problems}
+    return sorted(m for m, ok in by.items() if len(ok) == len(cells) and all(ok))
+
+
+def mean_rank(summary: list[dict[str, Any]], problems: Sequence[str]) -> dict[str, float]:
+    """Mean rank (1 = lowest median regret) over the given problems and budgets."""
+    ranks: dict[str, list[int]] = {}
+    cells = sorted({(s["problem"], s["budget"]) for s in summary if s["problem"] in problems})
+    for cell in cells:
+        group = sorted(
+            (s for s in summary if (s["problem"], s["budget"]) == cell),
+            key=lambda s: s["median_regret"],
+        )
+        for rank, s in enumerate(group, start=1):
+            ranks.setdefault(s["method"], []).append(rank)
+    full = max((len(v) for v in ranks.values()), default=0)
+    return {m: sum(v) / len(v) for m, v in ranks.items() if len(v) == full}
+
+
+def write_outputs(rows: list[dict[str, Any]], summary: list[dict[str, Any]], folder: Path) -> None:
+    """Curves CSV (long form), summary CSV and the best-so-far plot."""
+    import pandas as pd
+
+    long = [
+        {"problem": r["problem"], "method": r["method"], "budget": r["budget"],
+         "seed": r["seed"], "trial": i + 1, "fitness": f, "best_so_far": b}
+        for r in rows for i, (f, b) in enumerate(zip(r["fitness"], r["curve"], strict=True))
+    ]  # fmt: skip
+    pd.DataFrame(long).to_csv(folder / "search_efficiency_curves.csv", index=False)
+    pd.DataFrame(summary).to_csv(folder / "search_efficiency_summary.csv", index=False)
+    plot_curves(rows, folder / "search_efficiency.png")
+
+
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
+    """Median best-so-far per method, one panel per problem (largest budget's runs)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    problems = sorted({r["problem"] for r in rows})
+    methods = [m.label for m in ALL_METHODS if any(r["method"] == m.label for r in rows)]
+    fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
+    for ax, problem in zip(axes[0], problems, strict=True):
+        budget = max(r["budget"] for r in rows if r["problem"] == problem)
+        for i, method in enumerate(methods):
+            curves = [r["curve"] for r in rows
+                      if (r["problem"], r["budget"], r["method"]) == (problem, budget, method)]  # fmt: skip
+            if not curves:
+                continue
+            values = np.median(np.array(curves, dtype=float), axis=0)
+            ax.plot(
+                np.arange(1, len(values) + 1), values, label=method,
+                color=OKABE_ITO[i % len(OKABE_ITO)],
+                linestyle=LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)],
+                linewidth=2.2 if method in (PEER.label, DEFAULT_OPTIMIZER) else 1.3,
+            )  # fmt: skip
+        ax.set_title(f"{problem} (budget {budget})")
+        ax.set_xlabel("trial")
+        ax.set_ylabel("median best so far")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- main -------------------------------------------------------------------------------
+def problems_for(args: argparse.Namespace) -> list[Problem]:
+    methods = ALL_METHODS
+    detector_methods = tuple(m for m in ALL_METHODS if m.label in args.detector_methods)
+    det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
+    catalogue = {
+        "mlp": Problem("mlp", "accuracy", args.seeds, tuple(args.budgets), methods,
+                       "MLP on digits, 3 epochs, validation accuracy", {"epochs": 3}),
+        "detector": Problem("detector", "mAP50", args.detector_seeds,
+                            tuple(args.detector_budgets), detector_methods,
+                            f"tiny FCOS, {det['images']} synthetic images at 64 px, "
+                            f"{det['epochs']} epochs, mAP50", det),
+        "sphere": Problem("sphere", "score", args.seeds, tuple(args.budgets), methods,
+                          "ArtificialFunction('sphere', 5), mixed space, -f"),
+        "rastrigin": Problem("rastrigin", "score", args.seeds, tuple(args.budgets), methods,
+                             "ArtificialFunction('rastrigin', 5), mixed space, -f"),
+    }  # fmt: skip
+    return [catalogue[name] for name in args.problems]
+
+
+def jobs_for(problems: Sequence[Problem]) -> list[Job]:
+    return [
+        Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
+        for p in problems for m in p.methods for b in p.budgets for seed in range(p.seeds)
+    ]  # fmt: skip
+
+
+def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[str, Any]:
+    """Print the tables; return the headline figures."""
+    for p in problems:
+        print(f"\n{p.name}: {p.detail}; {p.seeds} seeds")
+        rows = []
+        for budget in p.budgets:
+            for s in (s for s in summary if s["problem"] == p.name and s["budget"] == budget):
+                label = s["method"] + (" (default)" if s["method"] == DEFAULT_OPTIMIZER else "")
+                rows.append([f"{budget}", label, s["median_best"], s["median_regret"],
+                             s["regret_vs_tpe"] if s["regret_vs_tpe"] is not None else float("nan"),
+                             s["median_optimizer_ms_per_trial"]])  # fmt: skip
+        print(table(["budget", "method", "median best", "median regret",
+                     "regret / TPE's", "optimizer ms/trial"], rows))  # fmt: skip
+    chosen = [p.name for p in problems if p.name in ("mlp", "detector")]
+    ok = at_least_tpe(summary, chosen)
+    ranks = mean_rank(summary, chosen)
+    print(f"\nat least as good as TPE (median best) on {', '.join(chosen)} at every budget: "
+          f"{', '.join(ok) or 'none'}")  # fmt: skip
+    ranking = sorted(ranks.items(), key=lambda kv: kv[1])
+    print("mean rank by median regret on " + ", ".join(chosen) + ": "
+          + ", ".join(f"{m} {r:.1f}" for m, r in ranking))  # fmt: skip
+    default = {
+        (s["problem"], s["budget"]): s["regret_vs_tpe"]
+        for s in summary if s["method"] == DEFAULT_OPTIMIZER
+    }  # fmt: skip
+    return {
+        "default": DEFAULT_OPTIMIZER,
+        "at_least_tpe": ok,
+        "mean_rank": dict(ranking),
+        "default_regret_vs_tpe": {f"{p}@{b}": v for (p, b), v in sorted(default.items())},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", nargs="+", default=["mlp", "detector", "sphere"],
+                        choices=["mlp", "detector", "sphere", "rastrigin"])  # fmt: skip
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
+    parser.add_argument("--detector-seeds", type=int, default=3)
+    parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
+    parser.add_argument("--detector-images", type=int, default=160)
+    parser.add_argument("--detector-epochs", type=int, default=3)
+    parser.add_argument("--detector-methods", nargs="+",
+                        default=[DEFAULT_OPTIMIZER, RANDOM.label, PEER.label])  # fmt: skip
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--quick", action="store_true",
+                        help="Tiny run for tests: 2 seeds, budgets 6 and 10, no detector.")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=None, help="Results folder.")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.budgets = 2, [6, 10]
+        args.problems = [p for p in args.problems if p != "detector"]
+    problems = problems_for(args)
+    jobs = jobs_for(problems)
+    print(f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
+          f"{machine().get('cpu', '?')}", flush=True)  # fmt: skip
+    start = time.perf_counter()
+    rows = run_jobs(jobs, args.workers, log=sys.stdout)
+    summary = summarise(rows)
+    folder = results_dir(args.out)
+    write_outputs(rows, summary, folder)
+    headline = report(summary, problems)
+    headline["seconds"] = time.perf_counter() - start
+    print(f"\nwrote {folder}/search_efficiency_*.csv and search_efficiency.png "
+          f"({headline['seconds']:.0f} s)")  # fmt: skip
+    write_json(args.json, {"headline": headline, "summary": summary})
+    return {"headline": headline, "summary": summary}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
