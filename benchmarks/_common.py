@@ -81,10 +81,8 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    try:
+    if hasattr(os, "getloadavg"):
         info["load_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
     try:
         import torch
 

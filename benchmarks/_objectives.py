@@ -82,8 +82,10 @@ class MLPObjective:
         model = torch.nn.Sequential(
             torch.nn.Linear(x_train.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)
         )
-        lr, decay, momentum = float(params["lr"]), float(params["weight_decay"]), float(
-            params["momentum"]
+        lr, decay, momentum = (
+            float(params["lr"]),
+            float(params["weight_decay"]),
+            float(params["momentum"]),
         )
         if params["optimizer"] == "adamw":
             optimizer: torch.optim.Optimizer = torch.optim.AdamW(

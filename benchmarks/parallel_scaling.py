@@ -30,15 +30,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import importable, machine, median, table, write_json  # noqa: E402
-from _objectives import DetectorSettings, MLPObjective, detector_problem  # noqa: E402
+from _common import importable, median, table, write_json
+from _objectives import DetectorSettings, MLPObjective, detector_problem
 
-from tuner.search.executors import make_executor  # noqa: E402
-from tuner.search.fitness import Fitness  # noqa: E402
-from tuner.search.pruning import PruneRule  # noqa: E402
-from tuner.search.space import Param, SearchSpace  # noqa: E402
-from tuner.search.study import Study, StudySettings  # noqa: E402
-from tuner.search.trial import TrialTask  # noqa: E402
+from tuner.search.executors import make_executor
+from tuner.search.fitness import Fitness
+from tuner.search.pruning import PruneRule
+from tuner.search.space import Param, SearchSpace
+from tuner.search.study import Study, StudySettings
+from tuner.search.trial import TrialTask
 
 GOAL = 1.8
 EXECUTORS = ("processes", "dask-local")
@@ -68,8 +68,9 @@ def problem(detector: bool, epochs: int) -> tuple[Any, SearchSpace, str]:
 
 def warm_up(executor: Any, objective: Any, space: SearchSpace, fitness: str) -> None:
     """One trial per worker, all at once: processes up, imports done, data decoded."""
-    task = TrialTask(-1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(),
-                     "cpu", 1)  # fmt: skip
+    task = TrialTask(
+        -1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(), "cpu", 1
+    )
     handles = [executor.submit(objective, task) for _ in range(executor.slots)]
     pending = list(handles)
     while pending:
@@ -79,15 +80,17 @@ def warm_up(executor: Any, objective: Any, space: SearchSpace, fitness: str) -> 
         executor.result(h)
 
 
-def measure(kind: str, workers: int, budget: int, detector: bool, epochs: int,
-            seed: int) -> dict[str, float]:  # fmt: skip
+def measure(
+    kind: str, workers: int, budget: int, detector: bool, epochs: int, seed: int
+) -> dict[str, float]:
     """Trials per hour of one search on a warmed-up executor."""
     objective, space, fitness = problem(detector, epochs)
     executor = make_executor(kind, workers)
     try:
         warm_up(executor, objective, space, fitness)
-        settings = StudySettings(optimizer="RandomSearch", budget=budget, seed=seed,
-                                 fitness=fitness, pruner="none")  # fmt: skip
+        settings = StudySettings(
+            optimizer="RandomSearch", budget=budget, seed=seed, fitness=fitness, pruner="none"
+        )
         study = Study(objective, space, settings, executor=executor, threads=1)
         start = time.perf_counter()
         result = study.run()  # shuts the executor down at the end
@@ -112,8 +115,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=30, help="MLP epochs per trial.")
     parser.add_argument("--detector", action="store_true", help="Tiny-FCOS trials instead.")
     parser.add_argument("--executors", nargs="+", default=list(EXECUTORS), choices=EXECUTORS)
-    parser.add_argument("--quick", action="store_true",
-                        help="Tiny run for tests: 4 short trials, one round, process pool.")  # fmt: skip
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Tiny run for tests: 4 short trials, one round, process pool.",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
@@ -136,14 +142,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         trial = median(x["trial_seconds"] for x in results[(kind, 1)])
         rows.append([kind, trial, one, two, ratios[kind]])
     what = "tiny FCOS trials" if args.detector else f"MLP trials ({args.epochs} epochs)"
-    print(f"parallel scaling: {what}, one thread each, {args.budget} trials per measurement, "
-          f"median of {args.rounds} rounds; {os.cpu_count()} CPUs, "
-          f"load {load_before:.1f} before")  # fmt: skip
-    print(table(["executor", "trial s (1 worker)", "trials/h, 1 worker", "trials/h, 2 workers",
-                 "speed-up"], rows))  # fmt: skip
-    print("goal: speed-up >= " + f"{GOAL}; " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
-    summary = {"ratios": ratios, "rows": rows, "load_before": load_before,
-               "runs": {f"{k}/{w}": v for (k, w), v in results.items()}}  # fmt: skip
+    print(
+        f"parallel scaling: {what}, one thread each, {args.budget} trials per measurement, "
+        f"median of {args.rounds} rounds; {os.cpu_count()} CPUs, "
+        f"load {load_before:.1f} before"
+    )
+    print(
+        table(
+            [
+                "executor",
+                "trial s (1 worker)",
+                "trials/h, 1 worker",
+                "trials/h, 2 workers",
+                "speed-up",
+            ],
+            rows,
+        )
+    )
+    print(
+        "goal: speed-up >= " + f"{GOAL}; " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items())
+    )
+    summary = {
+        "ratios": ratios,
+        "rows": rows,
+        "load_before": load_before,
+        "runs": {f"{k}/{w}": v for (k, w), v in results.items()},
+    }
     write_json(args.json, summary)
     return summary
 

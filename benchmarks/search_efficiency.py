@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     LINESTYLES,
     OKABE_ITO,
     importable,
@@ -49,9 +49,9 @@ from _common import (  # noqa: E402
     table,
     write_json,
 )
-from _search import TPE  # noqa: E402
+from _search import TPE
 
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED  # noqa: E402
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,11 @@ PEER = Method("Optuna TPE", TPE)
 RANDOM = Method("RandomSearch", "RandomSearch")
 #: Every recommended optimizer by its plain name (the families are listed as candidates).
 RECOMMENDED_METHODS = tuple(
-    Method(name, name) for names in RECOMMENDED.values() for name in names if name in
-    {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
-)  # fmt: skip
+    Method(name, name)
+    for names in RECOMMENDED.values()
+    for name in names
+    if name in {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
+)
 #: Configured variants measured as candidates for the default.
 CANDIDATES: tuple[Method, ...] = ()
 ALL_METHODS = (*RECOMMENDED_METHODS, *CANDIDATES, RANDOM, PEER)
@@ -126,9 +128,13 @@ def run_job(job: Job) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     objective, space = build(job.problem, job.seed, dict(job.settings))
     settings = StudySettings(
-        optimizer=job.method.optimizer, optimizer_options=job.method.kwargs, budget=job.budget,
-        seed=job.seed, fitness=job.fitness, pruner="none",
-    )  # fmt: skip
+        optimizer=job.method.optimizer,
+        optimizer_options=job.method.kwargs,
+        budget=job.budget,
+        seed=job.seed,
+        fitness=job.fitness,
+        pruner="none",
+    )
     start = time.perf_counter()
     study = BenchStudy(objective, space, settings)
     result = study.run()
@@ -180,9 +186,12 @@ def run_jobs(jobs: Sequence[Job], workers: int, log: Any = None) -> list[dict[st
 
 def _progress(log: Any, done: int, total: int, row: dict[str, Any]) -> None:
     if log is not None and (done % 25 == 0 or done == total or row["problem"] == "detector"):
-        print(f"  [{done}/{total}] {row['problem']} {row['method']} budget {row['budget']} "
-              f"seed {row['seed']}: best {row['curve'][-1]:.4g} in {row['seconds']:.1f} s",
-              file=log, flush=True)  # fmt: skip
+        print(
+            f"  [{done}/{total}] {row['problem']} {row['method']} budget {row['budget']} "
+            f"seed {row['seed']}: best {row['curve'][-1]:.4g} in {row['seconds']:.1f} s",
+            file=log,
+            flush=True,
+        )
 
 
 # -- analysis ---------------------------------------------------------------------------
@@ -198,16 +207,21 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (problem, budget, method), runs in groups.items():
         regrets = [reference[(problem, r["seed"])] - r["curve"][-1] for r in runs]
-        out.append({
-            "problem": problem, "budget": budget, "method": method, "seeds": len(runs),
-            "median_best": median(r["curve"][-1] for r in runs),
-            "median_regret": median(regrets),
-            "mean_regret": sum(regrets) / len(regrets),
-            "median_optimizer_ms_per_trial": median(
-                1e3 * r["optimizer_seconds"] / r["budget"] for r in runs
-            ),
-            "median_seconds": median(r["seconds"] for r in runs),
-        })  # fmt: skip
+        out.append(
+            {
+                "problem": problem,
+                "budget": budget,
+                "method": method,
+                "seeds": len(runs),
+                "median_best": median(r["curve"][-1] for r in runs),
+                "median_regret": median(regrets),
+                "mean_regret": sum(regrets) / len(regrets),
+                "median_optimizer_ms_per_trial": median(
+                    1e3 * r["optimizer_seconds"] / r["budget"] for r in runs
+                ),
+                "median_seconds": median(r["seconds"] for r in runs),
+            }
+        )
     peer = {(s["problem"], s["budget"]): s for s in out if s["method"] == PEER.label}
     for s in out:
         tpe = peer.get((s["problem"], s["budget"]))
@@ -252,10 +266,18 @@ def write_outputs(rows: list[dict[str, Any]], summary: list[dict[str, Any]], fol
     import pandas as pd
 
     long = [
-        {"problem": r["problem"], "method": r["method"], "budget": r["budget"],
-         "seed": r["seed"], "trial": i + 1, "fitness": f, "best_so_far": b}
-        for r in rows for i, (f, b) in enumerate(zip(r["fitness"], r["curve"], strict=True))
-    ]  # fmt: skip
+        {
+            "problem": r["problem"],
+            "method": r["method"],
+            "budget": r["budget"],
+            "seed": r["seed"],
+            "trial": i + 1,
+            "fitness": f,
+            "best_so_far": b,
+        }
+        for r in rows
+        for i, (f, b) in enumerate(zip(r["fitness"], r["curve"], strict=True))
+    ]
     pd.DataFrame(long).to_csv(folder / "search_efficiency_curves.csv", index=False)
     pd.DataFrame(summary).to_csv(folder / "search_efficiency_summary.csv", index=False)
     plot_curves(rows, folder / "search_efficiency.png")
@@ -275,17 +297,22 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     for ax, problem in zip(axes[0], problems, strict=True):
         budget = max(r["budget"] for r in rows if r["problem"] == problem)
         for i, method in enumerate(methods):
-            curves = [r["curve"] for r in rows
-                      if (r["problem"], r["budget"], r["method"]) == (problem, budget, method)]  # fmt: skip
+            curves = [
+                r["curve"]
+                for r in rows
+                if (r["problem"], r["budget"], r["method"]) == (problem, budget, method)
+            ]
             if not curves:
                 continue
             values = np.median(np.array(curves, dtype=float), axis=0)
             ax.plot(
-                np.arange(1, len(values) + 1), values, label=method,
+                np.arange(1, len(values) + 1),
+                values,
+                label=method,
                 color=OKABE_ITO[i % len(OKABE_ITO)],
                 linestyle=LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)],
                 linewidth=2.2 if method in (PEER.label, DEFAULT_OPTIMIZER) else 1.3,
-            )  # fmt: skip
+            )
         ax.set_title(f"{problem} (budget {budget})")
         ax.set_xlabel("trial")
         ax.set_ylabel("median best so far")
@@ -302,25 +329,52 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
     detector_methods = tuple(m for m in ALL_METHODS if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
     catalogue = {
-        "mlp": Problem("mlp", "accuracy", args.seeds, tuple(args.budgets), methods,
-                       "MLP on digits, 3 epochs, validation accuracy", {"epochs": 3}),
-        "detector": Problem("detector", "mAP50", args.detector_seeds,
-                            tuple(args.detector_budgets), detector_methods,
-                            f"tiny FCOS, {det['images']} synthetic images at 64 px, "
-                            f"{det['epochs']} epochs, mAP50", det),
-        "sphere": Problem("sphere", "score", args.seeds, tuple(args.budgets), methods,
-                          "ArtificialFunction('sphere', 5), mixed space, -f"),
-        "rastrigin": Problem("rastrigin", "score", args.seeds, tuple(args.budgets), methods,
-                             "ArtificialFunction('rastrigin', 5), mixed space, -f"),
-    }  # fmt: skip
+        "mlp": Problem(
+            "mlp",
+            "accuracy",
+            args.seeds,
+            tuple(args.budgets),
+            methods,
+            "MLP on digits, 3 epochs, validation accuracy",
+            {"epochs": 3},
+        ),
+        "detector": Problem(
+            "detector",
+            "mAP50",
+            args.detector_seeds,
+            tuple(args.detector_budgets),
+            detector_methods,
+            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, mAP50",
+            det,
+        ),
+        "sphere": Problem(
+            "sphere",
+            "score",
+            args.seeds,
+            tuple(args.budgets),
+            methods,
+            "ArtificialFunction('sphere', 5), mixed space, -f",
+        ),
+        "rastrigin": Problem(
+            "rastrigin",
+            "score",
+            args.seeds,
+            tuple(args.budgets),
+            methods,
+            "ArtificialFunction('rastrigin', 5), mixed space, -f",
+        ),
+    }
     return [catalogue[name] for name in args.problems]
 
 
 def jobs_for(problems: Sequence[Problem]) -> list[Job]:
     return [
         Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
-        for p in problems for m in p.methods for b in p.budgets for seed in range(p.seeds)
-    ]  # fmt: skip
+        for p in problems
+        for m in p.methods
+        for b in p.budgets
+        for seed in range(p.seeds)
+    ]
 
 
 def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[str, Any]:
@@ -331,23 +385,48 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
         for budget in p.budgets:
             for s in (s for s in summary if s["problem"] == p.name and s["budget"] == budget):
                 label = s["method"] + (" (default)" if s["method"] == DEFAULT_OPTIMIZER else "")
-                rows.append([f"{budget}", label, s["median_best"], s["median_regret"],
-                             s["regret_vs_tpe"] if s["regret_vs_tpe"] is not None else float("nan"),
-                             s["median_optimizer_ms_per_trial"]])  # fmt: skip
-        print(table(["budget", "method", "median best", "median regret",
-                     "regret / TPE's", "optimizer ms/trial"], rows))  # fmt: skip
+                rows.append(
+                    [
+                        f"{budget}",
+                        label,
+                        s["median_best"],
+                        s["median_regret"],
+                        s["regret_vs_tpe"] if s["regret_vs_tpe"] is not None else float("nan"),
+                        s["median_optimizer_ms_per_trial"],
+                    ]
+                )
+        print(
+            table(
+                [
+                    "budget",
+                    "method",
+                    "median best",
+                    "median regret",
+                    "regret / TPE's",
+                    "optimizer ms/trial",
+                ],
+                rows,
+            )
+        )
     chosen = [p.name for p in problems if p.name in ("mlp", "detector")]
     ok = at_least_tpe(summary, chosen)
     ranks = mean_rank(summary, chosen)
-    print(f"\nat least as good as TPE (median best) on {', '.join(chosen)} at every budget: "
-          f"{', '.join(ok) or 'none'}")  # fmt: skip
+    print(
+        f"\nat least as good as TPE (median best) on {', '.join(chosen)} at every budget: "
+        f"{', '.join(ok) or 'none'}"
+    )
     ranking = sorted(ranks.items(), key=lambda kv: kv[1])
-    print("mean rank by median regret on " + ", ".join(chosen) + ": "
-          + ", ".join(f"{m} {r:.1f}" for m, r in ranking))  # fmt: skip
+    print(
+        "mean rank by median regret on "
+        + ", ".join(chosen)
+        + ": "
+        + ", ".join(f"{m} {r:.1f}" for m, r in ranking)
+    )
     default = {
         (s["problem"], s["budget"]): s["regret_vs_tpe"]
-        for s in summary if s["method"] == DEFAULT_OPTIMIZER
-    }  # fmt: skip
+        for s in summary
+        if s["method"] == DEFAULT_OPTIMIZER
+    }
     return {
         "default": DEFAULT_OPTIMIZER,
         "at_least_tpe": ok,
@@ -358,19 +437,27 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--problems", nargs="+", default=["mlp", "detector", "sphere"],
-                        choices=["mlp", "detector", "sphere", "rastrigin"])  # fmt: skip
+    parser.add_argument(
+        "--problems",
+        nargs="+",
+        default=["mlp", "detector", "sphere"],
+        choices=["mlp", "detector", "sphere", "rastrigin"],
+    )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
     parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
     parser.add_argument("--detector-images", type=int, default=160)
     parser.add_argument("--detector-epochs", type=int, default=3)
-    parser.add_argument("--detector-methods", nargs="+",
-                        default=[DEFAULT_OPTIMIZER, RANDOM.label, PEER.label])  # fmt: skip
+    parser.add_argument(
+        "--detector-methods", nargs="+", default=[DEFAULT_OPTIMIZER, RANDOM.label, PEER.label]
+    )
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    parser.add_argument("--quick", action="store_true",
-                        help="Tiny run for tests: 2 seeds, budgets 6 and 10, no detector.")  # fmt: skip
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Tiny run for tests: 2 seeds, budgets 6 and 10, no detector.",
+    )
     parser.add_argument("--out", type=Path, default=None, help="Results folder.")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -379,8 +466,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.problems = [p for p in args.problems if p != "detector"]
     problems = problems_for(args)
     jobs = jobs_for(problems)
-    print(f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
-          f"{machine().get('cpu', '?')}", flush=True)  # fmt: skip
+    print(
+        f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
+        f"{machine().get('cpu', '?')}",
+        flush=True,
+    )
     start = time.perf_counter()
     rows = run_jobs(jobs, args.workers, log=sys.stdout)
     summary = summarise(rows)
@@ -388,8 +478,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     write_outputs(rows, summary, folder)
     headline = report(summary, problems)
     headline["seconds"] = time.perf_counter() - start
-    print(f"\nwrote {folder}/search_efficiency_*.csv and search_efficiency.png "
-          f"({headline['seconds']:.0f} s)")  # fmt: skip
+    print(
+        f"\nwrote {folder}/search_efficiency_*.csv and search_efficiency.png "
+        f"({headline['seconds']:.0f} s)"
+    )
     write_json(args.json, {"headline": headline, "summary": summary})
     return {"headline": headline, "summary": summary}
 

@@ -27,13 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, median, table, write_json  # noqa: E402
-from _search import BenchStudy  # noqa: E402
+from _common import machine, median, table, write_json
+from _search import BenchStudy
 
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED  # noqa: E402
-from tuner.search.space import default_space  # noqa: E402
-from tuner.search.study import StudySettings  # noqa: E402
-from tuner.testing import CurveObjective  # noqa: E402
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
+from tuner.search.space import default_space
+from tuner.search.study import StudySettings
+from tuner.testing import CurveObjective
 
 GOAL = 0.01
 
@@ -47,8 +47,9 @@ def optimizers() -> list[str]:
 def ask_tell_seconds(optimizer: str, budget: int, seed: int, epochs: int = 4) -> dict[str, float]:
     """One search on the default detector space with a near-free objective."""
     warnings.filterwarnings("ignore")
-    settings = StudySettings(optimizer=optimizer, budget=budget, seed=seed, pruner="none",
-                             max_epochs=epochs)  # fmt: skip
+    settings = StudySettings(
+        optimizer=optimizer, budget=budget, seed=seed, pruner="none", max_epochs=epochs
+    )
     study = BenchStudy(CurveObjective(epochs=epochs), default_space(epochs), settings)
     start = time.perf_counter()
     result = study.run()
@@ -67,8 +68,9 @@ def trial_seconds(images: int, size: int, epochs: int, repeats: int) -> float:
     from tuner.search.pruning import PruneRule
     from tuner.search.trial import TrialTask, run_trial
 
-    objective = DetectorObjective(DataRef("synthetic", images, size, 0), image_size=size,
-                                  keep_weights=False)  # fmt: skip
+    objective = DetectorObjective(
+        DataRef("synthetic", images, size, 0), image_size=size, keep_weights=False
+    )
     space = default_space(epochs)
     task = TrialTask(0, space.complete(space.defaults()), Fitness.parse("mAP"), PruneRule())
     run_trial(objective, task)  # decode the data once, as a worker does for its first trial
@@ -89,41 +91,71 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--trial-size", type=int, default=64)
     parser.add_argument("--trial-epochs", type=int, default=3)
     parser.add_argument("--trial-repeats", type=int, default=2)
-    parser.add_argument("--quick", action="store_true",
-                        help="Tiny run for tests: one seed, budget 8, a 16-image trial.")  # fmt: skip
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="Tiny run for tests: one seed, budget 8, a 16-image trial.",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.budgets = 1, [8]
         args.trial_images, args.trial_epochs, args.trial_repeats = 16, 1, 1
 
-    trial = trial_seconds(args.trial_images, args.trial_size, args.trial_epochs,
-                          args.trial_repeats)  # fmt: skip
+    trial = trial_seconds(args.trial_images, args.trial_size, args.trial_epochs, args.trial_repeats)
     rows: list[dict[str, Any]] = []
     for name in optimizers():
         for budget in args.budgets:
             runs = [ask_tell_seconds(name, budget, seed) for seed in range(args.seeds)]
             per_trial = median(r["per_trial"] for r in runs)
-            rows.append({"optimizer": name, "budget": budget, "ask_tell_ms": 1e3 * per_trial,
-                         "loop_ms": 1e3 * median(r["loop_per_trial"] for r in runs),
-                         "share": per_trial / trial})  # fmt: skip
+            rows.append(
+                {
+                    "optimizer": name,
+                    "budget": budget,
+                    "ask_tell_ms": 1e3 * per_trial,
+                    "loop_ms": 1e3 * median(r["loop_per_trial"] for r in runs),
+                    "share": per_trial / trial,
+                }
+            )
     worst = max(rows, key=lambda r: r["share"])
-    default = max((r for r in rows if r["optimizer"] == DEFAULT_OPTIMIZER),
-                  key=lambda r: r["share"])  # fmt: skip
-    print(f"tuner overhead: ask+tell per trial on the default detector space, "
-          f"median of {args.seeds} seeds; {machine().get('cpu', '?')}")  # fmt: skip
-    print(f"reference trial: tiny FCOS, {args.trial_images} images at {args.trial_size} px, "
-          f"{args.trial_epochs} epochs, default config: {trial:.2f} s")  # fmt: skip
-    print(table(["optimizer", "budget", "ask+tell ms/trial", "loop ms/trial", "share of trial"],
-                [[r["optimizer"] + (" (default)" if r["optimizer"] == DEFAULT_OPTIMIZER else ""),
-                  r["budget"], r["ask_tell_ms"], r["loop_ms"], f"{100 * r['share']:.3f} %"]
-                 for r in rows]))  # fmt: skip
-    print(f"default ({DEFAULT_OPTIMIZER}) at most {100 * default['share']:.3f} % of a trial; "
-          f"costliest {worst['optimizer']} at budget {worst['budget']}: "
-          f"{100 * worst['share']:.2f} %  (goal < {100 * GOAL:.0f} %)")  # fmt: skip
-    summary = {"trial_seconds": trial, "default_share": default["share"],
-               "worst_share": worst["share"], "worst_optimizer": worst["optimizer"],
-               "rows": rows}  # fmt: skip
+    default = max(
+        (r for r in rows if r["optimizer"] == DEFAULT_OPTIMIZER), key=lambda r: r["share"]
+    )
+    print(
+        f"tuner overhead: ask+tell per trial on the default detector space, "
+        f"median of {args.seeds} seeds; {machine().get('cpu', '?')}"
+    )
+    print(
+        f"reference trial: tiny FCOS, {args.trial_images} images at {args.trial_size} px, "
+        f"{args.trial_epochs} epochs, default config: {trial:.2f} s"
+    )
+    print(
+        table(
+            ["optimizer", "budget", "ask+tell ms/trial", "loop ms/trial", "share of trial"],
+            [
+                [
+                    r["optimizer"] + (" (default)" if r["optimizer"] == DEFAULT_OPTIMIZER else ""),
+                    r["budget"],
+                    r["ask_tell_ms"],
+                    r["loop_ms"],
+                    f"{100 * r['share']:.3f} %",
+                ]
+                for r in rows
+            ],
+        )
+    )
+    print(
+        f"default ({DEFAULT_OPTIMIZER}) at most {100 * default['share']:.3f} % of a trial; "
+        f"costliest {worst['optimizer']} at budget {worst['budget']}: "
+        f"{100 * worst['share']:.2f} %  (goal < {100 * GOAL:.0f} %)"
+    )
+    summary = {
+        "trial_seconds": trial,
+        "default_share": default["share"],
+        "worst_share": worst["share"],
+        "worst_optimizer": worst["optimizer"],
+        "rows": rows,
+    }
     write_json(args.json, summary)
     return summary
 
