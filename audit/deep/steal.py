@@ -176,7 +176,8 @@ def steal_weight_decay(
         device: ``auto`` (CUDA when present), ``None`` (where the model is), or a device.
         amp: Run the forward pass under CUDA autocast (faster, less exact).
         train_mode: Evaluate the loss in train mode, as training did.
-        invariance_tol: Threshold of the scale-invariance test.
+        invariance_tol: Threshold of the scale-invariance test (lowered to
+            ``0.1/√n`` for groups of ``n`` parameters, see :mod:`audit.deep.scale`).
         confidence: Coverage of the bootstrap interval.
         n_bootstrap: Bootstrap replicates.
         seed: Seed of the bootstrap.
@@ -422,7 +423,8 @@ def _estimate(
     a_gsq = _by_group(s.run_sq, s.group_of, every, n)
     a_wsq = _by_group(s.weight_sq, s.group_of, every, n)
     invariance = invariance_statistic(a_dots, a_gsq, a_wsq)
-    numeric = is_scale_invariant(invariance, tol)
+    a_size = _by_group(s.sizes, s.group_of, every, n)
+    numeric = is_scale_invariant(invariance, a_size, tol)
     fed = np.array([s.fed_norm.get(g.name, False) for g in groups], dtype=bool)
     invariant = numeric | fed
     unused = ~np.any(a_gsq > 0, axis=0)

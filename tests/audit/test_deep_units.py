@@ -101,7 +101,9 @@ def test_invariance_statistic() -> None:
     stat = invariance_statistic(dots, sq, np.array([1.0, 1.0, 1.0]))
     assert stat[0] == pytest.approx(1e-9) and stat[1] == pytest.approx(1.0)
     assert math.isnan(stat[2])  # never a gradient
-    assert list(is_scale_invariant(stat)) == [True, False, False]
+    assert list(is_scale_invariant(stat, np.array([10, 10, 10]))) == [True, False, False]
+    # a big layer needs a smaller statistic: 1e-3 is what a random direction gives at 1e6
+    assert list(is_scale_invariant(np.array([5e-4, 5e-5]), np.array([1e6, 1e6]))) == [False, True]
 
 
 def test_recommendation_is_the_cheapest_sufficient_defence() -> None:
