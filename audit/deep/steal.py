@@ -112,6 +112,15 @@ class WeightDecayEstimate:
     seconds: float = 0.0
 
     @property
+    def pinned(self) -> bool | None:
+        """Whether the interval is positive and within one decade (``None`` without one).
+
+        ``False`` means the attacker's data and weights do not pin the value
+        down: groups or batches disagree by more than a factor of ten.
+        """
+        return None if self.ci is None else _pinned(self.ci)
+
+    @property
     def scale_invariant_groups(self) -> list[str]:
         """Names of the groups found scale-invariant."""
         return list(self.groups.loc[self.groups["scale_invariant"], "group"])
@@ -123,6 +132,7 @@ class WeightDecayEstimate:
             "plain_estimate": _finite_or_none(self.plain_estimate),
             "ci": list(self.ci) if self.ci is not None else None,
             "ci_method": self.ci_method,
+            "pinned": self.pinned,
             "confidence": self.confidence,
             "n_batches": self.n_batches,
             "n_decayed": self.n_decayed,
@@ -520,6 +530,13 @@ def _estimate(
             "not along the weights, as with SGD stopped short of a stationary point; the "
             "groups' estimates disagree and the interval shows it"
         )
+    if ci is not None and not _pinned(ci):
+        notes.append(
+            f"the {confidence:.0%} interval ({ci[0]:.2g} to {ci[1]:.2g}) "
+            + ("reaches zero or below" if ci[0] <= 0 else "spans more than a decade")
+            + ": from these weights the attacker cannot tell the estimate from noise, and an "
+            "estimate close to the truth may be close by chance"
+        )
     if not train_mode:
         notes.append("loss evaluated in eval mode: normalisation layers used stored statistics")
     return WeightDecayEstimate(
@@ -537,6 +554,10 @@ def _estimate(
         notes=tuple(notes),
         seconds=time.perf_counter() - started,
     )
+
+
+def _pinned(ci: tuple[float, float]) -> bool:
+    return ci[0] > 0 and ci[1] <= 10 * ci[0]
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -209,7 +209,7 @@ def test_cli_without_vault_uses_the_default_key(
     monkeypatch.delenv("HYPERSEAL_PASSPHRASE", raising=False)
     monkeypatch.chdir(tmp_path)
     result = run("model", *common(world), "--known-fraction", "0.5")
-    assert "verdict    unknown" in result.stdout and "truth" not in result.stdout
+    assert "verdict    unknown" in result.stdout and "\ntruth " not in result.stdout
     out = tmp_path / "audit-run"  # default name: the run's, for a run's best/ folder
     saved = load_detector_audit(out, KeyFile(tmp_path / "home" / "key"))
     assert saved.document["truth"] is None and saved.summary["known_fraction"] == 0.5
