@@ -1,0 +1,78 @@
+"""Audit II at full size (``make test-all``): the tiny FCOS at 128 px, and ResNet-50 FCOS."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from audit.deep.detector import DetectorBatches, detector_loss
+from audit.deep.model_audit import audit_model
+from audit.deep.steal import steal_weight_decay
+from audit.deep.verdict import verdict_for
+from tuner.data.dataset import DetectionDataset
+from tuner.data.resolve import resolve_data
+from tuner.detectors import ModelSpec, build_detector
+from tuner.release import save_release
+from tuner.train import TrainConfig, train_detector
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("HYPERSEAL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HYPERSEAL_HOME", str(tmp_path / "home"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(min(2, threads))
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_tiny_fcos_at_128_px_with_defences(tmp_path: Path) -> None:
+    config = TrainConfig(epochs=6, batch_size=8, weight_decay=1e-3, hflip=0.0)
+    splits = resolve_data("synthetic", images=120, size=128, seed=0)
+    train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)
+    spec = ModelSpec("fcos", "tiny", 128, tuple(splits.class_names))
+    result = train_detector(config, train, val, spec, device="cpu", eval_every=100)
+    save_release(result.model, spec, tmp_path / "model")
+    report = audit_model(
+        tmp_path / "model", "synthetic", synthetic_images=120, truth=config.to_dict(),
+        defences="round:3,round:2,noise:1e-2", device="cpu",
+    )  # fmt: skip
+    est = report.estimate
+    assert est is not None
+    print(
+        f"\ntiny FCOS 128 px, wd=1e-3, mAP {result.metrics['mAP']:.3f}: estimate "
+        f"{est.estimate:.3g} ({est.ci}), plain {est.plain_estimate:.3g}, verdict {report.verdict}"
+        f"\n{report.defences.to_string()}\n{report.notes}"
+    )
+    assert math.isfinite(est.estimate)
+    assert report.verdict == verdict_for(est.estimate, 1e-3)
+    assert report.defences.loc[0, "mAP"] == pytest.approx(result.metrics["mAP"], abs=1e-6)
+    groups = report.groups.set_index("group")
+    assert groups.loc["backbone.stage2.1.0", "scale_invariant"]
+    assert groups.loc["head.classification_head.cls_logits", "informative"]
+
+
+def test_resnet50_fcos_groups() -> None:
+    splits = resolve_data("synthetic", images=24, size=128, seed=0)
+    spec = ModelSpec("fcos", "resnet50", 128, tuple(splits.class_names))
+    torch.manual_seed(0)
+    model = build_detector(spec).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    batches = DetectorBatches(DetectionDataset(splits.train), 2, fraction=4 / 19)
+    res = steal_weight_decay(model, detector_loss, batches, device="cpu")
+    groups = res.groups.set_index("group")
+    print(f"\nResNet-50 FCOS: {len(groups)} groups, {int(groups.scale_invariant.sum())} invariant")
+    # every backbone conv feeds a BatchNorm; the FCOS heads' convs feed GroupNorm
+    convs = [g for g in groups.index if g.startswith("backbone.body.") and "conv" in g]
+    assert convs and groups.loc[convs, "followed_by_norm"].all()
+    assert groups.loc["head.classification_head.conv.0", "scale_invariant"]
+    assert groups.loc["head.classification_head.cls_logits", "informative"]
+    assert groups.loc["backbone.fpn.inner_blocks.2.0", "informative"]
+    assert res.n_informative < res.n_decayed / 10
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
