@@ -171,3 +171,33 @@ class BenchStudy(Study):
     def optimizer_seconds(self) -> float:
         """Seconds spent in the optimizer's ask and tell so far."""
         return float(self.suggester.seconds)  # type: ignore[attr-defined]
+
+
+def warm_up(
+    executor: Any,
+    objective: Any,
+    space: SearchSpace,
+    fitness: str,
+    device: str = "cpu",
+    threads: int | None = 1,
+) -> None:
+    """One trial per worker slot, all at once: processes up, imports done, data decoded.
+
+    Measured runs then see the steady state of a long search, not process start-up.
+    """
+    from tuner.search.fitness import Fitness
+    from tuner.search.pruning import PruneRule
+    from tuner.search.trial import TrialTask
+
+    task = TrialTask(
+        -1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(), device, threads
+    )
+    handles = [executor.submit(objective, task) for _ in range(executor.slots)]
+    pending = list(handles)
+    while pending:
+        done = executor.wait_first(pending)
+        pending = [h for h in pending if h not in done]
+    for handle in handles:
+        result = executor.result(handle)
+        if result.status == "failed":
+            raise RuntimeError(f"warm-up trial failed: {result.error}")

@@ -32,13 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import importable, median, table, write_json
 from _objectives import DetectorSettings, MLPObjective, detector_problem
+from _search import warm_up
 
 from tuner.search.executors import make_executor
-from tuner.search.fitness import Fitness
-from tuner.search.pruning import PruneRule
 from tuner.search.space import Param, SearchSpace
 from tuner.search.study import Study, StudySettings
-from tuner.search.trial import TrialTask
 
 GOAL = 1.8
 EXECUTORS = ("processes", "dask-local")
@@ -64,20 +62,6 @@ def problem(detector: bool, epochs: int) -> tuple[Any, SearchSpace, str]:
         objective, space = detector_problem(DetectorSettings(), seed=0)
         return objective, space.freeze({"batch_size": 8}), "mAP50"
     return MLPObjective(epochs=epochs), equal_work_space(), "accuracy"
-
-
-def warm_up(executor: Any, objective: Any, space: SearchSpace, fitness: str) -> None:
-    """One trial per worker, all at once: processes up, imports done, data decoded."""
-    task = TrialTask(
-        -1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(), "cpu", 1
-    )
-    handles = [executor.submit(objective, task) for _ in range(executor.slots)]
-    pending = list(handles)
-    while pending:
-        done = executor.wait_first(pending)
-        pending = [h for h in pending if h not in done]
-    for h in handles:
-        executor.result(h)
 
 
 def measure(

@@ -1,0 +1,283 @@
+"""GPU benchmark: training images/s with AMP, and the gain of packing small trials on one GPU.
+
+On a CUDA machine, in one script that fits in 8 minutes:
+
+1. **Training throughput** of the tiny FCOS and of ``fasterrcnn_mobilenet_v3``
+   at 320 px with automatic mixed precision (``train_detector`` turns AMP on
+   by itself on CUDA), batch 16, on synthetic scenes decoded in memory. Each
+   model trains one warm-up epoch (cuDNN autotuning, allocator), then
+   ``--rounds`` measured runs of ``--epochs`` epochs; the median images/s is kept,
+   with the peak GPU memory.
+2. **Packing**: trials per hour of small tiny-FCOS trials (128 px, 2 epochs)
+   run 1, 2 and 4 at a time on the same GPU, each in its own worker process
+   (what ``hyperseal tune --workers K --trials-per-gpu K`` does), through the
+   tuner's own ``Study``; gain = trials per hour with K at once / with 1.
+   Each pool is warmed up first (one trial per worker).
+
+A time guard skips what would not fit in ``--time-limit`` seconds (default
+450) and says so in the JSON. ``--smoke`` runs a tiny version on the CPU (for
+the tests); its numbers mean nothing.
+
+    python benchmarks/gpu.py [--smoke] [--json benchmarks/results/gpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import RESULTS_DIR, importable, machine, median, table, write_json
+from _search import warm_up
+
+#: Detectors of part 1: (architecture, backbone).
+MODELS = (("fcos", "tiny"), ("fasterrcnn", "mobilenet_v3"))
+
+
+class Clock:
+    """Seconds left before the time limit."""
+
+    def __init__(self, limit: float) -> None:
+        self.start = time.perf_counter()
+        self.limit = limit
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def left(self) -> float:
+        return self.limit - self.elapsed()
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def throughput(
+    arch: str,
+    backbone: str,
+    size: int,
+    images: int,
+    epochs: int,
+    rounds: int,
+    batch: int,
+    device: str,
+    clock: Clock,
+) -> dict[str, Any]:
+    """Training images/s of one detector (median of ``rounds`` runs after a warm-up epoch)."""
+    import torch
+
+    from tuner.data.dataset import DetectionDataset
+    from tuner.data.resolve import resolve_data
+    from tuner.detectors import ModelSpec
+    from tuner.train import TrainConfig, train_detector
+
+    splits = resolve_data("synthetic", images=images, size=size, seed=0)
+    train_set = DetectionDataset(splits.train)
+    train_set.preload()
+    spec = ModelSpec(arch, backbone, size, tuple(splits.train.class_names))
+    config = TrainConfig(epochs=1, batch_size=batch, lr=0.01, warmup_epochs=0.0)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+        torch.cuda.reset_peak_memory_stats()
+    started = time.perf_counter()
+    train_detector(config, train_set, None, spec, device=device)  # warm-up
+    _sync()
+    warm = time.perf_counter() - started
+    speeds, skipped = [], 0
+    for _ in range(rounds):
+        if clock.left() < 2.5 * warm * epochs + 5:
+            skipped += 1
+            continue
+        result = train_detector(config.replace(epochs=epochs), train_set, None, spec, device=device)
+        _sync()
+        speeds.append(result.images_per_second)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return {
+        "model": f"{arch}/{backbone}",
+        "image_size": size,
+        "batch_size": batch,
+        "amp": device.startswith("cuda"),
+        "images_per_second": median(speeds),
+        "runs": speeds,
+        "rounds_skipped": skipped,
+        "warmup_seconds": warm,
+        "peak_memory_mib": peak,
+    }
+
+
+def packing(
+    packs: list[int],
+    budget: int,
+    images: int,
+    size: int,
+    epochs: int,
+    device: str,
+    clock: Clock,
+) -> list[dict[str, Any]]:
+    """Trials per hour with K small trials at once on one device, for each K in ``packs``."""
+    from _objectives import DetectorSettings, detector_problem
+
+    from tuner.data.resolve import resolve_data
+    from tuner.search.executors import make_executor
+    from tuner.search.study import Study, StudySettings
+
+    resolve_data("synthetic", images=images, size=size, seed=0)  # generate once, before workers
+    settings_ = DetectorSettings(images=images, image_size=size, epochs=epochs, fitness="mAP")
+    objective, space = detector_problem(settings_, seed=0)
+    space = space.freeze({"batch_size": 8})  # equal work per trial
+    cores = os.cpu_count() or 1
+    rows: list[dict[str, Any]] = []
+    per_trial = None
+    for k in packs:
+        need = (per_trial or 0.0) * budget / k * 1.5 + 30
+        if rows and clock.left() < need:
+            rows.append({"trials_at_once": k, "skipped": "time limit"})
+            continue
+        executor = make_executor("processes", k)
+        threads = max(1, cores // k)
+        try:
+            warm_up(executor, objective, space, "mAP", device, threads)
+            study = Study(
+                objective,
+                space,
+                StudySettings(
+                    optimizer="RandomSearch",
+                    budget=budget,
+                    seed=0,
+                    fitness="mAP",
+                    pruner="none",
+                    max_epochs=epochs,
+                ),
+                executor=executor,
+                devices=[device] * k,
+                threads=threads,
+            )
+            start = time.perf_counter()
+            result = study.run()
+            wall = time.perf_counter() - start
+        except BaseException:
+            executor.shutdown(cancel=True)
+            raise
+        failed = [t.error for t in result.trials if t.status == "failed"]
+        trial_s = median(t.seconds for t in result.trials)
+        per_trial = per_trial or trial_s
+        rows.append(
+            {
+                "trials_at_once": k,
+                "threads_per_trial": threads,
+                "trials": len(result.trials),
+                "wall_seconds": wall,
+                "trials_per_hour": 3600.0 * len(result.trials) / wall,
+                "median_trial_seconds": trial_s,
+                "failed": len(failed),
+                "first_error": failed[0] if failed else None,
+            }
+        )
+    base = next((r["trials_per_hour"] for r in rows if r.get("trials_at_once") == 1), None)
+    for r in rows:
+        if base and "trials_per_hour" in r:
+            r["gain"] = r["trials_per_hour"] / base
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="Tiny CPU run (for tests).")
+    parser.add_argument("--device", default=None, help="Default: cuda, or cpu with --smoke.")
+    parser.add_argument("--size", type=int, default=320)
+    parser.add_argument("--images", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--packs", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--pack-budget", type=int, default=8, help="Trials per packing run.")
+    parser.add_argument("--pack-images", type=int, default=200)
+    parser.add_argument("--pack-size", type=int, default=128)
+    parser.add_argument("--pack-epochs", type=int, default=2)
+    parser.add_argument("--time-limit", type=float, default=450.0, help="Seconds (8 min max).")
+    parser.add_argument("--json", type=Path, default=RESULTS_DIR / "gpu.json")
+    args = parser.parse_args(argv)
+    import torch
+
+    if args.smoke:
+        args.device = args.device or "cpu"
+        args.size, args.images, args.batch_size, args.epochs, args.rounds = 64, 8, 2, 1, 1
+        args.packs, args.pack_budget, args.pack_images, args.pack_size = [1, 2], 2, 8, 64
+        args.pack_epochs = 1
+    device = args.device or "cuda"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("gpu.py: no CUDA device here; use --smoke for a CPU check")
+    importable()
+    warnings.filterwarnings("ignore")
+    clock = Clock(args.time_limit)
+    print(
+        f"GPU benchmark on {device}"
+        + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else ""),
+        flush=True,
+    )
+    speeds = []
+    for arch, backbone in MODELS:
+        row = throughput(
+            arch,
+            backbone,
+            args.size,
+            args.images,
+            args.epochs,
+            args.rounds,
+            args.batch_size,
+            device,
+            clock,
+        )
+        speeds.append(row)
+        print(
+            f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
+            f"{row['images_per_second']:.1f} images/s",
+            flush=True,
+        )
+    packs = packing(
+        args.packs,
+        args.pack_budget,
+        args.pack_images,
+        args.pack_size,
+        args.pack_epochs,
+        device,
+        clock,
+    )
+    print(
+        table(
+            ["trials at once", "trials/h", "median trial s", "gain"],
+            [
+                [
+                    r["trials_at_once"],
+                    r.get("trials_per_hour", float("nan")),
+                    r.get("median_trial_seconds", float("nan")),
+                    r.get("gain", float("nan")),
+                ]
+                for r in packs
+            ],
+        )
+    )
+    result = {
+        "device": device,
+        "smoke": args.smoke,
+        "seconds": clock.elapsed(),
+        "throughput": speeds,
+        "packing": packs,
+        "settings": {k: v for k, v in vars(args).items() if k != "json"},
+    }
+    write_json(args.json, result)
+    print(f"wrote {args.json} ({clock.elapsed():.0f} s)")
+    return {"machine": machine(), **result}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
