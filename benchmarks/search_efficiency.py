@@ -325,7 +325,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 
 # -- main -------------------------------------------------------------------------------
 def problems_for(args: argparse.Namespace) -> list[Problem]:
-    methods = ALL_METHODS
+    methods = tuple(m for m in ALL_METHODS if not args.methods or m.label in args.methods)
     detector_methods = tuple(m for m in ALL_METHODS if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
     catalogue = {
@@ -367,20 +367,27 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
     return [catalogue[name] for name in args.problems]
 
 
-def jobs_for(problems: Sequence[Problem]) -> list[Job]:
+#: Optimizers whose every ask costs seconds here (see tuner_overhead.py): fewer seeds by default.
+SLOW = {"BO", "ParametrizedBO"}
+
+
+def jobs_for(problems: Sequence[Problem], slow_seeds: int | None = None) -> list[Job]:
+    """Every (problem, method, budget, seed); ``slow_seeds`` caps the seeds of :data:`SLOW`."""
     return [
         Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
         for p in problems
         for m in p.methods
         for b in p.budgets
-        for seed in range(p.seeds)
+        for seed in range(
+            min(p.seeds, slow_seeds) if slow_seeds and m.optimizer in SLOW else p.seeds
+        )
     ]
 
 
 def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[str, Any]:
     """Print the tables; return the headline figures."""
     for p in problems:
-        print(f"\n{p.name}: {p.detail}; {p.seeds} seeds")
+        print(f"\n{p.name}: {p.detail}")
         rows = []
         for budget in p.budgets:
             for s in (s for s in summary if s["problem"] == p.name and s["budget"] == budget):
@@ -389,6 +396,7 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
                     [
                         f"{budget}",
                         label,
+                        s["seeds"],
                         s["median_best"],
                         s["median_regret"],
                         s["regret_vs_tpe"] if s["regret_vs_tpe"] is not None else float("nan"),
@@ -400,6 +408,7 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
                 [
                     "budget",
                     "method",
+                    "seeds",
                     "median best",
                     "median regret",
                     "regret / TPE's",
@@ -444,6 +453,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         choices=["mlp", "detector", "sphere", "rastrigin"],
     )
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument(
+        "--slow-seeds",
+        type=int,
+        default=None,
+        help="Seeds for BO (seconds per ask here); default: as many as --seeds.",
+    )
+    parser.add_argument("--methods", nargs="+", default=None, help="Only these method labels.")
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
     parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
@@ -465,7 +481,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seeds, args.budgets = 2, [6, 10]
         args.problems = [p for p in args.problems if p != "detector"]
     problems = problems_for(args)
-    jobs = jobs_for(problems)
+    jobs = jobs_for(problems, args.slow_seeds)
     print(
         f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
         f"{machine().get('cpu', '?')}",

@@ -1,0 +1,84 @@
+"""Tuner overhead, parallel scaling, the GPU script's smoke run and run_all, on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import parallel_scaling
+import run_all
+import tuner_overhead
+
+from tuner.search.optimizers import DEFAULT_OPTIMIZER
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def test_overhead_times_ask_and_tell_of_every_recommended_optimizer() -> None:
+    names = tuner_overhead.optimizers()
+    assert names[0] == DEFAULT_OPTIMIZER and "BO" in names and len(set(names)) == len(names)
+    got = tuner_overhead.ask_tell_seconds(DEFAULT_OPTIMIZER, budget=6, seed=0)
+    assert 0 < got["per_trial"] < 5
+
+
+def test_overhead_reference_trial_is_a_real_detector_trial() -> None:
+    assert tuner_overhead.trial_seconds(images=8, size=64, epochs=1, repeats=1) > 0
+
+
+def test_scaling_measures_a_process_pool_search() -> None:
+    parallel_scaling.importable()
+    row = parallel_scaling.measure("processes", 2, budget=3, detector=False, epochs=1, seed=0)
+    assert row["trials_per_hour"] > 0 and row["wall"] > 0
+
+
+def test_gpu_script_smoke_run_on_cpu(tmp_path: Path) -> None:
+    out = tmp_path / "gpu.json"
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "gpu.py"), "--smoke", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(out.read_text())
+    assert data["smoke"] is True and data["device"] == "cpu"
+    assert [r["model"] for r in data["throughput"]] == ["fcos/tiny", "fasterrcnn/mobilenet_v3"]
+    assert all(r["images_per_second"] > 0 for r in data["throughput"])
+    packs = {r["trials_at_once"]: r for r in data["packing"]}
+    assert packs[1]["gain"] == 1.0 and packs[2]["failed"] == 0 and packs[2]["trials_per_hour"] > 0
+
+
+def test_gpu_script_refuses_cuda_when_there_is_none() -> None:
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - a CUDA machine
+        return
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "gpu.py")], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0 and "--smoke" in done.stderr
+
+
+def test_run_all_reads_each_benchmarks_result() -> None:
+    rows = run_all.read_search_efficiency(
+        {"headline": {"default": "X", "default_regret_vs_tpe": {"mlp@20": 0.8, "sphere@40": 2.0}}},
+        "",
+    )
+    assert rows[0][2] == 0.8 and rows[0][4] is True and rows[1][4] is None
+    log = "vault open, passphrase:\n  median 0.412 s  (min\n    key file: 0.031 ms/record  ok\n"
+    assert [r[2] for r in run_all.read_vault({}, log)] == [0.412, 0.031]
+    scaling = run_all.read_parallel_scaling({"ratios": {"processes": 1.9, "dask-local": 1.5}}, "")
+    assert [r[4] for r in scaling] == [True, False]
+    assert run_all.read_early_stopping({"summary": {"median_ratio": 0.3}}, "")[0][4] is True
+
+
+def test_run_all_quick_prints_one_summary_table(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    summary = run_all.main(["--quick", "--only", "early_stopping", "vault", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "SUMMARY" in out and out.count("SUMMARY") == 1
+    assert not summary["problems"]
+    assert {r["benchmark"] for r in summary["rows"]} == {"early_stopping", "vault"}
+    assert (tmp_path / "summary.csv").read_text().startswith("benchmark,measure,value,goal,met")
+    assert (tmp_path / "early_stopping.log").exists()
