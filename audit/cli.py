@@ -158,6 +158,9 @@ def model_cmd(
     images: int = typer.Option(500, "--images", help="Synthetic images (with --data synthetic)."),
     data_seed: int = typer.Option(0, "--data-seed", help="Seed of the synthetic scenes."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="torch CPU threads (default: torch's; 1 on a busy machine)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the known subset, bootstrap and noise."),
     out: Path | None = typer.Option(
         None, "--out", help="Results folder (default audit-<model name>); must be new or empty."
@@ -175,6 +178,10 @@ def model_cmd(
 
     out = out or default_out_dir(model)
     check_out_dir(out)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
     # refuse bad options, files and mismatched data before asking for any key
     check_options(known_fraction, defend, map_tolerance, optimizer, batch_size)
     released = load_released_detector(model)

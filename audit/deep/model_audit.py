@@ -539,19 +539,27 @@ def _fingerprint(splits: Any) -> str:
 
 
 def _threat_model(spec: ModelSpec, data: str, fraction: float, a: Mapping[str, Any]) -> str:
-    sources = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
-    rule = "all weights, norms and biases" if a["decay_norm_and_bias"] else (
-        "conv and linear weights (not norms, not biases)"
-    )  # fmt: skip
+    """The threat model in words, without any recipe value (it is shown in redacted reports)."""
+    if a["batch_size_source"] == "vault":
+        batching = "in batches of the training batch size (from the sealed recipe)"
+    else:
+        where = "as given" if a["batch_size_source"] == "option" else "assumed"
+        batching = f"in batches of {a['batch_size']} ({where})"
+    if a["decay_rule_source"] == "vault":
+        rule = "the parameters training decayed (from the sealed recipe)"
+    else:
+        rule = (
+            "all weights, norms and biases" if a["decay_norm_and_bias"]
+            else "conv and linear weights, not norms or biases"
+        )  # fmt: skip
+        rule += " (as given)" if a["decay_rule_source"] == "option" else " (assumed)"
     return (
         f"The attacker holds the released weights of the {spec.arch}/{spec.backbone} detector "
         f"({spec.image_size} px), knows its architecture and training loss, and has "
-        f"{fraction:.0%} of the training images of '{data}' ({a['known_images']} of "
-        f"{a['training_images']}; {a['batches']} batches of {a['batch_size']}, batch size "
-        f"{sources[a['batch_size_source']]}). They evaluate the loss in train mode without "
-        f"augmentation and solve grad L + wd*w = 0 (SGD's coupled weight decay) for wd over "
-        f"the decayed parameters ({rule}, {sources[a['decay_rule_source']]}), leaving out "
-        "scale-invariant groups, which carry no signal."
+        f"{fraction:.0%} of the training images of '{data}', grouped at random {batching}. "
+        "They evaluate the loss in train mode without augmentation and solve "
+        "grad L + wd*w = 0 (SGD's coupled weight decay) for wd over "
+        f"{rule}, leaving out scale-invariant groups, which carry no signal."
     )
 
 

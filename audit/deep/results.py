@@ -46,12 +46,12 @@ VAULT_FILE = "audit.hsv"
 ENTRY = "audit"
 
 
-def default_out_dir(model: str | Path, cwd: Path | None = None) -> Path:
+def default_out_dir(model: str | Path) -> Path:
     """``audit-<name>`` in the working folder; ``<name>`` is the run's for a run's ``best/``."""
     path = Path(model).resolve()
     folder = path if path.is_dir() else path.parent
     name = folder.parent.name if folder.name == "best" and folder.parent.name else folder.name
-    return (cwd or Path.cwd()) / f"audit-{name or 'model'}"
+    return Path(f"audit-{name or 'model'}")
 
 
 def check_out_dir(out: Path) -> None:

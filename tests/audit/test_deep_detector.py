@@ -124,6 +124,9 @@ def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
     assert set(document["groups"][0]) == {"group", "parameters", "estimate", "scale_invariant",
                                           "cosine"}  # fmt: skip
     assert "train mode" in report.threat_model and "24" not in report.data
+    # the threat model appears in redacted reports: no recipe value in it
+    assert "batches of 4" not in report.threat_model and "0.001" not in report.threat_model
+    assert "from the sealed recipe" in report.threat_model
 
 
 def test_attacker_with_half_the_data_and_no_truth(world: dict[str, Any]) -> None:
