@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from audit.deep.defend import Defence, apply_defence, parse_defences
 from audit.deep.release import ReleasedDetector, load_released_detector
-from audit.deep.verdict import PARTIAL_WITHIN, describe_verdict, errors_against, verdict_for
+from audit.deep.verdict import PARTIAL_WITHIN, errors_against, verdict_for
 from audit.errors import AuditOptionError, NoEquationError, NonFiniteError, ShapeMismatchError
 from tuner.progress import Progress
 
@@ -435,8 +435,7 @@ def audit_model(
     if plan:
         t0 = time.perf_counter()
         table = _price_defences(
-            net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed,
-            progress,
+            net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed
         )  # fmt: skip
         times["defences"] = time.perf_counter() - t0
         if verdict != "resists":
@@ -593,8 +592,8 @@ def _price_defences(
     val_set: Any,
     dev: Any,
     seed: int,
-    progress: Progress | None,
 ) -> pd.DataFrame:
+    """Attack each defended copy again and re-evaluate its validation mAP."""
     import pandas as pd
 
     from tuner.evaluate import evaluate_model
@@ -648,8 +647,3 @@ def _recommend(table: pd.DataFrame, truth: float | None, tolerance: float) -> st
         if best is None or candidate < best:
             best = candidate
     return best[2] if best else None
-
-
-def verdict_line(verdict: str) -> str:
-    """``verdict: meaning`` for printing."""
-    return f"{verdict}: {describe_verdict(verdict)}"

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
-from contextlib import nullcontext
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -268,32 +268,27 @@ def _device(model: nn.Module, device: str | torch.device | None) -> torch.device
         raise AuditOptionError(f"unknown device {device!r}; use auto, cpu or cuda") from None
 
 
-class _borrowed:
-    """Move the model, set its mode; on exit restore device, mode and buffers, drop grads."""
-
-    def __init__(self, model: nn.Module, device: torch.device, train_mode: bool) -> None:
-        self.model, self.device, self.train_mode = model, device, train_mode
-
-    def __enter__(self) -> None:
-        model = self.model
-        first = next(model.parameters(), None)
-        self.home = first.device if first is not None else self.device
-        self.was_training = model.training
-        self.buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-        model.to(self.device)
-        model.train(self.train_mode)
-
-    def __exit__(self, *exc: object) -> None:
-        model = self.model
+@contextmanager
+def _borrowed(model: nn.Module, device: torch.device, train_mode: bool) -> Iterator[None]:
+    """Move the model and set its mode; afterwards restore device, mode and buffers, drop grads."""
+    first = next(model.parameters(), None)
+    home = first.device if first is not None else device
+    was_training = model.training
+    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
+    model.to(device)
+    model.train(train_mode)
+    try:
+        yield
+    finally:
         with torch.no_grad():
             for name, buf in model.named_buffers():
-                saved = self.buffers.get(name)
+                saved = buffers.get(name)
                 if saved is not None:
                     buf.copy_(saved.to(buf.device))
         for param in model.parameters():
             param.grad = None
-        model.to(self.home)
-        model.train(self.was_training)
+        model.to(home)
+        model.train(was_training)
 
 
 def _to_device(batch: Any, device: torch.device) -> Any:
