@@ -182,7 +182,7 @@ class ArtificialObjective:
 class DetectorSettings:
     """How big a detector trial is (kept small so a benchmark run fits its time)."""
 
-    images: int = 160
+    images: int = 128
     image_size: int = 64
     epochs: int = 3
     fitness: str = "mAP50"

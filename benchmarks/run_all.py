@@ -165,7 +165,10 @@ STEPS = (
     Step("tuner_overhead", (), ("--quick",), read_tuner_overhead),
     Step("parallel_scaling", (), ("--quick",), read_parallel_scaling),
     Step(
-        "search_efficiency", (), ("--quick", "--problems", "mlp", "sphere"), read_search_efficiency
+        "search_efficiency",
+        ("--slow-seeds", "3", "--slow-problems", "mlp"),
+        ("--quick", "--problems", "mlp", "sphere", "--slow-seeds", "1"),
+        read_search_efficiency,
     ),
 )
 

@@ -10,7 +10,7 @@ populations), random search, configured candidates, and Optuna's TPE sampler
 Problems:
   mlp        a real cheap tuning problem: a torch MLP on scikit-learn's digits,
              3 epochs a trial, validation accuracy (6 hyperparameters, mixed)
-  detector   tiny FCOS on synthetic scenes (160 images at 64 px, 3 epochs,
+  detector   tiny FCOS on synthetic scenes (128 images at 64 px, 3 epochs,
              fitness mAP50), fewer seeds and methods: trials cost seconds
   sphere, rastrigin   Nevergrad's ArtificialFunction(block_dimension=5) behind
              a mixed space (log, float, int, choice), fitness = -f
@@ -371,16 +371,30 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
 SLOW = {"BO", "ParametrizedBO"}
 
 
-def jobs_for(problems: Sequence[Problem], slow_seeds: int | None = None) -> list[Job]:
-    """Every (problem, method, budget, seed); ``slow_seeds`` caps the seeds of :data:`SLOW`."""
+def jobs_for(
+    problems: Sequence[Problem],
+    slow_seeds: int | None = None,
+    slow_problems: Sequence[str] | None = None,
+) -> list[Job]:
+    """Every (problem, method, budget, seed).
+
+    ``slow_seeds`` caps the seeds of the :data:`SLOW` optimizers, and
+    ``slow_problems`` (when given) limits them to those problems.
+    """
+
+    def seeds(p: Problem, m: Method) -> int:
+        if m.optimizer not in SLOW:
+            return p.seeds
+        if slow_problems is not None and p.name not in slow_problems:
+            return 0
+        return min(p.seeds, slow_seeds) if slow_seeds else p.seeds
+
     return [
         Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
         for p in problems
         for m in p.methods
         for b in p.budgets
-        for seed in range(
-            min(p.seeds, slow_seeds) if slow_seeds and m.optimizer in SLOW else p.seeds
-        )
+        for seed in range(seeds(p, m))
     ]
 
 
@@ -459,11 +473,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         default=None,
         help="Seeds for BO (seconds per ask here); default: as many as --seeds.",
     )
+    parser.add_argument(
+        "--slow-problems", nargs="+", default=None, help="Run BO on these problems only."
+    )
     parser.add_argument("--methods", nargs="+", default=None, help="Only these method labels.")
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
     parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
-    parser.add_argument("--detector-images", type=int, default=160)
+    parser.add_argument("--detector-images", type=int, default=128)
     parser.add_argument("--detector-epochs", type=int, default=3)
     parser.add_argument(
         "--detector-methods", nargs="+", default=[DEFAULT_OPTIMIZER, RANDOM.label, PEER.label]
@@ -481,7 +498,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seeds, args.budgets = 2, [6, 10]
         args.problems = [p for p in args.problems if p != "detector"]
     problems = problems_for(args)
-    jobs = jobs_for(problems, args.slow_seeds)
+    jobs = jobs_for(problems, args.slow_seeds, args.slow_problems)
     print(
         f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
         f"{machine().get('cpu', '?')}",

@@ -7,7 +7,7 @@ de-duplicating ``Suggester`` included) with a near-free objective
 is timed is the optimizer alone: the seconds spent in ask and tell, divided by
 the trials, median over seeds. That is set against the duration of a real
 trial, measured in the same run: the tiny FCOS on synthetic scenes, default
-config, with the benchmark's smallest trial (160 images at 64 px, 3 epochs;
+config, with the benchmark's smallest trial (128 images at 64 px, 3 epochs;
 ``--trial-images/--trial-size/--trial-epochs`` for others). A real tuning
 trial is longer (``make demo``: 500 images at 128 px, 4 epochs), so the share
 printed is an upper bound. Goal: under 1 %.
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--slow-seeds", type=int, default=1, help="Seeds for BO (slow asks).")
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
-    parser.add_argument("--trial-images", type=int, default=160)
+    parser.add_argument("--trial-images", type=int, default=128)
     parser.add_argument("--trial-size", type=int, default=64)
     parser.add_argument("--trial-epochs", type=int, default=3)
     parser.add_argument("--trial-repeats", type=int, default=2)
