@@ -48,6 +48,9 @@ __all__ = ["ADAMW_EXPLANATION", "GROUP_COLUMNS", "WeightDecayEstimate", "steal_w
 #: ``loss_fn(model, batch)``: the mean training loss of one batch, a scalar tensor.
 LossFn = Callable[[nn.Module, Any], Tensor]
 
+#: Dtypes whose dot products are taken as they are (others in float32).
+_EXACT = (torch.float32, torch.float64)
+
 #: Columns of :attr:`WeightDecayEstimate.groups`, in order.
 GROUP_COLUMNS: tuple[str, ...] = (
     "group",
@@ -359,8 +362,10 @@ def _gradient_pass(
                     if p.grad is None:
                         row += [zero, zero]
                     else:
-                        g = p.grad.reshape(-1).float()
-                        row += [torch.dot(w.float(), g), torch.dot(g, g)]
+                        g = p.grad.reshape(-1)
+                        if g.dtype not in _EXACT:  # half precision: reduce in float32
+                            g, w = g.float(), w.float()
+                        row += [torch.dot(w, g), torch.dot(g, g)]
                 per_batch.append(torch.stack(row))
             bar.advance(1, batch=i + 1)
     finally:

@@ -136,7 +136,7 @@ def test_exact_on_ridge_regression_with_many_batches() -> None:
         net.weight.copy_(w[None])
     batches = [(X[i : i + 20], y[i : i + 20, None]) for i in range(0, 120, 20)]
     res = steal_weight_decay(net, _mse, batches, device="cpu", seed=1)
-    assert res.estimate == pytest.approx(wd, rel=1e-6)
+    assert res.estimate == pytest.approx(wd, rel=1e-10)  # float64 model: float64 sums
     assert res.n_batches == 6 and res.n_decayed == 5
     assert res.ci is not None and res.ci[0] <= res.estimate <= res.ci[1]
     assert "batches" in res.ci_method
