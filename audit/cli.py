@@ -261,7 +261,8 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
     )
     typer.echo(
         f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
-        f"'{report.data}': {a['batches']} batches of {a['batch_size']} "
+        f"'{report.data}': {a['batches']} batch{'es' if a['batches'] != 1 else ''} of "
+        f"{a['batch_size']} "
         f"(batch size {sources[a['batch_size_source']]}), train mode, no augmentation"
     )
     typer.echo(f"optimizer  {report.optimizer_family} ({sources[a['optimizer_source']]})")
@@ -286,10 +287,13 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
             "parameter)"
         )
     if report.truth is not None:
-        typer.echo(
-            f"truth      {_sci(report.truth)}   relative error {_sci(report.relative_error, 2)}, "
+        errors = (
+            f"   relative error {_sci(report.relative_error, 2)}, "
             f"|log10| {_sci(report.log10_error, 2)}"
+            if report.estimate is not None
+            else ""
         )
+        typer.echo(f"truth      {_sci(report.truth)}{errors}")
     typer.echo(f"verdict    {report.verdict}: {describe_verdict(report.verdict)}")
     table = report.defences
     if len(table):
