@@ -375,8 +375,11 @@ def _finish(
         "frozen": result.frozen,
     }  # fmt: skip
     if best is not None:
+        from tuner.train import TrainConfig
+
         document.update(
-            config=best.params,
+            # The whole recipe (every TrainConfig field), not only the searched ones.
+            config=TrainConfig.from_dict(best.params, where="best trial").to_dict(),
             metrics=best.metrics,
             fitness=best.fitness,
             trial=best.number,
