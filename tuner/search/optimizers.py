@@ -24,8 +24,9 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "evolutionary": ("OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt"),
     "bayesian": ("BO", "ParametrizedBO"),
 }
-#: The default; chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md).
-DEFAULT_OPTIMIZER = "OnePlusOne"
+#: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): a (1+1)
+#: evolution strategy whose mutation changes a random number of parameters (suits mixed spaces).
+DEFAULT_OPTIMIZER = "PortfolioDiscreteOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
     "ParametrizedBO",
