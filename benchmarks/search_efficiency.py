@@ -76,8 +76,13 @@ RECOMMENDED_METHODS = tuple(
     for name in names
     if name in {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
 )
-#: Configured variants measured as candidates for the default.
-CANDIDATES: tuple[Method, ...] = ()
+#: Measured beside the recommended ones: the default, when it is not among them (it was
+#: picked from an exploration of Nevergrad's registry on the MLP problem; docs/benchmarks.md).
+CANDIDATES: tuple[Method, ...] = tuple(
+    Method(name, name)
+    for name in (DEFAULT_OPTIMIZER,)
+    if name not in {m.optimizer for m in RECOMMENDED_METHODS}
+)
 ALL_METHODS = (*RECOMMENDED_METHODS, *CANDIDATES, RANDOM, PEER)
 
 
