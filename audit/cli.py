@@ -215,33 +215,19 @@ def model_cmd(
 
 def _vault_key(vault: Path, passphrase_file: Path | None, key_file: Path | None,
                identity: Path | None) -> Any:  # fmt: skip
-    import os
+    from tuner.vault.cli_keys import key_for_reading_or_default
 
-    from tuner.keyring import default_key_file
-    from tuner.vault import KeyMode, inspect_file
-    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_reading
-
-    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
-        default = default_key_file()
-        if inspect_file(vault).key_mode is KeyMode.KEY_FILE and default.exists():
-            key_file = default
-    return key_for_reading(vault, passphrase_file=passphrase_file, key_file=key_file,
-                           identity=identity)  # fmt: skip
+    return key_for_reading_or_default(
+        vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
 
 
 def _result_key(passphrase_file: Path | None, key_file: Path | None, recipient: str | None) -> Any:
-    import os
+    from tuner.vault.cli_keys import key_for_new_or_default
 
-    from tuner.keyring import ensure_default_key
-    from tuner.vault import KeyFile
-    from tuner.vault.cli_keys import PASSPHRASE_ENV, key_for_new
-
-    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
-        return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
-    path, created = ensure_default_key()
-    if created:
-        typer.echo(f"created your default key file {path} (mode 0600); keep it safe", err=True)
-    return KeyFile(path)
+    return key_for_new_or_default(
+        passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
+    )
 
 
 def _sci(value: Any, digits: int = 3) -> str:

@@ -119,9 +119,7 @@ def _new_key(
     recipient: str | None,
     identity: Path | None,
 ):  # type: ignore[no-untyped-def]
-    from tuner.keyring import ensure_default_key
-    from tuner.vault import KeyFile
-    from tuner.vault.cli_keys import default_key_for, key_for_new, key_for_writing
+    from tuner.vault.cli_keys import default_key_for, key_for_new_or_default, key_for_writing
 
     if vault is not None and vault.exists():
         if not any(
@@ -130,12 +128,9 @@ def _new_key(
             key_file = default_key_for(vault)
         return key_for_writing(vault, passphrase_file=passphrase_file, key_file=key_file,
                                identity=identity, recipient=recipient)  # fmt: skip
-    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
-        return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
-    path, created = ensure_default_key()
-    if created:
-        typer.echo(f"created your default key file {path} (mode 0600); keep it safe", err=True)
-    return KeyFile(path)
+    return key_for_new_or_default(
+        passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
+    )
 
 
 def _reading_key(

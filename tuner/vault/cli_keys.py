@@ -314,6 +314,27 @@ def key_for_reading_or_default(
     )
 
 
+def key_for_new_or_default(
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    recipient: str | None = None,
+) -> KeySource:
+    """:func:`key_for_new`, or the user's default key file when no key was given.
+
+    The default key file (``~/.config/hyperseal/key`` or ``$HYPERSEAL_HOME/key``)
+    is created on first use, mode 0600, with a note on stderr.
+    """
+    from tuner.keyring import ensure_default_key
+
+    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
+        return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    path, created = ensure_default_key()
+    if created:
+        typer.echo(f"created your default key file {path} (mode 0600); keep it safe", err=True)
+    return KeyFile(path)
+
+
 __all__ = [
     "NEW_PASSPHRASE_ENV",
     "PASSPHRASE_ENV",
@@ -325,6 +346,7 @@ __all__ = [
     "default_key_for",
     "get_passphrase",
     "key_for_new",
+    "key_for_new_or_default",
     "key_for_reading",
     "key_for_reading_or_default",
     "key_for_writing",
