@@ -84,7 +84,7 @@ def throughput(
     train_set = DetectionDataset(splits.train)
     train_set.preload()
     spec = ModelSpec(arch, backbone, size, tuple(splits.train.class_names))
-    config = TrainConfig(epochs=1, batch_size=batch, lr=0.01, warmup_epochs=0.0)
+    config = TrainConfig(epochs=1, batch_size=batch, lr=0.005, warmup_epochs=0.0)
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
@@ -224,34 +224,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else ""),
         flush=True,
     )
-    speeds = []
+    speeds: list[dict[str, Any]] = []
+    errors: dict[str, str] = {}
     for arch, backbone in MODELS:
-        row = throughput(
-            arch,
-            backbone,
-            args.size,
-            args.images,
-            args.epochs,
-            args.rounds,
-            args.batch_size,
-            device,
-            clock,
-        )
+        try:
+            row = throughput(
+                arch, backbone, args.size, args.images, args.epochs, args.rounds,
+                args.batch_size, device, clock,
+            )  # fmt: skip
+        except Exception as exc:  # record it and go on: the JSON must still be written
+            errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
+            print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
+            continue
         speeds.append(row)
         print(
             f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
             f"{row['images_per_second']:.1f} images/s",
             flush=True,
         )
-    packs = packing(
-        args.packs,
-        args.pack_budget,
-        args.pack_images,
-        args.pack_size,
-        args.pack_epochs,
-        device,
-        clock,
-    )
+    packs: list[dict[str, Any]] = []
+    try:
+        packs = packing(
+            args.packs, args.pack_budget, args.pack_images, args.pack_size, args.pack_epochs,
+            device, clock,
+        )  # fmt: skip
+    except Exception as exc:
+        errors["packing"] = f"{type(exc).__name__}: {exc}"
+        print(f"  packing: FAILED {errors['packing']}", flush=True)
     print(
         table(
             ["trials at once", "trials/h", "median trial s", "gain"],
@@ -272,10 +271,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "seconds": clock.elapsed(),
         "throughput": speeds,
         "packing": packs,
+        "errors": errors,
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
     }
     write_json(args.json, result)
     print(f"wrote {args.json} ({clock.elapsed():.0f} s)")
+    if errors:
+        raise SystemExit(f"gpu.py: {len(errors)} part(s) failed: {', '.join(errors)}")
     return {"machine": machine(), **result}
 
 
