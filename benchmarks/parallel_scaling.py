@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=int, default=12, help="Trials per measurement.")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=30, help="MLP epochs per trial.")
+    parser.add_argument("--epochs", type=int, default=90, help="MLP epochs per trial.")
     parser.add_argument("--detector", action="store_true", help="Tiny-FCOS trials instead.")
     parser.add_argument("--executors", nargs="+", default=list(EXECUTORS), choices=EXECUTORS)
     parser.add_argument(

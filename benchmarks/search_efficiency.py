@@ -288,8 +288,31 @@ def write_outputs(rows: list[dict[str, Any]], summary: list[dict[str, Any]], fol
     plot_curves(rows, folder / "search_efficiency.png")
 
 
+_DEFAULT_COLOR = "#D55E00"  # vermillion
+
+
+def _style(method: str, index: int) -> dict[str, Any]:
+    """Line style: the peer black and dashed, the default thick, random search grey."""
+    if method == PEER.label:
+        return {"color": OKABE_ITO[0], "linestyle": "--", "linewidth": 2.4}
+    if method == RANDOM.label:
+        return {"color": "#999999", "linestyle": ":", "linewidth": 1.6}
+    if method == DEFAULT_OPTIMIZER:
+        return {"color": _DEFAULT_COLOR, "linestyle": "-", "linewidth": 2.8}
+    colors = [c for c in OKABE_ITO[1:] if c != _DEFAULT_COLOR]
+    return {
+        "color": colors[index % len(colors)],
+        "linestyle": LINESTYLES[(index // len(colors)) % len(LINESTYLES)],
+        "linewidth": 1.3,
+    }
+
+
 def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
-    """Median best-so-far per method, one panel per problem (largest budget's runs)."""
+    """Median best-so-far per method, one panel per problem (largest budget's runs).
+
+    The y axis starts where the curves have settled a little (a quarter of the
+    budget in), so the differences that matter are visible.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -298,10 +321,15 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 
     problems = sorted({r["problem"] for r in rows})
     methods = [m.label for m in ALL_METHODS if any(r["method"] == m.label for r in rows)]
-    fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 3.6), squeeze=False)
+    methods += sorted({r["method"] for r in rows} - set(methods))
+    fig, axes = plt.subplots(
+        1, len(problems), figsize=(4.3 * len(problems) + 2.2, 3.8), squeeze=False
+    )
+    others = [m for m in methods if m not in (PEER.label, RANDOM.label, DEFAULT_OPTIMIZER)]
     for ax, problem in zip(axes[0], problems, strict=True):
         budget = max(r["budget"] for r in rows if r["problem"] == problem)
-        for i, method in enumerate(methods):
+        floor, top = [], []
+        for method in methods:
             curves = [
                 r["curve"]
                 for r in rows
@@ -310,20 +338,25 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
             if not curves:
                 continue
             values = np.median(np.array(curves, dtype=float), axis=0)
-            ax.plot(
-                np.arange(1, len(values) + 1),
-                values,
-                label=method,
-                color=OKABE_ITO[i % len(OKABE_ITO)],
-                linestyle=LINESTYLES[(i // len(OKABE_ITO)) % len(LINESTYLES)],
-                linewidth=2.2 if method in (PEER.label, DEFAULT_OPTIMIZER) else 1.3,
-            )
+            index = others.index(method) if method in others else 0
+            ax.plot(np.arange(1, len(values) + 1), values, label=method, **_style(method, index))
+            floor.append(values[max(0, len(values) // 4 - 1)])
+            top.append(values[-1])
+        if floor and np.isfinite(min(floor)) and max(top) > min(floor):
+            margin = 0.05 * (max(top) - min(floor))
+            ax.set_ylim(min(floor) - margin, max(top) + margin)
         ax.set_title(f"{problem} (budget {budget})")
         ax.set_xlabel("trial")
-        ax.set_ylabel("median best so far")
+        ax.set_ylabel("median best so far (higher is better)")
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    handles, labels = [], []
+    for ax in axes[0]:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(h)
+                labels.append(label)
+    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1 - 2.0 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
