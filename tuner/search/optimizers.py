@@ -25,8 +25,8 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "bayesian": ("BO", "ParametrizedBO"),
 }
 #: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): a (1+1)
-#: evolution strategy whose mutation changes a random number of parameters (suits mixed spaces).
-DEFAULT_OPTIMIZER = "PortfolioDiscreteOnePlusOne"
+#: evolution strategy with crossover whose mutation changes a random number of parameters.
+DEFAULT_OPTIMIZER = "RecombiningPortfolioDiscreteOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
     "ParametrizedBO",
