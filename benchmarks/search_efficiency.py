@@ -365,6 +365,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 # -- main -------------------------------------------------------------------------------
 def problems_for(args: argparse.Namespace) -> list[Problem]:
     methods = tuple(m for m in ALL_METHODS if not args.methods or m.label in args.methods)
+    methods += tuple(Method(n, n) for n in args.extra if n not in {m.label for m in methods})
     detector_methods = tuple(m for m in ALL_METHODS if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
     catalogue = {
@@ -516,6 +517,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--slow-problems", nargs="+", default=None, help="Run BO on these problems only."
     )
     parser.add_argument("--methods", nargs="+", default=None, help="Only these method labels.")
+    parser.add_argument(
+        "--extra", nargs="+", default=[], help="More Nevergrad registry names to measure."
+    )
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
     parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
