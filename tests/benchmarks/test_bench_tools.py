@@ -62,16 +62,32 @@ def test_gpu_script_refuses_cuda_when_there_is_none() -> None:
 
 
 def test_run_all_reads_each_benchmarks_result() -> None:
-    rows = run_all.read_search_efficiency(
-        {"headline": {"default": "X", "default_regret_vs_tpe": {"mlp@20": 0.8, "sphere@40": 2.0}}},
-        "",
-    )
-    assert rows[0][2] == 0.8 and rows[0][4] is True and rows[1][4] is None
+    summary = [
+        {"method": "X", "problem": "mlp", "budget": 40, "regret_vs_tpe": 1.5,
+         "best_minus_tpe": 0.0},
+        {"method": "X", "problem": "detector", "budget": 20, "regret_vs_tpe": 0.5,
+         "best_minus_tpe": -0.01},
+        {"method": "X", "problem": "sphere", "budget": 20, "regret_vs_tpe": 2.0,
+         "best_minus_tpe": -1.0},
+        {"method": "Y", "problem": "mlp", "budget": 40, "regret_vs_tpe": 0.1,
+         "best_minus_tpe": 0.1},
+    ]  # fmt: skip
+    rows = run_all.read_search_efficiency({"headline": {"default": "X"}, "summary": summary}, "")
+    # the goal is the median best (>= TPE's), the value the ratio of median regrets
+    assert [(r[2], r[4]) for r in rows] == [(1.5, True), (0.5, False), (2.0, None)]
     log = "vault open, passphrase:\n  median 0.412 s  (min\n    key file: 0.031 ms/record  ok\n"
     assert [r[2] for r in run_all.read_vault({}, log)] == [0.412, 0.031]
     scaling = run_all.read_parallel_scaling({"ratios": {"processes": 1.9, "dask-local": 1.5}}, "")
     assert [r[4] for r in scaling] == [True, False]
     assert run_all.read_early_stopping({"summary": {"median_ratio": 0.3}}, "")[0][4] is True
+
+
+def test_run_all_reread_prints_the_table_of_a_finished_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "early_stopping.log").write_text("...")
+    (tmp_path / "early_stopping.json").write_text(json.dumps({"summary": {"median_ratio": 0.3}}))
+    out = run_all.main(["--reread", "--out", str(tmp_path)])
+    assert [r[0] for r in out["rows"]] == ["early_stopping"]
+    assert "vault" in out["problems"] and "SUMMARY" in capsys.readouterr().out
 
 
 def test_run_all_quick_prints_one_summary_table(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
