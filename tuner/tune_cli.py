@@ -33,6 +33,7 @@ def tune(
     budget: int = typer.Option(20, help="Number of trials."),
     epochs: int = typer.Option(4, help="Epochs of a full trial."),
     pruner: str = typer.Option("asha", help="asha, median or none."),
+    reduction: int = typer.Option(3, help="ASHA reduction factor: rungs at epochs 1, η, η², ..."),
     fitness: str = typer.Option("mAP", help="Metric to maximise, e.g. '0.1*mAP50+0.9*mAP'."),
     freeze_unimportant: bool = typer.Option(
         False, help="Freeze parameters of low importance at their best values mid-search."
@@ -71,8 +72,9 @@ def tune(
         settings = StudySettings(
             optimizer=optimizer or DEFAULT_OPTIMIZER,
             optimizer_options=_options(optimizer_option),
-            budget=budget, seed=seed, fitness=fitness, pruner=pruner, max_epochs=epochs,
-            freeze_unimportant=freeze_unimportant, freeze_threshold=freeze_threshold,
+            budget=budget, seed=seed, fitness=fitness, pruner=pruner, reduction=reduction,
+            max_epochs=epochs, freeze_unimportant=freeze_unimportant,
+            freeze_threshold=freeze_threshold,
         )  # fmt: skip
         options = TuneOptions(
             data=data, synthetic_images=images, arch=model, backbone=backbone,

@@ -71,6 +71,15 @@ def test_asha_stops_a_clearly_bad_trial() -> None:
     assert not rule.should_stop(2, 0.0)  # not a rung
 
 
+def test_asha_lets_a_newcomer_on_only_if_it_leads_a_rung_not_yet_full() -> None:
+    pruner = Pruner("asha", max_epochs=9, reduction=3)
+    assert not pruner.rule().should_stop(1, 0.0)  # the first trial always goes on
+    pruner.observe([(1, 0.5), (3, 0.6)])
+    assert pruner.rule().should_stop(1, 0.4)
+    assert not pruner.rule().should_stop(1, 0.55)
+    assert not pruner.rule().should_stop(3, 0.7)
+
+
 def test_median_rule_waits_for_enough_trials() -> None:
     pruner = Pruner("median", max_epochs=5, min_trials=3)
     pruner.observe([(1, 0.4)])

@@ -78,6 +78,7 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
     ("args", "fragment"),
     [(["--optimizer", "Nope"], "unknown optimizer 'Nope'"),
      (["--pruner", "hyperband"], "pruner 'hyperband' is unknown"),
+     (["--reduction", "1"], "reduction factor must be 2 or more"),
      (["--fitness", "2**mAP"], "not a weighted sum"),
      (["--data", "/does/not/exist"], "/does/not/exist"),
      (["--model", "yolo"], "unknown architecture 'yolo'")],

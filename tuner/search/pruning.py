@@ -41,9 +41,12 @@ class PruneRule:
         others = self.history.get(epoch, ())
         if self.method == "median":
             return len(others) >= self.min_trials and value < statistics.median(others)
-        if epoch not in self.rungs or len(others) < self.reduction:
+        if epoch not in self.rungs:
             return False
-        # ASHA: go on only when in the top 1/reduction of the trials that reached this rung.
+        # ASHA: go on only when in the top 1/reduction of the trials that reached this
+        # rung. Until a rung holds `reduction` trials that top share is empty, so a
+        # newcomer goes on only if it leads the rung (as Optuna's ASHA does): waiting
+        # for the rung to fill would let the first trials all run to the end.
         ranked = sorted([*others, value], reverse=True)
         keep = max(1, len(ranked) // self.reduction)
         return value < ranked[keep - 1]
