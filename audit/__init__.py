@@ -24,8 +24,7 @@ Names are imported on first use, so ``import audit`` stays light.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from audit.errors import (
     AuditError,
@@ -39,6 +38,7 @@ from audit.errors import (
     UnsafeModelError,
     UnsupportedModelError,
 )
+from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from audit.datasets import Dataset, load_dataset
@@ -157,15 +157,4 @@ _LAZY = {
     "train_steal_retrain": "audit.tsr",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'audit' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

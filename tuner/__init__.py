@@ -8,8 +8,9 @@ The public API, loaded on first use (importing ``tuner`` imports no torch)::
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tuner.detectors import ModelSpec, build_detector
@@ -65,8 +66,4 @@ __all__ = [
     "tune_run",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'tuner' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())

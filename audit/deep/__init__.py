@@ -19,8 +19,9 @@ Names are imported on first use, so importing this package does not import torch
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from audit.deep.model_audit import DetectorAudit, Recipe, audit_model
@@ -49,15 +50,4 @@ _LAZY = {
     "steal_weight_decay": "audit.deep.steal",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'audit.deep' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -2,20 +2,89 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import Any
 
 import numpy as np
 
-from audit.errors import NonFiniteError
+from audit.errors import NoEquationError, NonFiniteError
 from audit.learners.base import (
     Coefficients,
+    Equation,
+    Learner,
     check_data,
     check_features,
     float_array,
     optional_bool,
     regression_target,
     reject,
+    wrong_estimator,
 )
+
+Rows = tuple[np.ndarray, np.ndarray, dict[str, Any]]
+"""``b``, ``A`` and the report's extras of the weights' equations."""
+
+
+class LinearRegressionLearner(Learner):
+    """A single-target scikit-learn linear regressor: ``Xw + b`` fitted to ``y``.
+
+    Subclasses give the estimator class, the weights' equations and the
+    intercept equation's scale; this class checks the data, adds the
+    (hyperparameter-free) intercept equation, and reads and applies the weights.
+    """
+
+    task = "regression"
+    weight_keys = ("coef", "intercept")
+
+    @abstractmethod
+    def estimator_class(self) -> type:
+        """The scikit-learn class this learner models (imported on use)."""
+
+    @abstractmethod
+    def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
+        """The weights' stationarity equations at residuals ``r``."""
+
+    def intercept_scale(self, n: int) -> float:
+        """The loss gradient's factor on ``Σr`` (``1/n`` when the loss is a mean)."""
+        return 1.0 / n
+
+    def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
+        X, w, r, fit_intercept = residuals(coefs, X, y, self.name)
+        b, A, extras = self.weight_rows(X, w, r)
+        if fit_intercept:
+            bi, Ai = intercept_row(r, self.intercept_scale(X.shape[0]), A.shape[1])
+            b, A = np.concatenate([b, bi]), np.vstack([A, Ai])
+        return Equation(b=b, A=A, extras=extras)
+
+    def accepts(self, estimator: Any) -> bool:
+        return type(estimator) is self.estimator_class()
+
+    def coefficients(self, estimator: Any) -> dict[str, Any]:
+        if not self.accepts(estimator):
+            raise wrong_estimator(estimator, self.name)
+        return linear_coefficients(estimator, self.name)
+
+    def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
+        return linear_decision(coefs, X, self.name)
+
+
+def l1_rows(
+    X: np.ndarray, w: np.ndarray, r: np.ndarray, learner: str, strength: str
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """Loss gradient ``−X_jᵀr / n`` on the non-zero weights, the mask, the L1 lower bound.
+
+    Raises :class:`NoEquationError` when every weight is zero (only the bound is known);
+    ``strength`` names the L1 strength in that message.
+    """
+    n = X.shape[0]
+    active = w != 0
+    bound = l1_lower_bound(X, r, ~active, n)
+    if not np.any(active):
+        raise NoEquationError(
+            f"{learner}: every weight is zero, so the weights only bound "
+            f"{strength} >= {bound:.3g}; no equation to solve"
+        )
+    return -(X[:, active].T @ r) / n, active, bound
 
 
 def linear_coefficients(estimator: Any, learner: str) -> dict[str, Any]:

@@ -158,6 +158,18 @@ class Learner(ABC):
         return f"<learner {self.name}: {self.library}>"
 
 
+class InverseCLearner(Learner):
+    """A learner whose one hyperparameter is ``C``, the inverse strength: ``λ = 1/C``."""
+
+    hyperparameters = ("C",)
+
+    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
+        return {"C": 1.0 / float(lambdas[0])}
+
+    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
+        return np.array([1.0 / float(hyper["C"])])
+
+
 # -- shared checks ---------------------------------------------------------------------------
 
 

@@ -17,15 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import NoEquationError
-from audit.learners._linear import (
-    intercept_row,
-    l1_lower_bound,
-    linear_coefficients,
-    linear_decision,
-    residuals,
-)
-from audit.learners.base import Coefficients, Equation, Learner, wrong_estimator
+from audit.learners._linear import LinearRegressionLearner, Rows, l1_rows
 
 __all__ = ["ElasticNetLearner", "mix_to_pair", "pair_to_mix"]
 
@@ -41,11 +33,10 @@ def mix_to_pair(strength: float, l1_ratio: float) -> tuple[float, float]:
     return strength * l1_ratio, strength * (1.0 - l1_ratio)
 
 
-class ElasticNetLearner(Learner):
+class ElasticNetLearner(LinearRegressionLearner):
     """``sklearn.linear_model.ElasticNet`` (coordinate descent; single target)."""
 
     name = "elastic_net"
-    task = "regression"
     library = "sklearn.linear_model.ElasticNet"
     objective = "1/(2n) ||y - Xw - b||^2 + alpha*l1_ratio*||w||_1 + 1/2*alpha*(1-l1_ratio)*||w||^2"
     paper_form = (
@@ -54,7 +45,6 @@ class ElasticNetLearner(Learner):
     )
     hyperparameters = ("alpha", "l1_ratio")
     lambda_names = ("lambda_l1", "lambda_l2")
-    weight_keys = ("coef", "intercept")
 
     def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
         alpha, ratio = pair_to_mix(float(lambdas[0]), float(lambdas[1]))
@@ -63,36 +53,15 @@ class ElasticNetLearner(Learner):
     def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
         return np.array(mix_to_pair(float(hyper["alpha"]), float(hyper["l1_ratio"])))
 
-    def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
-        X, w, r, fit_intercept = residuals(coefs, X, y, self.name)
-        n = X.shape[0]
-        active = w != 0
-        bound = l1_lower_bound(X, r, ~active, n)
-        if not np.any(active):
-            raise NoEquationError(
-                f"{self.name}: every weight is zero, so the weights only bound "
-                f"alpha*l1_ratio >= {bound:.3g}; no equation to solve"
-            )
-        b = -(X[:, active].T @ r) / n
-        A = np.column_stack([np.sign(w[active]), w[active]])
-        if fit_intercept:
-            bi, Ai = intercept_row(r, 1.0 / n, 2)
-            b, A = np.concatenate([b, bi]), np.vstack([A, Ai])
-        return Equation(
-            b=b,
-            A=A,
-            extras={"n_nonzero": int(active.sum()), "lambda_l1_lower_bound": bound},
-        )
-
-    def accepts(self, estimator: Any) -> bool:
+    def estimator_class(self) -> type:
         from sklearn.linear_model import ElasticNet
 
-        return type(estimator) is ElasticNet
+        return ElasticNet
 
-    def coefficients(self, estimator: Any) -> dict[str, Any]:
-        if not self.accepts(estimator):
-            raise wrong_estimator(estimator, self.name)
-        return linear_coefficients(estimator, self.name)
+    def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
+        b, active, bound = l1_rows(X, w, r, self.name, "alpha*l1_ratio")
+        A = np.column_stack([np.sign(w[active]), w[active]])
+        return b, A, {"n_nonzero": int(active.sum()), "lambda_l1_lower_bound": bound}
 
     def make_estimator(
         self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
@@ -106,6 +75,3 @@ class ElasticNetLearner(Learner):
             max_iter=100_000,
             **extra,
         )
-
-    def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
-        return linear_decision(coefs, X, self.name)

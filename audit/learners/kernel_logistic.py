@@ -29,7 +29,7 @@ from audit.learners._rows import match_rows
 from audit.learners.base import (
     Coefficients,
     Equation,
-    Learner,
+    InverseCLearner,
     check_data,
     check_features,
     class_indices,
@@ -147,7 +147,7 @@ class KernelLogisticRegression(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
-class KernelLogisticLearner(Learner):
+class KernelLogisticLearner(InverseCLearner):
     """:class:`KernelLogisticRegression` (two classes, any named kernel)."""
 
     name = "kernel_logistic"
@@ -155,15 +155,8 @@ class KernelLogisticLearner(Learner):
     library = "audit.learners.kernel_logistic.KernelLogisticRegression"
     objective = "C * sum log(1 + exp(-y f(x))) + 1/2 beta^T K beta, f = K beta + b"
     paper_form = "K-free stationarity: g_i + lambda * beta_i = 0 for every point, lambda = 1/C"
-    hyperparameters = ("C",)
     weight_keys = ("dual_coef", "intercept")
     binary_only = True
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"C": 1.0 / float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([1.0 / float(hyper["C"])])
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
         beta = float_array(coefs, "dual_coef", self.name, ndim=1)

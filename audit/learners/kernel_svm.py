@@ -30,7 +30,7 @@ from audit.learners._rows import match_rows
 from audit.learners.base import (
     Coefficients,
     Equation,
-    Learner,
+    InverseCLearner,
     check_data,
     check_features,
     class_indices,
@@ -59,7 +59,7 @@ def _sv_parts(coefs: Coefficients, learner: str) -> tuple[np.ndarray, np.ndarray
     return beta, sv, b0
 
 
-class KernelSVMLearner(Learner):
+class KernelSVMLearner(InverseCLearner):
     """``sklearn.svm.SVC`` with two classes (any named kernel)."""
 
     name = "kernel_svm"
@@ -67,15 +67,8 @@ class KernelSVMLearner(Learner):
     library = "sklearn.svm.SVC"
     objective = "C * sum max(0, 1 - y f(x)) + 1/2 beta^T K beta, f = K beta + b"
     paper_form = "K-free dual stationarity: lambda * beta_i = y_i inside the margin, lambda = 1/C"
-    hyperparameters = ("C",)
     weight_keys = ("dual_coef", "intercept")
     binary_only = True
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"C": 1.0 / float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([1.0 / float(hyper["C"])])
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
         beta, sv, b0 = _sv_parts(coefs, self.name)

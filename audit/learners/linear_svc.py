@@ -37,7 +37,7 @@ from audit.learners._classify import (
 from audit.learners.base import (
     Coefficients,
     Equation,
-    Learner,
+    InverseCLearner,
     optional_float,
     reject,
     wrong_estimator,
@@ -81,19 +81,12 @@ def _hinge_equation(
     return Equation(b=b, A=np.vstack(As), extras=extras, notes=(note,))
 
 
-class _LinearSVCLearner(Learner):
+class _LinearSVCLearner(InverseCLearner):
     task = "classification"
     library = "sklearn.svm.LinearSVC"
-    hyperparameters = ("C",)
     weight_keys = ("coef", "intercept")
     loss: ClassVar[str]
     penalty: ClassVar[str]
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"C": 1.0 / float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([1.0 / float(hyper["C"])])
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
         m = LinearParts(coefs, X, y, self.name)

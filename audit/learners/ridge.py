@@ -16,22 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from audit.learners._linear import intercept_row, linear_coefficients, linear_decision, residuals
-from audit.learners.base import Coefficients, Equation, Learner, wrong_estimator
+from audit.learners._linear import LinearRegressionLearner, Rows
 
 __all__ = ["RidgeLearner"]
 
 
-class RidgeLearner(Learner):
+class RidgeLearner(LinearRegressionLearner):
     """``sklearn.linear_model.Ridge`` (any solver; single target)."""
 
     name = "ridge"
-    task = "regression"
     library = "sklearn.linear_model.Ridge"
     objective = "||y - Xw - b||^2 + alpha * ||w||^2 (intercept b unpenalised)"
     paper_form = "L = 1/2 ||y - Xw - b||^2, R = 1/2 ||w||^2, lambda = alpha"
     hyperparameters = ("alpha",)
-    weight_keys = ("coef", "intercept")
     iterative = False
 
     def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
@@ -40,23 +37,16 @@ class RidgeLearner(Learner):
     def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
         return np.array([float(hyper["alpha"])])
 
-    def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
-        X, w, r, fit_intercept = residuals(coefs, X, y, self.name)
-        b, A = -(X.T @ r), w[:, None]
-        if fit_intercept:
-            bi, Ai = intercept_row(r, 1.0, 1)
-            b, A = np.concatenate([b, bi]), np.vstack([A, Ai])
-        return Equation(b=b, A=A)
-
-    def accepts(self, estimator: Any) -> bool:
+    def estimator_class(self) -> type:
         from sklearn.linear_model import Ridge
 
-        return type(estimator) is Ridge
+        return Ridge
 
-    def coefficients(self, estimator: Any) -> dict[str, Any]:
-        if not self.accepts(estimator):
-            raise wrong_estimator(estimator, self.name)
-        return linear_coefficients(estimator, self.name)
+    def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
+        return -(X.T @ r), w[:, None], {}
+
+    def intercept_scale(self, n: int) -> float:
+        return 1.0  # Ridge's loss is a sum, not a mean
 
     def make_estimator(
         self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
@@ -65,6 +55,3 @@ class RidgeLearner(Learner):
 
         extra = {} if tol is None else {"tol": tol}
         return Ridge(alpha=float(hyper["alpha"]), **extra)
-
-    def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
-        return linear_decision(coefs, X, self.name)

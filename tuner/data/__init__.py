@@ -11,8 +11,7 @@ package (the CLI does) does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from tuner._lazy import lazy_exports
 
 _EXPORTS = {
     "CLASSES": "tuner.data.synth",
@@ -28,8 +27,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tuner.data' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -6,8 +6,9 @@ import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tuner.train.config import TrainConfig, load_config
@@ -15,15 +16,15 @@ if TYPE_CHECKING:
     from tuner.train.params import build_optimizer, split_decayed
 
 _WHERE = {
-    "TrainConfig": "config",
-    "load_config": "config",
-    "EpochReport": "loop",
-    "OnEpoch": "loop",
-    "TrainResult": "loop",
-    "resolve_device": "loop",
-    "train_detector": "loop",
-    "build_optimizer": "params",
-    "split_decayed": "params",
+    "TrainConfig": "tuner.train.config",
+    "load_config": "tuner.train.config",
+    "EpochReport": "tuner.train.loop",
+    "OnEpoch": "tuner.train.loop",
+    "TrainResult": "tuner.train.loop",
+    "resolve_device": "tuner.train.loop",
+    "train_detector": "tuner.train.loop",
+    "build_optimizer": "tuner.train.params",
+    "split_decayed": "tuner.train.params",
 }
 
 __all__ = [
@@ -38,8 +39,4 @@ __all__ = [
     "train_detector",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"tuner.train.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'tuner.train' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
