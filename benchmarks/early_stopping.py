@@ -90,8 +90,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=40)
-    parser.add_argument("--epochs", type=int, nargs="+", default=[27, 9],
-                        help="Full trial lengths of the curve objective; the first is judged.")  # fmt: skip
+    parser.add_argument(
+        "--epochs", type=int, nargs="+", default=[27, 9],
+        help="Full trial lengths of the curve objective; the first is judged.",
+    )  # fmt: skip
     parser.add_argument("--detector", action="store_true")
     parser.add_argument("--reduction", type=int, default=3, help="ASHA reduction factor.")
     parser.add_argument("--json", type=Path, default=None)

@@ -11,7 +11,10 @@ Problems:
   mlp        a real cheap tuning problem: a torch MLP on scikit-learn's digits,
              3 epochs a trial, validation accuracy (6 hyperparameters, mixed)
   detector   tiny FCOS on synthetic scenes (128 images at 64 px, 3 epochs,
-             fitness mAP50), fewer seeds and methods: trials cost seconds
+             fitness mAP50), fewer seeds and methods: trials cost seconds. Its
+             methods ignore the budget when asking, so budget 20 is read from
+             the first 20 trials of the budget-40 searches (--separate-budgets
+             runs both)
   sphere, rastrigin   Nevergrad's ArtificialFunction(block_dimension=5) behind
              a mixed space (log, float, int, choice), fitness = -f
 
@@ -21,7 +24,8 @@ ratio of each method's median regret to TPE's (below 1: better than TPE), and
 write a long CSV of curves, a summary CSV and a plot of median best-so-far.
 
     python benchmarks/search_efficiency.py [--quick] [--problems mlp detector sphere]
-        [--seeds 10] [--detector-seeds 3] [--budgets 20 40] [--workers 2] [--json OUT]
+        [--seeds 10] [--detector-seeds 3] [--budgets 20 40] [--detector-budgets 20 40]
+        [--separate-budgets] [--workers 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -98,6 +102,17 @@ class Problem:
     methods: tuple[Method, ...]
     detail: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    nested: bool = False
+    """Cut the smaller budgets from the largest budget's searches (budget-free methods)."""
+
+
+#: Methods whose asks do not depend on the budget: with the same seed, a search of budget
+#: 20 is the first 20 trials of one of budget 40, so a nested problem runs only the longer.
+#: (Nevergrad's portfolio (1+1) and plain random search never read the budget; TPE has
+#: none. tests/benchmarks checks it.)
+BUDGET_FREE = frozenset(
+    {"RecombiningPortfolioDiscreteOnePlusOne", "PortfolioDiscreteOnePlusOne", "RandomSearch", TPE}
+)
 
 
 def build(problem: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any]:
@@ -161,6 +176,26 @@ def run_job(job: Job) -> dict[str, Any]:
         "optimizer_seconds": study.optimizer_seconds,
         "failed": sum(t.status == "failed" for t in result.trials),
     }
+
+
+def expand_nested(rows: list[dict[str, Any]], problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    """Add the smaller budgets' rows of nested problems, cut from the largest budget's search.
+
+    Seconds are prorated; each cut row says ``cut_from``.
+    """
+    nested = {p.name: p.budgets for p in problems if p.nested}
+    free = {m.label for m in ALL_METHODS if m.optimizer in BUDGET_FREE}
+    out = list(rows)
+    for r in rows:
+        budgets = nested.get(r["problem"], ())
+        if r["method"] not in free or not budgets or r["budget"] != max(budgets):
+            continue
+        for b in (b for b in budgets if b < r["budget"]):
+            share = b / r["budget"]
+            out.append({**r, "budget": b, "curve": r["curve"][:b], "fitness": r["fitness"][:b],
+                        "seconds": r["seconds"] * share, "cut_from": r["budget"],
+                        "optimizer_seconds": r["optimizer_seconds"] * share})  # fmt: skip
+    return out
 
 
 def _cost(job: Job) -> float:
@@ -384,8 +419,10 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
             args.detector_seeds,
             tuple(args.detector_budgets),
             detector_methods,
-            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, mAP50",
+            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, mAP50"
+            + (" (smaller budgets: the first trials of the largest)" if args.nested else ""),
             det,
+            nested=args.nested,
         ),
         "sphere": Problem(
             "sphere",
@@ -429,11 +466,14 @@ def jobs_for(
             return 0
         return min(p.seeds, slow_seeds) if slow_seeds else p.seeds
 
+    def budgets(p: Problem, m: Method) -> tuple[int, ...]:
+        return (max(p.budgets),) if p.nested and m.optimizer in BUDGET_FREE else p.budgets
+
     return [
         Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
         for p in problems
         for m in p.methods
-        for b in p.budgets
+        for b in budgets(p, m)
         for seed in range(seeds(p, m))
     ]
 
@@ -522,7 +562,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
-    parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20])
+    parser.add_argument("--detector-budgets", type=int, nargs="+", default=[20, 40])
+    parser.add_argument(
+        "--separate-budgets",
+        dest="nested",
+        action="store_false",
+        help="Run every detector budget as its own search (default: cut the smaller budgets "
+        "from the largest budget's searches, for the methods whose asks ignore the budget).",
+    )
     parser.add_argument("--detector-images", type=int, default=128)
     parser.add_argument("--detector-epochs", type=int, default=3)
     parser.add_argument(
@@ -550,7 +597,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         flush=True,
     )
     start = time.perf_counter()
-    rows = run_jobs(jobs, args.workers, log=sys.stdout)
+    rows = expand_nested(run_jobs(jobs, args.workers, log=sys.stdout), problems)
     summary = summarise(rows)
     folder = results_dir(args.out)
     write_outputs(rows, summary, folder)

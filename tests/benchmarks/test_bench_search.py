@@ -84,6 +84,26 @@ def test_a_job_returns_a_monotone_best_so_far_curve() -> None:
     assert row["curve"][-1] == max(row["fitness"])
 
 
+@pytest.mark.parametrize("method", sorted(se.BUDGET_FREE))
+def test_a_budget_free_method_asks_the_same_first_trials_whatever_the_budget(
+    method: str,
+) -> None:
+    m = se.Method(method, method)
+    short = se.run_job(se.Job("sphere", "score", (), m, 6, 3))
+    long = se.run_job(se.Job("sphere", "score", (), m, 12, 3))
+    assert short["fitness"] == long["fitness"][:6]
+
+
+def test_nested_budgets_are_cut_from_the_longest_search() -> None:
+    problem = se.Problem("detector", "mAP50", 1, (2, 4), (se.PEER,), nested=True)
+    jobs = se.jobs_for([problem])
+    assert [j.budget for j in jobs] == [4]
+    row = {**_row("detector", se.PEER.label, 4, 0, 0.5), "curve": [0.1, 0.2, 0.4, 0.5],
+           "fitness": [0.1, 0.2, 0.4, 0.5]}  # fmt: skip
+    cut = [r for r in se.expand_nested([row], [problem]) if r["budget"] == 2]
+    assert len(cut) == 1 and cut[0]["curve"] == [0.1, 0.2] and cut[0]["cut_from"] == 4
+
+
 def _row(problem: str, method: str, budget: int, seed: int, best: float) -> dict:
     return {
         "problem": problem,

@@ -84,6 +84,13 @@ class ProcessExecutor:
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
 
 
+#: Dask settings of the local cluster hyperseal starts (an existing cluster keeps its own).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.system-monitor.gil.enabled": False,
+}
+
+
 class DaskExecutor:
     """Trials as tasks on a Dask cluster (an existing scheduler, or a local cluster)."""
 
@@ -96,9 +103,15 @@ class DaskExecutor:
             ) from None
         self._cluster = None
         if address is None:
-            self._cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            import dask
+
+            # Trials are long, CPU-bound tasks: the worker's sampling profiler (every 10 ms,
+            # for a dashboard we do not start) would contend with them for the GIL and a core.
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):
+                self._cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None,
+                )  # fmt: skip
             self._client = Client(self._cluster)
             self.name = f"Dask local cluster ({workers} workers)"
         else:
