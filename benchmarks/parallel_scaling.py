@@ -14,7 +14,7 @@ search sees. Configurations are interleaved over ``--rounds`` rounds; the
 medians are compared. Goal: 2 workers ≥ 1.8× the trials per hour of 1 on
 2 cores (other load on the machine lowers it; the load average is printed).
 
-    python benchmarks/parallel_scaling.py [--quick] [--budget 12] [--rounds 2] [--json OUT]
+    python benchmarks/parallel_scaling.py [--quick] [--budget 16] [--rounds 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=int, default=12, help="Trials per measurement.")
+    parser.add_argument("--budget", type=int, default=16, help="Trials per measurement.")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=90, help="MLP epochs per trial.")
     parser.add_argument("--detector", action="store_true", help="Tiny-FCOS trials instead.")

@@ -7,7 +7,7 @@ transforms, loss-dict reduction, ``math.isfinite`` check, warm-up scheduler,
 metric logging). Both run in this process, interleaved, several rounds;
 medians are compared.
 
-    python benchmarks/train_throughput.py [--images 200] [--rounds 3] [--json OUT]
+    python benchmarks/train_throughput.py [--images 400] [--rounds 6] [--json OUT]
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def ours_epoch(dataset: DetectionDataset, spec: ModelSpec, config: TrainConfig) 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--images", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
