@@ -79,7 +79,10 @@ class OptunaSuggester:
         self._params = _ordered(self.space)
         self._dists = {p.name: optuna_distribution(p) for p in self._params}
 
-    def ask(self, pending: list[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    def ask(
+        self, pending: list[Mapping[str, Any]], measured: Mapping[str, float] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Optuna's next trial, as Optuna asks it (no de-duplication: the peer runs as is)."""
         trial = self.study.ask()
         values: dict[str, Any] = {}
         for p in self._params:
@@ -123,10 +126,12 @@ class Timed:
     def duplicates_avoided(self) -> int:
         return int(self.inner.duplicates_avoided)
 
-    def ask(self, pending: list[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    def ask(
+        self, pending: list[Mapping[str, Any]], measured: Mapping[str, float] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         start = time.perf_counter()
         try:
-            return self.inner.ask(pending)
+            return self.inner.ask(pending, measured)
         finally:
             self.seconds += time.perf_counter() - start
             self.calls += 1

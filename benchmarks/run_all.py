@@ -180,7 +180,7 @@ STEPS = (
     Step("parallel_scaling", (), ("--quick",), read_parallel_scaling),
     Step(
         "search_efficiency",
-        ("--slow-seeds", "3", "--slow-problems", "mlp"),
+        ("--seeds", "20", "--slow-seeds", "3", "--slow-problems", "mlp"),
         ("--quick", "--problems", "mlp", "sphere", "--slow-seeds", "1"),
         read_search_efficiency,
     ),

@@ -7,7 +7,9 @@ import pytest
 from tuner.errors import ConfigError
 from tuner.search.executors import make_executor
 from tuner.search.fitness import Fitness
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester
 from tuner.search.pruning import Pruner
+from tuner.search.space import parse_space
 from tuner.search.study import MemoryJournal, Study, StudySettings, TuningInterrupted
 from tuner.testing import QuadraticObjective, quadratic_space
 
@@ -187,3 +189,58 @@ def test_bad_executor_and_settings() -> None:
         make_executor("ray", 2)
     with pytest.raises(ConfigError, match="--budget"):
         StudySettings(budget=0)
+
+
+def test_a_config_already_trained_is_never_trained_again() -> None:
+    # Nine configs in all: a (1+1) strategy mutating the best one keeps landing on measured ones.
+    space = parse_space(
+        {
+            "lr": {"type": "choice", "choices": [0.001, 0.01, 0.1], "default": 0.1},
+            "momentum": {"type": "choice", "choices": [0.0, 0.5, 0.9], "default": 0.5},
+            "epochs": {"type": "fixed", "value": 2},
+        }
+    )
+    settings = StudySettings(optimizer=DEFAULT_OPTIMIZER, budget=9, pruner="none", seed=0)
+    result = Study(QuadraticObjective(epochs=2), space, settings).run()
+    configs = [(t.params["lr"], t.params["momentum"]) for t in result.trials]
+    assert len(set(configs)) == 9  # every trial a new config: the whole space, nothing twice
+    assert result.best is not None and result.best.params["lr"] == 0.01
+    assert result.duplicates_avoided > 0
+
+
+def test_a_repeat_is_told_its_measured_fitness_and_a_new_point_is_used() -> None:
+    space = quadratic_space()
+
+    class Stuck:  # an optimizer that always proposes the same point
+        def __init__(self) -> None:
+            self.parametrization = space.parametrization(seed=0)
+            self.point = self.parametrization.spawn_child()
+            self.told: list[float] = []
+
+        def ask(self) -> object:
+            return self.point
+
+        def tell(self, candidate: object, loss: float) -> None:
+            self.told.append(loss)
+
+    study = Study(QuadraticObjective(), space, StudySettings(budget=4, pruner="none"))
+    stuck = Stuck()
+    suggester = Suggester(stuck, tuple(p.name for p in space.searched), key=study._key)
+    measured = study._key(dict(stuck.point.value))
+    _, values = suggester.ask([], {measured: 0.25})
+    assert study._key(values) != measured
+    assert stuck.told == [-0.25] * (suggester.retries + 1)  # the known fitness, no new trial
+    assert suggester.duplicates_avoided == suggester.retries + 1
+
+
+def test_a_search_is_reproducible_whatever_numpy_global_state() -> None:
+    # The default's self-adaptive mutation draws from NumPy's global generator.
+    np = pytest.importorskip("numpy")
+
+    def points(global_seed: int, seed: int) -> list[tuple]:
+        np.random.seed(global_seed)
+        result = _study(optimizer=DEFAULT_OPTIMIZER, budget=12, pruner="none", seed=seed).run()
+        return [tuple(sorted(t.params.items())) for t in result.trials]
+
+    assert points(1, seed=0) == points(2, seed=0)
+    assert points(1, seed=0) != points(1, seed=1)

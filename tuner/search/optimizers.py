@@ -11,9 +11,10 @@ initial population.
 
 from __future__ import annotations
 
-import math
+import json
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,8 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "bayesian": ("BO", "ParametrizedBO"),
 }
 #: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): a (1+1)
-#: evolution strategy with crossover whose mutation changes a random number of parameters.
-DEFAULT_OPTIMIZER = "RecombiningPortfolioDiscreteOnePlusOne"
+#: evolution strategy with crossover whose mutation rate adapts itself (lognormal updates).
+DEFAULT_OPTIMIZER = "RecombiningDiscreteLognormalOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
     "ParametrizedBO",
@@ -106,56 +107,115 @@ def list_optimizers() -> dict[str, tuple[str, ...]]:
 
 @dataclass
 class Suggester:
-    """Asks an optimizer for new points, never handing out one that is already running.
+    """Asks an optimizer for new points, never spending a trial on a point seen before.
 
-    Some optimizers (BO in particular) return the same point to every pending
-    ask. A point equal to a pending one is told a *constant lie* (the mean
-    fitness so far) and the optimizer is asked again; after ``retries`` lies a
-    random point of the space is used instead and told later as not-asked.
+    A point is the same as another when ``key`` maps both to the same string
+    (by default: equal values of the searched parameters; the tuner's study
+    passes a key of the complete training config, so two asks that differ only
+    below the config's precision or in an inactive parameter are the same).
+
+    - A point equal to a *measured* one (an earlier trial; same config and seed
+      give the same result) is told that trial's fitness at once and the
+      optimizer is asked again: a (1+1) strategy whose mutation lands back on
+      a measured config would otherwise re-run it.
+    - A point equal to a *pending* one (BO in particular returns the same point
+      to every pending ask) is told a constant lie (the mean fitness so far)
+      and the optimizer is asked again.
+
+    After ``retries`` such asks a random point of the space is used instead
+    (and told later as not-asked).
+
+    Some Nevergrad mutations (the self-adaptive ``lognormal`` one of the
+    default) draw from NumPy's global random generator. The suggester runs the
+    optimizer's asks and tells on a private generator seeded with ``seed``, so
+    that a search is reproducible whatever the global NumPy state is.
     """
 
     optimizer: Any
     searched: tuple[str, ...]
-    retries: int = 4
+    key: Callable[[Mapping[str, Any]], str] | None = None
+    seed: int = 0
+    retries: int = 8
     duplicates_avoided: int = 0
     _fitness: list[float] = field(default_factory=list)
+    _rng_state: Any = field(default=None, repr=False)
 
-    def ask(self, pending: list[Mapping[str, Any]]) -> tuple[Any, dict[str, Any]]:
-        """A (candidate, values) pair whose values differ from every pending point."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    def __post_init__(self) -> None:
+        import numpy as np
+
+        self._rng_state = np.random.RandomState(self.seed % 2**32).get_state()
+
+    @contextmanager
+    def _private_rng(self) -> Iterator[None]:
+        import numpy as np
+
+        outer = np.random.get_state()
+        np.random.set_state(self._rng_state)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+        finally:
+            self._rng_state = np.random.get_state()
+            np.random.set_state(outer)
+
+    def ask(
+        self, pending: list[Mapping[str, Any]], measured: Mapping[str, float] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """A (candidate, values) pair that is neither pending nor in ``measured``.
+
+        ``measured`` maps the :attr:`key` of each finished trial's point to the
+        fitness the optimizer was told for it.
+        """
+        measured = measured or {}
+        busy = {self._key(p) for p in pending}
+        with self._private_rng():
             for _ in range(self.retries + 1):
                 candidate = self.optimizer.ask()
                 values = _plain(candidate.value)
-                if not any(_same(values, p, self.searched) for p in pending):
+                key = self._key(values)
+                if key not in busy and key not in measured:
                     return candidate, values
                 self.duplicates_avoided += 1
-                self.optimizer.tell(candidate, -self._lie())
+                known = measured.get(key)
+                self.optimizer.tell(candidate, -(self._lie() if known is None else known))
             for _ in range(100):
                 candidate = self.optimizer.parametrization.sample()
                 values = _plain(candidate.value)
-                if not any(_same(values, p, self.searched) for p in pending):
+                key = self._key(values)
+                if key not in busy and key not in measured:
                     break
             return candidate, values
 
     def tell(self, candidate: Any, fitness: float) -> None:
         """Tell the optimizer a finished candidate's fitness (it minimises the negative)."""
         self._fitness.append(fitness)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self._private_rng():
             self.optimizer.tell(candidate, -float(fitness))
 
     def tell_values(self, values: Mapping[str, Any], fitness: float) -> None:
         """Tell the fitness of a point the optimizer did not ask for (resume, freezing)."""
         param = self.optimizer.parametrization
         point = {k: values[k] for k in self.searched}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with self._private_rng():
             candidate = param.spawn_child(new_value=point)
         self.tell(candidate, fitness)
 
+    def _key(self, values: Mapping[str, Any]) -> str:
+        if self.key is not None:
+            return self.key(values)
+        return point_key({name: values.get(name) for name in self.searched})
+
     def _lie(self) -> float:
         return sum(self._fitness) / len(self._fitness) if self._fitness else 0.0
+
+
+def point_key(values: Mapping[str, Any]) -> str:
+    """A canonical string for a point: equal points, equal keys (floats to 12 digits)."""
+    canonical = {
+        k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in sorted(values.items())
+    }
+    return json.dumps(canonical, sort_keys=True, default=str)
 
 
 def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
@@ -164,14 +224,3 @@ def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
         item = getattr(v, "item", None)
         out[k] = item() if callable(item) else v
     return out
-
-
-def _same(a: Mapping[str, Any], b: Mapping[str, Any], names: tuple[str, ...]) -> bool:
-    for name in names:
-        x, y = a.get(name), b.get(name)
-        if isinstance(x, float) and isinstance(y, float):
-            if not math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12):
-                return False
-        elif x != y:
-            return False
-    return True

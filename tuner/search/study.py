@@ -22,7 +22,7 @@ from tuner.progress import Progress, or_null
 from tuner.search.executors import Executor, InlineExecutor
 from tuner.search.fitness import Fitness
 from tuner.search.importance import MIN_TRIALS, parameter_importance, unimportant
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester, make_optimizer
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester, make_optimizer, point_key
 from tuner.search.pruning import Pruner
 from tuner.search.space import SearchSpace, parse_space
 from tuner.search.trial import FAILED, OK, PRUNED, Objective, TrialResult, TrialTask
@@ -203,6 +203,7 @@ class Study:
                              settings.min_epochs)  # fmt: skip
         self.trials: list[TrialResult] = []
         self.frozen: dict[str, Any] = {}
+        self._measured: dict[str, float] = {}  # config key -> fitness told for it
         self._generation = 0
         self._new_optimizer()
         if replay:
@@ -222,10 +223,17 @@ class Study:
             self.executor.slots,
             self.settings.optimizer_options,
         )
-        self.suggester = Suggester(optimizer, names)
+        avoided = self.suggester.duplicates_avoided if self._generation else 0
+        self.suggester = Suggester(optimizer, names, key=self._key,
+                                   seed=self.settings.seed + self._generation,
+                                   duplicates_avoided=avoided)  # fmt: skip
         self._generation += 1
         for t in self.trials:
             self.suggester.tell_values(t.params, self._told(t))
+
+    def _key(self, values: dict[str, Any]) -> str:
+        """Two points with this key train the very same config."""
+        return point_key(self.space.complete(values))
 
     def _told(self, trial: TrialResult) -> float:
         """What the optimizer hears: fitness, or the worst seen for a failed trial."""
@@ -240,7 +248,9 @@ class Study:
             if kind == "trial":
                 trial = TrialResult.from_record(record)
                 self.trials.append(trial)
-                self.suggester.tell_values(trial.params, self._told(trial))
+                told = self._told(trial)
+                self.suggester.tell_values(trial.params, told)
+                self._measured[point_key(trial.params)] = told
                 self.pruner.observe(trial.curve)
             elif kind == "freeze":
                 self._apply_freeze(dict(record["params"]))
@@ -307,7 +317,7 @@ class Study:
     def _next_point(self, number: int, pending: dict) -> tuple[Any, dict[str, Any]]:
         if number == 0 and self.settings.include_default and not self.trials:
             return None, self.space.defaults()
-        return self.suggester.ask([p[2] for p in pending.values()])
+        return self.suggester.ask([p[2] for p in pending.values()], self._measured)
 
     def _collect(self, handle: Any, number: int, values: dict[str, Any]) -> TrialResult:
         try:
@@ -324,6 +334,7 @@ class Study:
             self.suggester.tell(candidate, told)
         else:
             self.suggester.tell_values(result.params, told)
+        self._measured[point_key(result.params)] = told
         self.pruner.observe(result.curve)
 
     def _best(self) -> TrialResult | None:
