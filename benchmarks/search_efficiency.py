@@ -589,7 +589,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--detector-methods",
         nargs="+",
-        default=[*(m.label for m in CANDIDATES), RANDOM.label, PEER.label],
+        default=[DEFAULT_OPTIMIZER, RANDOM.label, PEER.label],
+        help="Methods run on the detector (trials cost seconds); default: the default "
+        "optimizer, random search and TPE.",
     )
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument(
