@@ -369,7 +369,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
     methods = [m.label for m in ALL_METHODS if any(r["method"] == m.label for r in rows)]
     methods += sorted({r["method"] for r in rows} - set(methods))
     fig, axes = plt.subplots(
-        1, len(problems), figsize=(4.3 * len(problems) + 2.2, 3.8), squeeze=False
+        1, len(problems), figsize=(4.3 * len(problems) + 3.6, 3.8), squeeze=False
     )
     others = [m for m in methods if m not in (PEER.label, RANDOM.label, DEFAULT_OPTIMIZER)]
     for ax, problem in zip(axes[0], problems, strict=True):
@@ -402,7 +402,7 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
                 handles.append(h)
                 labels.append(label)
     fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1 - 2.0 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - 3.4 / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
