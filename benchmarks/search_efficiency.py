@@ -410,8 +410,9 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 # -- main -------------------------------------------------------------------------------
 def problems_for(args: argparse.Namespace) -> list[Problem]:
     methods = tuple(m for m in ALL_METHODS if not args.methods or m.label in args.methods)
-    extra = tuple(Method(n, n) for n in args.extra if n not in {m.label for m in ALL_METHODS})
-    methods += tuple(m for m in extra if m.label not in {m.label for m in methods})
+    known = {m.label for m in ALL_METHODS}
+    extra = tuple(Method(n, n) for n in dict.fromkeys(args.extra) if n not in known)
+    methods += extra
     detector_methods = tuple(m for m in (*ALL_METHODS, *extra) if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
     catalogue = {

@@ -168,13 +168,13 @@ class Suggester:
         fitness the optimizer was told for it.
         """
         measured = measured or {}
-        busy = {self._key(p) for p in pending}
+        taken = {self._key(p) for p in pending} | set(measured)
         with self._private_rng():
             for _ in range(self.retries + 1):
                 candidate = self.optimizer.ask()
                 values = _plain(candidate.value)
                 key = self._key(values)
-                if key not in busy and key not in measured:
+                if key not in taken:
                     return candidate, values
                 self.duplicates_avoided += 1
                 known = measured.get(key)
@@ -182,8 +182,7 @@ class Suggester:
             for _ in range(100):
                 candidate = self.optimizer.parametrization.sample()
                 values = _plain(candidate.value)
-                key = self._key(values)
-                if key not in busy and key not in measured:
+                if self._key(values) not in taken:
                     break
             return candidate, values
 
