@@ -169,7 +169,7 @@ def read_search_efficiency(data: dict[str, Any], log: str) -> list[Row]:
 STEPS = (
     Step(
         "train_throughput",
-        ("--images", "400", "--rounds", "6"),
+        ("--images", "240", "--rounds", "12"),
         ("--images", "24", "--rounds", "1"),
         read_train_throughput,
     ),

@@ -1,8 +1,9 @@
 """Search efficiency: best fitness found at a fixed budget, each optimizer against Optuna's TPE.
 
 For each problem, each method and each budget (20 and 40 trials), one search
-per seed runs through the tuner's own ``Study`` (pruning off, trial 0 the
-default config, as ``hyperseal tune`` does); we keep its best-so-far curve.
+per seed runs through the tuner's own ``Study`` (trial 0 the default config, as
+``hyperseal tune`` does; pruning off unless ``--pruner`` says otherwise); we
+keep its best-so-far curve, in which only trials that ran to the end count.
 Methods: every recommended Nevergrad optimizer (with hyperseal's budget-sized
 populations), random search, configured candidates, and Optuna's TPE sampler
 (the peer; Optuna's defaults: 10 random start-up trials, univariate).
@@ -26,7 +27,8 @@ write a long CSV of curves, a summary CSV and a plot of median best-so-far.
 
     python benchmarks/search_efficiency.py [--quick] [--problems mlp detector sphere]
         [--seeds 10] [--detector-seeds 3] [--budgets 20 40] [--detector-budgets 20 40]
-        [--separate-budgets] [--workers 2] [--json OUT]
+        [--separate-budgets] [--pruner none|asha|median] [--mlp-epochs 3]
+        [--workers 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -108,6 +110,12 @@ class Problem:
     settings: dict[str, Any] = field(default_factory=dict)
     nested: bool = False
     """Cut the smaller budgets from the largest budget's searches (budget-free methods)."""
+    pruner: str = "none"
+    """Early stopping in each search, as ``hyperseal tune --pruner`` (none, asha, median)."""
+
+    @property
+    def epochs(self) -> int:
+        return int(self.settings.get("epochs", 1))
 
 
 #: Methods whose asks do not depend on the budget: with the same seed, a search of budget
@@ -145,6 +153,8 @@ class Job:
     method: Method
     budget: int
     seed: int
+    pruner: str = "none"
+    epochs: int = 3
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -164,7 +174,8 @@ def run_job(job: Job) -> dict[str, Any]:
         budget=job.budget,
         seed=job.seed,
         fitness=job.fitness,
-        pruner="none",
+        pruner=job.pruner,
+        max_epochs=job.epochs,
     )
     start = time.perf_counter()
     study = BenchStudy(objective, space, settings)
@@ -415,6 +426,7 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
     methods += extra
     detector_methods = tuple(m for m in (*ALL_METHODS, *extra) if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
+    pruning = "" if args.pruner == "none" else f", pruner {args.pruner}"
     catalogue = {
         "mlp": Problem(
             "mlp",
@@ -422,10 +434,11 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
             args.seeds,
             tuple(args.budgets),
             methods,
-            "MLP on digits, 3 epochs, validation accuracy"
+            f"MLP on digits, {args.mlp_epochs} epochs, validation accuracy{pruning}"
             + (" (smaller budgets: the first trials of the largest)" if args.nested else ""),
-            {"epochs": 3},
+            {"epochs": args.mlp_epochs},
             nested=args.nested,
+            pruner=args.pruner,
         ),
         "detector": Problem(
             "detector",
@@ -433,10 +446,12 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
             args.detector_seeds,
             tuple(args.detector_budgets),
             detector_methods,
-            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, mAP50"
+            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, "
+            f"mAP50{pruning}"
             + (" (smaller budgets: the first trials of the largest)" if args.nested else ""),
             det,
             nested=args.nested,
+            pruner=args.pruner,
         ),
         "sphere": Problem(
             "sphere",
@@ -484,7 +499,7 @@ def jobs_for(
         return (max(p.budgets),) if p.nested and m.optimizer in BUDGET_FREE else p.budgets
 
     return [
-        Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed)
+        Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed, p.pruner, p.epochs)
         for p in problems
         for m in p.methods
         for b in budgets(p, m)
@@ -584,6 +599,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         help="Run every budget as its own search (default: on mlp and the detector, cut the "
         "smaller budgets from the largest budget's searches, for the methods whose asks "
         "ignore the budget).",
+    )
+    parser.add_argument("--mlp-epochs", type=int, default=3)
+    parser.add_argument(
+        "--pruner",
+        default="none",
+        choices=["none", "asha", "median"],
+        help="Early stopping in the mlp and detector searches, as hyperseal tune's --pruner "
+        "(default none: every trial runs to the end). A pruned trial's best-so-far counts "
+        "only when it ran to the end, as in hyperseal's own best.",
     )
     parser.add_argument("--detector-images", type=int, default=128)
     parser.add_argument("--detector-epochs", type=int, default=3)

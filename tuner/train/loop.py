@@ -130,6 +130,10 @@ def train_detector(
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
     model = build_detector(spec).to(dev)
+    if dev.type == "cpu":
+        # oneDNN's convolutions run about 10 % faster on NHWC weights (same results);
+        # see benchmarks/train_throughput.py.
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda")
     generator = torch.Generator().manual_seed(config.seed)
