@@ -84,16 +84,18 @@ RECOMMENDED_METHODS = tuple(
     if name in {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
 )
 #: Measured beside the recommended ones: the default, when it is not among them, and the
-#: runner-up of the exploration of Nevergrad's registry (docs/benchmarks.md), the previous
-#: default. Both also run on the detector.
-RUNNER_UP = "RecombiningPortfolioDiscreteOnePlusOne"
+#: runner-up (docs/benchmarks.md), the previous default: one of the default's two strategies.
+RUNNER_UP = "RecombiningDiscreteLognormalOnePlusOne"
 CANDIDATES: tuple[Method, ...] = tuple(
     Method(name, name)
     for name in dict.fromkeys((DEFAULT_OPTIMIZER, RUNNER_UP))
     if name not in {m.optimizer for m in RECOMMENDED_METHODS}
 )
 #: Further candidates of that exploration, on the cheap problems only.
-MLP_CANDIDATES = (Method("PortfolioDiscreteOnePlusOne", "PortfolioDiscreteOnePlusOne"),)
+MLP_CANDIDATES = tuple(
+    Method(name, name)
+    for name in ("RecombiningPortfolioDiscreteOnePlusOne", "PortfolioDiscreteOnePlusOne")
+)
 ALL_METHODS = (*RECOMMENDED_METHODS, *CANDIDATES, *MLP_CANDIDATES, RANDOM, PEER)
 
 
@@ -120,10 +122,11 @@ class Problem:
 
 #: Methods whose asks do not depend on the budget: with the same seed, a search of budget
 #: 20 is the first 20 trials of one of budget 40, so a nested problem runs only the longer.
-#: (Nevergrad's portfolio and lognormal (1+1) strategies and random search never read the
-#: budget; TPE has none. tests/benchmarks checks it.)
+#: (Nevergrad's portfolio and lognormal (1+1) strategies, the default made of two of them,
+#: and random search never read the budget; TPE has none. tests/benchmarks checks it.)
 BUDGET_FREE = frozenset(
     {
+        "DualRecombiningDiscreteLognormalOnePlusOne",
         "RecombiningDiscreteLognormalOnePlusOne",
         "RecombiningPortfolioDiscreteOnePlusOne",
         "PortfolioDiscreteOnePlusOne",

@@ -157,6 +157,7 @@ def _print_optimizers() -> None:
     typer.echo(f"default: {DEFAULT_OPTIMIZER}")
     typer.echo("evolutionary: " + ", ".join(listing["evolutionary"]))
     typer.echo("bayesian:     " + ", ".join(listing["bayesian"]))
+    typer.echo("composed:     " + ", ".join(listing["composed"]))
     typer.echo(
         "configurable families (--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA, "
         "DifferentialEvolution, ConfPSO, ParametrizedOnePlusOne"

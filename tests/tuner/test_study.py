@@ -21,7 +21,7 @@ def _study(**settings: object) -> Study:
 @pytest.mark.parametrize(
     "optimizer",
     ["OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO", "ParametrizedBO",
-     "RandomSearch"],
+     "RandomSearch", DEFAULT_OPTIMIZER],
 )  # fmt: skip
 def test_every_optimizer_family_runs_and_improves_on_the_default(optimizer: str) -> None:
     result = _study(optimizer=optimizer, budget=8, pruner="none").run()
@@ -31,6 +31,22 @@ def test_every_optimizer_family_runs_and_improves_on_the_default(optimizer: str)
     assert result.default_trial.params["lr"] == pytest.approx(0.1)
     assert result.best is not None
     assert result.best.fitness >= result.default_trial.fitness
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_defaults_two_strategies_take_turns_and_both_hear_every_result(workers: int) -> None:
+    from tuner.search.optimizers import make_optimizer
+
+    optimizer = make_optimizer(DEFAULT_OPTIMIZER, quadratic_space().parametrization(), 20, workers)
+    for _ in range(4):
+        asked = [optimizer.ask() for _ in range(workers)]
+        for candidate in asked:
+            optimizer.tell(candidate, float(candidate.value["lr"]))
+    first, second = optimizer.optims
+    assert first.num_ask == second.num_ask == 2 * workers
+    assert first.num_tell == second.num_tell == 4 * workers
+    with pytest.raises(ConfigError, match="takes no options"):
+        _study(optimizer=DEFAULT_OPTIMIZER, optimizer_options={"popsize": 4})
 
 
 def test_unknown_optimizer_is_one_clear_error() -> None:

@@ -96,6 +96,8 @@ def test_list_optimizers() -> None:
     assert result.exit_code == 0
     assert "evolutionary: OnePlusOne, DE, TwoPointsDE, CMA, PSO, NGOpt" in result.output
     assert "bayesian:     BO, ParametrizedBO" in result.output
+    assert "default: DualRecombiningDiscreteLognormalOnePlusOne" in result.output
+    assert "composed:     DualRecombiningDiscreteLognormalOnePlusOne" in result.output
 
 
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Path) -> None:

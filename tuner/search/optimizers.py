@@ -1,6 +1,7 @@
 """Nevergrad optimizers: by name, sized for small budgets, with de-duplicated asks.
 
-Any name of ``nevergrad.optimizers.registry`` works. The configurable families
+Any name of ``nevergrad.optimizers.registry`` works, and so do hyperseal's own
+compositions of them (:data:`COMPOSED`, the default among them). The configurable families
 (``ParametrizedBO``, ``ParametrizedCMA``, ``DifferentialEvolution``,
 ``ConfPSO``, ``ParametrizedOnePlusOne``) take options. Tuning budgets are
 small (20-50 trials), so by default the population-based optimizers DE,
@@ -25,9 +26,16 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "evolutionary": ("OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt"),
     "bayesian": ("BO", "ParametrizedBO"),
 }
-#: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): a (1+1)
-#: evolution strategy with crossover whose mutation rate adapts itself (lognormal updates).
-DEFAULT_OPTIMIZER = "RecombiningDiscreteLognormalOnePlusOne"
+#: Optimizers hyperseal composes from Nevergrad's, by name. Dual...: two copies of a (1+1)
+#: strategy whose asks alternate; each is told every result (Nevergrad's ConfPortfolio), so
+#: both mutate the same best config, each adapting its own mutation rate.
+COMPOSED: dict[str, tuple[str, ...]] = {
+    "DualRecombiningDiscreteLognormalOnePlusOne": ("RecombiningDiscreteLognormalOnePlusOne",) * 2,
+}
+#: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): two
+#: alternating (1+1) evolution strategies with crossover whose mutation rates adapt themselves
+#: (lognormal updates).
+DEFAULT_OPTIMIZER = "DualRecombiningDiscreteLognormalOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
     "ParametrizedBO",
@@ -63,7 +71,11 @@ def make_optimizer(
     if "CMA" in name and parametrization.dimension < 2:
         # CMA needs two dimensions or more (Nevergrad hands 1-D CMA to fcmaes, not installed).
         name, options = "OnePlusOne", {}
-    if name in _FAMILIES:
+    if name in COMPOSED:
+        if options:
+            raise ConfigError(f"optimizer {name} takes no options")
+        configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
+    elif name in _FAMILIES:
         family = getattr(ng.families, name)
         try:
             configured = family(**options)
@@ -99,10 +111,14 @@ def _sized(name: str, popsize: int) -> Any:
 
 
 def list_optimizers() -> dict[str, tuple[str, ...]]:
-    """Recommended optimizers by family, plus how many names the registry has."""
+    """Recommended optimizers by family, hyperseal's compositions, and the registry's names."""
     import nevergrad as ng
 
-    return {**RECOMMENDED, "registry": tuple(sorted(ng.optimizers.registry))}
+    return {
+        **RECOMMENDED,
+        "composed": tuple(COMPOSED),
+        "registry": tuple(sorted(ng.optimizers.registry)),
+    }
 
 
 @dataclass
