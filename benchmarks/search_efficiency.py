@@ -26,7 +26,8 @@ ratio of each method's median regret to TPE's (below 1: better than TPE), and
 write a long CSV of curves, a summary CSV and a plot of median best-so-far.
 
     python benchmarks/search_efficiency.py [--quick] [--problems mlp detector sphere]
-        [--seeds 10] [--detector-seeds 3] [--budgets 20 40] [--detector-budgets 20 40]
+        [--seeds 10] [--first-seed 0] [--detector-seeds 3] [--budgets 20 40]
+        [--detector-budgets 20 40]
         [--separate-budgets] [--pruner none|asha|median] [--mlp-epochs 3]
         [--workers 2] [--json OUT]
 """
@@ -484,6 +485,7 @@ def jobs_for(
     problems: Sequence[Problem],
     slow_seeds: int | None = None,
     slow_problems: Sequence[str] | None = None,
+    first_seed: int = 0,
 ) -> list[Job]:
     """Every (problem, method, budget, seed).
 
@@ -506,7 +508,7 @@ def jobs_for(
         for p in problems
         for m in p.methods
         for b in budgets(p, m)
-        for seed in range(seeds(p, m))
+        for seed in range(first_seed, first_seed + seeds(p, m))
     ]
 
 
@@ -580,6 +582,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help="Seeds run from this one on (fresh seeds to check a choice made on others).",
+    )
+    parser.add_argument(
         "--slow-seeds",
         type=int,
         default=None,
@@ -634,7 +642,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.seeds, args.budgets = 2, [6, 10]
         args.problems = [p for p in args.problems if p != "detector"]
     problems = problems_for(args)
-    jobs = jobs_for(problems, args.slow_seeds, args.slow_problems)
+    jobs = jobs_for(problems, args.slow_seeds, args.slow_problems, args.first_seed)
     print(
         f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
         f"{machine().get('cpu', '?')}",

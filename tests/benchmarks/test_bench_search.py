@@ -117,6 +117,12 @@ def test_nested_budgets_are_cut_from_the_longest_search() -> None:
     assert len(cut) == 1 and cut[0]["curve"] == [0.1, 0.2] and cut[0]["cut_from"] == 4
 
 
+def test_fresh_seeds_start_where_asked() -> None:
+    problem = se.Problem("mlp", "accuracy", 2, (4,), (se.PEER, se.RANDOM))
+    jobs = se.jobs_for([problem], first_seed=30)
+    assert sorted({j.seed for j in jobs}) == [30, 31] and len(jobs) == 4
+
+
 def _row(problem: str, method: str, budget: int, seed: int, best: float) -> dict:
     return {
         "problem": problem,
