@@ -116,10 +116,6 @@ class Problem:
     pruner: str = "none"
     """Early stopping in each search, as ``hyperseal tune --pruner`` (none, asha, median)."""
 
-    @property
-    def epochs(self) -> int:
-        return int(self.settings.get("epochs", 1))
-
 
 #: Methods whose asks do not depend on the budget: with the same seed, a search of budget
 #: 20 is the first 20 trials of one of budget 40, so a nested problem runs only the longer.
@@ -158,7 +154,6 @@ class Job:
     budget: int
     seed: int
     pruner: str = "none"
-    epochs: int = 3
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -171,7 +166,8 @@ def run_job(job: Job) -> dict[str, Any]:
     from tuner.search.study import StudySettings
 
     warnings.filterwarnings("ignore")
-    objective, space = build(job.problem, job.seed, dict(job.settings))
+    settings_of_problem = dict(job.settings)
+    objective, space = build(job.problem, job.seed, settings_of_problem)
     settings = StudySettings(
         optimizer=job.method.optimizer,
         optimizer_options=job.method.kwargs,
@@ -179,7 +175,7 @@ def run_job(job: Job) -> dict[str, Any]:
         seed=job.seed,
         fitness=job.fitness,
         pruner=job.pruner,
-        max_epochs=job.epochs,
+        max_epochs=int(settings_of_problem.get("epochs", 1)),
     )
     start = time.perf_counter()
     study = BenchStudy(objective, space, settings)
@@ -504,7 +500,7 @@ def jobs_for(
         return (max(p.budgets),) if p.nested and m.optimizer in BUDGET_FREE else p.budgets
 
     return [
-        Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed, p.pruner, p.epochs)
+        Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed, p.pruner)
         for p in problems
         for m in p.methods
         for b in budgets(p, m)

@@ -86,14 +86,13 @@ def test_a_job_returns_a_monotone_best_so_far_curve() -> None:
 
 def test_with_pruning_on_a_stopped_trial_never_counts_as_the_best() -> None:
     method = se.Method(DEFAULT_OPTIMIZER, DEFAULT_OPTIMIZER)
-    job = se.Job("mlp", "accuracy", (("epochs", 3),), method, 10, 0, pruner="asha", epochs=3)
+    job = se.Job("mlp", "accuracy", (("epochs", 3),), method, 10, 0, pruner="asha")
     row = se.run_job(job)
     stopped = [i for i, f in enumerate(row["fitness"]) if f == float("-inf")]
     assert stopped, "ASHA stopped no trial of ten"
     finished = [f for f in row["fitness"] if f != float("-inf")]
     assert row["curve"][-1] == max(finished)
-    shorter = se.run_job(se.Job(job.problem, job.fitness, job.settings, method, 6, 0,
-                                pruner="asha", epochs=3))  # fmt: skip
+    shorter = se.run_job(se.Job(job.problem, job.fitness, job.settings, method, 6, 0, "asha"))
     assert shorter["fitness"] == row["fitness"][:6]  # nested budgets hold with pruning too
 
 
