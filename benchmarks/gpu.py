@@ -4,10 +4,12 @@ On a CUDA machine, in one script that fits in 8 minutes:
 
 1. **Training throughput** of the tiny FCOS and of ``fasterrcnn_mobilenet_v3``
    at 320 px with automatic mixed precision (``train_detector`` turns AMP on
-   by itself on CUDA), batch 16, on synthetic scenes decoded in memory. Each
-   model trains one warm-up epoch (cuDNN autotuning, allocator), then
-   ``--rounds`` measured runs of ``--epochs`` epochs; the median images/s is kept,
-   with the peak GPU memory.
+   by itself on CUDA), batch 16, on synthetic scenes decoded in memory, in
+   both memory formats (NCHW and channels-last) side by side. Each model
+   trains one warm-up epoch per format (cuDNN autotuning, allocator), then
+   ``--rounds`` rounds of ``--epochs`` epochs in each format; the median
+   images/s is kept, the median per-round channels-last gain, and the peak
+   GPU memory.
 2. **Packing**: trials per hour of small tiny-FCOS trials (128 px, 2 epochs)
    run 1, 2 and 4 at a time on the same GPU, each in its own worker process
    (what ``hyperseal tune --workers K --trials-per-gpu K`` does), through the
@@ -72,7 +74,13 @@ def throughput(
     device: str,
     clock: Clock,
 ) -> dict[str, Any]:
-    """Training images/s of one detector (median of ``rounds`` runs after a warm-up epoch)."""
+    """Training images/s of one detector, in both memory formats, side by side.
+
+    One warm-up epoch in each format, then ``rounds`` rounds of ``epochs``
+    epochs in each (the order alternating); ``images_per_second`` is the
+    median of what ``train_detector`` does by default on ``device``, and
+    ``channels_last_gain`` the median over rounds of NHWC/NCHW images/s.
+    """
     import torch
 
     from tuner.data.dataset import DetectionDataset
@@ -88,26 +96,42 @@ def throughput(
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
+
+    def run(cfg: TrainConfig, nhwc: bool) -> float:
+        result = train_detector(cfg, train_set, None, spec, device=device, channels_last=nhwc)
+        _sync()
+        return result.images_per_second
+
     started = time.perf_counter()
-    train_detector(config, train_set, None, spec, device=device)  # warm-up
-    _sync()
-    warm = time.perf_counter() - started
-    speeds, skipped = [], 0
-    for _ in range(rounds):
-        if clock.left() < 2.5 * warm * epochs + 5:
+    for nhwc in (False, True):
+        run(config, nhwc)  # warm-up
+    warm = (time.perf_counter() - started) / 2
+    speeds: dict[bool, list[float]] = {False: [], True: []}
+    gains: list[float] = []
+    skipped = 0
+    for r in range(rounds):
+        if clock.left() < 2.5 * 2 * warm * epochs + 5:
             skipped += 1
             continue
-        result = train_detector(config.replace(epochs=epochs), train_set, None, spec, device=device)
-        _sync()
-        speeds.append(result.images_per_second)
+        pair = {
+            nhwc: run(config.replace(epochs=epochs), nhwc) for nhwc in ((r % 2 == 1), (r % 2 == 0))
+        }
+        for nhwc, speed in pair.items():
+            speeds[nhwc].append(speed)
+        gains.append(pair[True] / pair[False])
+    default = not device.startswith("cuda")  # train_detector's own choice on this device
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
     return {
         "model": f"{arch}/{backbone}",
         "image_size": size,
         "batch_size": batch,
         "amp": device.startswith("cuda"),
-        "images_per_second": median(speeds),
-        "runs": speeds,
+        "channels_last_by_default": default,
+        "images_per_second": median(speeds[default]),
+        "runs": speeds[default],
+        "nchw_images_per_second": median(speeds[False]),
+        "nhwc_images_per_second": median(speeds[True]),
+        "channels_last_gain": median(gains),
         "rounds_skipped": skipped,
         "warmup_seconds": warm,
         "peak_memory_mib": peak,
@@ -239,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         speeds.append(row)
         print(
             f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
-            f"{row['images_per_second']:.1f} images/s",
+            f"{row['images_per_second']:.1f} images/s (channels-last gain "
+            f"{row['channels_last_gain']:.3f})",
             flush=True,
         )
     packs: list[dict[str, Any]] = []

@@ -46,6 +46,10 @@ def test_gpu_script_smoke_run_on_cpu(tmp_path: Path) -> None:
     assert data["smoke"] is True and data["device"] == "cpu"
     assert [r["model"] for r in data["throughput"]] == ["fcos/tiny", "fasterrcnn/mobilenet_v3"]
     assert all(r["images_per_second"] > 0 for r in data["throughput"])
+    for row in data["throughput"]:  # both memory formats measured, the CPU default is NHWC
+        assert row["nchw_images_per_second"] > 0 and row["channels_last_gain"] > 0
+        assert row["channels_last_by_default"] is True
+        assert row["images_per_second"] == row["nhwc_images_per_second"]
     packs = {r["trials_at_once"]: r for r in data["packing"]}
     assert packs[1]["gain"] == 1.0 and packs[2]["failed"] == 0 and packs[2]["trials_per_hour"] > 0
 

@@ -61,6 +61,21 @@ def test_training_is_repeatable_on_cpu_and_reports_each_epoch(tiny_data) -> None
     assert first.metrics == second.metrics
 
 
+def test_memory_format_changes_layout_not_results(tiny_data) -> None:
+    train, _ = tiny_data
+    config = TrainConfig(epochs=1, batch_size=4)
+    runs = {nhwc: train_detector(config, train, None, _spec(train), device="cpu",
+                                 channels_last=nhwc) for nhwc in (True, False)}  # fmt: skip
+    stem = {nhwc: dict(r.model.named_parameters())["backbone.stem.0.weight"]
+            for nhwc, r in runs.items()}  # fmt: skip
+    assert stem[True].dim() == 4 and stem[True].shape[-1] > 1
+    assert stem[True].is_contiguous(memory_format=torch.channels_last)
+    assert not stem[False].is_contiguous(memory_format=torch.channels_last)
+    # other convolution kernels, so the same training up to float rounding
+    assert runs[True].history[0].train_loss == pytest.approx(runs[False].history[0].train_loss,
+                                                             rel=1e-3)  # fmt: skip
+
+
 def test_on_epoch_can_stop_training_early(tiny_data) -> None:
     train, val = tiny_data
     result = train_detector(TrainConfig(epochs=5, batch_size=4), train, val, _spec(train),

@@ -104,6 +104,7 @@ def train_detector(
     on_epoch: OnEpoch | None = None,
     eval_every: int = 1,
     progress: Progress | None = None,
+    channels_last: bool | None = None,
 ) -> TrainResult:
     """Train a detector on ``train_set`` and evaluate it on ``val_set``.
 
@@ -116,6 +117,9 @@ def train_detector(
         on_epoch: Receives an :class:`EpochReport` per epoch; returning True stops the run.
         eval_every: Evaluate every this many epochs (the last epoch always is).
         progress: Progress sink; steps are optimisation steps.
+        channels_last: Keep the model in channels-last (NHWC) memory format;
+            ``None`` (default) does so on the CPU only. Same training up to
+            float rounding.
 
     Returns:
         The trained model (in eval mode) with its final metrics and per-epoch history.
@@ -130,9 +134,11 @@ def train_detector(
     dev = resolve_device(device)
     torch.manual_seed(config.seed)
     model = build_detector(spec).to(dev)
-    if dev.type == "cpu":
-        # oneDNN's convolutions run about 10 % faster on NHWC weights (same results);
-        # see benchmarks/train_throughput.py.
+    if channels_last is None:
+        # oneDNN's convolutions run about 10 % faster on NHWC weights (the same training
+        # up to float rounding): benchmarks/train_throughput.py. CUDA: benchmarks/gpu.py.
+        channels_last = dev.type == "cpu"
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, config)
     scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda")
