@@ -44,13 +44,16 @@ def data(hyperseal_env: Path) -> tuple[DetectionDataset, DetectionDataset, Model
 
 def test_auto_device_trains_on_the_gpu_with_amp(data) -> None:
     train, val, spec = data
-    result = train_detector(CONFIG, train, val, spec)  # device "auto"
+    # enough steps that the ones the gradient scaler skips at first (fp16 overflow while
+    # it finds its scale) leave some to train on
+    config = CONFIG.replace(epochs=4, batch_size=2)
+    result = train_detector(config, train, val, spec)  # device "auto"
     assert all(p.device.type == "cuda" for p in result.model.parameters())
     assert all(math.isfinite(r.train_loss) for r in result.history)
     assert set(result.metrics) == {"mAP", "mAP50", "mAP75", "AR100"}
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values())
     assert result.images_per_second > 0
-    # the loss went down under mixed precision (the gradient scaler did not skip every step)
+    # the loss went down under mixed precision
     assert result.history[-1].train_loss < result.history[0].train_loss
 
 

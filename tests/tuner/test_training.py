@@ -100,7 +100,8 @@ def test_other_architectures_train_and_evaluate(tiny_data, arch: str) -> None:
 
 def test_release_round_trip_and_tamper_detection(tiny_data, tmp_path: Path) -> None:
     train, val = tiny_data
-    result = train_detector(TrainConfig(epochs=1, batch_size=8), train, None, _spec(train))
+    result = train_detector(TrainConfig(epochs=1, batch_size=8), train, None, _spec(train),
+                            device="cpu")  # fmt: skip
     out = tmp_path / "release"
     save_release(result.model, result.spec, out)
     model, spec = load_release(out)
