@@ -64,8 +64,14 @@ CHILD = textwrap.dedent(
 )
 
 
+def _child_env() -> dict[str, str]:
+    """This environment, with the checkout first on the child's import path."""
+    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
 def _kill_midway(path: Path, key_path: Path, point: str) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = _child_env()
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(path), str(key_path), point],
         stdout=subprocess.PIPE,
@@ -147,7 +153,7 @@ def test_killed_at_an_unplanned_moment(delay: float, tmp_path: Path) -> None:
     key = generate_key_file(tmp_path / "k.key")
     path = tmp_path / "v"
     Vault.create(path, key)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = _child_env()
     child = subprocess.Popen(
         [sys.executable, "-c", LOOP_CHILD, str(path), str(tmp_path / "k.key")],
         stdout=subprocess.PIPE,
