@@ -425,7 +425,8 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
     extra = tuple(Method(n, n) for n in dict.fromkeys(args.extra) if n not in known)
     methods += extra
     detector_methods = tuple(m for m in (*ALL_METHODS, *extra) if m.label in args.detector_methods)
-    det = {"images": args.detector_images, "image_size": 64, "epochs": args.detector_epochs}
+    det = {"images": args.detector_images, "image_size": args.detector_size,
+           "epochs": args.detector_epochs, "fitness": args.detector_fitness}  # fmt: skip
     pruning = "" if args.pruner == "none" else f", pruner {args.pruner}"
     catalogue = {
         "mlp": Problem(
@@ -442,12 +443,12 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
         ),
         "detector": Problem(
             "detector",
-            "mAP50",
+            args.detector_fitness,
             args.detector_seeds,
             tuple(args.detector_budgets),
             detector_methods,
-            f"tiny FCOS, {det['images']} synthetic images at 64 px, {det['epochs']} epochs, "
-            f"mAP50{pruning}"
+            f"tiny FCOS, {det['images']} synthetic images at {det['image_size']} px, "
+            f"{det['epochs']} epochs, {args.detector_fitness}{pruning}"
             + (" (smaller budgets: the first trials of the largest)" if args.nested else ""),
             det,
             nested=args.nested,
@@ -499,12 +500,14 @@ def jobs_for(
     def budgets(p: Problem, m: Method) -> tuple[int, ...]:
         return (max(p.budgets),) if p.nested and m.optimizer in BUDGET_FREE else p.budgets
 
+    # seed by seed, so that a run cut short has every method on its first seeds
     return [
         Job(p.name, p.fitness, tuple(sorted(p.settings.items())), m, b, seed, p.pruner)
         for p in problems
+        for seed in range(first_seed, first_seed + max((seeds(p, m) for m in p.methods), default=0))
         for m in p.methods
+        if seed < first_seed + seeds(p, m)
         for b in budgets(p, m)
-        for seed in range(first_seed, first_seed + seeds(p, m))
     ]
 
 
@@ -618,6 +621,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--detector-images", type=int, default=128)
     parser.add_argument("--detector-epochs", type=int, default=3)
+    parser.add_argument("--detector-size", type=int, default=64, help="Image size in pixels.")
+    parser.add_argument(
+        "--detector-fitness", default="mAP50", help="Metric maximised (hyperseal tune's: mAP)."
+    )
     parser.add_argument(
         "--detector-methods",
         nargs="+",
