@@ -155,12 +155,11 @@ def _print_optimizers() -> None:
 
     listing = list_optimizers()
     typer.echo(f"default: {DEFAULT_OPTIMIZER}")
-    typer.echo("evolutionary: " + ", ".join(listing["evolutionary"]))
-    typer.echo("bayesian:     " + ", ".join(listing["bayesian"]))
-    typer.echo("composed:     " + ", ".join(listing["composed"]))
+    for group in ("evolutionary", "bayesian", "composed"):
+        typer.echo(f"{group + ':':<14}" + ", ".join(listing[group]))
     typer.echo(
-        "configurable families (--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA, "
-        "DifferentialEvolution, ConfPSO, ParametrizedOnePlusOne"
+        "configurable families (--optimizer-option KEY=VALUE): "
+        + ", ".join(listing["configurable"])
     )
     typer.echo(f"any of the {len(listing['registry'])} names in nevergrad's registry also works")
 

@@ -98,6 +98,7 @@ def test_list_optimizers() -> None:
     assert "bayesian:     BO, ParametrizedBO" in result.output
     assert "default: DualRecombiningDiscreteLognormalOnePlusOne" in result.output
     assert "composed:     DualRecombiningDiscreteLognormalOnePlusOne" in result.output
+    assert "(--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA," in result.output
 
 
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Path) -> None:

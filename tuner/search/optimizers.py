@@ -111,12 +111,14 @@ def _sized(name: str, popsize: int) -> Any:
 
 
 def list_optimizers() -> dict[str, tuple[str, ...]]:
-    """Recommended optimizers by family, hyperseal's compositions, and the registry's names."""
+    """Recommended optimizers by family, hyperseal's compositions, the families that take
+    ``options``, and the registry's names."""
     import nevergrad as ng
 
     return {
         **RECOMMENDED,
         "composed": tuple(COMPOSED),
+        "configurable": _FAMILIES,
         "registry": tuple(sorted(ng.optimizers.registry)),
     }
 
