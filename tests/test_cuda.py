@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tuner.data.dataset import DetectionDataset
 from tuner.data.resolve import resolve_data
 from tuner.detectors import ModelSpec
+from tuner.errors import ConfigError
 from tuner.evaluate import evaluate_model
 from tuner.release import load_release, save_release
 from tuner.search.executors import slot_devices
@@ -74,6 +75,10 @@ def test_slots_share_out_the_gpu() -> None:
     devices, threads = slot_devices(4, trials_per_gpu=2)
     gpus = torch.cuda.device_count()
     assert devices == [f"cuda:{(i // 2) % gpus}" for i in range(4)] and threads is None
+    assert slot_devices(3, device="cuda:0") == (["cuda:0"] * 3, None)
+    assert slot_devices(2, device="cpu")[0] == ["cpu", "cpu"]
+    with pytest.raises(ConfigError, match="this machine has GPUs cuda:0 to"):
+        slot_devices(1, device=f"cuda:{gpus}")
 
 
 def test_tune_packs_two_trials_on_one_gpu(hyperseal_env: Path) -> None:

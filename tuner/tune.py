@@ -66,6 +66,8 @@ class TuneOptions:
         workers: Trials run at once.
         executor: ``local``, ``dask-local`` or ``dask://HOST:PORT``.
         trials_per_gpu: Trials packed on one GPU.
+        device: Where trials train: ``auto`` (CUDA when present), ``cpu``, ``cuda``
+            (every GPU) or ``cuda:N``.
         vault: Vault file for the best config (default ``RUN_DIR/vault.hsv``).
         entry: Vault entry name (default: the run folder's name).
         export: Also write the best config and the trial table in plaintext.
@@ -83,6 +85,7 @@ class TuneOptions:
     workers: int = 1
     executor: str = "local"
     trials_per_gpu: int = 1
+    device: str = "auto"
     vault: Path | None = None
     entry: str | None = None
     export: bool = False
@@ -245,11 +248,14 @@ def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
 
 
 def check_options(options: TuneOptions) -> SearchSpace:
-    """Validate every option (space, optimizer, pruner, executor, data, model); return the space.
+    """Validate every option (space, optimizer, pruner, executor, device, data, model).
+
+    Returns the search space.
 
     Raises:
         ConfigError, DataError, ModelError: the first problem found, in one line.
     """
+    from tuner.search.executors import slot_devices
     from tuner.search.optimizers import make_optimizer
     from tuner.search.pruning import Pruner
 
@@ -260,6 +266,7 @@ def check_options(options: TuneOptions) -> SearchSpace:
                    s.optimizer_options)  # fmt: skip
     if options.workers < 1:
         raise ConfigError("--workers must be 1 or more")
+    slot_devices(options.workers, options.trials_per_gpu, options.device)
     if not (options.executor in ("local", "inline", "processes", "dask-local")
             or options.executor.startswith(("dask://", "tcp://"))):  # fmt: skip
         raise ConfigError(
@@ -317,7 +324,7 @@ def _study(
     from tuner.search.executors import make_executor, slot_devices
 
     executor = make_executor(options.executor, options.workers)
-    devices, threads = slot_devices(executor.slots, options.trials_per_gpu)
+    devices, threads = slot_devices(executor.slots, options.trials_per_gpu, options.device)
     return Study(_objective(options), space, settings, executor=executor, journal=journal,
                  devices=devices, threads=threads, replay=replay)  # fmt: skip
 

@@ -42,6 +42,7 @@ def tune(
     workers: int = typer.Option(1, help="Trials run at once."),
     executor: str = typer.Option("local", help="local, dask-local or dask://HOST:PORT."),
     trials_per_gpu: int = typer.Option(1, help="Small trials packed on one GPU."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda (every GPU) or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the optimizer."),
     images: int = typer.Option(500, help="Synthetic images (with --data synthetic)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder (default runs/tune-*)."),
@@ -79,8 +80,8 @@ def tune(
         options = TuneOptions(
             data=data, synthetic_images=images, arch=model, backbone=backbone,
             image_size=image_size, epochs=epochs, space_file=space, settings=settings,
-            workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, vault=vault,
-            entry=entry, export=export,
+            workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, device=device,
+            vault=vault, entry=entry, export=export,
         )  # fmt: skip
         check_options(options)
         run_dir = out or new_run_dir()

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from tuner.main import app
+from tuner.search.executors import slot_devices
 from tuner.tune import load_journal, load_results
 from tuner.vault import KeyFile, Vault
 
@@ -81,7 +83,8 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
      (["--reduction", "1"], "reduction factor must be 2 or more"),
      (["--fitness", "2**mAP"], "not a weighted sum"),
      (["--data", "/does/not/exist"], "/does/not/exist"),
-     (["--model", "yolo"], "unknown architecture 'yolo'")],
+     (["--model", "yolo"], "unknown architecture 'yolo'"),
+     (["--device", "gpu"], "unknown device 'gpu'; use auto, cpu, cuda or cuda:N")],
 )  # fmt: skip
 def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), *args])
@@ -89,6 +92,19 @@ def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment
     assert fragment in out
     assert "Traceback" not in out
     assert len(out.strip().splitlines()) <= 2
+    assert not (hyperseal_env / "r").exists()  # refused before anything was written
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")
+def test_cuda_asked_for_without_cuda_is_refused_up_front(hyperseal_env: Path) -> None:
+    code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), "--device", "cuda"])
+    assert code == 3 and "CUDA is not available here; use cpu or auto" in out
+    assert len(out.strip().splitlines()) == 1 and not (hyperseal_env / "r").exists()
+
+
+def test_device_cpu_shares_the_cores_out() -> None:
+    devices, threads = slot_devices(2, trials_per_gpu=4, device="cpu")
+    assert devices == ["cpu", "cpu"] and threads == max(1, (os.cpu_count() or 1) // 2)
 
 
 def test_list_optimizers() -> None:

@@ -161,21 +161,42 @@ def make_executor(spec: str, workers: int) -> Executor:
     raise ConfigError(f"unknown executor {spec!r}; use local, dask-local or dask://HOST:PORT")
 
 
-def slot_devices(workers: int, trials_per_gpu: int = 1) -> tuple[list[str], int | None]:
+def slot_devices(
+    workers: int, trials_per_gpu: int = 1, device: str = "auto"
+) -> tuple[list[str], int | None]:
     """Device for each worker slot and torch threads per trial.
 
-    With CUDA, slot i runs on GPU ``i // trials_per_gpu`` (wrapping around);
-    otherwise every slot is on the CPU and the cores are shared out.
-    """
-    gpus = 0
-    try:
-        import torch
+    ``device`` is ``auto`` (CUDA when present, else the CPU), ``cpu``, ``cuda``
+    (every GPU) or ``cuda:N`` (that GPU only). On GPUs, slot i runs on GPU
+    ``i // trials_per_gpu`` (wrapping around); on the CPU the cores are shared out.
 
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:  # pragma: no cover - torch is a dependency
-        gpus = 0
+    Raises:
+        ConfigError: An unknown device, or CUDA asked for where there is none.
+    """
+    name = device.strip().lower()
+    if name != "cpu" and name != "auto" and name != "cuda" and not name.startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+    gpus = _cuda_devices() if name != "cpu" else 0
+    if name.startswith("cuda"):
+        if not gpus:
+            raise ConfigError(
+                f"--device {device} asked for, but CUDA is not available here; use cpu or auto"
+            )
+        if name.startswith("cuda:"):
+            index = name[len("cuda:") :]
+            if not index.isdigit() or int(index) >= gpus:
+                raise ConfigError(
+                    f"unknown device {device!r}: this machine has GPUs cuda:0 to cuda:{gpus - 1}"
+                )
+            return [f"cuda:{int(index)}"] * workers, None
     if gpus:
         per = max(1, trials_per_gpu)
         return [f"cuda:{(i // per) % gpus}" for i in range(workers)], None
     cores = os.cpu_count() or 1
     return ["cpu"] * workers, max(1, cores // workers)
+
+
+def _cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
