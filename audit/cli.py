@@ -54,6 +54,7 @@ def sklearn_cmd(
     true: list[str] | None = typer.Option(
         None,
         "--true",
+        metavar="[NAME=]VALUE",
         help="True value (repeat for several, in the learner's order, or NAME=VALUE).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),

@@ -28,7 +28,10 @@ def tune(
     space: Path | None = typer.Option(None, help="Search space YAML (built-in space if omitted)."),
     optimizer: str | None = typer.Option(None, help="Nevergrad optimizer (see --list-optimizers)."),
     optimizer_option: list[str] = typer.Option(
-        [], "--optimizer-option", help="KEY=VALUE for a configurable family (repeatable)."
+        [],
+        "--optimizer-option",
+        metavar="KEY=VALUE",
+        help="An option of a configurable family (repeatable).",
     ),
     budget: int = typer.Option(20, help="Number of trials."),
     epochs: int = typer.Option(4, help="Epochs of a full trial."),
