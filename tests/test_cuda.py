@@ -28,15 +28,6 @@ CONFIG = TrainConfig(epochs=2, batch_size=4, weight_decay=1e-3, hflip=0.0, seed=
 
 
 @pytest.fixture
-def hyperseal_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private cache and key home for a test."""
-    monkeypatch.setenv("HYPERSEAL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HYPERSEAL_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("HYPERSEAL_PASSPHRASE", raising=False)
-    return tmp_path
-
-
-@pytest.fixture
 def data(hyperseal_env: Path) -> tuple[DetectionDataset, DetectionDataset, ModelSpec]:
     splits = resolve_data("synthetic", images=24, size=64, seed=0)
     spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))

@@ -18,15 +18,6 @@ from tuner.vault import SealedJournal, Vault, generate_key_file
 TINY = ["--images", "24", "--image-size", "64", "--epochs", "2", "--budget", "4"]
 
 
-@pytest.fixture
-def hyperseal_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Private cache and key home for a test; returns the folder holding both."""
-    monkeypatch.setenv("HYPERSEAL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("HYPERSEAL_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("HYPERSEAL_PASSPHRASE", raising=False)
-    return tmp_path
-
-
 @pytest.fixture(scope="session")
 def real_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One real ``hyperseal tune`` run (4 trials, 2 epochs, 64 px), made once per session.

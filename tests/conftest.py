@@ -1,3 +1,5 @@
+"""Fixtures shared by every test folder."""
+
 from __future__ import annotations
 
 from pathlib import Path
