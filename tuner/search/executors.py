@@ -174,7 +174,7 @@ def slot_devices(
         ConfigError: An unknown device, or CUDA asked for where there is none.
     """
     name = device.strip().lower()
-    if name != "cpu" and name != "auto" and name != "cuda" and not name.startswith("cuda:"):
+    if name not in ("auto", "cpu", "cuda") and not name.startswith("cuda:"):
         raise ConfigError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
     gpus = _cuda_devices() if name != "cpu" else 0
     if name.startswith("cuda"):
