@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import parallel_scaling
+import pytest
 import run_all
 import tuner_overhead
 
@@ -31,6 +32,14 @@ def test_scaling_measures_a_process_pool_search() -> None:
     parallel_scaling.importable()
     row = parallel_scaling.measure("processes", 2, budget=3, detector=False, epochs=1, seed=0)
     assert row["trials_per_hour"] > 0 and row["wall"] > 0
+    # timed to the last result: the pool's shutdown (processes exiting) is not a trial's cost
+    assert row["shutdown_seconds"] >= 0
+
+
+def test_scaling_bare_processes_run_the_same_trial_without_the_tuner() -> None:
+    parallel_scaling.importable()
+    row = parallel_scaling.bare(2, trials_each=2, detector=False, epochs=1)
+    assert row["trials_per_hour"] == pytest.approx(3600.0 * 4 / row["wall"])
 
 
 def test_gpu_script_smoke_run_on_cpu(tmp_path: Path) -> None:
@@ -81,8 +90,13 @@ def test_run_all_reads_each_benchmarks_result() -> None:
     assert [(r[2], r[4]) for r in rows] == [(1.5, True), (0.5, False), (2.0, None)]
     log = "vault open, passphrase:\n  median 0.412 s  (min\n    key file: 0.031 ms/record  ok\n"
     assert [r[2] for r in run_all.read_vault({}, log)] == [0.412, 0.031]
-    scaling = run_all.read_parallel_scaling({"ratios": {"processes": 1.9, "dask-local": 1.5}}, "")
-    assert [r[4] for r in scaling] == [True, False]
+    ratios = {"processes": 1.9, "dask-local": 1.5, "bare processes": 1.7}
+    scaling = run_all.read_parallel_scaling({"ratios": ratios}, "")
+    assert [(r[3], r[4]) for r in scaling] == [
+        (">= 1.8", True),
+        (">= 1.8", False),
+        ("(machine)", None),
+    ]
     assert run_all.read_early_stopping({"summary": {"median_ratio": 0.3}}, "")[0][4] is True
 
 
