@@ -39,7 +39,9 @@ def tune(
     reduction: int = typer.Option(3, help="ASHA reduction factor: rungs at epochs 1, η, η², ..."),
     fitness: str = typer.Option("mAP", help="Metric to maximise, e.g. '0.1*mAP50+0.9*mAP'."),
     freeze_unimportant: bool = typer.Option(
-        False, help="Freeze parameters of low importance at their best values mid-search."
+        False,
+        "--freeze-unimportant",
+        help="Freeze parameters of low importance at their best values mid-search.",
     ),
     freeze_threshold: float = typer.Option(0.05, help="Importance below which to freeze."),
     workers: int = typer.Option(1, help="Trials run at once."),
@@ -52,9 +54,15 @@ def tune(
     vault: Path | None = typer.Option(None, help="Vault for the best config (default in run)."),
     entry: str | None = typer.Option(None, help="Vault entry name (default: run folder name)."),
     resume: Path | None = typer.Option(None, help="Continue this run folder."),
-    repair: bool = typer.Option(False, help="With --resume: drop a torn last journal record."),
-    export: bool = typer.Option(False, help="Also write best config and trials in PLAINTEXT."),
-    list_optimizers: bool = typer.Option(False, help="List recommended optimizers and exit."),
+    repair: bool = typer.Option(
+        False, "--repair", help="With --resume: drop a torn last journal record."
+    ),
+    export: bool = typer.Option(
+        False, "--export", help="Also write best config and trials in PLAINTEXT."
+    ),
+    list_optimizers: bool = typer.Option(
+        False, "--list-optimizers", help="List recommended optimizers and exit."
+    ),
     passphrase_file: PassphraseFileOption = None,
     key_file: KeyFileOption = None,
     recipient: RecipientOption = None,

@@ -117,6 +117,14 @@ def test_list_optimizers() -> None:
     assert "(--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA," in result.output
 
 
+@pytest.mark.parametrize("flag", ["export", "repair", "list-optimizers", "freeze-unimportant"])
+def test_off_by_default_switches_are_single_flags(flag: str) -> None:
+    """A switch that is off unless given has no --no- twin (as --force, --json, --redact)."""
+    assert CliRunner().invoke(app, ["tune", f"--no-{flag}"]).exit_code == 2  # click: no such option
+    help_text = CliRunner().invoke(app, ["tune", "--help"], env={"COLUMNS": "200"}).output
+    assert f"--{flag}" in help_text and f"--no-{flag}" not in help_text
+
+
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Path) -> None:
     run = hyperseal_env / "run"
     cmd = [sys.executable, "-m", "tuner.main", "tune", *TINY, "--budget", "6", "--out", str(run),
