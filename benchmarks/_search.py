@@ -178,6 +178,18 @@ class BenchStudy(Study):
         return float(self.suggester.seconds)  # type: ignore[attr-defined]
 
 
+def default_task(
+    space: SearchSpace, fitness: str, device: str = "cpu", threads: int | None = 1, number: int = 0
+) -> Any:
+    """A trial task for the space's default config, never pruned."""
+    from tuner.search.fitness import Fitness
+    from tuner.search.pruning import PruneRule
+    from tuner.search.trial import TrialTask
+
+    params = space.complete(space.defaults())
+    return TrialTask(number, params, Fitness.parse(fitness), PruneRule(), device, threads)
+
+
 def warm_up(
     executor: Any,
     objective: Any,
@@ -190,13 +202,7 @@ def warm_up(
 
     Measured runs then see the steady state of a long search, not process start-up.
     """
-    from tuner.search.fitness import Fitness
-    from tuner.search.pruning import PruneRule
-    from tuner.search.trial import TrialTask
-
-    task = TrialTask(
-        -1, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(), device, threads
-    )
+    task = default_task(space, fitness, device, threads, number=-1)
     handles = [executor.submit(objective, task) for _ in range(executor.slots)]
     pending = list(handles)
     while pending:

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import importable, median, table, write_json
 from _objectives import DetectorSettings, MLPObjective, detector_problem
-from _search import warm_up
+from _search import default_task, warm_up
 
 from tuner.search.executors import make_executor
 from tuner.search.space import Param, SearchSpace
@@ -122,14 +122,8 @@ def bare(workers: int, trials_each: int, detector: bool, epochs: int) -> dict[st
     """
     import multiprocessing
 
-    from tuner.search.fitness import Fitness
-    from tuner.search.pruning import PruneRule
-    from tuner.search.trial import TrialTask
-
     objective, space, fitness = problem(detector, epochs)
-    task = TrialTask(
-        0, space.complete(space.defaults()), Fitness.parse(fitness), PruneRule(), "cpu", 1
-    )
+    task = default_task(space, fitness)
     context = multiprocessing.get_context("spawn")
     barrier, out = context.Barrier(workers), context.Queue()
     procs = [
