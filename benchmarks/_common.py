@@ -7,6 +7,7 @@ or rounds); timings are never asserted in tests.
 from __future__ import annotations
 
 import datetime as _dt
+import importlib.metadata as _metadata
 import json
 import os
 import platform
@@ -81,6 +82,11 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    for package in ("nevergrad", "optuna"):  # the searches' figures move with these
+        try:
+            info[package] = _metadata.version(package)
+        except _metadata.PackageNotFoundError:
+            info[package] = None
     if hasattr(os, "getloadavg"):
         info["load_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
     try:

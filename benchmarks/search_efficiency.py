@@ -35,7 +35,9 @@ write a long CSV of curves, a summary CSV and a plot of median best-so-far.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -59,7 +61,7 @@ from _common import (
 )
 from _search import TPE
 
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, EXPLORING, RECOMMENDED
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ class Problem:
 BUDGET_FREE = frozenset(
     {
         "DualRecombiningDiscreteLognormalOnePlusOne",
+        EXPLORING,
         "RecombiningDiscreteLognormalOnePlusOne",
         "RecombiningPortfolioDiscreteOnePlusOne",
         "PortfolioDiscreteOnePlusOne",
@@ -205,7 +208,7 @@ def expand_nested(rows: list[dict[str, Any]], problems: Sequence[Problem]) -> li
     Seconds are prorated; each cut row says ``cut_from``.
     """
     nested = {p.name: p.budgets for p in problems if p.nested}
-    free = {m.label for m in ALL_METHODS if m.optimizer in BUDGET_FREE}
+    free = {m.label for p in problems for m in p.methods if m.optimizer in BUDGET_FREE}
     out = list(rows)
     for r in rows:
         budgets = nested.get(r["problem"], ())
@@ -419,10 +422,26 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 # -- main -------------------------------------------------------------------------------
+def parse_method(text: str) -> Method:
+    """``NAME`` or ``NAME:key=value,key=value`` (values as JSON: numbers, strings, lists)."""
+    name, _, spec = text.partition(":")
+    options = []
+    for item in filter(None, re.split(r",(?![^\[]*\])", spec)):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--extra {text}: write each option as key=value")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.append((key.strip(), value))
+    return Method(text, name, tuple(options))
+
+
 def problems_for(args: argparse.Namespace) -> list[Problem]:
     methods = tuple(m for m in ALL_METHODS if not args.methods or m.label in args.methods)
     known = {m.label for m in ALL_METHODS}
-    extra = tuple(Method(n, n) for n in dict.fromkeys(args.extra) if n not in known)
+    extra = tuple(parse_method(n) for n in dict.fromkeys(args.extra) if n not in known)
     methods += extra
     detector_methods = tuple(m for m in (*ALL_METHODS, *extra) if m.label in args.detector_methods)
     det = {"images": args.detector_images, "image_size": args.detector_size,
@@ -597,7 +616,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--methods", nargs="+", default=None, help="Only these method labels.")
     parser.add_argument(
-        "--extra", nargs="+", default=[], help="More Nevergrad registry names to measure."
+        "--extra",
+        nargs="+",
+        default=[],
+        help="More optimizers to measure: NAME or NAME:key=value,... (options).",
     )
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--detector-seeds", type=int, default=3)
@@ -646,9 +668,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         args.problems = [p for p in args.problems if p != "detector"]
     problems = problems_for(args)
     jobs = jobs_for(problems, args.slow_seeds, args.slow_problems, args.first_seed)
+    info = machine()
     print(
         f"search efficiency: {len(jobs)} searches, {args.workers} processes, "
-        f"{machine().get('cpu', '?')}",
+        f"{info.get('cpu', '?')}, nevergrad {info.get('nevergrad')}, Optuna {info.get('optuna')}",
         flush=True,
     )
     start = time.perf_counter()

@@ -188,3 +188,15 @@ def test_quick_main_on_a_cheap_problem(tmp_path: Path) -> None:
     assert cells == {(m, b) for m in ("OnePlusOne", "Optuna TPE") for b in (6, 10)}
     assert all(math.isfinite(s["median_best"]) for s in out["summary"])
     assert (tmp_path / "search_efficiency_summary.csv").exists()
+
+
+def test_extra_methods_take_options_on_the_command_line() -> None:
+    plain = se.parse_method("CMA")
+    assert (plain.label, plain.optimizer, plain.kwargs) == ("CMA", "CMA", {})
+    method = se.parse_method(f"{se.EXPLORING}:patience=15,every=3")
+    assert method.optimizer == se.EXPLORING and method.kwargs == {"patience": 15, "every": 3}
+    assert method.label == f"{se.EXPLORING}:patience=15,every=3"  # the rows say which variant
+    listed = se.parse_method("ParametrizedBO:utility_kind=ucb,gp_parameters={}")
+    assert listed.kwargs == {"utility_kind": "ucb", "gp_parameters": {}}
+    with pytest.raises(SystemExit, match="key=value"):
+        se.parse_method("CMA:popsize")

@@ -27,15 +27,25 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "bayesian": ("BO", "ParametrizedBO"),
 }
 #: Optimizers hyperseal composes from Nevergrad's, by name. Dual...: two copies of a (1+1)
-#: strategy whose asks alternate; each is told every result (Nevergrad's ConfPortfolio), so
-#: both mutate the same best config, each adapting its own mutation rate.
+#: strategy whose asks alternate; each is told every result (Nevergrad's ConfPortfolio) and
+#: adapts its own mutation rate.
 COMPOSED: dict[str, tuple[str, ...]] = {
     "DualRecombiningDiscreteLognormalOnePlusOne": ("RecombiningDiscreteLognormalOnePlusOne",) * 2,
 }
 #: The default, chosen by ``benchmarks/search_efficiency.py`` (see docs/benchmarks.md): two
 #: alternating (1+1) evolution strategies with crossover whose mutation rates adapt themselves
-#: (lognormal updates).
+#: (lognormal updates). What it does in practice: the parent both mutate stays the centre of
+#: the space (the default's numeric values; choices drawn from equal weights), because both
+#: ask the centre first and Nevergrad ranks a point with two results far above any point with
+#: one (its pessimistic bound drops from mean + 70 to about the mean). Half the asks mutate
+#: the centre, half cross it with good configs of the archive. Measured against a plain
+#: elitist (1+1) (tested in tests/tuner/test_study.py; docs/benchmarks.md, "What the default
+#: does").
 DEFAULT_OPTIMIZER = "DualRecombiningDiscreteLognormalOnePlusOne"
+#: The default that samples the whole space at random, one ask in ``every`` (2), once
+#: ``patience`` (10) results in a row have not improved the best (:mod:`tuner.search.stall`);
+#: both options may be given. Measured, not chosen (docs/benchmarks.md).
+EXPLORING = "ExploringDualRecombiningDiscreteLognormalOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
     "ParametrizedBO",
@@ -75,6 +85,16 @@ def make_optimizer(
         if options:
             raise ConfigError(f"optimizer {name} takes no options")
         configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
+    elif name == EXPLORING:
+        from tuner.search.stall import ExploreOnStall
+
+        unknown = set(options) - {"patience", "every"}
+        if unknown:
+            raise ConfigError(f"optimizer {name} takes only the options patience and every")
+        try:
+            configured = ExploreOnStall(**options)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"optimizer {name}: {exc}") from None
     elif name in _FAMILIES:
         family = getattr(ng.families, name)
         try:
@@ -117,7 +137,7 @@ def list_optimizers() -> dict[str, tuple[str, ...]]:
 
     return {
         **RECOMMENDED,
-        "composed": tuple(COMPOSED),
+        "composed": (*COMPOSED, EXPLORING),
         "configurable": _FAMILIES,
         "registry": tuple(sorted(ng.optimizers.registry)),
     }
@@ -135,7 +155,10 @@ class Suggester:
     - A point equal to a *measured* one (an earlier trial; same config and seed
       give the same result) is told that trial's fitness at once and the
       optimizer is asked again: a (1+1) strategy whose mutation lands back on
-      a measured config would otherwise re-run it.
+      a measured config would otherwise re-run it. (The point then has two
+      records, which Nevergrad's (1+1) strategies rank above points with one:
+      see :data:`DEFAULT_OPTIMIZER`. Not telling it was measured too, and
+      searched worse: docs/benchmarks.md.)
     - A point equal to a *pending* one (BO in particular returns the same point
       to every pending ask) is told a constant lie (the mean fitness so far)
       and the optimizer is asked again.

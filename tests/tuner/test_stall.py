@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tuner.errors import ConfigError
+from tuner.search.optimizers import (
+    DEFAULT_OPTIMIZER,
+    EXPLORING,
+    Suggester,
+    make_optimizer,
+    point_key,
+)
+from tuner.search.study import Study, StudySettings
+from tuner.testing import QuadraticObjective, quadratic_space
+
+
+def _asks(
+    name: str, losses: list[float], options: dict[str, Any] | None = None
+) -> tuple[list[dict[str, Any]], Any]:
+    """The values asked, one at a time, each told the next loss of ``losses``.
+
+    (The lognormal mutations draw from NumPy's global generator: seeded alike for each.)
+    """
+    optimizer = make_optimizer(name, quadratic_space().parametrization(seed=5), 40, 1, options)
+    np.random.seed(0)
+    values = []
+    for loss in losses:
+        candidate = optimizer.ask()
+        values.append(dict(candidate.value))
+        optimizer.tell(candidate, loss)
+    return values, optimizer
+
+
+def test_until_a_stall_it_asks_exactly_what_the_default_asks() -> None:
+    improving = [-float(i) for i in range(25)]  # every result a new best: never stalled
+    default, _ = _asks(DEFAULT_OPTIMIZER, improving)
+    exploring, optimizer = _asks(EXPLORING, improving)
+    assert exploring == default
+    assert optimizer.explorer_asks == 0
+
+
+def test_after_patience_results_without_a_new_best_one_ask_in_every_explores() -> None:
+    losses = [-1.0] + [0.0] * 29  # the first result stays the best
+    default, _ = _asks(DEFAULT_OPTIMIZER, losses)
+    exploring, optimizer = _asks(EXPLORING, losses, {"patience": 4, "every": 3})
+    # results 2-5 do not improve: from ask 6 on, asks 6, 9, 12, ... sample the whole space.
+    assert exploring[:5] == default[:5]
+    assert exploring[5] != default[5]
+    assert optimizer.explorer_asks == len(range(5, 30, 3))
+
+
+def test_a_new_best_ends_the_exploration() -> None:
+    losses = [-1.0] + [0.0] * 3 + [-2.0] + [0.0] * 2
+    _, optimizer = _asks(EXPLORING, losses, {"patience": 3, "every": 1})
+    # stalled after result 4, so ask 5 explored; its result was a new best: no more.
+    assert optimizer.explorer_asks == 1
+    assert not optimizer.stalled
+
+
+def test_the_strategies_hear_the_random_configs() -> None:
+    space = quadratic_space()
+    optimizer = make_optimizer(EXPLORING, space.parametrization(seed=1), 40, 1,
+                               {"patience": 2, "every": 1})  # fmt: skip
+    suggester = Suggester(optimizer, tuple(p.name for p in space.searched), seed=1)
+    measured: dict[str, float] = {}
+    for fitness in (1.0, 0.0, 0.0):  # the first stays the best: stalled after the third
+        candidate, values = suggester.ask([], measured)
+        suggester.tell(candidate, fitness)
+        measured[point_key(values)] = fitness
+    explored, _ = suggester.ask([], measured)
+    assert optimizer.explorer_asks == 1
+    suggester.tell(explored, 5.0)
+    # in the archive each (1+1) strategy's crossovers draw good configs from
+    data = explored.get_standardized_data(reference=optimizer.parametrization)
+    for strategy in optimizer.inner.optims:
+        assert strategy.archive[data].mean == -5.0
+
+
+def test_a_study_with_it_runs_resumes_and_checks_its_options() -> None:
+    settings = StudySettings(optimizer=EXPLORING, budget=16, pruner="none",
+                             optimizer_options={"patience": 3})  # fmt: skip
+    result = Study(QuadraticObjective(), quadratic_space(), settings).run()
+    assert len(result.trials) == 16
+    assert len({str(sorted(t.params.items())) for t in result.trials}) == 16
+    assert result.best is not None and result.best.fitness >= result.default_trial.fitness
+    with pytest.raises(ConfigError, match="takes only the options patience and every"):
+        Study(QuadraticObjective(), quadratic_space(),
+              StudySettings(optimizer=EXPLORING, optimizer_options={"popsize": 4}))  # fmt: skip
+    with pytest.raises(ConfigError, match="at least 1"):
+        Study(QuadraticObjective(), quadratic_space(),
+              StudySettings(optimizer=EXPLORING, optimizer_options={"patience": 0}))  # fmt: skip

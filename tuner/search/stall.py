@@ -1,0 +1,102 @@
+"""A strategy that explores the whole space once it has stopped improving.
+
+A (1+1) strategy keeps mutating one parent config (the default's two keep
+their starting point, see :mod:`tuner.search.optimizers`), and on a noisy
+problem a config that scored well partly by the luck of its training is not
+beaten by its neighbours: the search stops improving for the rest of the
+budget. :class:`ExploreOnStall` wraps such a strategy: until ``patience``
+results in a row have failed to improve the best, every ask is the wrapped
+strategy's (so the search is exactly that strategy's); from then on, one ask in
+``every`` samples the whole space at random, until a result improves the best
+again. Every result is told to both, so the random configs join the archive
+from which the (1+1) strategies' crossovers draw good configs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+import nevergrad as ng
+from nevergrad.common import errors
+from nevergrad.optimization import base
+
+#: The strategy wrapped by default: two alternating self-adaptive (1+1) strategies.
+DUAL = ("RecombiningDiscreteLognormalOnePlusOne",) * 2
+
+
+class _ExploreOnStall(base.Optimizer):
+    """Nevergrad optimizer: ``inner``'s asks, with random ones mixed in after a stall."""
+
+    def __init__(
+        self,
+        parametrization: Any,
+        budget: int | None = None,
+        num_workers: int = 1,
+        config: ExploreOnStall | None = None,
+    ) -> None:
+        super().__init__(parametrization, budget=budget, num_workers=num_workers)
+        cfg = config or ExploreOnStall()
+        self.patience = cfg.patience
+        self.every = cfg.every
+        inner = ng.families.ConfPortfolio(optimizers=list(cfg.inner))
+        self.inner = inner(self.parametrization, budget=budget, num_workers=num_workers)
+        self.explorer = ng.optimizers.registry["RandomSearch"](
+            self.parametrization, budget=budget, num_workers=num_workers
+        )
+        self.best = math.inf
+        self.since_best = 0
+        self.stalled_asks = 0
+        self.explorer_asks = 0
+
+    @property
+    def stalled(self) -> bool:
+        """Whether ``patience`` results in a row have not improved the best."""
+        return self.since_best >= self.patience
+
+    def _internal_ask_candidate(self) -> Any:
+        if self.stalled:
+            self.stalled_asks += 1
+            if self.stalled_asks % self.every == 1 or self.every == 1:
+                self.explorer_asks += 1
+                return self.explorer.ask()
+        return self.inner.ask()
+
+    def _internal_tell_candidate(self, candidate: Any, loss: Any) -> None:
+        loss = float(loss)
+        if loss < self.best:
+            self.best, self.since_best, self.stalled_asks = loss, 0, 0
+        else:
+            self.since_best += 1
+        for optimizer in (self.inner, self.explorer):
+            with contextlib.suppress(errors.TellNotAskedNotSupportedError):
+                optimizer.tell(candidate, loss)
+
+    def enable_pickling(self) -> None:
+        self.inner.enable_pickling()
+        self.explorer.enable_pickling()
+
+
+class ExploreOnStall(base.ConfiguredOptimizer):
+    """Configures :class:`_ExploreOnStall`.
+
+    Args:
+        inner: Names of the strategies whose asks alternate (Nevergrad's ``ConfPortfolio``).
+        patience: Results in a row without a new best before exploring.
+        every: Once stalled, one ask in ``every`` is a random config (the first among them).
+    """
+
+    def __init__(
+        self,
+        *,
+        inner: tuple[str, ...] = DUAL,
+        patience: int = 10,
+        every: int = 2,
+    ) -> None:
+        if patience < 1 or every < 1:
+            raise ValueError("patience and every must be at least 1")
+        super().__init__(_ExploreOnStall, locals(), as_config=True)
+        self.inner = tuple(inner)
+        self.patience = patience
+        self.every = every
