@@ -115,6 +115,7 @@ def test_list_optimizers() -> None:
     assert "default: DualRecombiningDiscreteLognormalOnePlusOne" in result.output
     assert "composed:     DualRecombiningDiscreteLognormalOnePlusOne" in result.output
     assert "(--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA," in result.output
+    assert "ConfPSO, ParametrizedOnePlusOne, ExploringDual" in result.output
 
 
 @pytest.mark.parametrize("flag", ["export", "repair", "list-optimizers", "freeze-unimportant"])

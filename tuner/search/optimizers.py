@@ -138,7 +138,7 @@ def list_optimizers() -> dict[str, tuple[str, ...]]:
     return {
         **RECOMMENDED,
         "composed": (*COMPOSED, EXPLORING),
-        "configurable": _FAMILIES,
+        "configurable": (*_FAMILIES, EXPLORING),
         "registry": tuple(sorted(ng.optimizers.registry)),
     }
 
