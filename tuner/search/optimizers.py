@@ -38,9 +38,9 @@ COMPOSED: dict[str, tuple[str, ...]] = {
 #: the space (the default's numeric values; choices drawn from equal weights), because both
 #: ask the centre first and Nevergrad ranks a point with two results far above any point with
 #: one (its pessimistic bound drops from mean + 70 to about the mean). Half the asks mutate
-#: the centre, half cross it with good configs of the archive. Measured against a plain
-#: elitist (1+1) (tested in tests/tuner/test_study.py; docs/benchmarks.md, "What the default
-#: does").
+#: the centre, half cross it with good configs of the archive. This is what the benchmarks
+#: measured, and it beat the plain elitist variants (docs/benchmarks.md, "What the default
+#: does"); tests/tuner/test_study.py pins it.
 DEFAULT_OPTIMIZER = "DualRecombiningDiscreteLognormalOnePlusOne"
 #: The default that samples the whole space at random, one ask in ``every`` (2), once
 #: ``patience`` (10) results in a row have not improved the best (:mod:`tuner.search.stall`);

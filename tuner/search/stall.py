@@ -22,8 +22,10 @@ import nevergrad as ng
 from nevergrad.common import errors
 from nevergrad.optimization import base
 
-#: The strategy wrapped by default: two alternating self-adaptive (1+1) strategies.
-DUAL = ("RecombiningDiscreteLognormalOnePlusOne",) * 2
+from tuner.search.optimizers import COMPOSED, DEFAULT_OPTIMIZER
+
+#: The strategy wrapped by default: hyperseal's default, two alternating (1+1) strategies.
+DUAL = COMPOSED[DEFAULT_OPTIMIZER]
 
 
 class _ExploreOnStall(base.Optimizer):
