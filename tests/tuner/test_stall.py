@@ -86,9 +86,26 @@ def test_a_study_with_it_runs_resumes_and_checks_its_options() -> None:
     assert len(result.trials) == 16
     assert len({str(sorted(t.params.items())) for t in result.trials}) == 16
     assert result.best is not None and result.best.fitness >= result.default_trial.fitness
-    with pytest.raises(ConfigError, match="takes only the options patience and every"):
+    with pytest.raises(ConfigError, match="takes only the options patience, every and recentre"):
         Study(QuadraticObjective(), quadratic_space(),
               StudySettings(optimizer=EXPLORING, optimizer_options={"popsize": 4}))  # fmt: skip
     with pytest.raises(ConfigError, match="at least 1"):
         Study(QuadraticObjective(), quadratic_space(),
               StudySettings(optimizer=EXPLORING, optimizer_options={"patience": 0}))  # fmt: skip
+
+
+def test_recentre_makes_the_best_config_the_parent_after_a_stall() -> None:
+    space = quadratic_space()
+    optimizer = make_optimizer(EXPLORING, space.parametrization(seed=2), 40, 1,
+                               {"patience": 3, "every": 0, "recentre": True})  # fmt: skip
+    suggester = Suggester(optimizer, tuple(p.name for p in space.searched), seed=2)
+    measured: dict[str, float] = {}
+    told = []
+    for fitness in (0.5, 0.5, 0.9, 0.1, 0.1, 0.1):  # best: the third; stalled after the sixth
+        candidate, values = suggester.ask([], measured)
+        suggester.tell(candidate, fitness)
+        measured[point_key(values)] = fitness
+        told.append(values)
+    assert optimizer.recentred == 1 and optimizer.explorer_asks == 0
+    for strategy in optimizer.inner.optims:
+        assert strategy.current_bests["pessimistic"].parameter.value == told[2]

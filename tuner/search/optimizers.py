@@ -88,9 +88,11 @@ def make_optimizer(
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
-        unknown = set(options) - {"patience", "every"}
+        unknown = set(options) - {"patience", "every", "recentre"}
         if unknown:
-            raise ConfigError(f"optimizer {name} takes only the options patience and every")
+            raise ConfigError(
+                f"optimizer {name} takes only the options patience, every and recentre"
+            )
         try:
             configured = ExploreOnStall(**options)
         except (TypeError, ValueError) as exc:

@@ -42,13 +42,16 @@ class _ExploreOnStall(base.Optimizer):
         cfg = config or ExploreOnStall()
         self.patience = cfg.patience
         self.every = cfg.every
+        self.recentre = cfg.recentre
         inner = ng.families.ConfPortfolio(optimizers=list(cfg.inner))
         self.inner = inner(self.parametrization, budget=budget, num_workers=num_workers)
         self.explorer = ng.optimizers.registry["RandomSearch"](
             self.parametrization, budget=budget, num_workers=num_workers
         )
         self.best = math.inf
+        self.best_candidate: Any = None
         self.since_best = 0
+        self.recentred = 0
         self.stalled_asks = 0
         self.explorer_asks = 0
 
@@ -58,7 +61,7 @@ class _ExploreOnStall(base.Optimizer):
         return self.since_best >= self.patience
 
     def _internal_ask_candidate(self) -> Any:
-        if self.stalled:
+        if self.stalled and self.every:
             self.stalled_asks += 1
             if self.stalled_asks % self.every == 1 or self.every == 1:
                 self.explorer_asks += 1
@@ -68,12 +71,17 @@ class _ExploreOnStall(base.Optimizer):
     def _internal_tell_candidate(self, candidate: Any, loss: Any) -> None:
         loss = float(loss)
         if loss < self.best:
-            self.best, self.since_best, self.stalled_asks = loss, 0, 0
+            self.best, self.best_candidate = loss, candidate
+            self.since_best, self.stalled_asks = 0, 0
         else:
             self.since_best += 1
         for optimizer in (self.inner, self.explorer):
             with contextlib.suppress(errors.TellNotAskedNotSupportedError):
                 optimizer.tell(candidate, loss)
+        if self.recentre and self.since_best == self.patience:
+            # A second record of the best config makes it the strategies' parent.
+            self.inner.tell(self.best_candidate, self.best)
+            self.recentred += 1
 
     def enable_pickling(self) -> None:
         self.inner.enable_pickling()
@@ -95,10 +103,12 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         inner: tuple[str, ...] = DUAL,
         patience: int = 10,
         every: int = 2,
+        recentre: bool = False,
     ) -> None:
-        if patience < 1 or every < 1:
-            raise ValueError("patience and every must be at least 1")
+        if patience < 1 or every < 0:
+            raise ValueError("patience must be at least 1 and every at least 0")
         super().__init__(_ExploreOnStall, locals(), as_config=True)
         self.inner = tuple(inner)
         self.patience = patience
         self.every = every
+        self.recentre = recentre
