@@ -89,6 +89,9 @@ def test_a_study_with_it_runs_resumes_and_checks_its_options() -> None:
     with pytest.raises(ConfigError, match="takes only the options patience, every and recentre"):
         Study(QuadraticObjective(), quadratic_space(),
               StudySettings(optimizer=EXPLORING, optimizer_options={"popsize": 4}))  # fmt: skip
+    maybe = StudySettings(optimizer=EXPLORING, optimizer_options={"recentre": "maybe"})
+    with pytest.raises(ConfigError, match="recentre must be true or false"):
+        Study(QuadraticObjective(), quadratic_space(), maybe)
     with pytest.raises(ConfigError, match="at least 1"):
         Study(QuadraticObjective(), quadratic_space(),
               StudySettings(optimizer=EXPLORING, optimizer_options={"patience": 0}))  # fmt: skip

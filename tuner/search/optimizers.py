@@ -43,8 +43,9 @@ COMPOSED: dict[str, tuple[str, ...]] = {
 #: does"); tests/tuner/test_study.py pins it.
 DEFAULT_OPTIMIZER = "DualRecombiningDiscreteLognormalOnePlusOne"
 #: The default that samples the whole space at random, one ask in ``every`` (2), once
-#: ``patience`` (10) results in a row have not improved the best (:mod:`tuner.search.stall`);
-#: both options may be given. Measured, not chosen (docs/benchmarks.md).
+#: ``patience`` (10) results in a row have not improved the best, and with ``recentre`` moves
+#: its parent to the best config (:mod:`tuner.search.stall`). Measured, not chosen
+#: (docs/benchmarks.md).
 EXPLORING = "ExploringDualRecombiningDiscreteLognormalOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (

@@ -10,6 +10,11 @@ strategy's (so the search is exactly that strategy's); from then on, one ask in
 ``every`` samples the whole space at random, until a result improves the best
 again. Every result is told to both, so the random configs join the archive
 from which the (1+1) strategies' crossovers draw good configs.
+
+With ``recentre``, a stall also tells the strategies the best config's result
+a second time, which makes it their parent (Nevergrad's (1+1) strategies rank
+a point with two results above any with one): the local search moves its
+centre to the best config found. ``every=0`` turns the random asks off.
 """
 
 from __future__ import annotations
@@ -94,7 +99,9 @@ class ExploreOnStall(base.ConfiguredOptimizer):
     Args:
         inner: Names of the strategies whose asks alternate (Nevergrad's ``ConfPortfolio``).
         patience: Results in a row without a new best before exploring.
-        every: Once stalled, one ask in ``every`` is a random config (the first among them).
+        every: Once stalled, one ask in ``every`` is a random config (the first among them);
+            0: none.
+        recentre: On each stall, make the best config the strategies' parent.
     """
 
     def __init__(
@@ -105,6 +112,8 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         every: int = 2,
         recentre: bool = False,
     ) -> None:
+        if not isinstance(recentre, bool):
+            raise ValueError(f"recentre must be true or false, not {recentre!r}")
         if patience < 1 or every < 0:
             raise ValueError("patience must be at least 1 and every at least 0")
         super().__init__(_ExploreOnStall, locals(), as_config=True)
