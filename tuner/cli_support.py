@@ -18,8 +18,22 @@ from tuner.errors import HypersealError
 class ErrorMappingGroup(TyperGroup):
     """A Typer group that turns any :class:`HypersealError` into one line and an exit code.
 
-    With ``hyperseal --debug`` the traceback is shown instead.
+    With ``hyperseal --debug`` the traceback is shown instead. Its own flags
+    and its commands' are listed in help without a value placeholder (Typer
+    would print ``--export <bool>``, as if the flag took a value).
     """
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, TyperGroup):
+            _plain_flags(command.params)
+            help_option = command.get_help_option(ctx)  # cached by click: patched once
+            if help_option is not None:
+                _plain_flags([help_option])
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -32,6 +46,14 @@ class ErrorMappingGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+
+
+def _plain_flags(params: list[click.Parameter]) -> list[click.Parameter]:
+    """Give on/off options an empty metavar, so that help shows no ``<bool>`` after them."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return params
 
 
 def _debug(ctx: click.Context) -> bool:
