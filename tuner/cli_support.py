@@ -28,11 +28,8 @@ class ErrorMappingGroup(TyperGroup):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         command = super().get_command(ctx, cmd_name)
-        if command is not None and not isinstance(command, TyperGroup):
-            _plain_flags(command.params)
-            help_option = command.get_help_option(ctx)  # cached by click: patched once
-            if help_option is not None:
-                _plain_flags([help_option])
+        if command is not None:
+            _plain_flags(command.get_params(ctx))  # click caches the help option: patched once
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
