@@ -189,6 +189,35 @@ def test_dask_local_cluster_runs_trials() -> None:
     assert all(t.status == "ok" for t in result.trials)
 
 
+def _worker_log_level() -> int:
+    import logging
+
+    return logging.getLogger("distributed.worker").getEffectiveLevel()
+
+
+def test_a_closing_local_cluster_logs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A worker's heartbeat can race the scheduler's exit and print a traceback after the
+    # search; hyperseal's own cluster silences its workers and nannies before it closes.
+    import logging
+
+    pytest.importorskip("distributed")
+    executor = make_executor("dask-local", 2)
+    client = executor._client  # type: ignore[attr-defined]
+    assert max(client.run(_worker_log_level).values()) < logging.CRITICAL
+    levels: dict[str, list[int]] = {}
+    close = client.close
+
+    def spy_close(*args: object, **kwargs: object) -> object:
+        levels["workers"] = list(client.run(_worker_log_level).values())
+        levels["nannies"] = list(client.run(_worker_log_level, nanny=True).values())
+        return close(*args, **kwargs)
+
+    monkeypatch.setattr(client, "close", spy_close)
+    executor.shutdown()
+    assert len(levels["workers"]) == len(levels["nannies"]) == 2
+    assert min(levels["workers"] + levels["nannies"]) > logging.CRITICAL
+
+
 def test_fitness_expressions() -> None:
     fit = Fitness.parse("0.1*mAP50 + 0.9*mAP")
     assert fit({"mAP": 0.5, "mAP50": 1.0}) == pytest.approx(0.55)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from contextlib import suppress
 from typing import Any, Protocol
 
 from tuner.errors import ConfigError
@@ -138,9 +139,26 @@ class DaskExecutor:
         return handle.result()
 
     def shutdown(self, cancel: bool = False) -> None:
+        if self._cluster is not None:
+            # While a local cluster closes, a worker's heartbeat can race the scheduler's exit
+            # and log a traceback after the search has finished; the cluster is ours, so its
+            # processes go quiet first. (An existing cluster's logs are its owner's.)
+            with suppress(Exception):
+                self._client.run(quiet_dask_logs)
+                self._client.run(quiet_dask_logs, nanny=True)
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def quiet_dask_logs() -> None:
+    """Silence every ``distributed`` logger of this process (run on a closing cluster's
+    workers and nannies)."""
+    import logging
+
+    names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
+    for name in ["distributed", *names]:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
 def make_executor(spec: str, workers: int) -> Executor:
