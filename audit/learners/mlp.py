@@ -72,6 +72,29 @@ class _MLPLearner(Learner):
     def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
         return np.array([float(hyper["alpha"])])
 
+    def _estimator_class(self) -> Any:
+        """The scikit-learn class this learner models."""
+        import sklearn.neural_network
+
+        return getattr(sklearn.neural_network, self.library.rsplit(".", 1)[1])
+
+    def accepts(self, estimator: Any) -> bool:
+        return type(estimator) is self._estimator_class()
+
+    def make_estimator(
+        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
+    ) -> Any:
+        extra = {} if tol is None else {"tol": tol}
+        return self._estimator_class()(
+            hidden_layer_sizes=(16,),
+            activation="tanh",
+            solver="lbfgs",
+            alpha=float(hyper["alpha"]),
+            max_iter=2_000,
+            random_state=random_state,
+            **extra,
+        )
+
     def _layers(self, coefs: Coefficients) -> tuple[list[np.ndarray], list[np.ndarray]]:
         keys = layer_keys(coefs)
         if not keys:
@@ -196,31 +219,10 @@ class MLPRegressorLearner(_MLPLearner):
             raise ShapeMismatchError(f"{self.name}: the network has {width} outputs; audit one")
         return regression_target(y, self.name)[:, None]
 
-    def accepts(self, estimator: Any) -> bool:
-        from sklearn.neural_network import MLPRegressor
-
-        return type(estimator) is MLPRegressor
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if self.accepts(estimator) and estimator.loss != "squared_error":
             raise reject(estimator, self.name, f"loss={estimator.loss!r}", "models squared_error")
         return super().coefficients(estimator)
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.neural_network import MLPRegressor
-
-        extra = {} if tol is None else {"tol": tol}
-        return MLPRegressor(
-            hidden_layer_sizes=(16,),
-            activation="tanh",
-            solver="lbfgs",
-            alpha=float(hyper["alpha"]),
-            max_iter=2_000,
-            random_state=random_state,
-            **extra,
-        )
 
 
 class MLPClassifierLearner(_MLPLearner):
@@ -246,11 +248,6 @@ class MLPClassifierLearner(_MLPLearner):
             return (idx == 1).astype(np.float64)[:, None]
         return np.eye(width)[idx]
 
-    def accepts(self, estimator: Any) -> bool:
-        from sklearn.neural_network import MLPClassifier
-
-        return type(estimator) is MLPClassifier
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         out = super().coefficients(estimator)
         if estimator.out_activation_ == "logistic" and len(estimator.classes_) != 2:
@@ -264,19 +261,3 @@ class MLPClassifierLearner(_MLPLearner):
         if scores.ndim == 1:
             return classes[(scores > 0.5).astype(int)]
         return classes[np.argmax(scores, axis=1)]
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.neural_network import MLPClassifier
-
-        extra = {} if tol is None else {"tol": tol}
-        return MLPClassifier(
-            hidden_layer_sizes=(16,),
-            activation="tanh",
-            solver="lbfgs",
-            alpha=float(hyper["alpha"]),
-            max_iter=2_000,
-            random_state=random_state,
-            **extra,
-        )
