@@ -195,14 +195,28 @@ def _worker_log_level() -> int:
     return logging.getLogger("distributed.worker").getEffectiveLevel()
 
 
-def test_a_closing_local_cluster_logs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A worker's heartbeat can race the scheduler's exit and print a traceback after the
-    # search; hyperseal's own cluster silences its workers and nannies before it closes.
+def _worker_timers() -> tuple[object, object, object]:
+    import dask
+
+    return (
+        dask.config.get("distributed.admin.tick.interval"),
+        dask.config.get("distributed.worker.profile.enabled"),
+        dask.config.get("distributed.worker.memory.monitor-interval"),
+    )
+
+
+def test_the_local_cluster_runs_quiet_timers_and_closes_quietly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The workers of hyperseal's own cluster run with its settings (no profiler, slow health
+    # checks: cycles the trials keep). And a worker's heartbeat can race the scheduler's exit
+    # and print a traceback after the search: the cluster silences its processes first.
     import logging
 
     pytest.importorskip("distributed")
     executor = make_executor("dask-local", 2)
     client = executor._client  # type: ignore[attr-defined]
+    assert set(client.run(_worker_timers).values()) == {("1s", False, "500ms")}
     assert max(client.run(_worker_log_level).values()) < logging.CRITICAL
     levels: dict[str, list[int]] = {}
     close = client.close

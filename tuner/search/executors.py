@@ -86,9 +86,19 @@ class ProcessExecutor:
 
 
 #: Dask settings of the local cluster hyperseal starts (an existing cluster keeps its own).
+#: Trials are long, CPU-bound tasks, and every cycle the cluster's own timers take is a cycle
+#: a trial waits for on a machine with as many cores as workers: the worker's sampling
+#: profiler (every 10 ms, for a dashboard hyperseal does not start) and the GIL monitor are
+#: off, and the event loops' health checks (every 20 ms), system statistics (500 ms) and the
+#: nannies' memory checks (100 ms) run less often. On 2 cores with 2 workers the cluster's
+#: own threads used about 1 CPU-second per 8-second search with Dask's defaults, about 0.3
+#: with these (docs/benchmarks.md, Parallel scaling).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
     "distributed.admin.system-monitor.gil.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "500ms",
 }
 
 
@@ -106,14 +116,12 @@ class DaskExecutor:
         if address is None:
             import dask
 
-            # Trials are long, CPU-bound tasks: the worker's sampling profiler (every 10 ms,
-            # for a dashboard we do not start) would contend with them for the GIL and a core.
-            with dask.config.set(LOCAL_CLUSTER_CONFIG):
+            with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as each part starts
                 self._cluster = LocalCluster(
                     n_workers=workers, threads_per_worker=1, processes=True,
                     dashboard_address=None,
                 )  # fmt: skip
-            self._client = Client(self._cluster)
+                self._client = Client(self._cluster)
             self.name = f"Dask local cluster ({workers} workers)"
         else:
             try:
