@@ -91,7 +91,7 @@ class ProcessExecutor:
 #: profiler (every 10 ms, for a dashboard hyperseal does not start) and the GIL monitor are
 #: off, and the event loops' health checks (every 20 ms), system statistics (500 ms) and the
 #: nannies' memory checks (100 ms) run less often. On 2 cores with 2 workers the cluster's
-#: own threads used about 1 CPU-second per 8-second search with Dask's defaults, about 0.3
+#: own threads used about 1 CPU-second per 8-second search with Dask's defaults, about 0.2
 #: with these (docs/benchmarks.md, Parallel scaling).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.profile.enabled": False,
@@ -150,10 +150,10 @@ class DaskExecutor:
         if self._cluster is not None:
             # While a local cluster closes, a worker's heartbeat can race the scheduler's exit
             # and log a traceback after the search has finished; the cluster is ours, so its
-            # processes go quiet first. (An existing cluster's logs are its owner's.)
+            # worker processes go quiet first. (The scheduler and nannies live in this process,
+            # whose logging is the caller's; an existing cluster's logs are its owner's.)
             with suppress(Exception):
                 self._client.run(quiet_dask_logs)
-                self._client.run(quiet_dask_logs, nanny=True)
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
@@ -161,7 +161,7 @@ class DaskExecutor:
 
 def quiet_dask_logs() -> None:
     """Silence every ``distributed`` logger of this process (run on a closing cluster's
-    workers and nannies)."""
+    workers)."""
     import logging
 
     names = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"]
