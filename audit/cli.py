@@ -292,7 +292,7 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
             mark = "   recommended" if r.recommended else ""
             typer.echo(
                 f"  {r.defence:<12}{_sci(r.estimate):>11}{_sci(r.relative_error, 2):>12}"
-                f"{r.mAP:>8.3f}{r.mAP_lost:>10.3f}{mark}"
+                f"{r.mAP:>8.3f}{_no_negative_zero(r.mAP_lost, 3):>10.3f}{mark}"
             )
     if report.recommended_defence is not None:
         typer.echo(f"recommend  {report.recommended_defence}")
@@ -301,3 +301,8 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
     secs = ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items())
     typer.echo(f"time       {secs}")
     typer.echo(f"wrote {out}: summary.json (no values) and audit.hsv (sealed)")
+
+
+def _no_negative_zero(value: float, places: int) -> float:
+    """``value``, or 0.0 where it would print as ``-0.000`` at ``places`` decimals."""
+    return 0.0 if round(value, places) == 0 else value

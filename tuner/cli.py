@@ -33,7 +33,9 @@ def train(
         None, "--config", "-c", help="YAML/JSON file of TrainConfig fields; defaults otherwise."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="New folder for the released model."),
-    arch: str = typer.Option("fcos", help="fcos, retinanet, fasterrcnn or ssdlite."),
+    arch: str = typer.Option(
+        "fcos", "--model", "--arch", help="fcos, retinanet, fasterrcnn or ssdlite."
+    ),
     backbone: str = typer.Option("tiny", help="tiny (CPU), mobilenet_v3 or resnet50."),
     image_size: int = typer.Option(128, help="Square input size in pixels."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),

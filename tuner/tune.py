@@ -99,6 +99,7 @@ class TuneOutcome:
     result: StudyResult
     vault: Path
     entry: str
+    exported: Path | None = None  # the PLAINTEXT export folder, when asked for
 
     @property
     def best(self) -> TrialResult | None:
@@ -160,15 +161,20 @@ def resume_run(
     *,
     repair: bool = False,
     budget: int | None = None,
+    export: bool = False,
     progress: Progress | None = None,
 ) -> TuneOutcome:
     """Continue a run: replay its sealed journal into a fresh optimizer, then finish the budget.
+
+    The run's time (``seconds`` in its summary) adds this session's to that of
+    the sessions that finished before.
 
     Args:
         run_dir: The run folder.
         key: The key the run was sealed with (one that can read).
         repair: Drop a torn last journal record (a crash mid-write) instead of stopping.
         budget: A new, larger total budget.
+        export: Also write the plaintext export (as a run started with ``export=True`` does).
 
     Raises:
         JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
@@ -188,12 +194,14 @@ def resume_run(
                 raise ConfigError("--budget is below the trials already finished")
             settings = replace(settings, budget=budget)
         space = parse_space(header["space"], where="journal")
-        options = replace(options, settings=settings)
+        options = replace(options, settings=settings, export=options.export or export)
         study = _study(options, settings, space, journal, replay=records)
         vault_path = Path(info["vault"])
         entry = str(info["entry"])
+        earlier = float((info.get("summary") or {}).get("seconds") or 0.0)
         _write_run_file(run_dir, options, vault_path, entry, status="running")
         result = _run(study, run_dir, options, progress)
+        result.seconds += earlier
         checkpoint = journal.checkpoint()
     return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
 
@@ -398,20 +406,28 @@ def _finish(
     vault.put(entry, document)
     summary = _summary(result)
     _write_run_file(run_dir, options, vault_path, entry, status="finished", summary=summary)
-    if options.export:
-        export_run(run_dir, result)
-    return TuneOutcome(run_dir, result, vault_path, entry)
+    exported = export_run(run_dir, result) if options.export else None
+    return TuneOutcome(run_dir, result, vault_path, entry, exported)
 
 
 def export_run(run_dir: Path, result: StudyResult) -> Path:
-    """Write the best config (YAML) and the trial table (CSV) in plaintext, on request."""
+    """Write the best config (YAML) and the trial table (CSV) in plaintext, on request.
+
+    The folder is made 0700 and the files 0600 (atomic writes), as ``hyperseal
+    vault export`` writes them.
+    """
     import yaml
 
+    from tuner.vault.atomic import atomic_write
+
     out = run_dir / EXPORT_DIR
-    out.mkdir(exist_ok=True)
+    out.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(out, 0o700)
     if result.best is not None:
-        _atomic_text(out / "best_config.yaml", yaml.safe_dump(result.best.params, sort_keys=False))
-    result.frame().drop(columns=["curve"]).to_csv(out / "trials.csv", index=False)
+        config = yaml.safe_dump(result.best.params, sort_keys=False)
+        atomic_write(out / "best_config.yaml", config.encode("utf-8"))
+    table = result.frame().drop(columns=["curve"]).to_csv(index=False)
+    atomic_write(out / "trials.csv", table.encode("utf-8"))
     return out
 
 

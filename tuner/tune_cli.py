@@ -6,13 +6,11 @@ importances; the best config stays in the vault (``hyperseal vault show``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from tuner.vault.cli_keys import (
-    PASSPHRASE_ENV,
     IdentityOption,
     KeyFileOption,
     PassphraseFileOption,
@@ -21,6 +19,7 @@ from tuner.vault.cli_keys import (
 
 
 def tune(
+    ctx: typer.Context,
     data: str = typer.Option("synthetic", "--data", "-d", help="'synthetic' or a COCO folder."),
     model: str = typer.Option("fcos", "--model", help="fcos, retinanet, fasterrcnn or ssdlite."),
     backbone: str = typer.Option("tiny", help="tiny (CPU), mobilenet_v3 or resnet50."),
@@ -78,8 +77,13 @@ def tune(
     from tuner.tune import TuneOptions, check_options, new_run_dir, resume_run, tune_run
 
     if resume is not None:
+        given = _given_on_command_line(ctx)
+        _check_resume_options(given)
         key = _reading_key(resume, passphrase_file, key_file, identity)
-        outcome = resume_run(resume, key, repair=repair, progress=RichProgress())
+        outcome = resume_run(
+            resume, key, repair=repair, budget=budget if "budget" in given else None,
+            export=export, progress=RichProgress(),
+        )  # fmt: skip
     else:
         settings = StudySettings(
             optimizer=optimizer or DEFAULT_OPTIMIZER,
@@ -104,8 +108,9 @@ def tune(
             )
         key = _new_key(vault, passphrase_file, key_file, recipient, identity)
         typer.echo(
-            f"tuning {model}/{backbone} on {data}: {budget} trials of up to {epochs} epochs, "
-            f"{settings.optimizer}, {workers} worker(s); run folder {run_dir}",
+            f"tuning {model}/{backbone} on {data}: {_count(budget, 'trial')} of up to "
+            f"{_count(epochs, 'epoch')}, {settings.optimizer}, {_count(workers, 'worker')}; "
+            f"run folder {run_dir}",
             err=True,
         )
         outcome = tune_run(options, key, run_dir, progress=RichProgress())
@@ -133,18 +138,43 @@ def _new_key(
     recipient: str | None,
     identity: Path | None,
 ):  # type: ignore[no-untyped-def]
-    from tuner.vault.cli_keys import default_key_for, key_for_new_or_default, key_for_writing
+    from tuner.vault.cli_keys import key_for_new_or_default, key_for_writing_or_default
 
     if vault is not None and vault.exists():
-        if not any(
-            (passphrase_file, key_file, recipient, identity, os.environ.get(PASSPHRASE_ENV))
-        ):
-            key_file = default_key_for(vault)
-        return key_for_writing(vault, passphrase_file=passphrase_file, key_file=key_file,
-                               identity=identity, recipient=recipient)  # fmt: skip
+        return key_for_writing_or_default(vault, passphrase_file=passphrase_file,
+                                          key_file=key_file, identity=identity,
+                                          recipient=recipient)  # fmt: skip
     return key_for_new_or_default(
         passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
     )
+
+
+#: What ``--resume`` takes beside the run folder: the run keeps every other setting it began with.
+RESUME_OPTIONS = frozenset(
+    {"resume", "repair", "budget", "export", "passphrase_file", "key_file", "identity"}
+)
+
+
+def _given_on_command_line(ctx: typer.Context) -> set[str]:
+    """Names of the options the user set (on the command line or in the environment)."""
+    given = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given.add(name)
+    return given
+
+
+def _check_resume_options(given: set[str]) -> None:
+    from tuner.errors import ConfigError
+
+    extra = sorted(given - RESUME_OPTIONS)
+    if extra:
+        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
+        raise ConfigError(
+            f"--resume continues a run with the settings it began with; drop {flags} (with"
+            " --resume only --budget, --export, --repair and the key options apply)"
+        )
 
 
 def _reading_key(
@@ -207,7 +237,17 @@ def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-u
     typer.echo(f"best config sealed in {outcome.vault}, entry '{outcome.entry}'")
     typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}")
     typer.echo(f"report:  hyperseal report tune {run}")
+    if outcome.exported is not None:
+        typer.echo(
+            f"note: wrote the PLAINTEXT best config and trial table to {outcome.exported}"
+            " (mode 0600, NOT encrypted); delete them when done",
+            err=True,
+        )
 
 
 def _metrics(trial) -> str:  # type: ignore[no-untyped-def]
     return " ".join(f"{k}={v:.3f}" for k, v in trial.metrics.items())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

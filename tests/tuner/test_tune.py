@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -65,6 +66,38 @@ def test_export_is_the_only_way_to_plaintext(hyperseal_env: Path) -> None:
     exported = (run / "export" / "best_config.yaml").read_text()
     assert "lr:" in exported
     assert (run / "export" / "trials.csv").read_text().startswith("number,")
+    # Plaintext on request only, private to the user, and announced.
+    for path in (run / "export", run / "export" / "best_config.yaml", run / "export" / "trials.csv"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
+    assert "PLAINTEXT" in out and "NOT encrypted" in out
+
+
+def test_resume_takes_a_larger_budget_and_keeps_the_run_time(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
+    assert code == 0, out
+    first = json.loads((run / "run.json").read_text())["summary"]["seconds"]
+    assert first > 0
+    result = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", "3"])
+    assert result.exit_code == 0, result.output
+    assert "3 trials" in result.output
+    assert len(load_results(run, _key(hyperseal_env))) == 3
+    info = json.loads((run / "run.json").read_text())
+    assert info["budget"] == 3 and info["summary"]["seconds"] > first
+
+
+def test_resume_refuses_settings_it_would_ignore(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "1", "--out", str(run), "--epochs", "1"])
+    assert code == 0, out
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = CliRunner().invoke(
+        app, ["tune", "--resume", str(run), "--model", "retinanet", "--epochs", "3"]
+    )
+    assert result.exit_code == 3, result.output
+    assert "drop --epochs, --model" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
 
 def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:

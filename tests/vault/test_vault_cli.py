@@ -116,6 +116,27 @@ def test_key_file_mode(
     assert Vault.open(vault, KeyFile(tmp_path / "new.key")).get("best") == CONFIG
 
 
+def test_vault_commands_find_the_default_key_file(
+    runner: CliRunner, config_file: Path, tmp_path: Path
+) -> None:
+    """A vault sealed with the default key file (as `hyperseal tune` seals by default) reads
+    and takes entries with no key option, as the hint `tune` prints says."""
+    from tuner.keyring import ensure_default_key
+
+    vault = tmp_path / "v"
+    run(runner, "init", vault, "--key-file", tmp_path / "other.key")
+    run(runner, "list", vault, code=11)  # no default key file yet: still asks for --key-file
+    key, _ = ensure_default_key()
+    default_sealed = tmp_path / "tuned.hsv"
+    run(runner, "init", default_sealed, "--key-file", key)
+    run(runner, "put", default_sealed, "best", config_file)
+    assert "best" in run(runner, "list", default_sealed).stdout
+    assert "ok:" in run(runner, "verify", default_sealed).stdout
+    result = run(runner, "list", vault, code=11)  # another key file's vault: the default fails
+    assert "key" in result.stderr
+    assert Vault.open(default_sealed, KeyFile(key)).get("best") == CONFIG
+
+
 def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
     vault, identity = tmp_path / "v", tmp_path / "id.key"
     generated = run(runner, "keygen", identity)

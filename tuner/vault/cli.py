@@ -24,8 +24,8 @@ from tuner.vault.cli_keys import (
     PassphraseFileOption,
     RecipientOption,
     key_for_new,
-    key_for_reading,
-    key_for_writing,
+    key_for_reading_or_default,
+    key_for_writing_or_default,
 )
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ def put(
 
     check_name(name)
     document = _load_config(config_file)
-    key = key_for_writing(
+    key = key_for_writing_or_default(
         vault,
         passphrase_file=passphrase_file,
         key_file=key_file,
@@ -227,7 +227,7 @@ def list_entries(
     """List entry names and when they were saved (UTC); no stored values."""
     from tuner.vault import Vault
 
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     entries = Vault.open(vault, key).entries()
@@ -258,7 +258,7 @@ def show(
             "show writes only to a terminal; to write plaintext to a file or a pipe use"
             f" `hyperseal vault export {vault} {name} --out FILE` (--out - for stdout)"
         )
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     document = Vault.open(vault, key).get(name)
@@ -285,7 +285,7 @@ def export(
     from tuner.vault import Vault
 
     style = _format_for(out, fmt)
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     opened = Vault.open(vault, key)
@@ -331,7 +331,7 @@ def rotate(
     """Re-encrypt VAULT under a new passphrase (default) or a new key, with a fresh data key."""
     from tuner.vault import Vault
 
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     opened = Vault.open(vault, key)
@@ -356,7 +356,7 @@ def verify_vault(
     """Authenticate every byte of VAULT; exit non-zero with the reason if anything is wrong."""
     from tuner.vault import verify
 
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     report = verify(vault, key)
@@ -385,9 +385,9 @@ def journal_verify(
     from tuner.vault import JournalTornTailError, SealedJournal
 
     if recipient is not None:
-        key = key_for_writing(journal, recipient=recipient)
+        key = key_for_writing_or_default(journal, recipient=recipient)
     else:
-        key = key_for_reading(
+        key = key_for_reading_or_default(
             journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
         )
     opened = SealedJournal.open(journal, key, writable=repair)
@@ -435,7 +435,7 @@ def journal_export(
 
     from tuner.vault import SealedJournal
 
-    key = key_for_reading(
+    key = key_for_reading_or_default(
         journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     records = SealedJournal.open(journal, key, writable=False).read()

@@ -314,6 +314,23 @@ def key_for_reading_or_default(
     )
 
 
+def key_for_writing_or_default(
+    path: Path,
+    *,
+    passphrase_file: Path | None = None,
+    key_file: Path | None = None,
+    identity: Path | None = None,
+    recipient: str | None = None,
+) -> KeySource:
+    """:func:`key_for_writing`, falling back on the default key file when no key was given."""
+    if not any((passphrase_file, key_file, identity, recipient, os.environ.get(PASSPHRASE_ENV))):
+        key_file = default_key_for(path)
+    return key_for_writing(
+        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity,
+        recipient=recipient,
+    )  # fmt: skip
+
+
 def key_for_new_or_default(
     *,
     passphrase_file: Path | None = None,
@@ -350,6 +367,7 @@ __all__ = [
     "key_for_reading",
     "key_for_reading_or_default",
     "key_for_writing",
+    "key_for_writing_or_default",
     "passphrase_from_env",
     "prompt_passphrase",
     "read_passphrase_file",
