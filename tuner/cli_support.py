@@ -5,7 +5,6 @@ Only CLI modules import this file.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
@@ -83,6 +82,7 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
+        console = Console(stderr=True)
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -91,9 +91,11 @@ class RichProgress:
             TextColumn("eta"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[info]}"),
-            console=Console(stderr=True),
+            console=console,
             transient=transient,
-            disable=not sys.stderr.isatty() and False,
+            # Off a terminal a bar that vanishes when done would leave only blank lines; a
+            # lasting one still prints its final state (for logs).
+            disable=transient and not console.is_terminal,
         )
         self._task: Any = None
 

@@ -228,10 +228,23 @@ def test_the_local_cluster_runs_quiet_timers_and_closes_quietly(
         return close(*args, **kwargs)
 
     monkeypatch.setattr(client, "close", spy_close)
+    # The nannies (in this process) kill a worker slow to exit with a warning: quiet while
+    # the cluster closes, and only then.
+    nanny = logging.getLogger("distributed.nanny")
+    nanny_level = nanny.level
+    cluster = executor._cluster  # type: ignore[attr-defined]
+    cluster_close = cluster.close
+
+    def spy_cluster_close(*args: object, **kwargs: object) -> object:
+        levels["nanny"] = [nanny.level]
+        return cluster_close(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "close", spy_cluster_close)
     executor.shutdown()
     assert len(levels["workers"]) == 2
     assert min(levels["workers"]) > logging.CRITICAL
     assert _worker_log_level() == ours < logging.CRITICAL
+    assert levels["nanny"] == [logging.CRITICAL + 1] and nanny.level == nanny_level
 
 
 def test_fitness_expressions() -> None:

@@ -13,9 +13,10 @@ Every executor takes ``(objective, task)`` pairs and hands back
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from tuner.errors import ConfigError
@@ -156,7 +157,25 @@ class DaskExecutor:
                 self._client.run(quiet_dask_logs)
         self._client.close()
         if self._cluster is not None:
-            self._cluster.close()
+            # On a loaded machine a worker can take longer than the nanny waits to exit, and
+            # the nanny warns as it kills it; the search is over and the kill is what closing
+            # means, so that warning stays out of the caller's log (for this close only).
+            with _logger_quiet("distributed.nanny"):
+                self._cluster.close()
+
+
+@contextmanager
+def _logger_quiet(name: str) -> Iterator[None]:
+    """Silence logger ``name`` for the duration, then restore its level."""
+    import logging
+
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def quiet_dask_logs() -> None:

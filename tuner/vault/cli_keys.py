@@ -44,6 +44,7 @@ on stderr: they are CLI-side only; core code takes a ready key source.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -126,17 +127,44 @@ def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> Passphrase | None:
 def prompt_passphrase(prompt: str = "Passphrase", *, confirm: bool = False) -> Passphrase:
     """Ask for a passphrase with a hidden prompt (twice when ``confirm``).
 
+    When standard input is not a terminal (a pipe, a file), its lines are read
+    as the answers, with no prompt and no warning that input may be echoed.
+
     Raises:
-        VaultError: no passphrase could be read (no terminal, end of input, Ctrl-C).
+        VaultError: no passphrase could be read (end of input, Ctrl-C).
     """
+    if not sys.stdin.isatty():
+        return Passphrase(_read_answers(confirm))
     try:
         value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     except typer.Abort:
-        raise VaultError(
-            f"no passphrase given; type it at the prompt, or use --passphrase-file or"
-            f" ${PASSPHRASE_ENV}"
-        ) from None
+        raise _no_passphrase() from None
     return Passphrase(value)
+
+
+def _no_passphrase() -> VaultError:
+    return VaultError(
+        f"no passphrase given; type it at the prompt, or use --passphrase-file or"
+        f" ${PASSPHRASE_ENV}"
+    )
+
+
+def _read_answers(confirm: bool) -> str:
+    """A passphrase from lines of a standard input that is not a terminal (as the prompt
+    takes them: empty lines skipped; with ``confirm``, pairs until two match)."""
+
+    def answer() -> str:
+        for line in sys.stdin:
+            value = line.removesuffix("\n").removesuffix("\r")
+            if value:
+                return value
+        raise _no_passphrase()
+
+    while True:
+        value = answer()
+        if not confirm or answer() == value:
+            return value
+        typer.echo("error: the two entries do not match; reading the next two", err=True)
 
 
 def get_passphrase(
