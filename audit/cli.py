@@ -158,7 +158,7 @@ def model_cmd(
     ),
     images: int = typer.Option(500, "--images", help="Synthetic images (with --data synthetic)."),
     data_seed: int = typer.Option(0, "--data-seed", help="Seed of the synthetic scenes."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     threads: int | None = typer.Option(
         None, "--threads", help="torch CPU threads (default: torch's; 1 on a busy machine)."
     ),

@@ -329,7 +329,7 @@ def audit_model(
         decay_norm_and_bias: Decay rule to assume (default: the recipe's, else False).
         synthetic_images: Images of the synthetic scenes (``data="synthetic"``).
         synthetic_seed: Seed of the synthetic scenes.
-        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda`` or ``cuda:N``.
         n_bootstrap: Bootstrap replicates of the interval.
         seed: Seed of the known subset, batch composition, bootstrap and noise.
         progress: Progress sink.
