@@ -39,6 +39,14 @@ class ErrorMappingGroup(TyperGroup):
                 raise
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # a disk that fills up or turns read-only mid-run
+            if _debug(ctx):
+                raise
+            from tuner.errors import OutputError
+            from tuner.outputs import describe_os_error
+
+            typer.echo(f"error: {describe_os_error(exc)}", err=True)
+            raise typer.Exit(OutputError.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None

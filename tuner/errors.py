@@ -4,8 +4,12 @@
     ├── ConfigError                 exit 3   a bad config, search space or option value
     ├── DataError                   exit 4   a dataset that cannot be used as it is
     ├── ModelError                  exit 5   an unknown architecture or a model file we refuse
-    └── TrainingError               exit 6   training could not go on
-        └── DivergedError           exit 7   the loss became NaN or infinite
+    ├── TrainingError               exit 6   training could not go on
+    │   └── DivergedError           exit 7   the loss became NaN or infinite
+    └── OutputError                 exit 8   an output file or folder cannot be written
+
+Any other ``OSError`` that reaches the CLI (a disk filling up mid-write) is
+printed as one line with exit 8 too.
 
 Other packages root their own errors here (``tuner.vault.errors``: 10-19,
 ``audit.errors``: 20-29, ``reports.errors``: 30-39) so that the CLI maps every
@@ -52,3 +56,9 @@ class DivergedError(TrainingError):
     """The training loss became NaN or infinite."""
 
     exit_code = 7
+
+
+class OutputError(HypersealError):
+    """An output file or folder cannot be written (a file in the way, no permission)."""
+
+    exit_code = 8

@@ -37,9 +37,9 @@ def synth(
     from tuner.cli_support import RichProgress
     from tuner.data.synth import CLASSES, generate_synthetic
     from tuner.errors import ConfigError
+    from tuner.outputs import check_output_folder
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file; give a folder for the dataset")
+    check_output_folder(out, "dataset folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ConfigError(
             f"{out} is not empty; pass --force to write into it (files of the same "

@@ -44,6 +44,7 @@ import numpy as np
 
 from tuner.data._scene import SceneObject, plan_scene, render_scene
 from tuner.errors import ConfigError
+from tuner.outputs import check_output_folder
 from tuner.progress import Progress, or_null
 
 #: Class names; the COCO category id of ``CLASSES[i]`` is ``i + 1``.
@@ -167,10 +168,12 @@ def generate_synthetic(
 
     Raises:
         ConfigError: A parameter is out of range.
+        OutputError: ``out`` cannot be written (a file in the way, no permission).
     """
     _check_params(images, size, seed, val_fraction)
     started = time.perf_counter()
     out = Path(out)
+    check_output_folder(out, "dataset folder")
     image_dir, ann_dir = out / "images", out / "annotations"
     image_dir.mkdir(parents=True, exist_ok=True)
     ann_dir.mkdir(parents=True, exist_ok=True)

@@ -45,12 +45,15 @@ def run_training(
 
     Raises:
         ConfigError: ``out`` already holds a model (nothing is overwritten).
+        OutputError: ``out`` cannot be written (a file in the way, no permission).
         DataError, ModelError, TrainingError: from the steps they name.
     """
     from tuner.data.resolve import resolve_data
+    from tuner.outputs import check_output_folder
     from tuner.release import save_release
 
     out = Path(out)
+    check_output_folder(out)
     if out.exists() and any(out.iterdir()):
         raise ConfigError(f"output folder {out} is not empty; choose a new --out folder")
     splits = resolve_data(data, images=synthetic_images, size=image_size, seed=synthetic_seed,
