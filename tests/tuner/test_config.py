@@ -22,11 +22,13 @@ def test_config_reads_yaml_and_json(tmp_path: Path) -> None:
     ("data", "fragment"),
     [({"learning_rate": 0.1}, "unknown field 'learning_rate'"),
      ({"lr": -1.0}, "'lr' is out of range"),
-     ({"lr": "fast"}, "'lr' must be a float"),
-     ({"batch_size": 2.5}, "'batch_size' must be a int"),
+     ({"lr": "fast"}, "'lr' must be a number"),
+     ({"batch_size": 2.5}, "'batch_size' must be a whole number"),
+     ({"epochs": float("inf")}, "'epochs' must be a whole number"),
+     ({"epochs": float("nan")}, "'epochs' must be a whole number"),
      ({"optimizer": "lamb"}, "'optimizer' must be one of sgd, adamw"),
      ({"schedule": "poly"}, "'schedule' must be one of"),
-     ({"nesterov": "yes"}, "'nesterov' must be a bool"),
+     ({"nesterov": "yes"}, "'nesterov' must be true or false"),
      ({"lr": float("nan")}, "'lr' must be a finite number"),
      ({"momentum": 0.0, "nesterov": True}, "'nesterov' needs a momentum")],
 )  # fmt: skip
@@ -41,6 +43,8 @@ def test_bad_fields_are_named_without_echoing_values(data: dict, fragment: str) 
 def test_bad_config_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ConfigError, match="is a folder; pass a YAML or JSON file"):
+        load_config(tmp_path)
     (tmp_path / "broken.yaml").write_text("lr: [0.1\n")
     with pytest.raises(ConfigError, match="not valid YAML or JSON"):
         load_config(tmp_path / "broken.yaml")

@@ -113,6 +113,8 @@ def load_config(path: Path) -> TrainConfig:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; pass a YAML or JSON file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; pass a YAML or JSON file")
     try:
@@ -126,14 +128,19 @@ def load_config(path: Path) -> TrainConfig:
     return TrainConfig.from_dict(data, where=f"config file {path}")
 
 
+_KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
+
+
 def _coerce(name: str, raw: Any, kind: type, where: str) -> Any:
-    bad = ConfigError(f"{where}: field {name!r} must be a {kind.__name__}")
+    bad = ConfigError(f"{where}: field {name!r} must be {_KINDS.get(kind, kind.__name__)}")
     if kind is bool:
         if isinstance(raw, bool):
             return raw
         raise bad
     if kind is int:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise bad
+        if not math.isfinite(raw) or raw != int(raw):
             raise bad
         return int(raw)
     if kind is float:
