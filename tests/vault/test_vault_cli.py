@@ -354,3 +354,34 @@ def test_help_is_fast_and_imports_no_crypto() -> None:
         "journal",
     ]:
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [("a: 1\nb: .nan\n", "b is not a finite number"),
+     ("a: {c: [1, .inf]}\n", "a.c[1] is not a finite number"),
+     ("deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply")],
+)  # fmt: skip
+def test_put_refuses_what_json_cannot_hold(
+    runner: CliRunner, tmp_path: Path, text: str, fragment: str
+) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k.key"
+    run(runner, "init", vault, "--key-file", key)
+    before = vault.read_bytes()
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    result = run(runner, "put", vault, "e", config, "--key-file", key, code=10)
+    assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert vault.read_bytes() == before
+
+
+def test_rotate_names_its_own_flags_when_two_new_keys_are_given(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k.key"
+    run(runner, "init", vault, "--key-file", key)
+    public = run(runner, "keygen", tmp_path / "id.key").stdout.strip()
+    result = run(runner, "rotate", vault, "--key-file", key, "--new-key-file",
+                 tmp_path / "n.key", "--new-recipient", public, code=10)  # fmt: skip
+    assert "give only one of --new-key-file, --new-recipient" in result.stderr
+    assert Vault.open(vault, KeyFile(key)).names() == []

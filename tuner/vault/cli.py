@@ -88,9 +88,12 @@ def _load_config(source: str) -> dict[str, Any]:
         raise DocumentError(f"{where}: config file is not UTF-8 text") from None
     except OSError as exc:
         raise DocumentError(f"{where}: cannot read config file ({exc.strerror})") from None
+    too_deep = DocumentError(f"{where}: the config is nested too deeply to store")
     if source.endswith(".json"):
         try:
             value = json.loads(text)
+        except RecursionError:
+            raise too_deep from None
         except json.JSONDecodeError as exc:
             # Position only: the message must not quote the (secret) content.
             raise DocumentError(
@@ -99,13 +102,38 @@ def _load_config(source: str) -> dict[str, Any]:
     else:
         try:
             value = yaml.safe_load(text)
+        except RecursionError:
+            raise too_deep from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             at = f" (line {mark.line + 1})" if mark is not None else ""
             raise DocumentError(f"{where}: not valid YAML or JSON{at}") from None
     if not isinstance(value, dict):
         raise DocumentError(f"{where}: the config must be a mapping (key: value pairs)")
+    _check_finite(value, where)
     return value
+
+
+def _check_finite(document: dict[str, Any], where: str) -> None:
+    """Refuse NaN and infinities, which JSON cannot carry (an export would not parse);
+    the message names the key, never a value. Walks without recursion: nesting is the
+    user's."""
+    import math
+
+    from tuner.vault.errors import DocumentError
+
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise DocumentError(
+                f"{where}: {path or 'a value'} is not a finite number (NaN or infinity);"
+                " JSON cannot store it"
+            )
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", v) for i, v in enumerate(value))
 
 
 def _render(value: Any, fmt: str) -> str:
@@ -341,6 +369,7 @@ def rotate(
         recipient=new_recipient,
         env=NEW_PASSPHRASE_ENV,
         prompt="New passphrase",
+        flag_prefix="new-",
     )
     opened.rotate(new_key, kdf=_scrypt(kdf_log2n))
     typer.echo(f"rotated {vault}: now sealed with a {opened.key_mode.describe()}")

@@ -144,8 +144,7 @@ def prompt_passphrase(prompt: str = "Passphrase", *, confirm: bool = False) -> P
 
 def _no_passphrase() -> VaultError:
     return VaultError(
-        f"no passphrase given; type it at the prompt, or use --passphrase-file or"
-        f" ${PASSPHRASE_ENV}"
+        f"no passphrase given; type it at the prompt, or use --passphrase-file or ${PASSPHRASE_ENV}"
     )
 
 
@@ -183,8 +182,8 @@ def get_passphrase(
     return prompt_passphrase(prompt, confirm=confirm)
 
 
-def _at_most_one(**given: object) -> None:
-    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None]
+def _at_most_one(prefix: str = "", **given: object) -> None:
+    named = [f"--{prefix}{k.replace('_', '-')}" for k, v in given.items() if v is not None]
     if len(named) > 1:
         raise VaultError(f"give only one of {', '.join(named)}")
 
@@ -281,6 +280,7 @@ def key_for_new(
     recipient: str | None = None,
     env: str = PASSPHRASE_ENV,
     prompt: str = "Passphrase",
+    flag_prefix: str = "",
 ) -> KeySource:
     """The key for a file about to be created (or the new key of a rotation).
 
@@ -293,11 +293,15 @@ def key_for_new(
         recipient: ``--recipient`` (a public key string or a file holding one).
         env: environment variable consulted for the passphrase.
         prompt: the prompt text.
+        flag_prefix: what the options are called after ``--`` (``new-`` for ``rotate``),
+            for messages.
 
     Raises:
         VaultError: conflicting options, or unreadable key material.
     """
-    _at_most_one(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
+    _at_most_one(
+        flag_prefix, passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
+    )
     if recipient is not None:
         return load_recipient(recipient)
     if key_file is not None:

@@ -40,6 +40,8 @@ def encode(value: Any, what: str = "document") -> bytes:
     except (TypeError, ValueError) as exc:
         # json's messages name types, never values.
         raise DocumentError(f"{what} is not JSON-serialisable ({exc})") from None
+    except RecursionError:
+        raise DocumentError(f"{what} is nested too deeply to store") from None
     return text.encode("utf-8")
 
 
