@@ -93,13 +93,16 @@ def sklearn_cmd(
 def reproduce_cmd(
     quick: bool = typer.Option(False, "--quick", help="Short grids, one dataset per learner."),
     out: Path = typer.Option(
-        Path("audit-reproduce"), "--out", help="Folder for the CSV/Parquet tables."
+        Path("audit-reproduce"), "--out", help="Folder for the CSV/Parquet tables; new or empty."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty --out (same-named tables are replaced)."
     ),
 ) -> None:
     """Reproduce Wang & Gong (IEEE S&P 2018) on bundled datasets and write the tables."""
     from audit.reproduce import reproduce
 
-    result = reproduce(out, quick=quick, progress=RichProgress())
+    result = reproduce(out, quick=quick, progress=RichProgress(), force=force)
     est = result.tables["estimation"]
     ok = est[est["status"] == "ok"]
     summary = ok.groupby("learner", sort=False)["relative_error"].median()
@@ -166,6 +169,9 @@ def model_cmd(
     out: Path | None = typer.Option(
         None, "--out", help="Results folder (default audit-<model name>); must be new or empty."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Write into a non-empty --out (an earlier audit is replaced)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
     passphrase_file: PassphraseFileOption = None,
     key_file: KeyFileOption = None,
@@ -178,13 +184,13 @@ def model_cmd(
     from audit.deep.results import check_out_dir, default_out_dir, save_detector_audit
 
     out = out or default_out_dir(model)
-    check_out_dir(out)
+    # refuse bad options, outputs, files and mismatched data before asking for any key
+    check_out_dir(out, force=force)
+    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size, threads)
     if threads is not None:
         import torch
 
-        torch.set_num_threads(max(1, threads))
-    # refuse bad options, files and mismatched data before asking for any key
-    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size)
+        torch.set_num_threads(threads)
     released = load_released_detector(model)
     splits = training_data(data, released.spec, images=images, seed=data_seed)
     if vault is not None:
@@ -207,7 +213,7 @@ def model_cmd(
         synthetic_images=images, synthetic_seed=data_seed, device=device, seed=seed,
         progress=None if as_json else RichProgress(transient=True),
     )  # fmt: skip
-    save_detector_audit(report, out, result_key)
+    save_detector_audit(report, out, result_key, force=force)
     if as_json:
         typer.echo(json.dumps(_json_safe({**report.to_json(), "out": str(out)})))
         return

@@ -106,6 +106,10 @@ def load_model(path: str | Path) -> LoadedModel:
             f"refusing to load {path}: pickle/joblib files run code when loaded; "
             "save the model with skops.io.dump or export its coefficients to .npz"
         )
+    if path.is_dir():
+        raise ModelFileError(
+            f"model file {path} is a folder, not a file; pass the .skops, .npz or .json file"
+        )
     if not path.is_file():
         raise ModelFileError(f"model file {path} does not exist; check the path")
     with path.open("rb") as fh:
@@ -218,8 +222,19 @@ def _load_json(path: Path) -> LoadedModel:
         raise ModelFileError(f"cannot read {path} as JSON ({exc}); fix or re-export it") from None
     if not isinstance(raw, dict):
         raise ModelFileError(f"{path} holds a JSON {type(raw).__name__}, expected an object")
-    out = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in raw.items()}
+    out = {k: (_json_array(path, k, v) if isinstance(v, list) else v) for k, v in raw.items()}
     return _from_mapping(path, "json", out)
+
+
+def _json_array(path: Path, name: str, value: list[Any]) -> np.ndarray:
+    """The JSON list ``value`` of field ``name`` as an array; ragged nesting is refused."""
+    try:
+        return np.asarray(value)
+    except ValueError:
+        raise ModelFileError(
+            f"{path}: field '{name}' is a ragged list (rows of different lengths); "
+            "give a flat list or equal-length rows"
+        ) from None
 
 
 def save_coefficients(
@@ -282,6 +297,10 @@ def load_data(
     import pandas as pd
 
     path = Path(path)
+    if path.is_dir():
+        raise DataFileError(
+            f"data file {path} is a folder, not a file; pass the .csv or .parquet file"
+        )
     if not path.is_file():
         raise DataFileError(f"data file {path} does not exist; check the path")
     suffix = path.suffix.lower()

@@ -34,6 +34,7 @@ from audit.defences import add_noise, round_weights
 from audit.errors import AuditOptionError
 from audit.experiments import steal_safely, train_and_steal
 from audit.learners import LEARNERS, get_learner
+from audit.output import check_output_folder
 from audit.steal import log10_error, relative_error
 from audit.tsr import train_steal_retrain
 
@@ -434,12 +435,14 @@ def reproduce(
     progress: Any = None,
     tables: Sequence[str] = ("estimation", "tolerance", "defences", "train_steal_retrain"),
     blas_threads: int | None = 1,
+    force: bool = False,
 ) -> ReproduceResult:
     """Run the paper's experiments and write the tables.
 
     Args:
         out_dir: Folder for ``<table>.csv``, ``<table>.parquet`` and
             ``manifest.json`` (created if missing); ``None`` writes nothing.
+            Checked before any experiment runs.
         quick: Use :meth:`ReproduceConfig.quick` (ignored when ``config`` is given).
         config: What to run; defaults to the full or quick preset.
         progress: A :class:`tuner.progress.Progress`, or ``None``.
@@ -447,9 +450,15 @@ def reproduce(
         blas_threads: BLAS threads while running (``None``: leave as is). The
             problems are small: on a shared two-core machine one thread ran the
             quick preset 10x faster than the default thread pool.
+        force: Write into a non-empty ``out_dir`` (tables of the same names are
+            replaced); by default it is refused.
 
     Returns:
         The :class:`ReproduceResult`.
+
+    Raises:
+        AuditOptionError: An unknown learner or table, or an ``out_dir`` that
+            is a file, cannot be written, or is not empty (without ``force``).
     """
     config = config or (ReproduceConfig.quick() if quick else ReproduceConfig.full())
     _check(config)
@@ -462,6 +471,8 @@ def reproduce(
     unknown = [t for t in tables if t not in makers]
     if unknown:
         raise AuditOptionError(f"unknown table(s) {', '.join(unknown)}; choose from {list(makers)}")
+    if out_dir is not None:
+        check_output_folder(out_dir, force=force)
     out: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     from threadpoolctl import threadpool_limits
@@ -498,28 +509,55 @@ def _write(
     seconds: dict[str, float],
     config: ReproduceConfig,
 ) -> list[Path]:
-    import sklearn
+    """Write each table (CSV + Parquet) and ``manifest.json`` to ``folder``.
 
+    Raises:
+        AuditOptionError: The folder cannot be created or a file cannot be
+            written (a disk that fills up or turns read-only after the check).
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        files = []
+        for name, frame in tables.items():
+            files += _write_table(folder, name, frame)
+        path = folder / "manifest.json"
+        path.write_text(
+            json.dumps(_manifest(tables, seconds, config), indent=2, default=float),
+            encoding="utf-8",
+        )
     except OSError as exc:
-        raise AuditOptionError(f"cannot create output folder {folder} ({exc})") from None
-    files = []
-    for name, frame in tables.items():
-        csv = folder / f"{name}.csv"
-        frame.to_csv(csv, index=False)
-        files.append(csv)
-        try:
-            pq = folder / f"{name}.parquet"
-            frame.to_parquet(pq, index=False)
-            files.append(pq)
-        except ImportError:  # pragma: no cover - pyarrow is a dependency
-            pass
-    manifest = {
+        where = exc.filename or folder
+        raise AuditOptionError(
+            f"cannot write the tables to {folder}: {where}: {exc.strerror or exc}; "
+            "check the folder's permissions and free disk space"
+        ) from None
+    files.append(path)
+    return files
+
+
+def _write_table(folder: Path, name: str, frame: Any) -> list[Path]:
+    """Write one table as ``<name>.csv`` and ``<name>.parquet``; return the paths."""
+    csv = folder / f"{name}.csv"
+    frame.to_csv(csv, index=False)
+    files = [csv]
+    try:
+        pq = folder / f"{name}.parquet"
+        frame.to_parquet(pq, index=False)
+        files.append(pq)
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pass
+    return files
+
+
+def _manifest(
+    tables: dict[str, Any], seconds: dict[str, float], config: ReproduceConfig
+) -> dict[str, Any]:
+    """The reproduction's ``manifest.json``: preset, seconds, columns, config, versions."""
+    import sklearn
+
+    return {
         "paper": "Wang & Gong, Stealing Hyperparameters in Machine Learning, IEEE S&P 2018",
-        "preset": "custom"
-        if config not in (ReproduceConfig.quick(), ReproduceConfig.full())
-        else ("quick" if config == ReproduceConfig.quick() else "full"),
+        "preset": _preset(config),
         "seconds": seconds,
         "tables": {
             name: {"rows": len(frame), "columns": COLUMNS.get(name, {})}
@@ -532,7 +570,3 @@ def _write(
             "numpy": np.__version__,
         },
     }
-    path = folder / "manifest.json"
-    path.write_text(json.dumps(manifest, indent=2, default=float), encoding="utf-8")
-    files.append(path)
-    return files

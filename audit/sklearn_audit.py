@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,11 @@ from audit.learners import get_learner
 from audit.steal import StealResult, steal_hyperparameters, unwrap_pipeline
 
 __all__ = ["ModelAudit", "audit_sklearn", "parse_true_values"]
+
+_POSITIVE = frozenset({"alpha", "C"})
+"""Hyperparameters the libraries require to be positive."""
+_FRACTIONS = frozenset({"l1_ratio"})
+"""Hyperparameters that lie in [0, 1]."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,9 @@ def parse_true_values(values: Sequence[str], names: Sequence[str]) -> dict[str, 
     """Parse ``--true`` values: ``NAME=VALUE`` pairs or plain values in ``names`` order.
 
     Raises:
-        AuditOptionError: Unknown name, not a number, or a count that does not match.
+        AuditOptionError: Unknown name, not a number, a count that does not match,
+            or a value no model is trained with (NaN, infinite, ``alpha``/``C``
+            not positive, ``l1_ratio`` outside [0, 1]).
     """
     out: dict[str, float] = {}
     plain: list[str] = []
@@ -78,7 +86,7 @@ def parse_true_values(values: Sequence[str], names: Sequence[str]) -> dict[str, 
                     f"--true names '{key}', not a hyperparameter of this learner "
                     f"({', '.join(names)})"
                 )
-            out[key] = _number(text, raw)
+            out[key] = _number(text, raw, key)
         else:
             plain.append(raw)
     if plain:
@@ -88,15 +96,32 @@ def parse_true_values(values: Sequence[str], names: Sequence[str]) -> dict[str, 
                 f"--true got {len(plain)} plain value(s) for {len(free)} hyperparameter(s) "
                 f"({', '.join(free)}); give one each, in that order, or NAME=VALUE"
             )
-        out.update({n: _number(v, v) for n, v in zip(free, plain, strict=True)})
+        out.update({n: _number(v, v, n) for n, v in zip(free, plain, strict=True)})
     return out
 
 
-def _number(text: str, raw: str) -> float:
+def _number(text: str, raw: str, name: str) -> float:
+    """``text`` as the true value of ``name``; ``raw`` is the ``--true`` argument it came from."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise AuditOptionError(f"--true value '{raw}' is not a number") from None
+    if not math.isfinite(value):
+        raise AuditOptionError(
+            f"--true value '{raw}' for {name} is not a finite number (it reads as {value}); "
+            "give the value the model was trained with"
+        )
+    if name in _POSITIVE and value <= 0:
+        raise AuditOptionError(
+            f"--true value '{raw}' for {name} must be greater than 0 (the learner takes no "
+            "other); give the value the model was trained with"
+        )
+    if name in _FRACTIONS and not 0 <= value <= 1:
+        raise AuditOptionError(
+            f"--true value '{raw}' for {name} must lie in [0, 1]; give the value the model "
+            "was trained with"
+        )
+    return value
 
 
 def audit_sklearn(

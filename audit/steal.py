@@ -39,7 +39,10 @@ def log10_error(estimate: float, true: float) -> float:
     """``|log10(estimate / true)|``: orders of magnitude apart (``inf`` if signs differ)."""
     if estimate <= 0 or true <= 0:
         return 0.0 if estimate == true else math.inf
-    return abs(math.log10(estimate / true))
+    ratio = estimate / true
+    if ratio == 0 or math.isinf(ratio):  # an infinite value, or a ratio out of float range
+        return math.inf
+    return abs(math.log10(ratio))
 
 
 @dataclass(frozen=True)

@@ -245,8 +245,11 @@ def check_options(
     map_tolerance: float = 0.01,
     optimizer: str | None = None,
     batch_size: int | None = None,
+    threads: int | None = None,
 ) -> list[Defence]:
     """Check :func:`audit_model`'s options before any work; return the parsed defences.
+
+    ``threads`` is the CLI's ``--threads`` (torch CPU threads; ``None``: torch's).
 
     Raises:
         AuditOptionError: the first option out of range, in one line.
@@ -259,6 +262,8 @@ def check_options(
         raise AuditOptionError(f"--optimizer {optimizer!r}: choose sgd or adamw")
     if batch_size is not None and batch_size < 1:
         raise AuditOptionError(f"--batch-size {batch_size} must be at least 1")
+    if threads is not None and threads < 1:
+        raise AuditOptionError(f"--threads {threads} must be at least 1 (torch CPU threads)")
     return parse_defences(defences)
 
 

@@ -81,6 +81,8 @@ def load_released_detector(path: str | Path) -> ReleasedDetector:
         raise ModelFileError(
             f"{path} does not exist; pass a release folder (manifest.json + weights)"
         )
+    if not path.is_dir():
+        _check_weights_file(path, MANIFEST)
     folder = path if path.is_dir() else path.parent
     try:
         manifest = read_manifest(folder)
@@ -116,6 +118,25 @@ def load_released_detector(path: str | Path) -> ReleasedDetector:
     state = _read_safetensors(weights) if suffix in SAFETENSORS_SUFFIXES else _read_torch(weights)
     model = _rebuild(spec, state, weights)
     return ReleasedDetector(model, spec, folder, weights, digest, pinned)
+
+
+def _check_weights_file(path: Path, manifest: str) -> None:
+    """Refuse a file given as ``--model`` that is no weights file beside its manifest.
+
+    Raises:
+        ModelFileError: an unknown suffix, or no manifest in the file's folder;
+            the message names ``path`` as given.
+    """
+    if path.suffix.lower() not in SAFETENSORS_SUFFIXES + TORCH_SUFFIXES:
+        raise ModelFileError(
+            f"{path} is not a released model; pass its release folder ({manifest} + "
+            "weights.safetensors, as `hyperseal train` writes) or a weights file in it"
+        )
+    if not (path.parent / manifest).is_file():
+        raise ModelFileError(
+            f"{path} has no {manifest} beside it; pass the release folder as "
+            "`hyperseal train` writes it (weights.safetensors + manifest.json)"
+        )
 
 
 def _read_safetensors(path: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@
                      truth, errors, verdict, groups, defences, threat model
 
 The estimate is sealed because, next to the truth and the errors, it *is* the
-recipe. :func:`save_detector_audit` refuses a non-empty folder;
+recipe. :func:`save_detector_audit` refuses a non-empty folder (unless forced);
 :func:`load_detector_audit` reads one back with the DataFrames the reports and
 notebooks use.
 """
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditOptionError, ModelFileError
+from audit.output import check_output_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,33 +55,49 @@ def default_out_dir(model: str | Path) -> Path:
     return Path(f"audit-{name or 'model'}")
 
 
-def check_out_dir(out: Path) -> None:
-    """Refuse an output folder that exists and is not empty (or is a file).
+def check_out_dir(out: Path, *, force: bool = False) -> None:
+    """Refuse, before the audit runs, an output folder the results cannot go to.
+
+    Args:
+        out: The results folder.
+        force: Accept a non-empty folder (an earlier audit's files are replaced).
 
     Raises:
-        AuditOptionError: it is in the way.
+        AuditOptionError: ``out`` is a file, cannot be created or written, or is
+            not empty (without ``force``).
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise AuditOptionError(
-            f"output folder {out} is not empty; choose a new --out folder (nothing is overwritten)"
-        )
+    check_output_folder(out, force=force)
 
 
-def save_detector_audit(audit: DetectorAudit, out: str | Path, key: KeySource) -> Path:
+def save_detector_audit(
+    audit: DetectorAudit, out: str | Path, key: KeySource, *, force: bool = False
+) -> Path:
     """Write ``summary.json`` and the sealed ``audit.hsv`` to ``out``; return ``out``.
 
+    Args:
+        audit: The audit to save.
+        out: The results folder (created if missing).
+        key: Seals ``audit.hsv``.
+        force: Write into a non-empty folder, replacing an earlier audit's files.
+
     Raises:
-        AuditOptionError: ``out`` exists and is not empty.
-        VaultError: the key cannot seal.
+        AuditOptionError: ``out`` is in the way (see :func:`check_out_dir`) or
+            cannot be written.
+        VaultError: the key cannot seal, or the vault cannot be written.
     """
     from tuner.vault import Vault
 
     out = Path(out)
-    check_out_dir(out)
-    out.mkdir(parents=True, exist_ok=True)
-    Vault.create(out / VAULT_FILE, key).put(ENTRY, audit.document())
-    _atomic_text(out / SUMMARY_FILE, json.dumps(audit.summary(), indent=2) + "\n")
+    check_out_dir(out, force=force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        Vault.create(out / VAULT_FILE, key, overwrite=force).put(ENTRY, audit.document())
+        _atomic_text(out / SUMMARY_FILE, json.dumps(audit.summary(), indent=2) + "\n")
+    except OSError as exc:
+        raise AuditOptionError(
+            f"cannot write the results to {out}: {exc.filename or out}: "
+            f"{exc.strerror or exc}; check the folder's permissions and free disk space"
+        ) from None
     return out
 
 

@@ -163,6 +163,9 @@ def test_results_folder_round_trip(world: dict[str, Any], tmp_path: Path) -> Non
     assert len(saved.defences) == 0
     with pytest.raises(AuditOptionError, match="not empty"):
         save_detector_audit(report, out, key)
+    other = generate_key_file(tmp_path / "other.key")
+    save_detector_audit(report, out, other, force=True)  # replaces the earlier audit
+    assert load_detector_audit(out, KeyFile(tmp_path / "other.key")).verdict == report.verdict
 
 
 # -- the CLI -------------------------------------------------------------------------------
@@ -216,8 +219,13 @@ def test_cli_without_vault_uses_the_default_key(
     out = tmp_path / "audit-run"  # default name: the run's, for a run's best/ folder
     saved = load_detector_audit(out, KeyFile(tmp_path / "home" / "key"))
     assert saved.document["truth"] is None and saved.summary["known_fraction"] == 0.5
+    before = (out / "summary.json").read_bytes()
     again = run("model", *common(world), code=29)
     one_error_line(again, "not empty")
+    assert "--force" in again.stderr and (out / "summary.json").read_bytes() == before
+    run("model", *common(world), "--force")  # replaces the earlier audit
+    saved = load_detector_audit(out, KeyFile(tmp_path / "home" / "key"))
+    assert saved.summary["known_fraction"] == 1.0
 
 
 # -- refusals: one line each, non-zero exit ------------------------------------------------

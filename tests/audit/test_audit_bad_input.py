@@ -1,0 +1,222 @@
+"""Bad input to ``hyperseal audit``: one error line, its exit code, nothing overwritten.
+
+Output folders are checked before any experiment or attack runs; model and
+data paths, ``--true`` and ``--threads`` values are refused with a message
+that names what was given.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import audit.reproduce
+from audit.cli import app
+from audit.datasets import Dataset
+from audit.reproduce import ReproduceConfig
+
+TINY = ReproduceConfig(
+    learners=("ridge",),
+    all_datasets=False,
+    values=(1.0,),
+    tolerance_learners=(),
+    defence_learners=("ridge",),
+    decimals=(2,),
+    noise=(1e-2,),
+    tsr_learners=("ridge",),
+    fractions=(0.5,),
+    tsr_grid=(0.1, 1.0, 10.0),
+)
+
+
+def run(*args: Any, code: int = 0) -> Any:
+    result = CliRunner().invoke(app, [*map(str, args)])
+    assert result.exit_code == code, (result.exit_code, result.output, result.exception)
+    return result
+
+
+def one_error_line(result: Any, *texts: str) -> None:
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    for text in texts:
+        assert text in lines[0], (text, lines[0])
+
+
+@pytest.fixture
+def tiny_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--quick`` runs :data:`TINY` (one learner, one value: about a second)."""
+    monkeypatch.setattr(ReproduceConfig, "quick", classmethod(lambda cls: TINY))
+
+
+@pytest.fixture
+def no_experiments(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if any experiment starts: refusals must come before the work."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an experiment ran before the output folder was checked")
+
+    monkeypatch.setattr(audit.reproduce, "estimation_table", refuse)
+
+
+@pytest.fixture
+def read_only_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every new folder fails as on a read-only disk (permission bits do not stop root)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("audit.output.tempfile.mkdtemp", refuse)
+
+
+# -- audit reproduce --out ---------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("tiny_quick")
+def test_reproduce_refuses_its_earlier_tables_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "rep1"
+    run("reproduce", "--quick", "--out", out)
+    earlier = {p.name: p.read_bytes() for p in out.iterdir()}
+    (out / "estimation.csv").write_text("edited by hand\n")
+    one_error_line(run("reproduce", "--quick", "--out", out, code=29), str(out), "--force")
+    assert (out / "estimation.csv").read_text() == "edited by hand\n"
+    assert sorted(p.name for p in out.iterdir()) == sorted(earlier)
+    run("reproduce", "--quick", "--out", out, "--force")
+    assert (out / "estimation.csv").read_text().startswith("learner,dataset,")
+
+
+@pytest.mark.usefixtures("no_experiments")
+def test_reproduce_refuses_a_foreign_folder_before_any_experiment(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("reproduce", "--quick", "--out", tmp_path, code=29)
+    one_error_line(result, f"--out {tmp_path} is not empty", "--force")
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.usefixtures("no_experiments")
+def test_reproduce_refuses_an_unwritable_out_before_any_experiment(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    one_error_line(run("reproduce", "--out", tmp_path / "file", code=29), "is a file")
+    one_error_line(run("reproduce", "--out", tmp_path / "file" / "sub", code=29), "a file")
+
+
+@pytest.mark.usefixtures("no_experiments", "read_only_disk")
+def test_reproduce_refuses_a_read_only_disk_before_any_experiment(tmp_path: Path) -> None:
+    result = run("reproduce", "--quick", "--out", tmp_path / "new" / "rep", code=29)
+    one_error_line(result, f"cannot write in {tmp_path}", "Read-only file system")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- audit model --out and options --------------------------------------------------------
+
+
+@pytest.mark.usefixtures("read_only_disk")
+def test_model_refuses_an_unwritable_out_before_loading(tmp_path: Path) -> None:
+    absent = tmp_path / "no-model"  # checked after --out: exit 29, not the model's 26
+    result = run("model", "--model", absent, "--out", tmp_path / "audit", code=29)
+    one_error_line(result, "--out", "Read-only file system")
+    (tmp_path / "file").write_text("x")
+    result = run("model", "--model", absent, "--out", tmp_path / "file" / "audit", code=29)
+    one_error_line(result, "a file, not a folder")
+
+
+def test_model_refuses_a_non_empty_out(tmp_path: Path) -> None:
+    (tmp_path / "summary.json").write_text("{}")
+    result = run("model", "--model", tmp_path / "no-model", "--out", tmp_path, code=29)
+    one_error_line(result, "is not empty", "--force")
+    assert (tmp_path / "summary.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("threads", ["0", "-1"])
+def test_model_refuses_fewer_than_one_thread(tmp_path: Path, threads: str) -> None:
+    result = run("model", "--model", tmp_path, "--threads", threads, "--out", tmp_path / "o",
+                 code=29)  # fmt: skip
+    one_error_line(result, f"--threads {threads}", "at least 1")
+
+
+def test_model_names_the_path_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("exists.txt").write_text("not a model")
+    result = run("model", "--model", "exists.txt", "--out", "o", code=26)
+    one_error_line(result, "exists.txt is not a released model")
+    Path("w.pt").write_bytes(b"")
+    one_error_line(run("model", "--model", "w.pt", "--out", "o", code=26), "w.pt has no manifest")
+
+
+# -- audit sklearn: model, data and --true -------------------------------------------------
+
+
+@pytest.fixture
+def ridge_files(
+    tmp_path: Path, diabetes: Dataset, write_data: Callable[..., Path]
+) -> tuple[Path, Path]:
+    from sklearn.linear_model import Ridge
+
+    model = Ridge(alpha=1.0).fit(diabetes.X_train, diabetes.y_train)
+    path = tmp_path / "r.npz"
+    np.savez(path, learner="ridge", coef=model.coef_, intercept=model.intercept_)
+    return path, write_data(diabetes.X_train, diabetes.y_train)
+
+
+def test_sklearn_ragged_json_names_the_file_and_field(
+    tmp_path: Path, ridge_files: tuple[Path, Path]
+) -> None:
+    path = tmp_path / "rrag.json"
+    path.write_text(json.dumps({"learner": "ridge", "coef": [[1, 2], [3]], "intercept": 0}))
+    result = run("sklearn", "--model", path, "--data", ridge_files[1], "--target", "target",
+                 code=26)  # fmt: skip
+    one_error_line(result, str(path), "'coef'", "ragged")
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("1e400", "not a finite number"),
+        ("inf", "not a finite number"),
+        ("nan", "not a finite number"),
+        ("alpha=-inf", "not a finite number"),
+        ("0", "greater than 0"),
+        ("-1", "greater than 0"),
+    ],
+)
+def test_sklearn_refuses_true_values_no_model_has(
+    ridge_files: tuple[Path, Path], value: str, text: str
+) -> None:
+    model, data = ridge_files
+    result = run("sklearn", "--model", model, "--data", data, "--target", "target",
+                 f"--true={value}", "--json", code=29)  # fmt: skip
+    one_error_line(result, f"'{value}'", text)
+
+
+def test_sklearn_l1_ratio_must_lie_in_the_unit_interval() -> None:
+    from audit.errors import AuditOptionError
+    from audit.sklearn_audit import parse_true_values
+
+    names = ("alpha", "l1_ratio")
+    assert parse_true_values(["0.1", "0"], names) == {"alpha": 0.1, "l1_ratio": 0.0}
+    with pytest.raises(AuditOptionError, match=r"'l1_ratio=1.5' for l1_ratio must lie in \[0, 1\]"):
+        parse_true_values(["alpha=0.1", "l1_ratio=1.5"], names)
+
+
+def test_sklearn_says_a_folder_is_not_a_file(
+    tmp_path: Path, ridge_files: tuple[Path, Path]
+) -> None:
+    model, data = ridge_files
+    result = run("sklearn", "--model", tmp_path, "--data", data, "--target", "target", code=26)
+    one_error_line(result, f"model file {tmp_path} is a folder, not a file")
+    result = run("sklearn", "--model", model, "--data", tmp_path, "--target", "target", code=27)
+    one_error_line(result, f"data file {tmp_path} is a folder, not a file")
+
+
+def test_log10_error_of_an_infinite_truth_is_infinite() -> None:
+    from audit.steal import log10_error
+
+    assert log10_error(1.0, float("inf")) == float("inf")
+    assert log10_error(1e-300, 1e300) == float("inf")
