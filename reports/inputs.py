@@ -36,6 +36,19 @@ REPRODUCE_TABLES = (
     "defences",
     "train_steal_retrain",
 )
+#: Columns of each reproduction table that the report's plots and tables index directly.
+REPRODUCE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "estimation": (
+        "learner", "dataset", "hyperparameter", "true_value", "relative_error", "status",
+    ),
+    "tolerance": ("learner", "hyperparameter", "tol", "relative_error", "status"),
+    "tolerance_summary": (),
+    "defences": (
+        "learner", "hyperparameter", "defence", "level", "relative_error", "score_change",
+    ),
+    "train_steal_retrain": ("learner", "speedup", "score_change"),
+}  # fmt: skip
+_TEXT_COLUMNS = frozenset({"learner", "dataset", "hyperparameter", "status", "defence"})
 VERDICTS = ("leaks", "partial", "resists", "unknown", "not-applicable")
 
 
@@ -359,7 +372,10 @@ def read_reproduction(folder: Path) -> Reproduction:
     """Read the CSV tables and manifest written by ``hyperseal audit reproduce``.
 
     Raises:
-        ResultFormatError: the manifest names a table whose file is missing or unreadable.
+        NotAResultError: no readable manifest.
+        ResultFormatError: the manifest names a table whose file is missing, or a
+            table is unreadable or lacks a column the report needs (or has text in
+            a numeric one).
     """
     import pandas as pd
 
@@ -382,9 +398,34 @@ def read_reproduction(folder: Path) -> Reproduction:
             raise ResultFormatError(
                 f"{path}: cannot read the table ({type(exc).__name__})"
             ) from None
+        _check_columns(path, tables[name], REPRODUCE_COLUMNS[name])
     if "estimation" not in tables:
         raise ResultFormatError(f"{folder}: estimation.csv is missing")
     return Reproduction(folder, manifest, tables)
+
+
+def _check_columns(path: Path, frame: pd.DataFrame, needed: tuple[str, ...]) -> None:
+    """Refuse a table without the columns the report reads, or with text in a numeric one."""
+    import pandas as pd
+
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise ResultFormatError(
+            f"{path}: missing column(s) {', '.join(missing)} that the report needs; "
+            "write the tables again with `hyperseal audit reproduce`"
+        )
+    text = [
+        c
+        for c in needed
+        if c not in _TEXT_COLUMNS
+        and not frame[c].isna().all()
+        and not pd.api.types.is_numeric_dtype(frame[c])
+    ]
+    if text:
+        raise ResultFormatError(
+            f"{path}: column(s) {', '.join(text)} hold text where the report needs numbers; "
+            "write the tables again with `hyperseal audit reproduce`"
+        )
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -169,3 +169,27 @@ def test_public_reproduction_needs_no_warning(hyperseal_env, reproduction, tmp_p
     os.umask(umask)
     assert stat.S_IMODE((rep / "report.html").stat().st_mode) == 0o644 & ~umask
     assert "Public data: nothing secret" in (rep / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("table", "csv", "text"),
+    [
+        ("estimation", "a,b\n1,2\n", "missing column(s) learner, dataset, hyperparameter, "
+         "true_value, relative_error, status"),
+        ("estimation", "learner,dataset,hyperparameter,true_value,relative_error,status\n"
+         "ridge,diabetes,alpha,high,0.1,ok\n", "column(s) true_value hold text"),
+        ("defences", "learner,hyperparameter,defence,level\nridge,alpha,round,2\n",
+         "missing column(s) relative_error, score_change"),
+    ],
+)  # fmt: skip
+def test_reproduction_table_without_the_columns_the_report_needs(
+    hyperseal_env: Path, tmp_path: Path, table: str, csv: str, text: str
+) -> None:
+    (tmp_path / "manifest.json").write_text('{"preset": "quick", "tables": {}}')
+    good = "learner,dataset,hyperparameter,true_value,relative_error,status\n"
+    (tmp_path / "estimation.csv").write_text(good + "ridge,diabetes,alpha,1.0,0.0,ok\n")
+    (tmp_path / f"{table}.csv").write_text(csv)
+    code, out = _report("audit", tmp_path)
+    line = _one_line_error(out)
+    assert code == 32 and f"{tmp_path / table}.csv: " in line and text in line, line
+    assert not (tmp_path / "report.html").exists()
