@@ -25,6 +25,8 @@ import datetime as _dt
 import hashlib
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,30 +131,112 @@ def tune_run(
 ) -> TuneOutcome:
     """Tune a detector; seal the journal and best config with ``key``; keep the best model.
 
+    The run folder is created only once every option, the vault's key and the
+    entry name have been checked; an error that escapes while it is still empty
+    removes it again.
+
     Raises:
-        ConfigError: ``run_dir`` is not empty, or a bad option.
+        ConfigError: ``run_dir`` is not a new or empty folder that can be written, a bad
+            option, or ``entry`` is taken in an existing vault.
         and the errors of data loading, the vault and the search.
     """
     from tuner.vault import SealedJournal
 
     run_dir = Path(run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    check_run_dir(run_dir)
+    space = check_options(options)  # fail fast, before any file is written
+    settings = replace(options.settings, max_epochs=options.epochs)
+    vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
+    entry = options.entry or run_dir.name
+    _check_new_entry(vault_path, entry, key)
+    with _created_run_dir(run_dir):
+        _ensure_vault(vault_path, key)
+        _write_run_file(run_dir, options, vault_path, entry, status="running")
+        with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
+            study = _study(options, settings, space, journal)
+            journal.append({"type": "detector", "options": _plain_options(options)})
+            result = _run(study, run_dir, options, progress)
+            checkpoint = journal.checkpoint()
+    return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """Check that ``run_dir`` can hold a new run: an empty folder, or one that can be created.
+
+    Raises:
+        ConfigError: it is a file, holds files, or cannot be created or written.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"--out {run_dir} is a file, not a folder; pick a folder for the run")
+    if run_dir.is_dir():
+        _check_empty(run_dir)
+        target = run_dir
+    else:
+        target = next(p for p in run_dir.absolute().parents if p.exists())
+        if not target.is_dir():
+            raise ConfigError(
+                f"cannot create the run folder {run_dir}: {target} is a file; pick another --out"
+            )
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"cannot create the run folder {run_dir}: {target} is not writable; pick another --out"
+        )
+
+
+def _check_empty(run_dir: Path) -> None:
+    try:
+        empty = not any(run_dir.iterdir())
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the run folder {run_dir} ({exc.strerror}); pick another --out"
+        ) from None
+    if not empty:
         raise ConfigError(
             f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
         )
-    space = check_options(options)  # fail fast, before any file is written
-    settings = replace(options.settings, max_epochs=options.epochs)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
-    entry = options.entry or run_dir.name
-    _ensure_vault(vault_path, key)
-    _write_run_file(run_dir, options, vault_path, entry, status="running")
-    with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
-        study = _study(options, settings, space, journal)
-        journal.append({"type": "detector", "options": _plain_options(options)})
-        result = _run(study, run_dir, options, progress)
-        checkpoint = journal.checkpoint()
-    return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
+
+
+@contextmanager
+def _created_run_dir(run_dir: Path) -> Iterator[None]:
+    """Create ``run_dir`` (and missing parents); remove those still empty if an error escapes."""
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]  # deepest first
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir} ({exc.strerror}); pick another --out"
+        ) from None
+    try:
+        yield
+    except BaseException:
+        for folder in created:
+            with suppress(OSError):
+                folder.rmdir()  # only an empty one: nothing written is removed
+        raise
+
+
+def _check_new_entry(vault_path: Path, entry: str, key: KeySource) -> None:
+    """A new run's entry: a valid name, and not one the vault (when it exists) already holds.
+
+    Opening an existing vault here also checks the key before anything is written.
+    """
+    from tuner.vault import Vault
+    from tuner.vault.codec import NAME_RE, NAME_RULE
+
+    if NAME_RE.fullmatch(entry) is None:
+        raise ConfigError(
+            f"vault entry name {entry!r} (--entry, default the run folder's name) is not valid:"
+            f" use {NAME_RULE}"
+        )
+    if not vault_path.exists():
+        return
+    vault = Vault.open(vault_path, key)
+    if vault.can_read and entry in vault:
+        raise ConfigError(
+            f"vault {vault_path} already has an entry {entry!r}; pick another --entry"
+            " (or --resume the run that wrote it)"
+        )
 
 
 def resume_run(
@@ -183,6 +267,7 @@ def resume_run(
 
     run_dir = Path(run_dir)
     info = _read_run_file(run_dir)
+    vault_path = _resumed_vault(run_dir, info, key)
     with SealedJournal.open(run_dir / JOURNAL_FILE, key) as journal:
         if repair:
             journal.repair()
@@ -196,7 +281,6 @@ def resume_run(
         space = parse_space(header["space"], where="journal")
         options = replace(options, settings=settings, export=options.export or export)
         study = _study(options, settings, space, journal, replay=records)
-        vault_path = Path(info["vault"])
         entry = str(info["entry"])
         earlier = float((info.get("summary") or {}).get("seconds") or 0.0)
         _write_run_file(run_dir, options, vault_path, entry, status="running")
@@ -244,15 +328,62 @@ def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
     from tuner.vault import JournalCheckpoint, Vault, VaultError
 
     info = _try_read(run_dir / RUN_FILE) or {}
-    vault, entry = info.get("vault"), info.get("entry")
-    if not vault or not entry or not Path(vault).exists():
+    vault, entry = run_vault_path(run_dir, info), info.get("entry")
+    if vault is None or not entry or not vault.exists():
         return None
     try:
-        document = Vault.open(Path(vault), key).get(str(entry))
+        document = Vault.open(vault, key).get(str(entry))
         checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
     except VaultError:
         return None  # another key, or no entry yet (a run that never finished)
     return checkpoint if checkpoint.journal_id == journal_id else None
+
+
+def run_vault_path(run_dir: Path, info: dict[str, Any]) -> Path | None:
+    """The vault a run's ``run.json`` (``info``) names, or None when it names none.
+
+    ``run.json`` stores the vault relative to the run folder when it lies inside
+    it (the default; marked by ``vault_relative_to``), so that a copied or moved
+    run folder keeps using its own vault, and absolute otherwise. Older files
+    stored a path relative to the directory the run started in: such a path is
+    read in that old meaning, except that a run folder holding the default
+    vault file uses its own (so resuming a copy never writes into the original's
+    vault).
+    """
+    stored = info.get("vault")
+    if not stored:
+        return None
+    path, run_dir = Path(str(stored)), Path(run_dir)
+    if info.get("vault_relative_to") == "run" and not path.is_absolute():
+        return run_dir / path
+    own = run_dir / VAULT_FILE
+    if path.name == VAULT_FILE and own.exists():
+        return own  # an older run.json naming the run's default vault by another route
+    return path
+
+
+def _stored_vault(run_dir: Path, vault: Path) -> dict[str, str]:
+    """``vault`` as ``run.json`` stores it: relative to the run folder inside it, else absolute."""
+    resolved = Path(vault).resolve()
+    try:
+        inside = resolved.relative_to(Path(run_dir).resolve()).as_posix()
+    except ValueError:
+        return {"vault": str(resolved)}
+    return {"vault": inside, "vault_relative_to": "run"}
+
+
+def _resumed_vault(run_dir: Path, info: dict[str, Any], key: KeySource) -> Path:
+    """A resumed run's vault, checked to exist and open with ``key`` before any trial runs."""
+    from tuner.vault import Vault
+
+    vault = run_vault_path(run_dir, info)
+    if vault is None or not vault.is_file():
+        raise ConfigError(
+            f"{run_dir}: the run's vault {vault} is missing; restore it (or the run's folder)"
+            " before resuming"
+        )
+    Vault.open(vault, key)
+    return vault
 
 
 def check_options(options: TuneOptions) -> SearchSpace:
@@ -263,23 +394,22 @@ def check_options(options: TuneOptions) -> SearchSpace:
     Raises:
         ConfigError, DataError, ModelError: the first problem found, in one line.
     """
-    from tuner.search.executors import slot_devices
-    from tuner.search.optimizers import make_optimizer
+    from tuner.search.executors import check_executor, slot_devices
+    from tuner.search.optimizers import check_optimizer
     from tuner.search.pruning import Pruner
 
     space = _space(options)
     s = options.settings
+    _check_fitness(s.fitness)
     Pruner(s.pruner, options.epochs, s.reduction, s.min_epochs)
-    make_optimizer(s.optimizer, space.parametrization(), s.budget, options.workers,
-                   s.optimizer_options)  # fmt: skip
     if options.workers < 1:
         raise ConfigError("--workers must be 1 or more")
+    if options.trials_per_gpu < 1:
+        raise ConfigError("--trials-per-gpu must be 1 or more")
+    check_optimizer(s.optimizer, space.parametrization(seed=s.seed), s.budget, options.workers,
+                    s.optimizer_options)  # fmt: skip
     slot_devices(options.workers, options.trials_per_gpu, options.device)
-    if not (options.executor in ("local", "inline", "processes", "dask-local")
-            or options.executor.startswith(("dask://", "tcp://"))):  # fmt: skip
-        raise ConfigError(
-            f"unknown executor {options.executor!r}; use local, dask-local or dask://HOST:PORT"
-        )
+    check_executor(options.executor)
     if options.epochs < 1:
         raise ConfigError("--epochs must be 1 or more")
     _check_data(options)
@@ -304,6 +434,19 @@ def _space(options: TuneOptions) -> SearchSpace:
              "epochs": {"type": "fixed", "value": options.epochs}},
         )  # fmt: skip
     return space
+
+
+def _check_fitness(fitness: str) -> None:
+    """Every metric of ``fitness`` is one the detector's evaluation reports."""
+    from tuner.evaluate import METRICS
+    from tuner.search.fitness import Fitness
+
+    unknown = [name for name in Fitness.parse(fitness).metrics if name not in METRICS]
+    if unknown:
+        raise ConfigError(
+            f"--fitness {fitness!r}: no metric {unknown[0]!r}; the detector reports"
+            f" {', '.join(METRICS)}, e.g. '0.1*mAP50+0.9*mAP'"
+        )
 
 
 def _check_data(options: TuneOptions) -> None:
@@ -519,7 +662,7 @@ def _write_run_file(
         "workers": options.workers,
         "executor": options.executor,
         "journal": JOURNAL_FILE,
-        "vault": str(vault),
+        **_stored_vault(run_dir, vault),
         "entry": entry,
         "best_model": BEST_DIR,
     }  # fmt: skip

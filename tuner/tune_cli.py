@@ -74,7 +74,14 @@ def tune(
     from tuner.cli_support import RichProgress
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
     from tuner.search.study import StudySettings
-    from tuner.tune import TuneOptions, check_options, new_run_dir, resume_run, tune_run
+    from tuner.tune import (
+        TuneOptions,
+        check_options,
+        check_run_dir,
+        new_run_dir,
+        resume_run,
+        tune_run,
+    )
 
     if resume is not None:
         given = _given_on_command_line(ctx)
@@ -85,6 +92,10 @@ def tune(
             export=export, progress=RichProgress(),
         )  # fmt: skip
     else:
+        if repair:
+            from tuner.errors import ConfigError
+
+            raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
         settings = StudySettings(
             optimizer=optimizer or DEFAULT_OPTIMIZER,
             optimizer_options=_options(optimizer_option),
@@ -100,12 +111,7 @@ def tune(
         )  # fmt: skip
         check_options(options)
         run_dir = out or new_run_dir()
-        if run_dir.exists() and any(run_dir.iterdir()):
-            from tuner.errors import ConfigError
-
-            raise ConfigError(
-                f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
-            )
+        check_run_dir(run_dir)
         key = _new_key(vault, passphrase_file, key_file, recipient, identity)
         typer.echo(
             f"tuning {model}/{backbone} on {data}: {_count(budget, 'trial')} of up to "
@@ -127,7 +133,13 @@ def _options(pairs: list[str]) -> dict[str, object]:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             raise ConfigError(f"--optimizer-option {pair!r} is not KEY=VALUE")
-        options[name.strip()] = yaml.safe_load(value)
+        try:
+            options[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(
+                f"--optimizer-option {pair!r}: {value!r} is not a valid value (YAML);"
+                " quote it or fix the brackets, e.g. KEY=[1, 2] or KEY=text"
+            ) from None
     return options
 
 
@@ -233,8 +245,9 @@ def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-u
     for t in failed[:5]:
         typer.echo(f"trial {t.number} failed: {t.error}")
     run = outcome.run_dir
-    typer.echo(f"run folder: {run}  (journal sealed, best model in {run / 'best'})")
-    typer.echo(f"best config sealed in {outcome.vault}, entry '{outcome.entry}'")
+    typer.echo(f"run folder: {run}  (journal sealed, {_best_model(run, best)})")
+    sealed = "best config" if best is not None else "no best config; the run's record"
+    typer.echo(f"{sealed} sealed in {outcome.vault}, entry '{outcome.entry}'")
     typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}")
     typer.echo(f"report:  hyperseal report tune {run}")
     if outcome.exported is not None:
@@ -243,6 +256,17 @@ def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-u
             " (mode 0600, NOT encrypted); delete them when done",
             err=True,
         )
+
+
+def _best_model(run: Path, best) -> str:  # type: ignore[no-untyped-def]
+    """Where the best model is, or why there is none (never a folder that does not exist)."""
+    from tuner.tune import BEST_DIR
+
+    if (run / BEST_DIR / "manifest.json").exists():
+        return f"best model in {run / BEST_DIR}"
+    if best is None:
+        return "no best model: every trial failed"
+    return "no model kept: no trial ran to the end"
 
 
 def _metrics(trial) -> str:  # type: ignore[no-untyped-def]

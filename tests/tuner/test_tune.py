@@ -67,7 +67,8 @@ def test_export_is_the_only_way_to_plaintext(hyperseal_env: Path) -> None:
     assert "lr:" in exported
     assert (run / "export" / "trials.csv").read_text().startswith("number,")
     # Plaintext on request only, private to the user, and announced.
-    for path in (run / "export", run / "export" / "best_config.yaml", run / "export" / "trials.csv"):
+    export = run / "export"
+    for path in (export, export / "best_config.yaml", export / "trials.csv"):
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     assert "PLAINTEXT" in out and "NOT encrypted" in out
 
@@ -117,7 +118,28 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
      (["--fitness", "2**mAP"], "not a weighted sum"),
      (["--data", "/does/not/exist"], "/does/not/exist"),
      (["--model", "yolo"], "unknown architecture 'yolo'"),
-     (["--device", "gpu"], "unknown device 'gpu'; use auto, cpu, cuda or cuda:N")],
+     (["--device", "gpu"], "unknown device 'gpu'; use auto, cpu, cuda or cuda:N"),
+     (["--executor", "dask://"], "--executor 'dask://': the scheduler address must be HOST:PORT"),
+     (["--executor", "tcp://host"], "the scheduler address must be HOST:PORT"),
+     (["--optimizer", "DifferentialEvolution", "--optimizer-option", "popsize=-1"],
+      "bad --optimizer-option for DifferentialEvolution: popsize=-1 refused"),
+     (["--optimizer", "DifferentialEvolution", "--optimizer-option", "crossover=xyz"],
+      "bad --optimizer-option for DifferentialEvolution: crossover='xyz' refused"),
+     (["--optimizer", "ConfPSO", "--optimizer-option", "transform=foo"],
+      "bad --optimizer-option for ConfPSO: transform='foo' refused"),
+     (["--optimizer", "ParametrizedCMA", "--optimizer-option", "scale=abc"],
+      "bad --optimizer-option for ParametrizedCMA: scale='abc' refused"),
+     (["--optimizer", "ParametrizedCMA", "--optimizer-option", "popsize=0"],
+      "bad --optimizer-option for ParametrizedCMA: popsize=0 refused"),
+     (["--optimizer", "ParametrizedOnePlusOne", "--optimizer-option", "noise_handling=zzz"],
+      "bad --optimizer-option for ParametrizedOnePlusOne: noise_handling='zzz' refused"),
+     (["--optimizer", "ExploringDualRecombiningDiscreteLognormalOnePlusOne",
+       "--optimizer-option", "patience=[1"], "--optimizer-option 'patience=[1': '[1' is not"),
+     (["--fitness", "foo"], "no metric 'foo'; the detector reports mAP, mAP50, mAP75, AR100"),
+     (["--fitness", "mAP+0.1*AR1"], "no metric 'AR1'"),
+     (["--repair"], "--repair only applies with --resume"),
+     (["--trials-per-gpu", "0"], "--trials-per-gpu must be 1 or more"),
+     (["--space", "."], "search space . is a folder, not a YAML file")],
 )  # fmt: skip
 def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), *args])
@@ -126,6 +148,122 @@ def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment
     assert "Traceback" not in out
     assert len(out.strip().splitlines()) <= 2
     assert not (hyperseal_env / "r").exists()  # refused before anything was written
+
+
+def _refused(code: int, out: str, fragment: str) -> None:
+    """Refused with exit code 3 and the error in one line, without a traceback."""
+    assert code == 3, out
+    assert fragment in out and "Traceback" not in out
+    assert len([line for line in out.splitlines() if "error" in line]) == 1, out
+
+
+def test_out_that_is_a_file_is_refused(hyperseal_env: Path) -> None:
+    (hyperseal_env / "exists.txt").write_text("mine")
+    code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "exists.txt")])
+    _refused(code, out, "exists.txt is a file, not a folder; pick a folder for the run")
+    code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "exists.txt" / "run")])
+    _refused(code, out, "exists.txt is a file; pick another --out")
+    assert (hyperseal_env / "exists.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_out_under_a_read_only_folder_is_refused(hyperseal_env: Path) -> None:
+    locked = hyperseal_env / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        code, out = _tune(["--budget", "1", "--out", str(locked / "a" / "run")])
+    finally:
+        locked.chmod(0o700)
+    _refused(code, out, "locked is not writable; pick another --out")
+    assert not any(locked.iterdir())
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
+def test_out_that_cannot_be_created_is_one_line(hyperseal_env: Path) -> None:
+    code, out = _tune(["--budget", "1", "--out", "/proc/hyperseal-test/run"])
+    _refused(code, out, "cannot create the run folder /proc/hyperseal-test/run")
+
+
+def test_a_wrong_key_for_the_vault_leaves_no_run_folder(hyperseal_env: Path) -> None:
+    from tuner.vault import generate_key_file
+
+    vault = hyperseal_env / "shared.hsv"
+    Vault.create(vault, generate_key_file(hyperseal_env / "other.key"))
+    before = vault.read_bytes()
+    generate_key_file(hyperseal_env / "mine.key")
+    run = hyperseal_env / "new" / "run"
+    code, out = _tune(["--budget", "1", "--out", str(run), "--vault", str(vault),
+                       "--key-file", str(hyperseal_env / "mine.key")])  # fmt: skip
+    assert code == 11, out
+    assert "Traceback" not in out
+    assert not (hyperseal_env / "new").exists()  # neither the run folder nor its parent
+    assert vault.read_bytes() == before
+
+
+def test_a_new_run_never_replaces_an_entry_of_its_vault(hyperseal_env: Path) -> None:
+    from tuner.vault import generate_key_file
+
+    key = generate_key_file(hyperseal_env / "mine.key")
+    vault = hyperseal_env / "shared.hsv"
+    Vault.create(vault, key).put("best", {"kind": "tuning-result", "fitness": 0.5})
+    before = vault.read_bytes()
+    run = hyperseal_env / "run"
+    key_file = str(hyperseal_env / "mine.key")
+    code, out = _tune(["--budget", "1", "--out", str(run), "--vault", str(vault),
+                       "--entry", "best", "--key-file", key_file])  # fmt: skip
+    _refused(code, out, f"vault {vault} already has an entry 'best'; pick another --entry")
+    assert vault.read_bytes() == before and not run.exists()
+
+
+def test_resuming_a_copied_run_writes_only_the_copy(
+    hyperseal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.chdir(hyperseal_env)
+    code, out = _tune(["--budget", "1", "--out", "orig", "--epochs", "1"])  # a relative --out
+    assert code == 0, out
+    assert json.loads(Path("orig/run.json").read_text())["vault"] == "vault.hsv"
+    shutil.copytree("orig", "copy")
+    shutil.copytree("orig", "old")  # a copy whose run.json has the old, cwd-relative path
+    info = json.loads(Path("old/run.json").read_text())
+    info["vault"] = "orig/vault.hsv"
+    del info["vault_relative_to"]
+    Path("old/run.json").write_text(json.dumps(info))
+    original = Path("orig/vault.hsv").read_bytes()
+    copied = Vault.open(Path("copy/vault.hsv"), _key(hyperseal_env)).get("orig")
+
+    elsewhere = hyperseal_env / "elsewhere"
+    elsewhere.mkdir()
+    # From where the original ran (its vault's old relative path leads there) and from elsewhere.
+    for name, cwd in (("copy", hyperseal_env), ("old", elsewhere)):
+        monkeypatch.chdir(cwd)
+        result = CliRunner().invoke(
+            app, ["tune", "--resume", str(hyperseal_env / name), "--budget", "2"]
+        )
+        assert result.exit_code == 0, result.output
+        entry = Vault.open(hyperseal_env / name / "vault.hsv", _key(hyperseal_env)).get("orig")
+        assert entry["journal"] != copied["journal"]  # the copy's vault got the new result
+        assert len(load_results(hyperseal_env / name, _key(hyperseal_env))) == 2
+        assert json.loads((hyperseal_env / name / "run.json").read_text())["status"] == "finished"
+    assert (hyperseal_env / "orig" / "vault.hsv").read_bytes() == original
+
+
+def test_summary_names_no_best_model_when_every_trial_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuner.search.study import StudyResult
+    from tuner.search.trial import FAILED, TrialResult
+    from tuner.tune import TuneOutcome
+    from tuner.tune_cli import _print_summary
+
+    trials = [TrialResult(n, {}, FAILED, float("nan"), {}, 0, 0.1, error="boom") for n in range(2)]
+    result = StudyResult(trials, None, {}, 1.0, 0, 2)
+    _print_summary(TuneOutcome(tmp_path, result, tmp_path / "vault.hsv", "run"), None)
+    out = capsys.readouterr().out
+    assert "best model in" not in out and "best config sealed" not in out
+    assert "no best model: every trial failed" in out
+    assert "no best config; the run's record sealed in" in out
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a machine without CUDA")

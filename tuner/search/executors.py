@@ -188,22 +188,50 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
+#: ``--executor`` values that need no address.
+LOCAL_EXECUTORS = ("local", "auto", "inline", "processes", "dask-local")
+_DASK_PREFIXES = ("dask://", "tcp://")
+
+
+def check_executor(spec: str) -> str | None:
+    """Validate an ``--executor`` value; the scheduler's ``tcp://HOST:PORT``, or None if local.
+
+    Raises:
+        ConfigError: An unknown executor, or a Dask address that is not HOST:PORT.
+    """
+    if spec in LOCAL_EXECUTORS:
+        return None
+    for prefix in _DASK_PREFIXES:
+        if spec.startswith(prefix):
+            return "tcp://" + _host_port(spec, spec[len(prefix) :])
+    raise ConfigError(f"unknown executor {spec!r}; use local, dask-local or dask://HOST:PORT")
+
+
+def _host_port(spec: str, address: str) -> str:
+    """``address`` checked to be ``HOST:PORT`` (a port from 1 to 65535)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"--executor {spec!r}: the scheduler address must be HOST:PORT with a port"
+            " from 1 to 65535, e.g. dask://127.0.0.1:8786"
+        )
+    return address
+
+
 def make_executor(spec: str, workers: int) -> Executor:
     """The executor an ``--executor`` value names, with ``workers`` slots."""
     if workers < 1:
         raise ConfigError("--workers must be 1 or more")
+    address = check_executor(spec)
+    if address is not None:
+        return DaskExecutor(address, workers)
     if spec in ("local", "auto"):
         return InlineExecutor() if workers == 1 else ProcessExecutor(workers)
     if spec == "inline":
         return InlineExecutor()
     if spec == "processes":
         return ProcessExecutor(workers)
-    if spec == "dask-local":
-        return DaskExecutor(None, workers)
-    for prefix in ("dask://", "tcp://"):
-        if spec.startswith(prefix):
-            return DaskExecutor("tcp://" + spec[len(prefix) :], workers)
-    raise ConfigError(f"unknown executor {spec!r}; use local, dask-local or dask://HOST:PORT")
+    return DaskExecutor(None, workers)
 
 
 def slot_devices(

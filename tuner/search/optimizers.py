@@ -102,8 +102,8 @@ def make_optimizer(
         family = getattr(ng.families, name)
         try:
             configured = family(**options)
-        except TypeError as exc:
-            raise ConfigError(f"optimizer {name} does not take these options ({exc})") from None
+        except _REFUSALS as exc:
+            raise _bad_options(name, options, exc) from None
     elif name in ng.optimizers.registry:
         if options:
             raise ConfigError(
@@ -119,6 +119,55 @@ def make_optimizer(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return configured(parametrization=parametrization, budget=budget, num_workers=workers)
+
+
+def check_optimizer(
+    name: str,
+    parametrization: Any,
+    budget: int,
+    workers: int = 1,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Build the optimizer ``name`` and ask it for one point, told back at once.
+
+    Nevergrad checks most options of its families only when the optimizer first
+    asks, so a bad value shows here, before any trial runs. The global NumPy
+    random state is left as it was.
+
+    Raises:
+        ConfigError: Unknown name, or options the optimizer refuses.
+    """
+    import numpy as np
+
+    state = np.random.get_state()
+    try:
+        optimizer = make_optimizer(name, parametrization, budget, workers, options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer.tell(optimizer.ask(), 0.0)
+    except _REFUSALS as exc:
+        raise _bad_options(name, options or {}, exc) from None
+    finally:
+        np.random.set_state(state)
+
+
+#: What Nevergrad raises for an option value it cannot use (it checks some with ``assert``).
+_REFUSALS = (
+    ValueError, AssertionError, TypeError, KeyError, IndexError, AttributeError,
+    RuntimeError, NotImplementedError, ArithmeticError,
+)  # fmt: skip
+
+
+def _bad_options(name: str, options: Mapping[str, Any], exc: BaseException) -> ConfigError:
+    """One line: which optimizer refused which options, and why when Nevergrad says."""
+    given = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "no options"
+    reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+    if isinstance(exc, KeyError):
+        reason = f"unknown value {reason}"
+    why = f": {reason}" if reason else ""
+    return ConfigError(
+        f"bad --optimizer-option for {name}: {given} refused{why} (see --list-optimizers)"
+    )
 
 
 def _sized(name: str, popsize: int) -> Any:

@@ -201,12 +201,18 @@ def load_space(path: Path) -> SearchSpace:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"search space {path} is a folder, not a YAML file; pass a YAML file")
     if not path.is_file():
         raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError):
         raise ConfigError(f"search space file {path} is not valid YAML") from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read the search space file {path} ({exc.strerror}); check its permissions"
+        ) from None
     return parse_space(data, where=f"search space {path}")
 
 
