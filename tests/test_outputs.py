@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tuner.errors import OutputError
+from tuner.errors import ConfigError
 from tuner.main import app
 from tuner.outputs import check_output_folder
 
@@ -26,19 +26,28 @@ def test_a_folder_that_can_be_made_passes(tmp_path: Path) -> None:
 
 def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(OutputError, match=r"notes.txt is a file, not a folder"):
+    with pytest.raises(ConfigError, match=r"notes.txt is a file, not a folder"):
         check_output_folder(tmp_path / "notes.txt")
-    with pytest.raises(OutputError, match=r"is under .*notes.txt, a file"):
+    with pytest.raises(ConfigError, match=r"lies under .*notes.txt, a file"):
         check_output_folder(tmp_path / "notes.txt" / "run")
 
 
 def test_a_folder_that_cannot_be_written_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # (Tests may run as root, which writes anywhere: the permission check is faked.)
-    monkeypatch.setattr("tuner.outputs.os.access", lambda path, mode: False)
-    with pytest.raises(OutputError, match=r"--out .*run: cannot write in .* pick another path"):
+    # (Tests may run as root, which writes anywhere: the probe is made to fail.)
+    def read_only(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("tuner.outputs.tempfile.mkdtemp", read_only)
+    with pytest.raises(ConfigError, match=r"--out .*run: cannot write in .*Read-only file system"):
         check_output_folder(tmp_path / "run")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "f").write_text("x")
+    monkeypatch.undo()
+    with pytest.raises(ConfigError, match=r"old is not empty; pass --force"):
+        check_output_folder(tmp_path / "old", if_not_empty="pass --force")
+    check_output_folder(tmp_path / "old")  # files in it are the caller's business
 
 
 @pytest.mark.parametrize(
@@ -49,7 +58,7 @@ def test_commands_refuse_a_file_as_their_output_folder(tmp_path: Path, command: 
     target = tmp_path / "exists.txt"
     target.write_text("mine")
     code, out = _invoke(*command, str(target))
-    assert code == 8, out
+    assert code == 3, out
     assert out.count("\n") == 1 and "is a file, not a folder" in out and "Traceback" not in out
     assert target.read_text() == "mine"
 

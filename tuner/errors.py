@@ -6,10 +6,12 @@
     ├── ModelError                  exit 5   an unknown architecture or a model file we refuse
     ├── TrainingError               exit 6   training could not go on
     │   └── DivergedError           exit 7   the loss became NaN or infinite
-    └── OutputError                 exit 8   an output file or folder cannot be written
+    └── OutputError                 exit 8   a file could not be written or read mid-run
 
-Any other ``OSError`` that reaches the CLI (a disk filling up mid-write) is
-printed as one line with exit 8 too.
+An output folder that is refused before the work (a file in the way, no
+permission, not empty) is a bad option value, exit 3 (``tuner.outputs``). Any
+``OSError`` that reaches the CLI later (a disk filling up mid-write) is printed
+as one line with exit 8.
 
 Other packages root their own errors here (``tuner.vault.errors``: 10-19,
 ``audit.errors``: 20-29, ``reports.errors``: 30-39) so that the CLI maps every
@@ -59,6 +61,6 @@ class DivergedError(TrainingError):
 
 
 class OutputError(HypersealError):
-    """An output file or folder cannot be written (a file in the way, no permission)."""
+    """A file could not be written or read once the work had started (a full disk)."""
 
     exit_code = 8

@@ -166,35 +166,11 @@ def check_run_dir(run_dir: Path) -> None:
     Raises:
         ConfigError: it is a file, holds files, or cannot be created or written.
     """
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"--out {run_dir} is a file, not a folder; pick a folder for the run")
-    if run_dir.is_dir():
-        _check_empty(run_dir)
-        target = run_dir
-    else:
-        target = next(p for p in run_dir.absolute().parents if p.exists())
-        if not target.is_dir():
-            raise ConfigError(
-                f"cannot create the run folder {run_dir}: {target} is a file; pick another --out"
-            )
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"cannot create the run folder {run_dir}: {target} is not writable; pick another --out"
-        )
+    from tuner.outputs import check_output_folder
 
-
-def _check_empty(run_dir: Path) -> None:
-    try:
-        empty = not any(run_dir.iterdir())
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the run folder {run_dir} ({exc.strerror}); pick another --out"
-        ) from None
-    if not empty:
-        raise ConfigError(
-            f"run folder {run_dir} is not empty; pick a new --out or continue it with --resume"
-        )
+    check_output_folder(
+        run_dir, "run folder", if_not_empty="pick a new --out or continue it with --resume"
+    )
 
 
 @contextmanager

@@ -73,7 +73,7 @@ def read_only_disk(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> str:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr("audit.output.tempfile.mkdtemp", refuse)
+    monkeypatch.setattr("tuner.outputs.tempfile.mkdtemp", refuse)
 
 
 # -- audit reproduce --out ---------------------------------------------------------------

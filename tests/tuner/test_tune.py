@@ -160,9 +160,9 @@ def _refused(code: int, out: str, fragment: str) -> None:
 def test_out_that_is_a_file_is_refused(hyperseal_env: Path) -> None:
     (hyperseal_env / "exists.txt").write_text("mine")
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "exists.txt")])
-    _refused(code, out, "exists.txt is a file, not a folder; pick a folder for the run")
+    _refused(code, out, "exists.txt is a file, not a folder; pick a folder path")
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "exists.txt" / "run")])
-    _refused(code, out, "exists.txt is a file; pick another --out")
+    _refused(code, out, "exists.txt, a file, not a folder")
     assert (hyperseal_env / "exists.txt").read_text() == "mine"
 
 
@@ -174,14 +174,14 @@ def test_out_under_a_read_only_folder_is_refused(hyperseal_env: Path) -> None:
         code, out = _tune(["--budget", "1", "--out", str(locked / "a" / "run")])
     finally:
         locked.chmod(0o700)
-    _refused(code, out, "locked is not writable; pick another --out")
+    _refused(code, out, "cannot write in " + str(locked))
     assert not any(locked.iterdir())
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc")
 def test_out_that_cannot_be_created_is_one_line(hyperseal_env: Path) -> None:
     code, out = _tune(["--budget", "1", "--out", "/proc/hyperseal-test/run"])
-    _refused(code, out, "cannot create the run folder /proc/hyperseal-test/run")
+    _refused(code, out, "run folder /proc/hyperseal-test/run: cannot write in /proc")
 
 
 def test_a_wrong_key_for_the_vault_leaves_no_run_folder(hyperseal_env: Path) -> None:

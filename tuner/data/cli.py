@@ -36,15 +36,15 @@ def synth(
     """
     from tuner.cli_support import RichProgress
     from tuner.data.synth import CLASSES, generate_synthetic
-    from tuner.errors import ConfigError
     from tuner.outputs import check_output_folder
 
-    check_output_folder(out, "dataset folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ConfigError(
-            f"{out} is not empty; pass --force to write into it (files of the same "
-            "names are overwritten) or choose another folder"
-        )
+    check_output_folder(
+        out, "dataset folder",
+        if_not_empty=None if force else (
+            "pass --force to write into it (files of the same names are overwritten) or"
+            " choose another folder"
+        ),
+    )  # fmt: skip
     summary = generate_synthetic(
         out,
         images=images,

@@ -167,8 +167,8 @@ def generate_synthetic(
         A summary of what was written.
 
     Raises:
-        ConfigError: A parameter is out of range.
-        OutputError: ``out`` cannot be written (a file in the way, no permission).
+        ConfigError: A parameter is out of range, or ``out`` cannot be written (a file
+            in the way, no permission).
     """
     _check_params(images, size, seed, val_fraction)
     started = time.perf_counter()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuner.detectors.spec import ModelSpec
-from tuner.errors import ConfigError
 from tuner.progress import Progress
 from tuner.train.config import TrainConfig
 from tuner.train.loop import TrainResult, train_detector
@@ -44,8 +43,8 @@ def run_training(
     and ``metrics.json`` (validation metrics and per-epoch history, no hyperparameter).
 
     Raises:
-        ConfigError: ``out`` already holds a model (nothing is overwritten).
-        OutputError: ``out`` cannot be written (a file in the way, no permission).
+        ConfigError: ``out`` already holds files (nothing is overwritten), or cannot be
+            written (a file in the way, no permission).
         DataError, ModelError, TrainingError: from the steps they name.
     """
     from tuner.data.resolve import resolve_data
@@ -53,9 +52,7 @@ def run_training(
     from tuner.release import save_release
 
     out = Path(out)
-    check_output_folder(out)
-    if out.exists() and any(out.iterdir()):
-        raise ConfigError(f"output folder {out} is not empty; choose a new --out folder")
+    check_output_folder(out, "output folder", if_not_empty="choose a new --out folder")
     splits = resolve_data(data, images=synthetic_images, size=image_size, seed=synthetic_seed,
                           progress=progress)  # fmt: skip
     train_set, val_set = load_datasets(splits)
