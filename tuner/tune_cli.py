@@ -120,7 +120,7 @@ def tune(
             err=True,
         )
         outcome = tune_run(options, key, run_dir, progress=RichProgress())
-    _print_summary(outcome, key_file)
+    _print_summary(outcome, _key_options(key, key_file, identity))
 
 
 def _options(pairs: list[str]) -> dict[str, object]:
@@ -218,7 +218,21 @@ def _print_optimizers() -> None:
     typer.echo(f"any of the {len(listing['registry'])} names in nevergrad's registry also works")
 
 
-def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-untyped-def]
+def _key_options(key: object, key_file: Path | None, identity: Path | None) -> str:
+    """The key options that read this run back, for the hints (none for the default key
+    file or a passphrase, which the reading commands find or ask for)."""
+    from tuner.vault import Recipient
+
+    if key_file is not None:
+        return f" --key-file {key_file}"
+    if identity is not None:
+        return f" --identity {identity}"
+    if isinstance(key, Recipient):
+        return " --identity IDENTITY_FILE"
+    return ""
+
+
+def _print_summary(outcome, key_options: str) -> None:  # type: ignore[no-untyped-def]
     result = outcome.result
     statuses = [t.status for t in result.trials]
     minutes, seconds = divmod(int(result.seconds), 60)
@@ -248,8 +262,8 @@ def _print_summary(outcome, key_file: Path | None) -> None:  # type: ignore[no-u
     typer.echo(f"run folder: {run}  (journal sealed, {_best_model(run, best)})")
     sealed = "best config" if best is not None else "no best config; the run's record"
     typer.echo(f"{sealed} sealed in {outcome.vault}, entry '{outcome.entry}'")
-    typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}")
-    typer.echo(f"report:  hyperseal report tune {run}")
+    typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}{key_options}")
+    typer.echo(f"report:  hyperseal report tune {run}{key_options}")
     if outcome.exported is not None:
         typer.echo(
             f"note: wrote the PLAINTEXT best config and trial table to {outcome.exported}"

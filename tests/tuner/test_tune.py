@@ -354,3 +354,18 @@ def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) 
         pytest.fail("no record boundary found")
     with pytest.raises(JournalOrderError):
         load_journal(run, key)
+
+
+def test_the_printed_hints_carry_the_key_option_they_need(hyperseal_env: Path) -> None:
+    import shlex
+
+    run, key = hyperseal_env / "run", hyperseal_env / "team.key"
+    code, out = _tune(["--budget", "1", "--epochs", "1", "--out", str(run), "--key-file", str(key)])
+    assert code == 0, out
+    hints = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in out.splitlines()
+             if line.startswith(("see it:", "report:"))}  # fmt: skip
+    assert hints["see it"].endswith(f"--key-file {key}")
+    report = shlex.split(hints["report"])
+    assert report[:3] == ["hyperseal", "report", "tune"]
+    result = CliRunner().invoke(app, report[1:])
+    assert result.exit_code == 0, result.output
