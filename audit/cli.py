@@ -186,7 +186,7 @@ def model_cmd(
     out = out or default_out_dir(model)
     # refuse bad options, outputs, files and mismatched data before asking for any key
     check_out_dir(out, force=force)
-    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size, threads)
+    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size, threads, device)
     if threads is not None:
         import torch
 

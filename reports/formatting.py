@@ -8,9 +8,10 @@ collide with) a hyperparameter value in a redacted report.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
+
+from tuner.search.trial import masked_reason
 
 HIDDEN = "hidden"
 DASH = "–"
@@ -79,8 +80,6 @@ def percent(value: Any, digits: int = 0) -> str:
 
 # -- redaction -----------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
-
 
 def value_forms(value: Any) -> set[str]:
     """The ways a value may be written: ``repr``, ``str``, ``:g``, ``:.3g``, ``:.4f``, ..."""
@@ -106,7 +105,7 @@ def scrub(text: str, values: Iterable[Any]) -> str:
     for value in sorted({f for v in values for f in value_forms(v)}, key=len, reverse=True):
         if len(value) >= 2 or not value.isdigit():
             text = text.replace(value, "…")
-    return _NUMBER.sub("…", text)
+    return masked_reason(text)
 
 
 ERROR_BANDS: tuple[tuple[float, str], ...] = (

@@ -61,6 +61,10 @@ class DivergedError(TrainingError):
 
 
 class OutputError(HypersealError):
-    """A file could not be written or read once the work had started (a full disk)."""
+    """A file could not be written or read once the work had started (a full disk).
+
+    The CLI gives any ``OSError`` that reaches it this exit code and one line;
+    Python callers see the ``OSError`` itself.
+    """
 
     exit_code = 8

@@ -1,9 +1,10 @@
 """The user's default key file, so that ``hyperseal tune`` works with no arguments.
 
 When no key option is given and ``HYPERSEAL_PASSPHRASE`` is not set, runs are
-sealed with a random key kept at ``$HYPERSEAL_HOME/key`` (default
-``~/.config/hyperseal/key``), created on first use with mode 0600, like an SSH
-key. It never lives inside a run folder. Pass ``--passphrase-file``,
+sealed with a random key kept at ``$HYPERSEAL_HOME/key`` (else
+``$XDG_CONFIG_HOME/hyperseal/key``, else ``~/.config/hyperseal/key``),
+created on first use with mode 0600, like an SSH key. It never lives inside a
+run folder. Pass ``--passphrase-file``,
 ``--key-file`` or ``--recipient`` to choose otherwise.
 """
 

@@ -36,7 +36,7 @@ from tuner.progress import Progress
 from tuner.search.detector_objective import DataRef, DetectorObjective
 from tuner.search.space import SearchSpace, default_space, parse_space
 from tuner.search.study import Study, StudyResult, StudySettings, StudyState, trials_frame
-from tuner.search.trial import OK, TrialResult
+from tuner.search.trial import OK, TrialResult, masked_reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -570,7 +570,10 @@ def _summary(result: StudyResult) -> dict[str, Any]:
         "importance": (
             result.importance.to_dict("records") if result.importance is not None else None
         ),
-        "failures": [{"trial": t.number, "error": t.error} for t in result.trials if t.error],
+        # Masked: the plaintext file must not quote a value (the journal has the whole reason).
+        "failures": [
+            {"trial": t.number, "error": masked_reason(t.error)} for t in result.trials if t.error
+        ],
     }
 
 

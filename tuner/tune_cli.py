@@ -109,9 +109,9 @@ def tune(
             workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, device=device,
             vault=vault, entry=entry, export=export,
         )  # fmt: skip
-        check_options(options)
         run_dir = out or new_run_dir()
-        check_run_dir(run_dir)
+        check_run_dir(run_dir)  # first: it costs nothing, while the options may load the data
+        check_options(options)
         key = _new_key(vault, passphrase_file, key_file, recipient, identity)
         typer.echo(
             f"tuning {model}/{backbone} on {data}: {_count(budget, 'trial')} of up to "
@@ -185,7 +185,8 @@ def _check_resume_options(given: set[str]) -> None:
         flags = ", ".join("--" + name.replace("_", "-") for name in extra)
         raise ConfigError(
             f"--resume continues a run with the settings it began with; drop {flags} (with"
-            " --resume only --budget, --export, --repair and the key options apply)"
+            " --resume only --budget, --export, --repair and the options that read the run's"
+            " key apply: --passphrase-file, --key-file, --identity)"
         )
 
 
@@ -255,9 +256,11 @@ def _print_summary(outcome, key_options: str) -> None:  # type: ignore[no-untype
         typer.echo(f"importance: {top}")
     if result.frozen:
         typer.echo(f"frozen mid-search: {', '.join(sorted(result.frozen))}")
+    from tuner.search.trial import masked_reason
+
     failed = [t for t in result.trials if t.status == "failed"]
     for t in failed[:5]:
-        typer.echo(f"trial {t.number} failed: {t.error}")
+        typer.echo(f"trial {t.number} failed: {masked_reason(t.error or '')}")
     run = outcome.run_dir
     typer.echo(f"run folder: {run}  (journal sealed, {_best_model(run, best)})")
     sealed = "best config" if best is not None else "no best config; the run's record"

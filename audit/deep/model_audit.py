@@ -246,10 +246,12 @@ def check_options(
     optimizer: str | None = None,
     batch_size: int | None = None,
     threads: int | None = None,
+    device: str | None = None,
 ) -> list[Defence]:
     """Check :func:`audit_model`'s options before any work; return the parsed defences.
 
-    ``threads`` is the CLI's ``--threads`` (torch CPU threads; ``None``: torch's).
+    ``threads`` is the CLI's ``--threads`` (torch CPU threads; ``None``: torch's);
+    ``device`` its ``--device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, which must exist).
 
     Raises:
         AuditOptionError: the first option out of range, in one line.
@@ -264,6 +266,14 @@ def check_options(
         raise AuditOptionError(f"--batch-size {batch_size} must be at least 1")
     if threads is not None and threads < 1:
         raise AuditOptionError(f"--threads {threads} must be at least 1 (torch CPU threads)")
+    if device is not None:
+        from tuner.errors import TrainingError
+        from tuner.train.loop import resolve_device
+
+        try:
+            resolve_device(device)
+        except TrainingError as exc:
+            raise AuditOptionError(f"--device: {exc}") from None
     return parse_defences(defences)
 
 
@@ -355,7 +365,10 @@ def audit_model(
 
     times: dict[str, float] = {}
     started = time.perf_counter()
-    plan = check_options(known_fraction, defences, map_tolerance, optimizer, batch_size)
+    plan = check_options(
+        known_fraction, defences, map_tolerance, optimizer, batch_size,
+        device=device if isinstance(device, str) else None,
+    )  # fmt: skip
     if truth is not None and vault is not None:
         raise AuditOptionError("give the truth either through a vault or directly, not both")
     notes: list[str] = []

@@ -141,6 +141,19 @@ def test_model_refuses_fewer_than_one_thread(tmp_path: Path, threads: str) -> No
     one_error_line(result, f"--threads {threads}", "at least 1")
 
 
+@pytest.mark.parametrize(
+    ("device", "fragment"),
+    [("foo", "unknown device 'foo'"), ("cuda:99", "cuda:99")],
+)
+def test_model_refuses_a_bad_device_before_anything(
+    tmp_path: Path, device: str, fragment: str
+) -> None:
+    # tmp_path is no model: the device is refused before the model is even looked at.
+    result = run("model", "--model", tmp_path, "--device", device, "--out", tmp_path / "o",
+                 code=29)  # fmt: skip
+    one_error_line(result, "--device", fragment)
+
+
 def test_model_names_the_path_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     Path("exists.txt").write_text("not a model")

@@ -369,3 +369,21 @@ def test_the_printed_hints_carry_the_key_option_they_need(hyperseal_env: Path) -
     assert report[:3] == ["hyperseal", "report", "tune"]
     result = CliRunner().invoke(app, report[1:])
     assert result.exit_code == 0, result.output
+
+
+def test_failure_reasons_in_plaintext_quote_no_value() -> None:
+    """An error may quote the value that broke a trial: run.json and the terminal get it
+    masked, the sealed journal keeps it whole."""
+    import math
+
+    from tuner.search.study import StudyResult
+    from tuner.search.trial import TrialResult
+    from tuner.tune import _summary
+
+    broke = TrialResult(number=3, params={"lr": 0.4375}, status="failed", fitness=math.nan,
+                        metrics={}, epochs_run=0, seconds=0.1,
+                        error="ValueError: Invalid learning rate: 0.4375 (max 1e-1)")  # fmt: skip
+    result = StudyResult(trials=[broke], importance=None, frozen={}, seconds=1.0,
+                         duplicates_avoided=0, max_epochs=2)  # fmt: skip
+    failures = _summary(result)["failures"]
+    assert failures == [{"trial": 3, "error": "ValueError: Invalid learning rate: … (max …)"}]

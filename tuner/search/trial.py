@@ -8,6 +8,7 @@ becomes a ``failed`` :class:`TrialResult` with its reason, and the search goes o
 from __future__ import annotations
 
 import math
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -148,6 +149,17 @@ def _reason(exc: BaseException) -> str:
         return f"{name}: out of memory"
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     return f"{name}: {first}" if first else name
+
+
+#: A number in free text (not inside a word or a dotted name).
+NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def masked_reason(reason: str) -> str:
+    """A failure reason fit for plaintext (``run.json``, the terminal): every number
+    masked as ``…``, since an error may quote the value that broke the trial. The sealed
+    journal keeps the reason whole."""
+    return NUMBER.sub("…", reason)
 
 
 def format_traceback(exc: BaseException) -> str:

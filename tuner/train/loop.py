@@ -91,6 +91,12 @@ def resolve_device(name: str | torch.device | None = None) -> torch.device:
         raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError(f"device {name!r} asked for, but CUDA is not available here; use cpu")
+    if device.type == "cuda" and device.index is not None:
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise TrainingError(
+                f"unknown device {name!r}: this machine has GPUs cuda:0 to cuda:{count - 1}"
+            )
     return device
 
 

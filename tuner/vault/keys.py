@@ -113,7 +113,7 @@ class KeyFile:
     __slots__ = ("_key", "path")
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         self._key = _decode(_KEY_PREFIX, _key_line(self.path, _KEY_PREFIX, "key"), "key", str(path))
 
     def material(self) -> bytes:
