@@ -316,6 +316,7 @@ def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
     """Read a detector audit folder (``summary.json`` + sealed ``audit.hsv``).
 
     Raises:
+        NotAResultError: the folder is not a detector audit's.
         MissingKeyError: ``key`` is None.
         ResultFormatError: the vault or its entry is missing or malformed.
         WrongKeyError, TamperedError, ...: from the vault.

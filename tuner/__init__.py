@@ -2,7 +2,8 @@
 
 The public API, loaded on first use (importing ``tuner`` imports no torch)::
 
-    from tuner import TrainConfig, train_detector        # train one detector
+    from tuner import TrainConfig, run_training          # hyperseal train: data -> release
+    from tuner import train_detector                     # the training loop itself
     from tuner import TuneOptions, tune_run, load_results  # tune, read results back
 """
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from tuner.search.space import SearchSpace, default_space, load_space
     from tuner.search.study import Study, StudySettings
     from tuner.train import TrainConfig, train_detector
+    from tuner.train.run import run_training
     from tuner.tune import TuneOptions, load_journal, load_results, resume_run, tune_run
 
 __version__ = "0.1.0"
@@ -37,6 +39,7 @@ _WHERE = {
     "StudySettings": "tuner.search.study",
     "TrainConfig": "tuner.train",
     "train_detector": "tuner.train",
+    "run_training": "tuner.train.run",
     "TuneOptions": "tuner.tune",
     "load_journal": "tuner.tune",
     "load_results": "tuner.tune",
@@ -61,6 +64,7 @@ __all__ = [
     "load_results",
     "load_space",
     "resume_run",
+    "run_training",
     "save_release",
     "train_detector",
     "tune_run",

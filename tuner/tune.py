@@ -25,7 +25,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -153,7 +153,7 @@ def tune_run(
         _ensure_vault(vault_path, key)
         _write_run_file(run_dir, options, vault_path, entry, status="running")
         with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
-            study = _study(options, settings, space, journal)
+            study = _started(run_dir, lambda: _study(options, settings, space, journal))
             journal.append({"type": "detector", "options": _plain_options(options)})
             result = _run(study, run_dir, options, progress)
             checkpoint = journal.checkpoint()
@@ -235,6 +235,7 @@ def resume_run(
         repair: Drop a torn last journal record (a crash mid-write) instead of stopping.
         budget: A new, larger total budget.
         export: Also write the plaintext export (as a run started with ``export=True`` does).
+        progress: Receives one step per finished trial (e.g. a progress bar).
 
     Raises:
         JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
@@ -256,7 +257,7 @@ def resume_run(
             settings = replace(settings, budget=budget)
         space = parse_space(header["space"], where="journal")
         options = replace(options, settings=settings, export=options.export or export)
-        study = _study(options, settings, space, journal, replay=records)
+        study = _started(run_dir, lambda: _study(options, settings, space, journal, replay=records))
         entry = str(info["entry"])
         earlier = float((info.get("summary") or {}).get("seconds") or 0.0)
         _write_run_file(run_dir, options, vault_path, entry, status="running")
@@ -456,11 +457,21 @@ def _study(
                  devices=devices, threads=threads, replay=replay)  # fmt: skip
 
 
+def _started(run_dir: Path, start: Callable[[], Study]) -> Study:
+    """``start()`` (which starts the executor); if it fails, the run is marked interrupted
+    (``--resume`` goes on from there) before the error goes up."""
+    try:
+        return start()
+    except BaseException:
+        _set_status(run_dir, "interrupted")
+        raise
+
+
 def _run(study: Study, run_dir: Path, options: TuneOptions, progress: Progress | None) -> Any:
     best_dir = run_dir / BEST_DIR
 
     def keep_best(result: TrialResult, state: StudyState) -> None:
-        weights = result.artifacts.get("weights")
+        weights = result.artifacts.pop("weights", None)  # a run holds one model at most
         if result.status != OK or weights is None or state.best is not result:
             return
         _write_best(best_dir, weights, result, options)

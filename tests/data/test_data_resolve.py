@@ -86,6 +86,10 @@ def test_folder_with_shared_images(coco: Any) -> None:
     assert splits.train.images_dir == root / "images"
     assert splits.class_names == ["bike", "truck"]
     assert resolve_data(str(root)).val.annotation_file == root / "annotations/instances_val.json"
+    # A notebook shows a summary, not every annotation.
+    shown = repr(splits.train)
+    assert f"{len(splits.train.images)} images" in shown and "'bike', 'truck'" in shown
+    assert "bbox" not in repr(splits)
 
 
 @pytest.mark.parametrize("layout", ["train", "train2017", "images/train"])

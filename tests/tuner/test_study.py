@@ -334,3 +334,23 @@ def test_a_search_is_reproducible_whatever_numpy_global_state() -> None:
 
     assert points(1, seed=0) == points(2, seed=0)
     assert points(1, seed=0) != points(1, seed=1)
+
+
+def test_a_trial_in_this_process_leaves_torch_threads_as_they_were() -> None:
+    import torch
+
+    from tuner.search.pruning import PruneRule
+    from tuner.search.trial import TrialTask, run_trial
+
+    before = torch.get_num_threads()
+    seen: list[int] = []
+
+    class Spy(QuadraticObjective):
+        def __call__(self, params, ctx):  # type: ignore[no-untyped-def]
+            seen.append(torch.get_num_threads())
+            return super().__call__(params, ctx)
+
+    task = TrialTask(0, quadratic_space().defaults(), Fitness.parse("mAP"), PruneRule(),
+                     threads=before + 1)  # fmt: skip
+    assert run_trial(Spy(), task).status == "ok"
+    assert seen == [before + 1] and torch.get_num_threads() == before

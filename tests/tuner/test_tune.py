@@ -387,3 +387,35 @@ def test_failure_reasons_in_plaintext_quote_no_value() -> None:
                          duplicates_avoided=0, max_epochs=2)  # fmt: skip
     failures = _summary(result)["failures"]
     assert failures == [{"trial": 3, "error": "ValueError: Invalid learning rate: … (max …)"}]
+
+
+def test_a_finished_run_keeps_its_best_model_on_disk_not_in_memory(hyperseal_env: Path) -> None:
+    from tuner import StudySettings, TuneOptions, tune_run
+    from tuner.vault import generate_key_file
+
+    key = generate_key_file(hyperseal_env / "k.key")
+    options = TuneOptions(synthetic_images=24, image_size=64, epochs=1,
+                          settings=StudySettings(budget=2, pruner="none"))  # fmt: skip
+    outcome = tune_run(options, key, hyperseal_env / "run")
+    assert (hyperseal_env / "run" / "best" / "weights.safetensors").exists()
+    assert all(not t.artifacts for t in outcome.result.trials)  # no trial's weights held
+    assert len(repr(outcome.best)) < 2_000
+
+
+def test_an_executor_that_cannot_start_leaves_a_resumable_run(
+    hyperseal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuner import StudySettings, TuneOptions, tune_run
+    from tuner.errors import ConfigError
+    from tuner.vault import generate_key_file
+
+    def no_cluster(*args: object, **kwargs: object) -> None:
+        raise ConfigError("could not start a Dask local cluster (RuntimeError: Nanny failed)")
+
+    monkeypatch.setattr("tuner.tune._study", no_cluster)
+    key = generate_key_file(hyperseal_env / "k.key")
+    options = TuneOptions(synthetic_images=24, image_size=64, epochs=1,
+                          settings=StudySettings(budget=1))  # fmt: skip
+    with pytest.raises(ConfigError, match="Dask local cluster"):
+        tune_run(options, key, hyperseal_env / "run")
+    assert json.loads((hyperseal_env / "run" / "run.json").read_text())["status"] == "interrupted"

@@ -6,7 +6,7 @@ package (the CLI does) does not import torch.
 * :func:`generate_synthetic`, :data:`CLASSES` (:mod:`tuner.data.synth`)
 * :func:`load_coco`, :class:`CocoSplit` (:mod:`tuner.data.coco`)
 * :class:`DetectionDataset`, :func:`collate` (:mod:`tuner.data.dataset`)
-* :func:`resolve_data`, :class:`DataSplits` (:mod:`tuner.data.resolve`)
+* :func:`resolve_data`, :func:`load_folder`, :class:`DataSplits` (:mod:`tuner.data.resolve`)
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ _EXPORTS = {
     "collate": "tuner.data.dataset",
     "DataSplits": "tuner.data.resolve",
     "resolve_data": "tuner.data.resolve",
+    "load_folder": "tuner.data.resolve",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -62,6 +62,13 @@ class CocoSplit:
     images: list[dict[str, Any]]
     annotations: dict[int, list[dict[str, Any]]]
 
+    def __repr__(self) -> str:
+        objects = sum(len(a) for a in self.annotations.values())
+        return (
+            f"CocoSplit({str(self.annotation_file)!r}: {len(self.images)} images,"
+            f" {objects} objects, classes {self.class_names})"
+        )
+
     @property
     def class_names(self) -> list[str]:
         """Category names in category-id order (label ``i`` is ``class_names[i - 1]``)."""

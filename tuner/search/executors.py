@@ -118,10 +118,16 @@ class DaskExecutor:
             import dask
 
             with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as each part starts
-                self._cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None,
-                )  # fmt: skip
+                try:
+                    self._cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None,
+                    )  # fmt: skip
+                except Exception as exc:  # e.g. workers that re-ran a script with no main guard
+                    raise ConfigError(
+                        f"could not start a Dask local cluster ({type(exc).__name__}: {exc});"
+                        " from Python, call tune_run under if __name__ == '__main__':"
+                    ) from None
                 self._client = Client(self._cluster)
             self.name = f"Dask local cluster ({workers} workers)"
         else:

@@ -79,7 +79,9 @@ class TrialResult:
     seconds: float
     curve: list[tuple[int, float]] = field(default_factory=list)
     error: str | None = None
-    artifacts: dict[str, Any] = field(default_factory=dict)
+    #: Bytes the objective left (the trained weights): kept only until the tuner has
+    #: written the best model, and never shown in ``repr``.
+    artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def record(self) -> dict[str, Any]:
         """JSON-ready form for the journal (artifacts left out)."""
@@ -113,11 +115,24 @@ class TrialResult:
 
 
 def run_trial(objective: Objective, task: TrialTask) -> TrialResult:
-    """Run ``objective`` for ``task`` and turn any failure into a ``failed`` result."""
-    if task.threads:
-        import torch
+    """Run ``objective`` for ``task`` and turn any failure into a ``failed`` result.
 
-        torch.set_num_threads(task.threads)
+    The trial runs with ``task.threads`` torch threads; the caller's setting is
+    restored afterwards (a trial run in a notebook's own process leaves it as it was).
+    """
+    if not task.threads:
+        return _run_trial(objective, task)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        return _run_trial(objective, task)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_trial(objective: Objective, task: TrialTask) -> TrialResult:
     ctx = TrialContext(task.number, task.fitness, task.rule, task.device)
     start = time.perf_counter()
     try:
