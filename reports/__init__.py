@@ -3,13 +3,15 @@
 Two entry points write a self-contained HTML page and its Markdown twin::
 
     from reports import render_tune_report, render_audit_report
+    from tuner.keyring import default_key_file
     from tuner.vault import KeyFile
 
-    paths = render_tune_report("runs/tune-1", KeyFile("~/.config/hyperseal/key"), redact=True)
+    paths = render_tune_report("runs/tune-1", KeyFile(default_key_file()), redact=True)
     print(paths.html, paths.markdown)
 
 ``build_*`` functions return the report as data (:class:`Report`) without
-writing it; :func:`to_html` and :func:`to_markdown` lay one out.
+writing it; :func:`to_html` and :func:`to_markdown` lay one out, and
+``Report.figures()`` lists its plots (each shows itself in Jupyter).
 """
 
 from __future__ import annotations

@@ -84,6 +84,17 @@ class Figure:
     name: str = "figure"
     texts: tuple[str, ...] = ()
 
+    @property
+    def png(self) -> bytes:
+        """The image as PNG bytes (e.g. to save it on its own)."""
+        import base64
+
+        return base64.b64decode(self.uri.partition(",")[2])
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows the figure itself."""
+        return self.png
+
 
 @dataclass(frozen=True)
 class Gallery:

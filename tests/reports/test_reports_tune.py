@@ -104,7 +104,9 @@ def test_every_section_and_block(synthetic_reports: dict[str, Any]) -> None:
     assert "importance (share of fitness variance)" in " ".join(
         t for f in synthetic_reports["full"].figures() for t in f.texts
     )
-    names = {f.name for f in synthetic_reports["full"].figures()}
+    figures = synthetic_reports["full"].figures()
+    assert all(f._repr_png_().startswith(b"\x89PNG") for f in figures)  # Jupyter shows them
+    names = {f.name for f in figures}
     assert {"history-trials", "history-seconds", "history-epochs", "parallel", "importance",
             "curves", "param-lr", "param-schedule"} <= names  # fmt: skip
     best = run.best
