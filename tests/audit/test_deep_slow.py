@@ -52,7 +52,9 @@ def test_tiny_fcos_at_128_px_with_defences(tmp_path: Path) -> None:
     )
     assert math.isfinite(est.estimate)
     assert report.verdict == verdict_for(est.estimate, 1e-3)
-    assert report.defences.loc[0, "mAP"] == pytest.approx(result.metrics["mAP"], abs=1e-6)
+    # The audit re-evaluates the released weights: the same mAP up to float rounding (on the
+    # CPU training evaluates in channels-last memory; the two read 1.5e-5 apart here).
+    assert report.defences.loc[0, "mAP"] == pytest.approx(result.metrics["mAP"], abs=1e-4)
     groups = report.groups.set_index("group")
     assert groups.loc["backbone.stage2.1.0", "scale_invariant"]
     assert groups.loc["head.classification_head.cls_logits", "informative"]
