@@ -181,11 +181,12 @@ def model_cmd(
     """Steal a released detector's weight decay; compare with the sealed truth; price defences."""
     from audit.deep.model_audit import audit_model, check_options, training_data
     from audit.deep.release import load_released_detector
-    from audit.deep.results import check_out_dir, default_out_dir, save_detector_audit
+    from audit.deep.results import default_out_dir, save_detector_audit
+    from audit.output import check_output_folder
 
     out = out or default_out_dir(model)
     # refuse bad options, outputs, files and mismatched data before asking for any key
-    check_out_dir(out, force=force)
+    check_output_folder(out, force=force)
     check_options(known_fraction, defend, map_tolerance, optimizer, batch_size, threads, device)
     if threads is not None:
         import torch

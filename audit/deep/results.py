@@ -55,20 +55,6 @@ def default_out_dir(model: str | Path) -> Path:
     return Path(f"audit-{name or 'model'}")
 
 
-def check_out_dir(out: Path, *, force: bool = False) -> None:
-    """Refuse, before the audit runs, an output folder the results cannot go to.
-
-    Args:
-        out: The results folder.
-        force: Accept a non-empty folder (an earlier audit's files are replaced).
-
-    Raises:
-        AuditOptionError: ``out`` is a file, cannot be created or written, or is
-            not empty (without ``force``).
-    """
-    check_output_folder(out, force=force)
-
-
 def save_detector_audit(
     audit: DetectorAudit, out: str | Path, key: KeySource, *, force: bool = False
 ) -> Path:
@@ -81,14 +67,14 @@ def save_detector_audit(
         force: Write into a non-empty folder, replacing an earlier audit's files.
 
     Raises:
-        AuditOptionError: ``out`` is in the way (see :func:`check_out_dir`) or
-            cannot be written.
+        AuditOptionError: ``out`` is in the way (see
+            :func:`audit.output.check_output_folder`) or cannot be written.
         VaultError: the key cannot seal, or the vault cannot be written.
     """
     from tuner.vault import Vault
 
     out = Path(out)
-    check_out_dir(out, force=force)
+    check_output_folder(out, force=force)
     try:
         out.mkdir(parents=True, exist_ok=True)
         Vault.create(out / VAULT_FILE, key, overwrite=force).put(ENTRY, audit.document())

@@ -331,6 +331,11 @@ def default_key_for(path: Path) -> Path | None:
     return None
 
 
+def _no_key_given(*options: object) -> bool:
+    """No key option given and no passphrase in the environment: the default key file applies."""
+    return not any(options) and not os.environ.get(PASSPHRASE_ENV)
+
+
 def key_for_reading_or_default(
     path: Path,
     *,
@@ -339,7 +344,7 @@ def key_for_reading_or_default(
     identity: Path | None = None,
 ) -> KeySource:
     """:func:`key_for_reading`, falling back on the default key file when no key was given."""
-    if not any((passphrase_file, key_file, identity, os.environ.get(PASSPHRASE_ENV))):
+    if _no_key_given(passphrase_file, key_file, identity):
         key_file = default_key_for(path)
     return key_for_reading(
         path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
@@ -355,7 +360,7 @@ def key_for_writing_or_default(
     recipient: str | None = None,
 ) -> KeySource:
     """:func:`key_for_writing`, falling back on the default key file when no key was given."""
-    if not any((passphrase_file, key_file, identity, recipient, os.environ.get(PASSPHRASE_ENV))):
+    if _no_key_given(passphrase_file, key_file, identity, recipient):
         key_file = default_key_for(path)
     return key_for_writing(
         path, passphrase_file=passphrase_file, key_file=key_file, identity=identity,
@@ -376,7 +381,7 @@ def key_for_new_or_default(
     """
     from tuner.keyring import ensure_default_key
 
-    if any((passphrase_file, key_file, recipient)) or os.environ.get(PASSPHRASE_ENV):
+    if not _no_key_given(passphrase_file, key_file, recipient):
         return key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
     path, created = ensure_default_key()
     if created:
