@@ -155,3 +155,57 @@ def test_categories_must_agree(coco: Any, edited: Any) -> None:
     coco.write(edited(lambda d: d["categories"][0].update(name="lorry")), split="val")
     with pytest.raises(DataError, match="train and val categories differ"):
         resolve_data(coco.root)
+
+
+def _counting_loads(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record the check_images flag of every split load_folder parses from now on."""
+    calls: list[bool] = []
+    real = resolve_mod.load_coco
+
+    def counted(*args: Any, check_images: bool = True) -> Any:
+        calls.append(check_images)
+        return real(*args, check_images=check_images)
+
+    monkeypatch.setattr(resolve_mod, "load_coco", counted)
+    return calls
+
+
+def test_an_unchanged_folder_is_checked_once(coco: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A tuning run resolves its data several times (checks, fingerprint, each new best);
+    # on a large dataset each full check opens every image.
+    root = coco.both()
+    calls = _counting_loads(monkeypatch)
+    first = resolve_data(root)
+    again = resolve_data(str(root))
+    assert calls == [True, True]  # both splits, once
+    assert again.train is first.train and again.source == str(root)
+    assert resolve_mod.load_folder(root, check_images=False).val is first.val
+    assert calls == [True, True]
+
+
+def test_a_changed_folder_is_checked_again(
+    coco: Any, edited: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = coco.both()
+    resolve_data(root)
+    # Same size, new bytes: the annotation file's content decides, not its time.
+    coco.write(edited(lambda d: d["annotations"][0].update(image_id=55)), split="val")
+    with pytest.raises(DataError, match="annotation id 1 points at image id 55"):
+        resolve_data(root)
+    coco.write(split="val")
+    resolve_data(root)
+    (root / "images" / "b.png").unlink()
+    os.utime(root / "images", ns=(time.time_ns() + 10**9,) * 2)  # file systems keep ms
+    with pytest.raises(DataError, match="b.png"):
+        resolve_data(root)
+
+
+def test_a_light_load_is_not_taken_for_a_full_check(
+    coco: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = coco.both()
+    calls = _counting_loads(monkeypatch)
+    resolve_mod.load_folder(root, check_images=False)
+    resolve_data(root)
+    resolve_data(root)
+    assert calls == [False, False, True, True]

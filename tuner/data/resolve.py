@@ -14,10 +14,13 @@ into a cache folder and reused. Anything else is a dataset folder ``D``:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +41,8 @@ __all__ = [
 SPLITS = ("train", "val")
 #: Temporary folders left by killed runs are removed once older than this (seconds).
 _STALE_AFTER = 3600.0
+#: How many validated dataset folders this process remembers (see :func:`load_folder`).
+_REMEMBERED = 2
 
 
 @dataclass(frozen=True)
@@ -154,11 +159,23 @@ def find_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
 def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
     """Load and validate both splits of a dataset folder (layout in the module docs).
 
+    A tuning run reads its dataset several times (the option checks, the dataset's
+    fingerprint, every new best model), and a full check opens every image; so the
+    splits of the last folders validated are remembered in this process and given
+    again, without parsing or opening anything, while both annotation files hold the
+    same bytes and both images folders the same modification time (an image added,
+    removed or renamed changes it; an image rewritten in place does not). The splits
+    given are shared: treat them as read-only.
+
     Raises:
         DataError: The folder is unusable, a split is invalid or empty, or the two
             splits' categories differ.
     """
     found = find_splits(folder)
+    signature = _signature(found)
+    remembered = _remembered(signature, check_images)
+    if remembered is not None:
+        return DataSplits(remembered.train, remembered.val, str(folder))
     train = load_coco(*found["train"], check_images=check_images)
     val = load_coco(*found["val"], check_images=check_images)
     for name, split in (("train", train), ("val", val)):
@@ -171,7 +188,61 @@ def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
             f"{folder}: train and val categories differ ({_names(mine)} vs {_names(theirs)}); "
             "give both splits the same 'categories'"
         )
-    return DataSplits(train, val, str(folder))
+    splits = DataSplits(train, val, str(folder))
+    _remember(signature, splits, check_images)
+    return splits
+
+
+_Signature = tuple[tuple[str, str], ...]
+_validated: OrderedDict[_Signature, tuple[DataSplits, bool]] = OrderedDict()
+_validated_lock = threading.Lock()
+
+
+def _signature(found: dict[str, tuple[Path, Path]]) -> _Signature | None:
+    """What identifies the folder's files now; None when one cannot be read.
+
+    Annotation files by their content's hash (reading a file is far cheaper than
+    parsing and checking it); images folders by modification time and inode.
+    """
+    parts = []
+    try:
+        for split in SPLITS:
+            annotations, images = found[split]
+            parts.append((str(annotations.resolve()), _sha256(annotations)))
+            info = images.stat()
+            parts.append((str(images.resolve()), f"{info.st_mtime_ns}:{info.st_ino}"))
+    except OSError:
+        return None
+    return tuple(parts)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _remembered(signature: _Signature | None, check_images: bool) -> DataSplits | None:
+    if signature is None:
+        return None
+    with _validated_lock:
+        entry = _validated.get(signature)
+        if entry is None or (check_images and not entry[1]):
+            return None
+        _validated.move_to_end(signature)
+        return entry[0]
+
+
+def _remember(signature: _Signature | None, splits: DataSplits, checked: bool) -> None:
+    if signature is None:
+        return
+    with _validated_lock:
+        _validated[signature] = (splits, checked)
+        _validated.move_to_end(signature)
+        while len(_validated) > _REMEMBERED:
+            _validated.popitem(last=False)
 
 
 def _names(cats: list[tuple[int, str]]) -> str:
