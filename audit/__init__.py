@@ -13,7 +13,7 @@ Where things are:
 * :mod:`audit.io`: safe model and data loading (skops, ``.npz``, JSON; never pickle).
 * :mod:`audit.sklearn_audit`: one model file against its data (the CLI's ``sklearn``).
 * :mod:`audit.defences`: rounding and noise.
-* :mod:`audit.reproduce`, :mod:`audit.tsr`, :mod:`audit.datasets`: the paper's experiments.
+* :mod:`audit.reproduction`, :mod:`audit.tsr`, :mod:`audit.datasets`: the paper's experiments.
 * :mod:`audit.deep`: Audit II, deep networks and detectors: steal the weight
   decay of any torch model (:func:`steal_weight_decay`), audit a released
   detector (:func:`audit_model`), its results folder.
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
         get_learner,
         learner_for,
     )
-    from audit.reproduce import ReproduceConfig, ReproduceResult, reproduce
+    from audit.reproduction import ReproduceConfig, ReproduceResult, reproduce
     from audit.sklearn_audit import ModelAudit, audit_sklearn
     from audit.steal import (
         StealResult,
@@ -144,9 +144,9 @@ _LAZY = {
     "Learner": "audit.learners",
     "get_learner": "audit.learners",
     "learner_for": "audit.learners",
-    "ReproduceConfig": "audit.reproduce",
-    "ReproduceResult": "audit.reproduce",
-    "reproduce": "audit.reproduce",
+    "ReproduceConfig": "audit.reproduction",
+    "ReproduceResult": "audit.reproduction",
+    "reproduce": "audit.reproduction",
     "ModelAudit": "audit.sklearn_audit",
     "audit_sklearn": "audit.sklearn_audit",
     "StealResult": "audit.steal",

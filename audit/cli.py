@@ -100,7 +100,7 @@ def reproduce_cmd(
     ),
 ) -> None:
     """Reproduce Wang & Gong (IEEE S&P 2018) on bundled datasets and write the tables."""
-    from audit.reproduce import reproduce
+    from audit.reproduction import reproduce
 
     result = reproduce(out, quick=quick, progress=RichProgress(), force=force)
     est = result.tables["estimation"]

@@ -1,6 +1,6 @@
 """One trial of the paper's experiments: train a learner, steal, score.
 
-Shared by :mod:`audit.reproduce` and :mod:`audit.tsr`; plain data in, plain
+Shared by :mod:`audit.reproduction` and :mod:`audit.tsr`; plain data in, plain
 records out.
 """
 

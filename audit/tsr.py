@@ -68,7 +68,7 @@ def train_steal_retrain(
         seed: Seed of the subsamples.
 
     Returns:
-        One record per fraction (columns documented in :data:`audit.reproduce.COLUMNS`).
+        One record per fraction (columns documented in :data:`audit.reproduction.COLUMNS`).
     """
     name = learner.hyperparameters[0]
     best_all, model_all, seconds_all = _grid_search(

@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import audit.reproduce
+import audit.reproduction
 from audit.cli import app
 from audit.datasets import Dataset
-from audit.reproduce import ReproduceConfig
+from audit.reproduction import ReproduceConfig
 
 TINY = ReproduceConfig(
     learners=("ridge",),
@@ -63,7 +63,7 @@ def no_experiments(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an experiment ran before the output folder was checked")
 
-    monkeypatch.setattr(audit.reproduce, "estimation_table", refuse)
+    monkeypatch.setattr(audit.reproduction, "estimation_table", refuse)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from audit.cli import app
 from audit.datasets import Dataset
-from audit.reproduce import ReproduceConfig
+from audit.reproduction import ReproduceConfig
 
 
 @pytest.fixture

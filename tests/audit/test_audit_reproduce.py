@@ -13,7 +13,7 @@ from audit.datasets import DATASETS, load_dataset
 from audit.defences import add_noise, round_weights
 from audit.errors import AuditOptionError
 from audit.learners import LEARNERS, get_learner
-from audit.reproduce import (
+from audit.reproduction import (
     COLUMNS,
     SETTINGS,
     ReproduceConfig,
@@ -154,3 +154,13 @@ def test_defences_touch_only_weights() -> None:
         round_weights(lrn, coefs, -1)
     with pytest.raises(AuditOptionError):
         add_noise(lrn, coefs, float("nan"))
+
+
+def test_audit_reproduce_is_the_function_after_its_module_loads() -> None:
+    # The CLI imports the module; a notebook calling audit.reproduce(...) afterwards
+    # must still get the function (a submodule of the same name would replace it).
+    import audit
+    import audit.reproduction
+
+    assert audit.reproduce is audit.reproduction.reproduce
+    assert callable(audit.reproduce)

@@ -196,7 +196,7 @@ def test_a_changed_folder_is_checked_again(
     resolve_data(root)
     (root / "images" / "b.png").unlink()
     os.utime(root / "images", ns=(time.time_ns() + 10**9,) * 2)  # file systems keep ms
-    with pytest.raises(DataError, match="b.png"):
+    with pytest.raises(DataError, match=r"b\.png"):
         resolve_data(root)
 
 
