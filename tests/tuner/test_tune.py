@@ -419,3 +419,29 @@ def test_an_executor_that_cannot_start_leaves_a_resumable_run(
     with pytest.raises(ConfigError, match="Dask local cluster"):
         tune_run(options, key, hyperseal_env / "run")
     assert json.loads((hyperseal_env / "run" / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_a_dataset_folder_has_its_images_checked_once_per_run(
+    hyperseal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run reads its data for the option checks, the fingerprint and each new best;
+    # on a real dataset every full check opens every image (minutes on COCO).
+    import tuner.data.coco as coco
+    from tuner.data.synth import generate_synthetic
+
+    data = hyperseal_env / "scenes"
+    generate_synthetic(data, images=12, size=64, seed=2)
+    checked: list[Path] = []
+    real = coco._check_image_files
+
+    def counted(images: list, images_dir: Path, problems: object) -> None:
+        checked.append(images_dir)
+        real(images, images_dir, problems)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(coco, "_check_image_files", counted)
+    result = CliRunner().invoke(
+        app, ["tune", "--data", str(data), "--image-size", "64", "--epochs", "1",
+              "--budget", "2", "--pruner", "none", "--out", str(hyperseal_env / "run")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(checked) == 2  # train and val, once each
