@@ -257,6 +257,7 @@ def resume_run(
             settings = replace(settings, budget=budget)
         space = parse_space(header["space"], where="journal")
         options = replace(options, settings=settings, export=options.export or export)
+        _check_data(options)  # before any worker starts, as a new run does
         study = _started(run_dir, lambda: _study(options, settings, space, journal, replay=records))
         entry = str(info["entry"])
         earlier = float((info.get("summary") or {}).get("seconds") or 0.0)
@@ -436,8 +437,12 @@ def _check_data(options: TuneOptions) -> None:
 
 
 def _objective(options: TuneOptions) -> DetectorObjective:
-    ref = DataRef(
-        options.data, options.synthetic_images, options.image_size, options.synthetic_seed
+    ref = DataRef(  # check_options opened every image already: workers need not again
+        options.data,
+        options.synthetic_images,
+        options.image_size,
+        options.synthetic_seed,
+        check_images=False,
     )
     return DetectorObjective(ref, options.arch, options.backbone, options.image_size)
 

@@ -205,7 +205,7 @@ def test_a_light_load_is_not_taken_for_a_full_check(
 ) -> None:
     root = coco.both()
     calls = _counting_loads(monkeypatch)
-    resolve_mod.load_folder(root, check_images=False)
+    resolve_data(root, check_images=False)  # what a tuning run's workers ask for
     resolve_data(root)
     resolve_data(root)
     assert calls == [False, False, True, True]

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from tuner.main import app
 from tuner.search.executors import slot_devices
-from tuner.tune import load_journal, load_results
+from tuner.tune import TuneOptions, load_journal, load_results
 from tuner.vault import KeyFile, Vault
 
 TINY = ["--images", "24", "--image-size", "64", "--epochs", "2"]
@@ -421,7 +421,7 @@ def test_an_executor_that_cannot_start_leaves_a_resumable_run(
     assert json.loads((hyperseal_env / "run" / "run.json").read_text())["status"] == "interrupted"
 
 
-def test_a_dataset_folder_has_its_images_checked_once_per_run(
+def test_a_dataset_folder_is_checked_once_per_run_and_before_a_resume(
     hyperseal_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A run reads its data for the option checks, the fingerprint and each new best;
@@ -445,3 +445,15 @@ def test_a_dataset_folder_has_its_images_checked_once_per_run(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(checked) == 2  # train and val, once each
+    from tuner.tune import _objective
+
+    assert _objective(TuneOptions(data=str(data))).data.check_images is False  # workers trust it
+
+    # Resumed with its data gone: one line before any worker starts, the run untouched.
+    run = hyperseal_env / "run"
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    data.rename(hyperseal_env / "moved")
+    result = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", "3"])
+    assert result.exit_code == 4, result.output
+    assert "dataset not found" in result.output and "Traceback" not in result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

@@ -91,6 +91,7 @@ def resolve_data(
     seed: int = 0,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    check_images: bool = True,
 ) -> DataSplits:
     """Resolve ``synthetic`` or a dataset folder into validated splits.
 
@@ -101,6 +102,8 @@ def resolve_data(
         seed: Synthetic only: seed.
         cache_dir: Synthetic only: cache root (see :func:`cache_root`).
         progress: Receives the generation's progress when scenes are drawn.
+        check_images: A folder only: also open and verify every image (see
+            :func:`load_folder`); the synthetic scenes are written by us and never are.
 
     Returns:
         The train and validation splits.
@@ -114,7 +117,7 @@ def resolve_data(
         # Written by us and stamped complete: skip re-reading every image header.
         splits = load_folder(folder, check_images=False)
         return DataSplits(splits.train, splits.val, "synthetic")
-    return load_folder(Path(spec).expanduser())
+    return load_folder(Path(spec).expanduser(), check_images=check_images)
 
 
 def find_splits(folder: Path) -> dict[str, tuple[Path, Path]]:

@@ -16,12 +16,18 @@ from tuner.search.trial import TrialContext
 
 @dataclass(frozen=True)
 class DataRef:
-    """Where a worker finds the data: ``synthetic`` (with its parameters) or a COCO folder."""
+    """Where a worker finds the data: ``synthetic`` (with its parameters) or a COCO folder.
+
+    ``check_images=False`` skips opening every image of a folder when a worker
+    loads it (``hyperseal tune`` checked them all before the first trial); an
+    image that is missing or broken then fails the trials that read it.
+    """
 
     spec: str = "synthetic"
     images: int = 500
     size: int = 128
     seed: int = 0
+    check_images: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,5 +68,7 @@ def _datasets(ref: DataRef) -> tuple[Any, Any]:
     from tuner.data.dataset import DetectionDataset
     from tuner.data.resolve import resolve_data
 
-    splits = resolve_data(ref.spec, images=ref.images, size=ref.size, seed=ref.seed)
+    splits = resolve_data(
+        ref.spec, images=ref.images, size=ref.size, seed=ref.seed, check_images=ref.check_images
+    )
     return DetectionDataset(splits.train), DetectionDataset(splits.val)
