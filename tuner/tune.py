@@ -41,6 +41,7 @@ from tuner.search.trial import OK, TrialResult, masked_reason
 if TYPE_CHECKING:
     import pandas as pd
 
+    from tuner.detectors import ModelSpec
     from tuner.vault import KeySource
 
 RUN_FORMAT = "hyperseal-run/1"
@@ -427,13 +428,14 @@ def _check_fitness(fitness: str) -> None:
         )
 
 
-def _check_data(options: TuneOptions) -> None:
+def _check_data(options: TuneOptions) -> ModelSpec:
+    """Load and check the dataset; the model it gives (its classes) is checked too."""
     from tuner.data.resolve import resolve_data
     from tuner.detectors import ModelSpec
 
     splits = resolve_data(options.data, images=options.synthetic_images, size=options.image_size,
                           seed=options.synthetic_seed)  # fmt: skip
-    ModelSpec(options.arch, options.backbone, options.image_size, tuple(splits.class_names))
+    return ModelSpec(options.arch, options.backbone, options.image_size, tuple(splits.class_names))
 
 
 def _objective(options: TuneOptions) -> DetectorObjective:
@@ -474,12 +476,13 @@ def _started(run_dir: Path, start: Callable[[], Study]) -> Study:
 
 def _run(study: Study, run_dir: Path, options: TuneOptions, progress: Progress | None) -> Any:
     best_dir = run_dir / BEST_DIR
+    spec = _check_data(options)  # once, not at every new best (the data is checked already)
 
     def keep_best(result: TrialResult, state: StudyState) -> None:
         weights = result.artifacts.pop("weights", None)  # a run holds one model at most
         if result.status != OK or weights is None or state.best is not result:
             return
-        _write_best(best_dir, weights, result, options)
+        _write_best(best_dir, weights, result, spec)
 
     try:
         return study.run(progress=progress, on_trial=keep_best)
@@ -488,14 +491,9 @@ def _run(study: Study, run_dir: Path, options: TuneOptions, progress: Progress |
         raise
 
 
-def _write_best(best_dir: Path, weights: bytes, trial: TrialResult, options: TuneOptions) -> None:
-    from tuner.data.resolve import resolve_data
-    from tuner.detectors import ModelSpec
+def _write_best(best_dir: Path, weights: bytes, trial: TrialResult, spec: ModelSpec) -> None:
     from tuner.release import write_release_bytes
 
-    splits = resolve_data(options.data, images=options.synthetic_images, size=options.image_size,
-                          seed=options.synthetic_seed)  # fmt: skip
-    spec = ModelSpec(options.arch, options.backbone, options.image_size, tuple(splits.class_names))
     write_release_bytes(weights, spec, best_dir)
     metrics = {"trial": trial.number, "fitness": trial.fitness, **trial.metrics}
     _atomic_text(best_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
