@@ -97,6 +97,20 @@ def test_no_passphrase_available_is_a_clear_error(runner: CliRunner, tmp_path: P
     assert not vault.exists()
 
 
+def test_passphrase_that_is_not_utf8_is_a_clear_error(runner: CliRunner, tmp_path: Path) -> None:
+    """Undecodable bytes in $HYPERSEAL_PASSPHRASE (surrogate escapes) used to crash scrypt."""
+    vault = tmp_path / "v"
+    run(runner, "init", vault, *FAST, input="pw-one\npw-one\n")
+    before = vault.read_bytes()
+    bad = {"HYPERSEAL_PASSPHRASE": b"\xff\xfe".decode("utf-8", "surrogateescape")}
+    for command in (["list", vault], ["init", tmp_path / "w", *FAST]):
+        result = run(runner, *command, env=bad, code=10)
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+        assert "not valid UTF-8" in result.stderr
+    assert vault.read_bytes() == before and not (tmp_path / "w").exists()
+
+
 def test_key_file_mode(
     runner: CliRunner, config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

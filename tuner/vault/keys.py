@@ -82,6 +82,14 @@ class Passphrase:
     def __init__(self, secret: str) -> None:
         if not isinstance(secret, str) or not secret:
             raise VaultError("the passphrase is empty; choose a non-empty passphrase")
+        try:
+            secret.encode("utf-8")
+        except UnicodeEncodeError:
+            # Undecodable bytes from the environment or a piped stdin (surrogate escapes).
+            raise VaultError(
+                "the passphrase is not valid UTF-8 text; check the encoding of"
+                " $HYPERSEAL_PASSPHRASE or of what was piped in"
+            ) from None
         self._secret = secret
 
     def encoded(self) -> bytes:
