@@ -151,6 +151,28 @@ def test_vault_commands_find_the_default_key_file(
     assert Vault.open(default_sealed, KeyFile(key)).get("best") == CONFIG
 
 
+def test_default_key_file_applies_even_with_a_passphrase_in_the_environment(
+    runner: CliRunner, config_file: Path, tmp_path: Path
+) -> None:
+    """$HYPERSEAL_PASSPHRASE (set for some other vault) cannot open a key-file-sealed file, so
+    it must not stop the default key file from being used for one (it used to: exit 11)."""
+    from tuner.keyring import ensure_default_key
+
+    key, _ = ensure_default_key()
+    default_sealed = tmp_path / "tuned.hsv"
+    run(runner, "init", default_sealed, "--key-file", key)
+    env = {"HYPERSEAL_PASSPHRASE": "for another vault"}
+    run(runner, "put", default_sealed, "best", config_file, env=env)
+    assert "best" in run(runner, "list", default_sealed, env=env).stdout
+    assert "ok:" in run(runner, "verify", default_sealed, env=env).stdout
+    assert Vault.open(default_sealed, KeyFile(key)).get("best") == CONFIG
+    # a passphrase vault still takes its passphrase from the environment
+    sealed = tmp_path / "pw.hsv"
+    run(runner, "init", sealed, *FAST, env=env)
+    run(runner, "put", sealed, "best", config_file, env=env)
+    assert Vault.open(sealed, Passphrase("for another vault")).get("best") == CONFIG
+
+
 def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
     vault, identity = tmp_path / "v", tmp_path / "id.key"
     generated = run(runner, "keygen", identity)

@@ -332,8 +332,15 @@ def default_key_for(path: Path) -> Path | None:
 
 
 def _no_key_given(*options: object) -> bool:
-    """No key option given and no passphrase in the environment: the default key file applies."""
+    """No key option given and no passphrase in the environment: a new file gets the default
+    key file."""
     return not any(options) and not os.environ.get(PASSPHRASE_ENV)
+
+
+def _no_key_option(*options: object) -> bool:
+    """No key option given: an existing key-file-sealed file is tried with the default key
+    file (``$HYPERSEAL_PASSPHRASE`` cannot open such a file, so it does not matter here)."""
+    return not any(options)
 
 
 def key_for_reading_or_default(
@@ -344,7 +351,7 @@ def key_for_reading_or_default(
     identity: Path | None = None,
 ) -> KeySource:
     """:func:`key_for_reading`, falling back on the default key file when no key was given."""
-    if _no_key_given(passphrase_file, key_file, identity):
+    if _no_key_option(passphrase_file, key_file, identity):
         key_file = default_key_for(path)
     return key_for_reading(
         path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
@@ -360,7 +367,7 @@ def key_for_writing_or_default(
     recipient: str | None = None,
 ) -> KeySource:
     """:func:`key_for_writing`, falling back on the default key file when no key was given."""
-    if _no_key_given(passphrase_file, key_file, identity, recipient):
+    if _no_key_option(passphrase_file, key_file, identity, recipient):
         key_file = default_key_for(path)
     return key_for_writing(
         path, passphrase_file=passphrase_file, key_file=key_file, identity=identity,
