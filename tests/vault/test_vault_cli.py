@@ -173,6 +173,23 @@ def test_default_key_file_applies_even_with_a_passphrase_in_the_environment(
     assert Vault.open(sealed, Passphrase("for another vault")).get("best") == CONFIG
 
 
+def test_init_over_an_existing_vault_changes_nothing(
+    runner: CliRunner, config_file: Path, tmp_path: Path
+) -> None:
+    """Refused before a key file is generated or a passphrase asked for (a stray key file was
+    left behind, and the passphrase typed twice for nothing)."""
+    vault, key = tmp_path / "v", tmp_path / "vault.key"
+    run(runner, "init", vault, "--key-file", key)
+    run(runner, "put", vault, "best", config_file, "--key-file", key)
+    before = vault.read_bytes()
+    result = run(runner, "init", vault, "--key-file", tmp_path / "new.key", code=10)
+    assert "exists" in result.stderr and not (tmp_path / "new.key").exists()
+    result = run(runner, "init", vault, *FAST, input="pw\npw\n", code=10)
+    assert "exists" in result.stderr and "Passphrase" not in result.output
+    assert vault.read_bytes() == before
+    assert Vault.open(vault, KeyFile(key)).get("best") == CONFIG
+
+
 def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
     vault, identity = tmp_path / "v", tmp_path / "id.key"
     generated = run(runner, "keygen", identity)

@@ -186,8 +186,13 @@ def init(
     --recipient PUBKEY seals to a public key from `hyperseal vault keygen`:
     anyone with it can add entries; only the identity file reads them.
     """
-    from tuner.vault import Vault
+    import os
 
+    from tuner.vault import Vault
+    from tuner.vault.errors import VaultError
+
+    if os.path.lexists(vault):  # before a key file is generated or a passphrase asked for
+        raise VaultError(f"{vault}: file exists; refusing to overwrite it")
     key = key_for_new(passphrase_file=passphrase_file, key_file=key_file, recipient=recipient)
     created = Vault.create(vault, key, kdf=_scrypt(kdf_log2n))
     typer.echo(f"created {vault} (sealed with a {created.key_mode.describe()})")
