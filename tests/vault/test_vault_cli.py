@@ -190,6 +190,33 @@ def test_init_over_an_existing_vault_changes_nothing(
     assert Vault.open(vault, KeyFile(key)).get("best") == CONFIG
 
 
+def test_export_never_overwrites_what_it_reads(
+    runner: CliRunner, config_file: Path, tmp_path: Path
+) -> None:
+    """--force replaced the vault (or its key file) with plaintext: the sealed data was lost."""
+    from tuner.keyring import ensure_default_key
+
+    vault, key = tmp_path / "v", tmp_path / "vault.key"
+    run(runner, "init", vault, "--key-file", key)
+    run(runner, "put", vault, "best", config_file, "--key-file", key)
+    with SealedJournal.create(tmp_path / "j", KeyFile(key)) as journal:
+        journal.append({"trial": 0, **CONFIG})
+    default_key, _ = ensure_default_key()
+    inputs = [vault, key, tmp_path / "j", default_key]
+    before = {p: p.read_bytes() for p in inputs}
+    for out in (vault, key, default_key, tmp_path / "." / "v"):
+        result = run(runner, "export", vault, "--out", out, "--force", "--key-file", key, code=10)
+        assert "refusing to overwrite" in result.stderr and result.stderr.count("\n") == 1
+    for out in (tmp_path / "j", key):
+        args = ["journal", "export", tmp_path / "j", "--out", out, "--force", "--key-file", key]
+        assert "refusing" in run(runner, *args, code=10).stderr
+    assert {p: p.read_bytes() for p in inputs} == before
+    other = tmp_path / "other.json"
+    other.write_text("old")
+    run(runner, "export", vault, "--out", other, "--force", "--key-file", key)
+    assert json.loads(other.read_text()) == {"best": CONFIG}
+
+
 def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) -> None:
     vault, identity = tmp_path / "v", tmp_path / "id.key"
     generated = run(runner, "keygen", identity)

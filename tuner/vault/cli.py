@@ -156,6 +156,24 @@ def _format_for(out: str, fmt: str | None) -> str:
     return fmt
 
 
+def _refuse_overwriting_inputs(out: str, *inputs: Path | None) -> None:
+    """Refuse an ``--out`` that is the sealed file being exported or one of its key files:
+    ``--force`` would replace it with plaintext, and the sealed data would be lost."""
+    import os
+
+    from tuner.keyring import default_key_file
+    from tuner.vault.errors import VaultError
+
+    if out == "-" or not os.path.exists(out):
+        return
+    for source in (*inputs, default_key_file()):
+        if source is not None and os.path.exists(source) and os.path.samefile(out, source):
+            raise VaultError(
+                f"{out}: is a sealed file or key this export reads; refusing to overwrite it"
+                " with plaintext; choose another --out"
+            )
+
+
 def _write_plaintext(out: str, text: str, what: str, force: bool) -> None:
     """Write exported plaintext to ``out`` (0600, atomic) or stdout, and say so on stderr."""
     from tuner.vault.atomic import atomic_write, create_exclusive
@@ -318,6 +336,7 @@ def export(
     from tuner.vault import Vault
 
     style = _format_for(out, fmt)
+    _refuse_overwriting_inputs(out, vault, passphrase_file, key_file, identity)
     key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
@@ -469,6 +488,7 @@ def journal_export(
 
     from tuner.vault import SealedJournal
 
+    _refuse_overwriting_inputs(out, journal, passphrase_file, key_file, identity)
     key = key_for_reading_or_default(
         journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
