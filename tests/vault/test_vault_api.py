@@ -71,6 +71,26 @@ def test_round_trip(keys: Any, fast: ScryptParams, tmp_path: Path) -> None:
     assert _mode(path) == 0o600
 
 
+def test_writes_through_a_symlink_update_its_target(
+    keys: Any, fast: ScryptParams, tmp_path: Path
+) -> None:
+    """put and rotate used to rename a new file over the link itself: the vault it pointed to
+    silently missed the entry, and writers by the two names did not share a lock."""
+    real = tmp_path / "synced" / "best.vault"
+    real.parent.mkdir()
+    Vault.create(real, keys.writer, kdf=fast).put("a", {"x": 1})
+    link = tmp_path / "best.vault"
+    link.symlink_to(real)
+    Vault.open(link, keys.writer).put("b", {"x": 2})
+    assert link.is_symlink() and sorted(Vault.open(real, keys.reader).names()) == ["a", "b"]
+    assert (real.parent / "best.vault.lock").exists() and not (
+        tmp_path / "best.vault.lock"
+    ).exists()
+    if keys.mode != "recipient":
+        Vault.open(link, keys.reader).rotate(keys.writer, kdf=fast)
+        assert link.is_symlink() and Vault.open(real, keys.reader).get("b") == {"x": 2}
+
+
 def test_default_cost_path(tmp_path: Path) -> None:
     """The default scrypt cost, once: create and open take a deliberate fraction of a second."""
     path = tmp_path / "default.vault"

@@ -284,6 +284,11 @@ class Vault:
         """Re-read the file (another process may have written to it)."""
         self._load(read_file(self.path, "vault"))
 
+    def _file(self) -> Path:
+        """The file to lock and rewrite: a symbolic link's target, so that the atomic rename
+        updates the vault the link points to instead of replacing the link with a copy."""
+        return Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+
     # -- writing --------------------------------------------------------------------------
 
     def put(self, name: str, document: Mapping[str, Any]) -> EntryInfo:
@@ -306,9 +311,10 @@ class Vault:
         """
         codec.check_name(name)
         doc = codec.check_document(document, f"entry {name!r}")
-        with FileLock(self.path, self._lock_timeout):
-            remove_stale_temps(self.path)
-            self._load(read_file(self.path, "vault"))
+        target = self._file()
+        with FileLock(target, self._lock_timeout):
+            remove_stale_temps(target)
+            self._load(read_file(target, "vault"))
             saved = _now()
             if self.key_mode is KeyMode.RECIPIENT:
                 payload = {"name": name, "time": saved, "document": doc}
@@ -321,7 +327,7 @@ class Vault:
                 entries = dict(self._entries)
                 entries[name] = _Entry(saved, doc)
                 data = self._encode(entries)
-            atomic_write(self.path, data)
+            atomic_write(target, data)
             self._load(data)
         return EntryInfo(name, _parse_time(saved))
 
@@ -336,9 +342,10 @@ class Vault:
             KdfParamsError: ``kdf`` is outside the limits.
         """
         self._readable()
-        with FileLock(self.path, self._lock_timeout):
-            remove_stale_temps(self.path)
-            self._load(read_file(self.path, "vault"))
+        target = self._file()
+        with FileLock(target, self._lock_timeout):
+            remove_stale_temps(target)
+            self._load(read_file(target, "vault"))
             assert self._entries is not None
             entries = self._entries
             cipher = new_file(
@@ -352,7 +359,7 @@ class Vault:
             old_cipher, self._cipher = self._cipher, cipher
             try:
                 data = self._encode(entries)
-                atomic_write(self.path, data)
+                atomic_write(target, data)
             except BaseException:
                 self._cipher = old_cipher
                 raise
