@@ -59,7 +59,11 @@ class LinearParts:
             )
         self.fit_intercept = optional_bool(coefs, "fit_intercept", True)
         raw = coefs.get("intercept")
-        b0 = np.zeros(W.shape[0]) if raw is None else np.atleast_1d(np.asarray(raw, dtype=float))
+        b0 = (
+            np.zeros(W.shape[0])
+            if raw is None
+            else np.atleast_1d(float_array(coefs, "intercept", learner))
+        )
         if b0.shape != (W.shape[0],):
             raise ShapeMismatchError(
                 f"{learner}: intercept has shape {b0.shape}, expected ({W.shape[0]},)"
@@ -89,7 +93,11 @@ def linear_classifier_decision(coefs: Coefficients, X: Any, learner: str) -> np.
     W = np.atleast_2d(float_array(coefs, "coef", learner))
     X = check_features(X, learner)
     raw = coefs.get("intercept")
-    b0 = np.zeros(W.shape[0]) if raw is None else np.atleast_1d(np.asarray(raw, dtype=float))
+    b0 = (
+        np.zeros(W.shape[0])
+        if raw is None
+        else np.atleast_1d(float_array(coefs, "intercept", learner))
+    )
     scores = X @ W.T + b0
     return scores[:, 0] if W.shape[0] == 1 else scores
 

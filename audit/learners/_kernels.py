@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import UnsupportedModelError
-from audit.learners.base import Coefficients
+from audit.learners.base import Coefficients, optional_float
 
 KERNELS = ("linear", "rbf", "poly", "polynomial", "sigmoid", "laplacian", "chi2", "cosine")
 
@@ -42,10 +42,9 @@ def kernel_matrix(coefs: Coefficients, X: np.ndarray, Y: np.ndarray) -> np.ndarr
         raise UnsupportedModelError(
             f"kernel {kernel!r} is not one the audit can recompute; use one of {', '.join(KERNELS)}"
         )
-    gamma = coefs.get("gamma")
     params = {
-        "gamma": None if gamma is None else float(gamma),
-        "degree": float(coefs.get("degree", 3)),
-        "coef0": float(coefs.get("coef0", 1)),
+        "gamma": None if coefs.get("gamma") is None else optional_float(coefs, "gamma", 0.0),
+        "degree": optional_float(coefs, "degree", 3.0),
+        "coef0": optional_float(coefs, "coef0", 1.0),
     }
     return pairwise_kernels(X, Y, metric=kernel, filter_params=True, **params)

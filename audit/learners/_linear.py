@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import NoEquationError, NonFiniteError
+from audit.errors import NoEquationError
 from audit.learners.base import (
     Coefficients,
     Equation,
@@ -15,6 +15,7 @@ from audit.learners.base import (
     check_data,
     check_features,
     float_array,
+    intercept_scalar,
     optional_bool,
     regression_target,
     reject,
@@ -112,9 +113,7 @@ def residuals(
     X, y = check_data(X, y, learner, n_features=w.shape[0])
     t = regression_target(y, learner)
     fit_intercept = optional_bool(coefs, "fit_intercept", True)
-    b0 = float(np.asarray(coefs.get("intercept", 0.0) or 0.0, dtype=np.float64).reshape(-1)[0])
-    if not np.isfinite(b0):
-        raise NonFiniteError(f"{learner}: the intercept is NaN or infinite")
+    b0 = intercept_scalar(coefs, learner)
     r = t - X @ w - b0
     return X, w, r, fit_intercept
 
@@ -128,8 +127,7 @@ def linear_decision(coefs: Coefficients, X: Any, learner: str) -> np.ndarray:
     """``Xw + b``."""
     w = float_array(coefs, "coef", learner, ndim=1)
     X = check_features(X, learner)
-    b0 = float(np.asarray(coefs.get("intercept", 0.0) or 0.0, dtype=np.float64).reshape(-1)[0])
-    return X @ w + b0
+    return X @ w + intercept_scalar(coefs, learner)
 
 
 def l1_lower_bound(X: np.ndarray, r: np.ndarray, zero: np.ndarray, n: int) -> float | None:

@@ -13,6 +13,7 @@ same code.
 
 from __future__ import annotations
 
+import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -204,11 +205,34 @@ def float_array(coefs: Coefficients, key: str, learner: str, ndim: int | None = 
 
 
 def optional_float(coefs: Coefficients, key: str, default: float) -> float:
-    """A scalar setting, ``default`` when absent."""
+    """A scalar setting, ``default`` when absent.
+
+    Raises:
+        ModelFileError: the setting is not a number (text, a mapping, an empty list).
+    """
     value = coefs.get(key, default)
     if value is None:
         return default
-    return float(np.asarray(value).reshape(-1)[0]) if np.ndim(value) else float(value)
+    try:
+        return float(np.asarray(value).reshape(-1)[0]) if np.ndim(value) else float(value)
+    except (TypeError, ValueError, IndexError):
+        raise ModelFileError(
+            f"coefficient setting '{key}' is {reprlib.repr(value)}, not a number; "
+            "store it as a number"
+        ) from None
+
+
+def intercept_scalar(coefs: Coefficients, learner: str) -> float:
+    """The single intercept of a single-target model (0 when absent), checked."""
+    if coefs.get("intercept") is None:
+        return 0.0
+    values = float_array(coefs, "intercept", learner).reshape(-1)
+    if values.size != 1:
+        raise ShapeMismatchError(
+            f"{learner} coefficient 'intercept' has {values.size} values, expected one "
+            "(the audit models single-target regressors)"
+        )
+    return float(values[0])
 
 
 def optional_bool(coefs: Coefficients, key: str, default: bool) -> bool:
@@ -305,7 +329,7 @@ def class_indices(y: np.ndarray, classes: np.ndarray, learner: str) -> np.ndarra
 def resolve_classes(coefs: Coefficients, y: np.ndarray) -> np.ndarray:
     """The model's classes, or the sorted labels of ``y`` when the file has none."""
     if coefs.get("classes") is not None:
-        return np.asarray(coefs["classes"])
+        return np.atleast_1d(np.asarray(coefs["classes"]))
     return np.unique(y)
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import NoEquationError, ShapeMismatchError
+from audit.errors import ModelFileError, NoEquationError, ShapeMismatchError
 from audit.learners._kernels import kernel_matrix, kernel_settings
 from audit.learners._rows import match_rows
 from audit.learners.base import (
@@ -80,7 +80,13 @@ class KernelSVMLearner(InverseCLearner):
                 f"{len(classes)} classes"
             )
         s = np.where(class_indices(y, classes, self.name) == 1, 1.0, -1.0)
-        support = np.asarray(require(coefs, "support", self.name), dtype=np.int64).reshape(-1)
+        try:
+            support = np.asarray(require(coefs, "support", self.name), dtype=np.int64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ModelFileError(
+                f"{self.name} coefficient 'support' is not a list of row numbers; "
+                "export the estimator's support_ as integers"
+            ) from None
         if support.shape != beta.shape or (
             support.size and (support.min() < 0 or support.max() >= X.shape[0])
         ):

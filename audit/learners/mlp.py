@@ -31,6 +31,7 @@ from audit.learners.base import (
     check_features,
     class_indices,
     float_array,
+    optional_float,
     optional_str,
     regression_target,
     reject,
@@ -162,7 +163,10 @@ class _MLPLearner(Learner):
         n_pen = n
         if solver != "lbfgs":
             batch = coefs.get("batch_size", "auto")
-            n_pen = min(200, n) if batch in (None, "auto") else int(min(float(batch), n))
+            if batch is None or str(batch) == "auto":
+                n_pen = min(200, n)
+            else:
+                n_pen = int(min(optional_float(coefs, "batch_size", 200.0), n))
         flat_w = np.concatenate([W.ravel() for W in Ws])
         b = np.concatenate([g.ravel() for g in grads_w] + grads_b)
         A = np.concatenate([flat_w / n_pen, np.zeros(sum(g.size for g in grads_b))])[:, None]

@@ -188,6 +188,49 @@ def test_sklearn_ragged_json_names_the_file_and_field(
     one_error_line(result, str(path), "'coef'", "ragged")
 
 
+W4 = [0.5, -0.2, 0.1, 0.3]
+KERNEL_ROW = {"dual_coef": [1.0], "support": [0], "support_vectors": [[0.0, 0.0, 0.0, 0.0]]}
+
+
+@pytest.mark.parametrize(
+    ("learner", "fields", "code", "text"),
+    [
+        ("ridge", {"coef": W4, "intercept": "x"}, 26, "'intercept' is not numeric"),
+        ("ridge", {"coef": W4, "intercept": {"a": 1}}, 26, "'intercept' is not numeric"),
+        ("ridge", {"coef": W4, "intercept": [1.0, 2.0]}, 22, "'intercept' has 2 values"),
+        ("ridge", {"coef": W4, "intercept": []}, 22, "'intercept' has 0 values"),
+        ("logistic_l2", {"coef": W4, "intercept": "x"}, 26, "'intercept' is not numeric"),
+        ("logistic_l2", {"coef": W4, "intercept_scaling": "x"}, 26, "'intercept_scaling'"),
+        ("linear_svc_hinge", {"coef": W4, "margin_tol": "x"}, 26, "'margin_tol'"),
+        ("kernel_svm", {**KERNEL_ROW, "intercept": "x"}, 26, "'intercept'"),
+        ("kernel_svm", {**KERNEL_ROW, "support": ["a"]}, 26, "'support'"),
+        ("kernel_svm", {**KERNEL_ROW, "kernel": "rbf", "gamma": "x"}, 26, "'gamma'"),
+        ("kernel_svm", {**KERNEL_ROW, "kernel": "poly", "degree": []}, 26, "'degree'"),
+        (
+            "mlp_classifier",
+            {"coef_0": [[1.0]] * 4, "intercept_0": [0.0], "solver": "adam", "batch_size": "x"},
+            26,
+            "'batch_size'",
+        ),
+    ],
+)
+def test_sklearn_malformed_settings_in_a_coefficient_file_are_one_line(
+    tmp_path: Path,
+    write_data: Callable[..., Path],
+    learner: str,
+    fields: dict[str, Any],
+    code: int,
+    text: str,
+) -> None:
+    X = np.zeros((4, 4))
+    y = np.array([0, 1, 0, 1]) if learner != "ridge" else np.arange(4.0)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"learner": learner, **fields}))
+    result = run("sklearn", "--model", path, "--data", write_data(X, y), "--target", "target",
+                 code=code)  # fmt: skip
+    one_error_line(result, text)
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [
