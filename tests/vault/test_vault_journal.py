@@ -265,3 +265,34 @@ def test_unsynced_appends_and_sync(keys: Any, fast: Any, tmp_path: Path) -> None
             journal.append({"trial": n})
         journal.sync()
     assert len(_read(path, keys.reader)) == 50
+
+
+def test_a_failed_append_is_cut_off_and_the_journal_stays_appendable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk filling up mid-record: the half-written record is removed again, so the next
+    append (say, after space was freed) works without a repair and nothing earlier is lost."""
+    import errno
+    import os
+
+    import tuner.vault.journal as journal_module
+    from tuner.vault import generate_key_file
+
+    key = generate_key_file(tmp_path / "k.key")
+    path = tmp_path / "trials.journal"
+    real_write_all = journal_module.write_all
+
+    def disk_full_halfway(fd: int, data: bytes) -> None:
+        real_write_all(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with SealedJournal.create(path, key) as journal:
+        journal.append({"trial": 0})
+        size = path.stat().st_size
+        monkeypatch.setattr(journal_module, "write_all", disk_full_halfway)
+        with pytest.raises(VaultError, match=r"append failed .*earlier records are intact"):
+            journal.append({"trial": 1})
+        assert path.stat().st_size == size and journal.torn_tail is None
+        monkeypatch.setattr(journal_module, "write_all", real_write_all)
+        assert journal.append({"trial": 1}) == 1
+    assert SealedJournal.open(path, key, writable=False).read() == [{"trial": 0}, {"trial": 1}]

@@ -356,9 +356,7 @@ class SealedJournal:
                 if self._fsync:
                     os.fsync(fd)
             except OSError as exc:
-                size = os.fstat(fd).st_size
-                if size > self._size:
-                    self._torn = TornTail(self._size, size - self._size)
+                self._cut_failed_append(fd)
                 raise VaultError(
                     f"{self._where}: append failed ({exc.strerror}); earlier records are intact"
                 ) from None
@@ -367,6 +365,23 @@ class SealedJournal:
             self._size += len(frame)
             self._last_digest = _digest(frame)
             return seq
+
+    def _cut_failed_append(self, fd: int) -> None:
+        """Cut a partly written record off again (we hold the lock), so the journal stays
+        appendable; only if that fails too is the rest left as a torn tail for :meth:`repair`."""
+        try:
+            if os.fstat(fd).st_size > self._size:
+                os.ftruncate(fd, self._size)
+                if self._fsync:
+                    os.fsync(fd)
+        except OSError:
+            pass
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:
+            return
+        if size > self._size:
+            self._torn = TornTail(self._size, size - self._size)
 
     def sync(self) -> None:
         """fsync the journal (useful with ``fsync=False``)."""
