@@ -87,6 +87,20 @@ def test_writer_holds_the_lock(keys: Any, fast: Any, tmp_path: Path) -> None:
     SealedJournal.open(path, keys.writer).close()
 
 
+def test_a_journal_reached_through_a_link_shares_its_lock(
+    keys: Any, fast: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "j"
+    _journal(keys, fast, path)
+    link = tmp_path / "link.hsj"
+    link.symlink_to(path)
+    with SealedJournal.open(link, keys.writer) as journal:
+        with pytest.raises(VaultLockedError):
+            SealedJournal.open(path, keys.writer, lock_timeout=0.05)
+        journal.append({"trial": 4})
+    assert len(_read(path, keys.reader)) == 5 and link.is_symlink()
+
+
 def test_closed_or_read_only_journal_refuses_appends(keys: Any, fast: Any, tmp_path: Path) -> None:
     path = tmp_path / "j"
     _journal(keys, fast, path)

@@ -129,6 +129,12 @@ def _check_order(seqs: list[int], where: str) -> None:
             )
 
 
+def _lock_target(path: Path) -> Path:
+    """The file whose lock guards ``path``: a symbolic link's target, so that writers reaching
+    one journal by two names exclude each other."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
 class SealedJournal:
     """An open sealed journal. Make one with :meth:`create`, reopen with :meth:`open`.
 
@@ -233,7 +239,7 @@ class SealedJournal:
         """
         target = Path(path)
         where = str(target)
-        lock = FileLock(target, lock_timeout) if writable else None
+        lock = FileLock(_lock_target(target), lock_timeout) if writable else None
         if lock is not None:
             lock.acquire()
         try:
