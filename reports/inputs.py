@@ -327,6 +327,11 @@ def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
     summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
     if summary is None or summary.get("kind") != "model-audit":
         raise NotAResultError(f"{folder} is not a model audit ({MODEL_AUDIT_SUMMARY} missing)")
+    if not isinstance(summary.get("model") or {}, dict):
+        raise ResultFormatError(
+            f"{folder / MODEL_AUDIT_SUMMARY}: 'model' is not an object; restore the file "
+            "`hyperseal audit model` wrote"
+        )
     vault = folder / MODEL_AUDIT_VAULT
     if not vault.is_file():
         raise ResultFormatError(f"{folder}: the sealed result {MODEL_AUDIT_VAULT} is missing")

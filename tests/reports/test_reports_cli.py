@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -193,3 +194,14 @@ def test_reproduction_table_without_the_columns_the_report_needs(
     line = _one_line_error(out)
     assert code == 32 and f"{tmp_path / table}.csv: " in line and text in line, line
     assert not (tmp_path / "report.html").exists()
+
+
+def test_model_audit_summary_with_a_model_that_is_not_an_object(
+    hyperseal_env: Path, model_audit: dict[str, Any]
+) -> None:
+    summary = model_audit["folder"] / "summary.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "model": [1]}))
+    code, out = _report("audit", model_audit["folder"], "--key-file", model_audit["key_path"])
+    line = _one_line_error(out)
+    assert code == 32 and f"{summary}: 'model' is not an object" in line, line
+    assert not (model_audit["folder"] / "report.html").exists()
