@@ -440,6 +440,8 @@ def test_help_is_fast_and_imports_no_crypto() -> None:
     ("text", "fragment"),
     [("a: 1\nb: .nan\n", "b is not a finite number"),
      ("a: {c: [1, .inf]}\n", "a.c[1] is not a finite number"),
+     ("run: {start: 2026-01-02}\n", "run.start is a date or time, which JSON cannot store;"
+      " quote it"),
      ("deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply")],
 )  # fmt: skip
 def test_put_refuses_what_json_cannot_hold(

@@ -115,9 +115,10 @@ def _load_config(source: str) -> dict[str, Any]:
 
 
 def _check_finite(document: dict[str, Any], where: str) -> None:
-    """Refuse NaN and infinities, which JSON cannot carry (an export would not parse);
-    the message names the key, never a value. Walks without recursion: nesting is the
-    user's."""
+    """Refuse NaN and infinities, which JSON cannot carry (an export would not parse), and
+    the dates and times unquoted YAML gives; the message names the key, never a value.
+    Walks without recursion: nesting is the user's."""
+    import datetime
     import math
 
     from tuner.vault.errors import DocumentError
@@ -129,6 +130,11 @@ def _check_finite(document: dict[str, Any], where: str) -> None:
             raise DocumentError(
                 f"{where}: {path or 'a value'} is not a finite number (NaN or infinity);"
                 " JSON cannot store it"
+            )
+        if isinstance(value, datetime.date | datetime.time):
+            raise DocumentError(
+                f"{where}: {path or 'a value'} is a date or time, which JSON cannot store;"
+                " quote it in the YAML to keep it as text"
             )
         if isinstance(value, dict):
             stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
@@ -346,7 +352,7 @@ def export(
         what = f"entry {name}"
     else:
         value = {n: opened.get(n) for n in opened.names()}
-        what = f"{len(value)} entries"
+        what = f"{len(value)} entr{'y' if len(value) == 1 else 'ies'}"
     _write_plaintext(out, _render(value, style), what, force)
 
 

@@ -186,7 +186,7 @@ def parse_header(data: bytes, expect: FileKind, where: str) -> Header:
         raise TruncatedError(f"{where}: file is truncated (no version byte)")
     version = data[8]
     if version not in SUPPORTED_VERSIONS:
-        newer = " made by a newer hyperseal; upgrade to read it" if version > VERSION else ""
+        newer = ", made by a newer hyperseal; upgrade to read it" if version > VERSION else ""
         raise UnknownVersionError(f"{where}: unknown format version {version}{newer}")
     if len(data) < len(magic) + 2:
         raise TruncatedError(f"{where}: file is truncated (no key mode byte)")
