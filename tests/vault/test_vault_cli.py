@@ -253,6 +253,24 @@ def test_put_from_stdin_and_json(runner: CliRunner, tmp_path: Path) -> None:
     assert opened.get("a") == CONFIG and opened.get("b") == {"lr": 1e-3}
 
 
+def test_put_from_stdin_into_a_passphrase_vault_says_where_the_passphrase_must_come_from(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vault = tmp_path / "v"
+    monkeypatch.setenv("HYPERSEAL_PASSPHRASE", "correct horse")
+    run(runner, "init", vault, *FAST)
+    before = vault.read_bytes()
+    monkeypatch.delenv("HYPERSEAL_PASSPHRASE")
+    result = run(runner, "put", vault, "a", "-", input=json.dumps(CONFIG), code=None)
+    assert result.exit_code != 0 and len(result.stderr.strip().splitlines()) == 1
+    assert "standard input holds the config" in result.stderr
+    assert "--passphrase-file or $HYPERSEAL_PASSPHRASE" in result.stderr
+    assert vault.read_bytes() == before
+    monkeypatch.setenv("HYPERSEAL_PASSPHRASE", "correct horse")
+    run(runner, "put", vault, "a", "-", input=json.dumps(CONFIG))
+    assert Vault.open(vault, Passphrase("correct horse")).get("a") == CONFIG
+
+
 @pytest.mark.parametrize(
     ("content", "suffix"),
     [

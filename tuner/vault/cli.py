@@ -19,6 +19,7 @@ import typer
 from tuner.cli_support import new_app
 from tuner.vault.cli_keys import (
     NEW_PASSPHRASE_ENV,
+    PASSPHRASE_ENV,
     IdentityOption,
     KeyFileOption,
     PassphraseFileOption,
@@ -257,6 +258,8 @@ def put(
     from tuner.vault.codec import check_name
 
     check_name(name)
+    if config_file == "-":
+        _stdin_not_needed_for_a_passphrase(vault, passphrase_file)
     document = _load_config(config_file)
     key = key_for_writing_or_default(
         vault,
@@ -271,6 +274,23 @@ def put(
         typer.echo(
             f"note: {config_file} is still on disk in plaintext; delete it if it should not stay",
             err=True,
+        )
+
+
+def _stdin_not_needed_for_a_passphrase(vault: Path, passphrase_file: Path | None) -> None:
+    """``put ... -`` reads the config from a piped standard input, which then cannot also
+    give a passphrase-sealed vault its passphrase: say so before reading anything."""
+    import os
+
+    from tuner.vault import KeyMode, inspect_file
+    from tuner.vault.errors import VaultError
+
+    if sys.stdin.isatty() or passphrase_file is not None or os.environ.get(PASSPHRASE_ENV):
+        return
+    if vault.is_file() and inspect_file(vault).key_mode is KeyMode.PASSPHRASE:
+        raise VaultError(
+            f"{vault}: standard input holds the config, so it cannot give the passphrase too;"
+            f" use --passphrase-file or ${PASSPHRASE_ENV}"
         )
 
 
