@@ -240,6 +240,20 @@ def test_recipient_mode(runner: CliRunner, config_file: Path, tmp_path: Path) ->
     assert yaml.safe_load(out.read_text()) == {"best": CONFIG, "other": CONFIG}
 
 
+def test_a_key_file_others_can_read_is_used_with_a_warning(
+    runner: CliRunner, tmp_path: Path, config_file: Path
+) -> None:
+    vault, key = tmp_path / "v", tmp_path / "k.key"
+    run(runner, "init", vault, "--key-file", key)
+    run(runner, "put", vault, "best", config_file, "--key-file", key)
+    assert "can be read by other users" not in run(runner, "list", vault, "--key-file", key).stderr
+    key.chmod(0o644)
+    listed = run(runner, "list", vault, "--key-file", key)
+    assert "best" in listed.stdout
+    assert f"warning: key file {key} can be read by other users (mode 0644)" in listed.stderr
+    assert f"chmod 600 {key}" in listed.stderr
+
+
 def test_put_from_stdin_and_json(runner: CliRunner, tmp_path: Path) -> None:
     vault, key = tmp_path / "v", tmp_path / "k"
     run(runner, "init", vault, "--key-file", key)

@@ -166,6 +166,21 @@ def _read_answers(confirm: bool) -> str:
         typer.echo("error: the two entries do not match; reading the next two", err=True)
 
 
+def warn_if_others_can_read(path: Path, what: str) -> None:
+    """A line on stderr when other users may read the secret in ``path`` (ssh refuses such
+    keys; hyperseal uses them, and says how to close the gap)."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return  # reading it reports the problem
+    if mode & 0o077:
+        typer.echo(
+            f"warning: {what} {path} can be read by other users (mode {mode & 0o777:04o});"
+            f" run: chmod 600 {path}",
+            err=True,
+        )
+
+
 def get_passphrase(
     passphrase_file: Path | None,
     *,
@@ -175,6 +190,7 @@ def get_passphrase(
 ) -> Passphrase:
     """A passphrase from ``passphrase_file``, else ``$env``, else the prompt."""
     if passphrase_file is not None:
+        warn_if_others_can_read(passphrase_file, "passphrase file")
         return read_passphrase_file(passphrase_file)
     from_env = passphrase_from_env(env)
     if from_env is not None:
@@ -222,11 +238,13 @@ def key_for_reading(
     if mode is KeyMode.KEY_FILE:
         if key_file is None:
             raise KeyKindError(f"{path}: sealed with a key file; pass --key-file FILE")
+        warn_if_others_can_read(key_file, "key file")
         return KeyFile(key_file)
     if identity is None:
         raise KeyKindError(
             f"{path}: sealed to public key {info.recipient}; reading it needs --identity FILE"
         )
+    warn_if_others_can_read(identity, "identity")
     return Identity.load(identity)
 
 
@@ -263,6 +281,7 @@ def key_for_writing(
     if passphrase_file is not None or key_file is not None:
         raise KeyKindError(f"{path}: sealed to a public key; pass --recipient or --identity")
     if identity is not None:
+        warn_if_others_can_read(identity, "identity")
         return Identity.load(identity)
     pinned = _recipient_arg(recipient)
     if pinned is None:
@@ -306,6 +325,7 @@ def key_for_new(
         return load_recipient(recipient)
     if key_file is not None:
         if Path(key_file).exists():
+            warn_if_others_can_read(key_file, "key file")
             return KeyFile(key_file)
         made = generate_key_file(key_file)
         typer.echo(
