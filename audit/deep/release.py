@@ -19,6 +19,7 @@ not fit the manifest's architecture (exit 22), non-finite weights (exit 24).
 from __future__ import annotations
 
 import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -153,7 +154,10 @@ def _read_torch(path: Path) -> dict[str, Any]:
     import torch
 
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # a raw pickle stream makes torch warn about its protocol before refusing it
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise UnsafeModelError(
             f"refusing {path}: it is not weights-only (it holds pickled objects other than "

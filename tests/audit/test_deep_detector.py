@@ -302,3 +302,27 @@ def test_missing_manifest_and_bad_options(world: dict[str, Any], tmp_path: Path)
     one_error_line(result, "known-fraction")
     result = run("model", *common(world), "--defend", "blur:3", "--out", tmp_path / "o", code=29)
     one_error_line(result, "round:K or noise:SIGMA")
+
+
+def test_a_raw_pickle_torch_file_is_refused_without_a_warning(tmp_path: Path) -> None:
+    import pickle
+    import warnings
+
+    from audit.deep.release import load_released_detector
+    from audit.errors import UnsafeModelError
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> Any:
+            return (Path.touch, (marker,))
+
+    spec = ModelSpec("fcos", "tiny", 64, ("car",))
+    save_release(build_detector(spec), spec, tmp_path / "rel")
+    path = tmp_path / "rel" / "model.pth"
+    path.write_bytes(pickle.dumps({"model": Payload()}, protocol=4))  # not torch.save's zip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning would be a second line on stderr
+        with pytest.raises(UnsafeModelError, match="not weights-only"):
+            load_released_detector(path)
+    assert not marker.exists()
