@@ -324,6 +324,11 @@ def load_data(
             f"{', '.join(list(frame.columns)[:12])}"
         )
     if feature_names is not None:
+        if target in feature_names:
+            raise DataFileError(
+                f"target column '{target}' of {path} is one of the model's input features; "
+                "pass the column the model predicts as --target"
+            )
         missing = [c for c in feature_names if c not in frame.columns]
         if missing:
             raise ShapeMismatchError(

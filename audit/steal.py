@@ -89,6 +89,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Above this relative residual the stationarity equations do not hold on the data given,
+#: and the result says so in a note (a model trained on that data leaves far less).
+POOR_FIT_RESIDUAL = 0.5
+
+
 def steal_hyperparameters(
     learner: str | Learner, coefficients: Coefficients, X: Any, y: Any
 ) -> StealResult:
@@ -120,13 +125,20 @@ def steal_hyperparameters(
     lrn = get_learner(learner)
     eq = lrn.equation(coefficients, X, y)
     sol = solve_hyperparameters(eq.b, eq.A, names=lrn.lambda_names, n_nuisance=eq.n_nuisance)
+    notes = tuple(eq.notes)
+    if sol.relative_residual > POOR_FIT_RESIDUAL:
+        notes += (
+            f"relative residual {sol.relative_residual:.2f}: the weights are far from a "
+            "stationary point of this objective on this data (other training data, a subset "
+            "of it, another target, or an unconverged fit); the estimate is unreliable",
+        )
     return StealResult(
         learner=lrn.name,
         estimates=lrn.to_library(sol.values),
         lambdas=sol.as_dict(),
         solution=sol,
         extras=dict(eq.extras),
-        notes=eq.notes,
+        notes=notes,
     )
 
 

@@ -236,11 +236,27 @@ def intercept_scalar(coefs: Coefficients, learner: str) -> float:
 
 
 def optional_bool(coefs: Coefficients, key: str, default: bool) -> bool:
-    """A boolean setting, ``default`` when absent."""
+    """A boolean setting, ``default`` when absent: true/false, 1/0, or the text "true"/"false".
+
+    Raises:
+        ModelFileError: anything else (any text used to read as true).
+    """
     value = coefs.get(key, default)
     if value is None:
         return default
-    return bool(np.asarray(value).reshape(-1)[0]) if np.ndim(value) else bool(value)
+    item = value
+    if isinstance(value, np.ndarray | list | tuple) and np.size(value) >= 1:
+        item = np.asarray(value).reshape(-1)[0]
+    if isinstance(item, np.generic):
+        item = item.item()
+    if isinstance(item, str) and item.strip().lower() in ("true", "false"):
+        return item.strip().lower() == "true"
+    if isinstance(item, bool) or (isinstance(item, int | float) and item in (0, 1)):
+        return bool(item)
+    raise ModelFileError(
+        f"coefficient setting '{key}' is {reprlib.repr(value)}, not true or false; "
+        "store it as a boolean"
+    )
 
 
 def optional_str(coefs: Coefficients, key: str, default: str) -> str:

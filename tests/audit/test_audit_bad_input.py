@@ -276,3 +276,45 @@ def test_log10_error_of_an_infinite_truth_is_infinite() -> None:
 
     assert log10_error(1.0, float("inf")) == float("inf")
     assert log10_error(1e-300, 1e300) == float("inf")
+
+
+def test_sklearn_refuses_a_target_that_is_one_of_the_models_inputs(
+    tmp_path: Path, diabetes: Dataset, write_data: Callable[..., Path]
+) -> None:
+    import pandas as pd
+    import skops.io as sio
+    from sklearn.linear_model import Ridge
+
+    columns = [f"x{i}" for i in range(diabetes.X_train.shape[1])]
+    frame = pd.DataFrame(diabetes.X_train, columns=columns)
+    model = tmp_path / "r.skops"
+    sio.dump(Ridge(alpha=1.0).fit(frame, diabetes.y_train), model)
+    data = write_data(diabetes.X_train, diabetes.y_train)
+    result = run("sklearn", "--model", model, "--data", data, "--target", "x2", code=27)
+    one_error_line(result, "target column 'x2'", "is one of the model's input features")
+
+
+def test_sklearn_flags_a_model_its_data_does_not_fit(
+    ridge_files: tuple[Path, Path], diabetes: Dataset, write_data: Callable[..., Path]
+) -> None:
+    model, data = ridge_files
+    fits = run("sklearn", "--model", model, "--data", data, "--target", "target")
+    assert "unreliable" not in fits.stdout
+    subset = write_data(diabetes.X_train[:40], diabetes.y_train[:40], name="subset.csv")
+    poor = run("sklearn", "--model", model, "--data", subset, "--target", "target")
+    assert "the weights are far from a stationary point" in poor.stdout
+    assert "the estimate is unreliable" in poor.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [("false", 0), ("True", 1)])
+def test_sklearn_reads_text_booleans_and_refuses_other_text(
+    tmp_path: Path, write_data: Callable[..., Path], text: str, expected: int
+) -> None:
+    from audit.learners.base import optional_bool
+
+    assert optional_bool({"fit_intercept": text}, "fit_intercept", True) is bool(expected)
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"learner": "ridge", "coef": W4, "fit_intercept": "maybe"}))
+    data = write_data(np.eye(4), np.arange(4.0))
+    result = run("sklearn", "--model", path, "--data", data, "--target", "target", code=26)
+    one_error_line(result, "'fit_intercept'", "not true or false")
