@@ -180,9 +180,12 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     from tuner.tune import RUN_FILE, RUN_FORMAT
 
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise NotAResultError(f"{run_dir}: no such folder; pass a tuning run folder")
+    _require_folder(run_dir, "a tuning run folder")
     info = _read_json(run_dir / RUN_FILE)
+    if info is None and _looks_like_an_audit(run_dir):
+        raise NotAResultError(
+            f"{run_dir} is an audit result, not a tuning run; use `hyperseal report audit`"
+        )
     if info is None or info.get("format") != RUN_FORMAT:
         raise NotAResultError(
             f"{run_dir} is not a hyperseal tuning run ({RUN_FILE} missing or not a run's)"
@@ -257,11 +260,15 @@ def audit_kind(folder: Path) -> AuditKind:
         NotAResultError: neither.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        raise NotAResultError(f"{folder}: no such folder; pass an audit result folder")
+    _require_folder(folder, "an audit result folder")
     summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
     if summary is not None and summary.get("kind") == "model-audit":
         return "model-audit"
+    if summary is None and (folder / MODEL_AUDIT_SUMMARY).is_file():
+        raise NotAResultError(
+            f"{folder / MODEL_AUDIT_SUMMARY} cannot be read as JSON (damaged or edited);"
+            " run the audit again into a new folder"
+        )
     manifest = _read_json(folder / REPRODUCE_MANIFEST)
     if manifest is not None and "tables" in manifest and (folder / "estimation.csv").is_file():
         return "reproduce"
@@ -443,6 +450,22 @@ def _key_source(key: KeySource | str) -> KeySource:
 
         return Passphrase(key)
     return key
+
+
+def _require_folder(path: Path, what: str) -> None:
+    if path.is_dir():
+        return
+    if path.exists():
+        raise NotAResultError(f"{path} is a file, not a folder; pass {what}")
+    raise NotAResultError(f"{path}: no such folder; pass {what}")
+
+
+def _looks_like_an_audit(folder: Path) -> bool:
+    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    return (summary is not None and summary.get("kind") == "model-audit") or (
+        manifest is not None and "tables" in manifest
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -170,3 +170,8 @@ def test_audit_kind(model_audit, reproduction, synthetic_run, tmp_path: Path) ->
     (tmp_path / "summary.json").write_text(json.dumps({"kind": "something-else"}))
     with pytest.raises(NotAResultError):
         audit_kind(tmp_path)
+    (tmp_path / "summary.json").write_text('{"kind": "model-audit", ')
+    with pytest.raises(NotAResultError, match=r"summary.json cannot be read as JSON \(damaged"):
+        audit_kind(tmp_path)
+    with pytest.raises(NotAResultError, match="is a file, not a folder; pass an audit result"):
+        audit_kind(tmp_path / "summary.json")

@@ -40,6 +40,19 @@ def test_not_a_run_folder(hyperseal_env: Path, tmp_path: Path) -> None:
     assert "is not a hyperseal tuning run" in _one_line_error(out)
     code, out = _report("tune", tmp_path / "nowhere")
     assert code == 31 and "no such folder" in _one_line_error(out)
+    (tmp_path / "notes.txt").write_text("x")
+    code, out = _report("tune", tmp_path / "notes.txt")
+    assert code == 31 and "is a file, not a folder; pass a tuning run" in _one_line_error(out)
+
+
+def test_an_audit_folder_given_to_report_tune_points_to_report_audit(
+    hyperseal_env: Path, model_audit: dict[str, Any]
+) -> None:
+    code, out = _report("tune", model_audit["folder"])
+    assert code == 31
+    assert "is an audit result, not a tuning run; use `hyperseal report audit`" in (
+        _one_line_error(out)
+    )
 
 
 def test_journal_missing(hyperseal_env: Path, run_copy: Path) -> None:
