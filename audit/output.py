@@ -11,7 +11,7 @@ from pathlib import Path
 from audit.errors import AuditOptionError
 from tuner.outputs import check_output_folder as _check
 
-__all__ = ["check_output_folder"]
+__all__ = ["check_output_folder", "remove_earlier_reports"]
 
 #: How to go on when the results folder already holds files.
 NOT_EMPTY_HINT = (
@@ -35,3 +35,21 @@ def check_output_folder(folder: str | Path, *, force: bool = False, option: str 
     """
     hint = None if force else NOT_EMPTY_HINT
     _check(folder, option, if_not_empty=hint, error=AuditOptionError)
+
+
+def remove_earlier_reports(folder: str | Path) -> list[Path]:
+    """Delete the reports of an earlier result in ``folder`` (``report.html``/``.md`` and
+    ``report-redacted.*``), which a forced rewrite of the result leaves showing the old numbers.
+
+    Only files hyperseal wrote as reports (their generator mark) are removed. Returns them.
+    """
+    from reports.output import is_our_report
+
+    removed = []
+    for stem in ("report", "report-redacted"):
+        for suffix in (".html", ".md"):
+            path = Path(folder) / f"{stem}{suffix}"
+            if is_our_report(path):
+                path.unlink()
+                removed.append(path)
+    return removed

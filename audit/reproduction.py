@@ -34,7 +34,7 @@ from audit.defences import add_noise, round_weights
 from audit.errors import AuditOptionError
 from audit.experiments import steal_safely, train_and_steal
 from audit.learners import LEARNERS, get_learner
-from audit.output import check_output_folder
+from audit.output import check_output_folder, remove_earlier_reports
 from audit.steal import log10_error, relative_error
 from audit.tsr import train_steal_retrain
 
@@ -494,6 +494,7 @@ def reproduce(
     if out_dir is not None:
         folder = Path(out_dir)
         files = _write(folder, out, seconds, config)
+        remove_earlier_reports(folder)
     return ReproduceResult(out, seconds, folder, tuple(files))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import AuditOptionError, ModelFileError
-from audit.output import check_output_folder
+from audit.output import check_output_folder, remove_earlier_reports
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,7 +64,8 @@ def save_detector_audit(
         audit: The audit to save.
         out: The results folder (created if missing).
         key: Seals ``audit.hsv``.
-        force: Write into a non-empty folder, replacing an earlier audit's files.
+        force: Write into a non-empty folder, replacing an earlier audit's files (its reports,
+            which would show the old numbers, are removed).
 
     Raises:
         AuditOptionError: ``out`` is in the way (see
@@ -79,6 +80,7 @@ def save_detector_audit(
         out.mkdir(parents=True, exist_ok=True)
         Vault.create(out / VAULT_FILE, key, overwrite=force).put(ENTRY, audit.document())
         _atomic_text(out / SUMMARY_FILE, json.dumps(audit.summary(), indent=2) + "\n")
+        remove_earlier_reports(out)
     except OSError as exc:
         raise AuditOptionError(
             f"cannot write the results to {out}: {exc.filename or out}: "

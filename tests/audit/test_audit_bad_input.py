@@ -92,6 +92,22 @@ def test_reproduce_refuses_its_earlier_tables_unless_forced(tmp_path: Path) -> N
     assert (out / "estimation.csv").read_text().startswith("learner,dataset,")
 
 
+@pytest.mark.usefixtures("tiny_quick", "hyperseal_env")
+def test_a_forced_rerun_removes_the_earlier_results_reports_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    from tuner.main import app as root
+
+    out = tmp_path / "rep"
+    run("reproduce", "--quick", "--out", out)
+    assert CliRunner().invoke(root, ["report", "audit", str(out)]).exit_code == 0
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    (out / "report-redacted.md").write_text("my own notes\n")  # not a report of ours
+    run("reproduce", "--quick", "--out", out, "--force")
+    assert not (out / "report.html").exists() and not (out / "report.md").exists()
+    assert (out / "report-redacted.md").read_text() == "my own notes\n"
+
+
 @pytest.mark.usefixtures("no_experiments")
 def test_reproduce_refuses_a_foreign_folder_before_any_experiment(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")

@@ -164,8 +164,12 @@ def test_results_folder_round_trip(world: dict[str, Any], tmp_path: Path) -> Non
     with pytest.raises(AuditOptionError, match="not empty"):
         save_detector_audit(report, out, key)
     other = generate_key_file(tmp_path / "other.key")
+    (out / "report.html").write_text("<!-- hyperseal-report --> the earlier audit's numbers")
+    (out / "report.md").write_text("notes of my own, kept")
     save_detector_audit(report, out, other, force=True)  # replaces the earlier audit
     assert load_detector_audit(out, KeyFile(tmp_path / "other.key")).verdict == report.verdict
+    assert not (out / "report.html").exists()  # its report went with it
+    assert (out / "report.md").read_text() == "notes of my own, kept"
 
 
 # -- the CLI -------------------------------------------------------------------------------
