@@ -148,7 +148,7 @@ def tune_run(
     space = check_options(options)  # fail fast, before any file is written
     settings = replace(options.settings, max_epochs=options.epochs)
     vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
-    entry = options.entry or run_dir.name
+    entry = options.entry or _run_name(run_dir)
     _check_new_entry(vault_path, entry, key)
     with _created_run_dir(run_dir):
         _ensure_vault(vault_path, key)
@@ -159,6 +159,11 @@ def tune_run(
             result = _run(study, run_dir, options, progress)
             checkpoint = journal.checkpoint()
     return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
+
+
+def _run_name(run_dir: Path) -> str:
+    """The run folder's own name, also when it is given as ``.`` or ``..`` (no symlink followed)."""
+    return Path(os.path.abspath(run_dir)).name
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -253,8 +258,14 @@ def resume_run(
         header, options = _header(records, run_dir)
         settings = StudySettings.from_dict(header["settings"])
         if budget is not None:
-            if budget < len([r for r in records if r.get("type") == "trial"]):
-                raise ConfigError("--budget is below the trials already finished")
+            finished = len([r for r in records if r.get("type") == "trial"])
+            if budget < 1:
+                raise ConfigError("--budget must be 1 or more")
+            if budget < finished:
+                raise ConfigError(
+                    f"--budget {budget} is below the {finished} trials this run has finished"
+                    f" (--budget is the total); give {finished} or more"
+                )
             settings = replace(settings, budget=budget)
         space = parse_space(header["space"], where="journal")
         options = replace(options, settings=settings, export=options.export or export)
@@ -377,6 +388,8 @@ def check_options(options: TuneOptions) -> SearchSpace:
     from tuner.search.optimizers import check_optimizer
     from tuner.search.pruning import Pruner
 
+    if options.epochs < 1:  # before the space, which fixes 'epochs' at this value
+        raise ConfigError("--epochs must be 1 or more")
     space = _space(options)
     s = options.settings
     _check_fitness(s.fitness)
@@ -389,8 +402,6 @@ def check_options(options: TuneOptions) -> SearchSpace:
                     s.optimizer_options)  # fmt: skip
     slot_devices(options.workers, options.trials_per_gpu, options.device)
     check_executor(options.executor)
-    if options.epochs < 1:
-        raise ConfigError("--epochs must be 1 or more")
     _check_data(options)
     return space
 
@@ -514,7 +525,7 @@ def _finish(
     best = result.best
     document: dict[str, Any] = {
         "kind": "tuning-result",
-        "run": run_dir.name,
+        "run": _run_name(run_dir),
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "journal": checkpoint.to_dict(),
         "dataset_fingerprint": dataset_fingerprint(options),

@@ -6,6 +6,8 @@ importances; the best config stays in the vault (``hyperseal vault show``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -87,10 +89,11 @@ def tune(
         given = _given_on_command_line(ctx)
         _check_resume_options(given)
         key = _reading_key(resume, passphrase_file, key_file, identity)
-        outcome = resume_run(
-            resume, key, repair=repair, budget=budget if "budget" in given else None,
-            export=export, progress=RichProgress(),
-        )  # fmt: skip
+        with _terminate_as_interrupt():
+            outcome = resume_run(
+                resume, key, repair=repair, budget=budget if "budget" in given else None,
+                export=export, progress=RichProgress(),
+            )  # fmt: skip
     else:
         if repair:
             from tuner.errors import ConfigError
@@ -119,8 +122,31 @@ def tune(
             f"run folder {run_dir}",
             err=True,
         )
-        outcome = tune_run(options, key, run_dir, progress=RichProgress())
+        with _terminate_as_interrupt():
+            outcome = tune_run(options, key, run_dir, progress=RichProgress())
     _print_summary(outcome, _key_options(key, key_file, identity))
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a job scheduler) stops the run as Ctrl-C does: the run is marked
+    interrupted and its worker processes are shut down. Without this, a terminated driver
+    left its spawned workers behind, blocked for ever."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _options(pairs: list[str]) -> dict[str, object]:

@@ -87,6 +87,19 @@ def test_resume_takes_a_larger_budget_and_keeps_the_run_time(hyperseal_env: Path
     assert info["budget"] == 3 and info["summary"]["seconds"] > first
 
 
+def test_resume_refuses_a_budget_below_the_finished_trials(hyperseal_env: Path) -> None:
+    run = hyperseal_env / "run"
+    code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
+    assert code == 0, out
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    for budget, fragment in (("1", "--budget 1 is below the 2 trials this run has finished"),
+                             ("0", "--budget must be 1 or more"),
+                             ("-1", "--budget must be 1 or more")):  # fmt: skip
+        result = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", budget])
+        _refused(result.exit_code, result.output, fragment)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
 def test_resume_refuses_settings_it_would_ignore(hyperseal_env: Path) -> None:
     run = hyperseal_env / "run"
     code, out = _tune(["--budget", "1", "--out", str(run), "--epochs", "1"])
@@ -139,6 +152,7 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
      (["--fitness", "mAP+0.1*AR1"], "no metric 'AR1'"),
      (["--repair"], "--repair only applies with --resume"),
      (["--trials-per-gpu", "0"], "--trials-per-gpu must be 1 or more"),
+     (["--epochs", "0"], "error: --epochs must be 1 or more"),
      (["--space", "."], "search space . is a folder, not a YAML file")],
 )  # fmt: skip
 def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:
@@ -164,6 +178,18 @@ def test_out_that_is_a_file_is_refused(hyperseal_env: Path) -> None:
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "exists.txt" / "run")])
     _refused(code, out, "exists.txt, a file, not a folder")
     assert (hyperseal_env / "exists.txt").read_text() == "mine"
+
+
+def test_out_dot_names_the_entry_after_the_folder(
+    hyperseal_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = hyperseal_env / "dot-run"
+    run.mkdir()
+    monkeypatch.chdir(run)
+    code, out = _tune(["--budget", "1", "--epochs", "1", "--out", "."])
+    assert code == 0, out
+    assert "entry 'dot-run'" in out
+    assert "dot-run" in Vault.open(run / "vault.hsv", _key(hyperseal_env))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
@@ -328,6 +354,36 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Pat
     assert len(after) == 6 and len(set(numbers)) == 6
     assert after[: len(before)] == before
     assert json.loads((run / "run.json").read_text())["status"] == "finished"
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker_behind(hyperseal_env: Path) -> None:
+    psutil = pytest.importorskip("psutil")
+    run = hyperseal_env / "run"
+    cmd = [sys.executable, "-m", "tuner.main", "tune", *TINY, "--budget", "20", "--out", str(run),
+           "--pruner", "none", "--workers", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    key_path = hyperseal_env / "home" / "key"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        if key_path.exists() and (run / "journal.hsj").exists():
+            try:
+                records = load_journal(run, KeyFile(key_path))
+            except Exception:
+                continue
+            if any(r["type"] == "trial" for r in records):
+                break
+    assert proc.poll() is None, "the run ended before it could be terminated"
+    workers = psutil.Process(proc.pid).children(recursive=True)
+    assert workers
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert b"run again with --resume" in err and b"Traceback" not in err
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
 
 
 def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) -> None:
