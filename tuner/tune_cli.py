@@ -313,7 +313,13 @@ def _best_model(run: Path, best) -> str:  # type: ignore[no-untyped-def]
 
 
 def _metrics(trial) -> str:  # type: ignore[no-untyped-def]
-    return " ".join(f"{k}={v:.3f}" for k, v in trial.metrics.items())
+    """The metrics in the evaluation's order (a trial replayed from the journal has them
+    sorted by name)."""
+    from tuner.evaluate import METRICS
+
+    order = {name: i for i, name in enumerate(METRICS)}
+    items = sorted(trial.metrics.items(), key=lambda kv: order.get(kv[0], len(order)))
+    return " ".join(f"{k}={v:.3f}" for k, v in items)
 
 
 def _count(n: int, noun: str) -> str:
