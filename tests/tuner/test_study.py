@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -354,3 +355,46 @@ def test_a_trial_in_this_process_leaves_torch_threads_as_they_were() -> None:
                      threads=before + 1)  # fmt: skip
     assert run_trial(Spy(), task).status == "ok"
     assert seen == [before + 1] and torch.get_num_threads() == before
+
+
+DRIVER = """
+import os, sys, time
+from tuner.search.executors import ProcessExecutor
+
+if __name__ == "__main__":
+    pool = ProcessExecutor(2)
+    futures = [pool._pool.submit(time.sleep, 0.5) for _ in range(2)]
+    for future in futures:
+        future.result()
+    print(" ".join(str(p) for p in pool._pool._processes), flush=True)
+    time.sleep(600)
+"""
+
+
+def test_pool_workers_exit_when_their_driver_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL leaves the driver no chance to shut its pool down; the workers notice alone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    assert driver.stdout is not None
+    workers = [int(pid) for pid in driver.stdout.readline().split()]
+    assert len(workers) == 2
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+
+    def running(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        return state != "Z"  # a zombie has exited; its new parent may not reap it at once
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if running(pid)]

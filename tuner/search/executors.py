@@ -59,6 +59,23 @@ class InlineExecutor:
         return None
 
 
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Make this worker process exit once ``parent`` is gone (checked every ``every`` s).
+
+    A driver killed outright (SIGKILL, the OOM killer) cannot shut its pool down, and its
+    spawned workers would wait for work for ever; a daemon thread watches the parent instead.
+    """
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 class ProcessExecutor:
     """A pool of spawned local processes, one trial each at a time."""
 
@@ -69,7 +86,10 @@ class ProcessExecutor:
 
         self.slots = workers
         self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent,
+            initargs=(os.getpid(),),
         )
 
     def submit(self, objective: Objective, task: TrialTask) -> Future:
