@@ -314,19 +314,42 @@ def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
 
 
 def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
-    """The journal checkpoint stored in the run's vault entry, if it can be read."""
-    from tuner.vault import JournalCheckpoint, Vault, VaultError
+    """The checkpoint of journal ``journal_id`` stored in the run's vault, if there is one.
+
+    The entry ``run.json`` names is tried first, then every other tuning result in the
+    vault (``run.json`` is not authenticated: renaming its entry must not switch the check
+    off). A vault this key cannot read, or one without the entry yet (a run that never
+    finished), gives None; a damaged or tampered vault raises.
+    """
+    from tuner.vault import (
+        DocumentError,
+        EntryNotFoundError,
+        JournalCheckpoint,
+        Vault,
+        WrongKeyError,
+    )
 
     info = _try_read(run_dir / RUN_FILE) or {}
-    vault, entry = run_vault_path(run_dir, info), info.get("entry")
-    if vault is None or not entry or not vault.exists():
+    vault = run_vault_path(run_dir, info)
+    if vault is None or not vault.exists():
         return None
     try:
-        document = Vault.open(vault, key).get(str(entry))
-        checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
-    except VaultError:
-        return None  # another key, or no entry yet (a run that never finished)
-    return checkpoint if checkpoint.journal_id == journal_id else None
+        opened = Vault.open(vault, key)
+        names = opened.names()
+    except WrongKeyError:  # another key (or kind of key) seals it
+        return None
+    entry = str(info.get("entry") or "")
+    for name in sorted(names, key=lambda n: n != entry):  # run.json's entry first
+        try:
+            document = opened.get(name)
+            if not isinstance(document, dict) or document.get("kind") != "tuning-result":
+                continue
+            checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
+        except (EntryNotFoundError, DocumentError):
+            continue
+        if checkpoint.journal_id == journal_id:
+            return checkpoint
+    return None
 
 
 def run_vault_path(run_dir: Path, info: dict[str, Any]) -> Path | None:

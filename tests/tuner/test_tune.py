@@ -390,7 +390,7 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker_behind(hyperseal_env: Pa
 
 
 def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) -> None:
-    from tuner.vault import JournalOrderError, SealedJournal
+    from tuner.vault import JournalOrderError, SealedJournal, TamperedError
 
     run = hyperseal_env / "run"
     code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
@@ -412,6 +412,17 @@ def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) 
     else:  # pragma: no cover
         pytest.fail("no record boundary found")
     with pytest.raises(JournalOrderError):
+        load_journal(run, key)
+    # run.json is plaintext: naming another entry there must not switch the check off
+    info = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**info, "entry": "no-such-entry"}))
+    with pytest.raises(JournalOrderError):
+        load_journal(run, key)
+    # nor may a damaged vault: it is reported, not taken for "no checkpoint"
+    vault = bytearray((run / "vault.hsv").read_bytes())
+    vault[-5] ^= 0x01
+    (run / "vault.hsv").write_bytes(bytes(vault))
+    with pytest.raises(TamperedError):
         load_journal(run, key)
 
 
