@@ -150,6 +150,15 @@ def test_empty_split_is_refused(coco: Any, edited: Any) -> None:
         resolve_data(coco.root)
 
 
+@pytest.mark.parametrize(("split", "why"), [("val", "every config would score mAP 0"),
+                                             ("train", "learns nothing")])  # fmt: skip
+def test_a_split_without_objects_is_refused(coco: Any, edited: Any, split: str, why: str) -> None:
+    coco.write(split="train" if split == "val" else "val")
+    coco.write(edited(lambda d: d.update(annotations=[])), split=split)
+    with pytest.raises(DataError, match=f"the {split} split has no objects .*, so .*{why}"):
+        resolve_data(coco.root)
+
+
 def test_categories_must_agree(coco: Any, edited: Any) -> None:
     coco.write(split="train")
     coco.write(edited(lambda d: d["categories"][0].update(name="lorry")), split="val")

@@ -153,12 +153,15 @@ def test_other_sizes_work(tmp_path: Path, size: int) -> None:
             assert w > 0 and h > 0 and x + w <= size and y + h <= size
 
 
-def test_single_image_and_no_validation(tmp_path: Path) -> None:
-    one = generate_synthetic(tmp_path / "one", images=1, size=48, val_fraction=0.2)
-    assert (one.train_images, one.val_images) == (1, 0)
-    none = generate_synthetic(tmp_path / "none", images=3, size=48, val_fraction=0.0)
-    assert (none.train_images, none.val_images) == (3, 0)
-    assert _load(none.annotation_files[1])["images"] == []
+def test_a_dataset_without_a_validation_image_is_refused_before_writing(tmp_path: Path) -> None:
+    """Tuning scores every trial on the validation split: a dataset without one is useless."""
+    with pytest.raises(ConfigError, match=r"images \(--images\) must be a whole number >= 2"):
+        generate_synthetic(tmp_path / "one", images=1, size=48, val_fraction=0.2)
+    with pytest.raises(ConfigError, match=r"val_fraction \(--val-fraction\) must lie between"):
+        generate_synthetic(tmp_path / "none", images=3, size=48, val_fraction=0.0)
+    assert not (tmp_path / "one").exists() and not (tmp_path / "none").exists()
+    two = generate_synthetic(tmp_path / "two", images=2, size=48, val_fraction=0.01)
+    assert (two.train_images, two.val_images) == (1, 1)
 
 
 class Recorder:

@@ -90,11 +90,16 @@ def _describe(split: CocoSplit) -> str:
     counts = split.counts()
     crowd = split.num_annotations - sum(counts.values())
     empty = sum(not anns for anns in split.annotations.values())
-    text = f"{len(split.images)} images, {sum(counts.values())} objects ({_counts(counts)})"
+    n_images, n_objects = len(split.images), sum(counts.values())
+    text = f"{_plural(n_images, 'image')}, {_plural(n_objects, 'object')} ({_counts(counts)})"
     text += f", {empty} without objects"
     if crowd:
         text += f", {crowd} crowd regions"
     return text
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _counts(counts: dict[str, int], order: tuple[str, ...] | None = None) -> str:

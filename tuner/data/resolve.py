@@ -171,8 +171,8 @@ def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
     given are shared: treat them as read-only.
 
     Raises:
-        DataError: The folder is unusable, a split is invalid or empty, or the two
-            splits' categories differ.
+        DataError: The folder is unusable, a split is invalid, has no images or no
+            objects, or the two splits' categories differ.
     """
     found = find_splits(folder)
     signature = _signature(found)
@@ -184,6 +184,11 @@ def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
     for name, split in (("train", train), ("val", val)):
         if not split.images:
             raise DataError(f"{split.annotation_file}: the {name} split has no images")
+        if not sum(split.counts().values()):
+            raise DataError(
+                f"{split.annotation_file}: the {name} split has no objects (crowd regions"
+                f" aside), so {_USELESS[name]}; annotate objects in some of its images"
+            )
     mine = [(c["id"], c["name"]) for c in train.categories]
     theirs = [(c["id"], c["name"]) for c in val.categories]
     if mine != theirs:
@@ -195,6 +200,12 @@ def load_folder(folder: Path, *, check_images: bool = True) -> DataSplits:
     _remember(signature, splits, check_images)
     return splits
 
+
+#: What a split without objects would do to a tuning run.
+_USELESS = {
+    "train": "a detector trained on it learns nothing",
+    "val": "every config would score mAP 0 on it",
+}
 
 _Signature = tuple[tuple[str, str], ...]
 _validated: OrderedDict[_Signature, tuple[DataSplits, bool]] = OrderedDict()

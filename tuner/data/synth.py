@@ -135,7 +135,7 @@ def render_image(
     Returns:
         The ``[size, size, 3]`` uint8 RGB image and its labelled objects.
     """
-    _check_params(1, size, seed, 0.0)
+    _check_params(1, size, seed, None)
     scene = plan_scene(np.random.default_rng([seed, 1, index]), size)
     return render_scene(scene, effects=effects)
 
@@ -156,11 +156,11 @@ def generate_synthetic(
 
     Args:
         out: Dataset folder (created if missing).
-        images: Number of images, at least 1.
+        images: Number of images, at least 2.
         size: Side of the square images in pixels (32 to 2048).
         seed: Non-negative seed; the output is a function of it.
-        val_fraction: Share of images in the validation split, in ``[0, 1)``; at least
-            one image goes to each split when ``images >= 2`` and the share is positive.
+        val_fraction: Share of images in the validation split, in ``(0, 1)``; at least
+            one image goes to each split.
         progress: Receives one step per image.
 
     Returns:
@@ -290,14 +290,22 @@ def _val_indices(images: int, seed: int, val_fraction: float) -> set[int]:
     return {int(i) for i in order[:n_val]}
 
 
-def _check_params(images: int, size: int, seed: int, val_fraction: float) -> None:
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ConfigError(f"images must be a whole number >= 1, got {images!r}")
+def _check_params(images: int, size: int, seed: int, val_fraction: float | None) -> None:
+    """``val_fraction`` None: one image in memory (no dataset, so no splits to fill)."""
+    least = 1 if val_fraction is None else 2
+    if isinstance(images, bool) or not isinstance(images, int) or images < least:
+        each = "" if val_fraction is None else " (an image for each split at least)"
+        raise ConfigError(
+            f"images (--images) must be a whole number >= {least}{each}, got {images!r}"
+        )
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ConfigError(
             f"size must be a whole number from {MIN_SIZE} to {MAX_SIZE}, got {size!r}"
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed must be a whole number >= 0, got {seed!r}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise ConfigError(
+            f"val_fraction (--val-fraction) must lie between 0 and 1, both excluded (the"
+            f" validation split scores every trial), got {val_fraction!r}"
+        )
