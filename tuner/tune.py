@@ -65,7 +65,8 @@ class TuneOptions:
         image_size: Input size in pixels.
         epochs: Epochs of a full trial (fixed in the space).
         space_file: A YAML search space; the built-in detector space when None.
-        settings: Optimizer, budget, pruning, freezing.
+        settings: Optimizer, budget, pruning, freezing (default: those of
+            ``hyperseal tune``, 20 trials).
         workers: Trials run at once.
         executor: ``local``, ``dask-local`` or ``dask://HOST:PORT``.
         trials_per_gpu: Trials packed on one GPU.
@@ -82,9 +83,9 @@ class TuneOptions:
     arch: str = "fcos"
     backbone: str = "tiny"
     image_size: int = 128
-    epochs: int = 6
+    epochs: int = 4
     space_file: Path | None = None
-    settings: StudySettings = field(default_factory=StudySettings)
+    settings: StudySettings = field(default_factory=lambda: StudySettings(budget=20))
     workers: int = 1
     executor: str = "local"
     trials_per_gpu: int = 1
@@ -147,9 +148,7 @@ def tune_run(
     check_run_dir(run_dir)
     space = check_options(options)  # fail fast, before any file is written
     settings = replace(options.settings, max_epochs=options.epochs)
-    vault_path = Path(options.vault) if options.vault else run_dir / VAULT_FILE
-    entry = options.entry or _run_name(run_dir)
-    _check_new_entry(vault_path, entry, key)
+    vault_path, entry = check_destination(options, run_dir, key)
     with _created_run_dir(run_dir):
         _ensure_vault(vault_path, key)
         _write_run_file(run_dir, options, vault_path, entry, status="running")
@@ -198,7 +197,31 @@ def _created_run_dir(run_dir: Path) -> Iterator[None]:
         raise
 
 
-def _check_new_entry(vault_path: Path, entry: str, key: KeySource) -> None:
+def check_destination(
+    options: TuneOptions, run_dir: Path, key: KeySource | None
+) -> tuple[Path, str]:
+    """Where a new run's best config goes: ``(vault, entry)``, checked before any work.
+
+    The entry must be a valid name the vault (when it exists) does not hold yet, opening
+    an existing vault checks ``key``, and a new vault's folder must exist. With ``key``
+    None, only what needs no key is checked (the name, the folder).
+
+    Raises:
+        ConfigError: a bad or taken entry name, or no folder for a new ``--vault``.
+        and the vault's errors (a wrong key, a damaged vault).
+    """
+    vault_path = Path(options.vault) if options.vault else Path(run_dir) / VAULT_FILE
+    entry = options.entry or _run_name(Path(run_dir))
+    if options.vault and not vault_path.exists() and not vault_path.parent.is_dir():
+        raise ConfigError(
+            f"--vault {vault_path}: there is no folder {vault_path.parent} to create it in;"
+            " create the folder or choose another --vault"
+        )
+    _check_new_entry(vault_path, entry, key)
+    return vault_path, entry
+
+
+def _check_new_entry(vault_path: Path, entry: str, key: KeySource | None) -> None:
     """A new run's entry: a valid name, and not one the vault (when it exists) already holds.
 
     Opening an existing vault here also checks the key before anything is written.
@@ -211,7 +234,7 @@ def _check_new_entry(vault_path: Path, entry: str, key: KeySource) -> None:
             f"vault entry name {entry!r} (--entry, default the run folder's name) is not valid:"
             f" use {NAME_RULE}"
         )
-    if not vault_path.exists():
+    if key is None or not vault_path.exists():
         return
     vault = Vault.open(vault_path, key)
     if vault.can_read and entry in vault:

@@ -78,6 +78,7 @@ def tune(
     from tuner.search.study import StudySettings
     from tuner.tune import (
         TuneOptions,
+        check_destination,
         check_options,
         check_run_dir,
         new_run_dir,
@@ -112,10 +113,19 @@ def tune(
             workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, device=device,
             vault=vault, entry=entry, export=export,
         )  # fmt: skip
+        if data != "synthetic" and "images" in _given_on_command_line(ctx):
+            from tuner.errors import ConfigError
+
+            raise ConfigError(
+                f"--images sets the size of the synthetic scenes; {data} has the images it has:"
+                " drop --images"
+            )
         run_dir = out or new_run_dir()
         check_run_dir(run_dir)  # first: it costs nothing, while the options may load the data
         check_options(options)
+        check_destination(options, run_dir, None)  # the entry's name, before a key is made
         key = _new_key(vault, passphrase_file, key_file, recipient, identity)
+        check_destination(options, run_dir, key)  # the vault and entry, before the header
         typer.echo(
             f"tuning {model}/{backbone} on {data}: {_count(budget, 'trial')} of up to "
             f"{_count(epochs, 'epoch')}, {settings.optimizer}, {_count(workers, 'worker')}; "

@@ -527,3 +527,33 @@ def test_a_dataset_folder_is_checked_once_per_run_and_before_a_resume(
     assert result.exit_code == 4, result.output
     assert "dataset not found" in result.output and "Traceback" not in result.output
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_the_python_defaults_are_the_commands(hyperseal_env: Path) -> None:
+    """A notebook's ``TuneOptions()`` tunes as ``hyperseal tune`` with no option does."""
+    import typer
+
+    from tuner.tune import TuneOptions
+
+    command = typer.main.get_command(app).commands["tune"]  # type: ignore[attr-defined]
+    cli = {param.name: param.default for param in command.params}
+    options = TuneOptions()
+    assert (options.epochs, options.settings.budget) == (cli["epochs"], cli["budget"])
+    assert (options.synthetic_images, options.image_size) == (cli["images"], cli["image_size"])
+    assert (options.workers, options.settings.pruner) == (cli["workers"], cli["pruner"])
+
+
+def test_destination_errors_come_before_the_header_and_create_nothing(
+    hyperseal_env: Path, tmp_path: Path
+) -> None:
+    cases = [
+        (["--entry", "bad name!"], "vault entry name 'bad name!'"),
+        (["--vault", str(tmp_path / "nowhere" / "v.hsv")], "there is no folder"),
+        (["--data", str(tmp_path)], "--images sets the size of the synthetic scenes"),
+    ]
+    for extra, text in cases:
+        result = CliRunner().invoke(app, ["tune", *TINY, "--out", str(tmp_path / "run"), *extra])
+        assert result.exit_code != 0
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and text in lines[0], result.output
+        assert not (tmp_path / "run").exists()
