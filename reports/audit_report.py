@@ -23,6 +23,7 @@ from reports.inputs import (
     ModelAudit,
     Reproduction,
     audit_kind,
+    folder_name,
     read_model_audit,
     read_reproduction,
 )
@@ -152,7 +153,7 @@ def build_model_audit_report(audit: ModelAudit, redact: bool = False) -> Report:
         redacted=redact,
         banner=banner,
         sections=sections,
-        footer=_footer(f"{audit.folder.name}/summary.json and its sealed audit.hsv"),
+        footer=_footer(f"{folder_name(audit.folder)}/summary.json and its sealed audit.hsv"),
         private=not redact,
     )
 
@@ -341,11 +342,11 @@ def build_reproduce_report(rep: Reproduction, redact: bool = False) -> Report:
     return Report(
         kind="reproduce",
         title="Stealing hyperparameters: Wang & Gong reproduced",
-        subtitle=f"{learners} learners · preset {m.get('preset', '?')} · {rep.folder.name}",
+        subtitle=f"{learners} learners · preset {m.get('preset', '?')} · {folder_name(rep.folder)}",
         redacted=redact,
         banner=banner,
         sections=[s for s in sections if s is not None],
-        footer=_footer(f"the tables and manifest.json in {rep.folder.name}"),
+        footer=_footer(f"the tables and manifest.json in {folder_name(rep.folder)}"),
         private=False,
     )
 

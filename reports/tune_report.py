@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports import plots_tune
 from reports.document import Card, Cards, Facts, Gallery, Note, Report, Section, Table
-from reports.inputs import TuneRun, read_tune_run
+from reports.inputs import TuneRun, folder_name, read_tune_run
 from reports.output import ReportPaths, check_writable, report_paths, write_report
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def build_tune_report(run: TuneRun, redact: bool = False) -> Report:
     )
     return Report(
         kind="tune",
-        title=f"Tuning report: {run.run_dir.name}",
+        title=f"Tuning report: {folder_name(run.run_dir)}",
         subtitle=subtitle,
         redacted=redact,
         banner=Note(REDACTED_NOTE, "info") if redact else Note(PRIVATE_NOTE, "warn"),
@@ -130,7 +130,7 @@ def _setup(run: TuneRun, redact: bool) -> Section:
     epochs_run = summary.get("epochs_run", sum(t.epochs_run for t in run.trials))
     settings = run.settings
     items = [
-        ("Run folder", run.run_dir.name),
+        ("Run folder", folder_name(run.run_dir)),
         ("Status", str(info.get("status", "unknown"))),
         ("Data", _data_description(run)),
         (
@@ -470,6 +470,6 @@ def _footer(run: TuneRun) -> str:
     from tuner import __version__
 
     return (
-        f"Made by hyperseal {__version__} from {run.run_dir.name}/run.json and its sealed "
+        f"Made by hyperseal {__version__} from {folder_name(run.run_dir)}/run.json and its sealed "
         "journal. Reports only render: every number comes from the run itself."
     )

@@ -104,6 +104,16 @@ def test_out_names_the_html_file(hyperseal_env: Path, run_copy: Path, synthetic_
     assert code == 33 and "no such folder" in _one_line_error(out)
 
 
+def test_a_run_given_as_dot_is_named_after_its_folder(
+    hyperseal_env: Path, run_copy: Path, synthetic_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(run_copy)
+    code, out = _report("tune", ".", "--key-file", synthetic_run["key_path"])
+    assert code == 0, out
+    html = (run_copy / "report.html").read_text()
+    assert f"Tuning report: {run_copy.name}<" in html and "Tuning report: <" not in html
+
+
 @pytest.mark.parametrize("name", ["report.html", "report.md"])
 def test_never_overwrites_a_foreign_file(
     hyperseal_env: Path, run_copy: Path, synthetic_run: dict[str, Any], name: str
