@@ -398,3 +398,23 @@ def test_pool_workers_exit_when_their_driver_is_killed_outright(tmp_path: Path) 
     while time.monotonic() < deadline and any(running(pid) for pid in workers):
         time.sleep(0.2)
     assert not [pid for pid in workers if running(pid)]
+
+
+def test_the_trial_table_orders_its_columns_the_same_whatever_the_trials_order() -> None:
+    """A conditional parameter first seen late, or a journal read back with sorted keys,
+    must not change the table's columns: params, then metrics, each by name."""
+    from tuner.search.study import trials_frame
+    from tuner.search.trial import TrialResult
+
+    def trial(number: int, params: dict[str, object], metrics: dict[str, float]) -> TrialResult:
+        return TrialResult(number, params, "ok", 0.5, metrics, epochs_run=1, seconds=1.0)
+
+    adamw = trial(0, {"lr": 0.1, "optimizer": "adamw"}, {"mAP50": 0.5, "mAP": 0.2})
+    sgd = trial(1, {"optimizer": "sgd", "momentum": 0.9, "lr": 0.2}, {"mAP": 0.1, "mAP50": 0.4})
+    one, other = trials_frame([adamw, sgd]), trials_frame([sgd, adamw])
+    assert list(one.columns) == list(other.columns)
+    columns = list(one.columns)
+    assert columns[:6] == ["number", "status", "fitness", "epochs_run", "seconds", "error"]
+    assert columns[6:] == ["param_lr", "param_momentum", "param_optimizer", "metric_mAP",
+                           "metric_mAP50", "curve"]  # fmt: skip
+    assert list(one["number"]) == [0, 1] == list(other["number"])

@@ -129,7 +129,8 @@ class StudyResult:
 
 
 def trials_frame(trials: list[TrialResult]) -> pd.DataFrame:
-    """A DataFrame of trials (``param_*`` and ``metric_*`` columns)."""
+    """A DataFrame of trials (``param_*`` and ``metric_*`` columns, each group by name, so a
+    run's table has the same columns in the same order whether it was read back or resumed)."""
     import pandas as pd
 
     rows = []
@@ -147,7 +148,14 @@ def trials_frame(trials: list[TrialResult]) -> pd.DataFrame:
         row["curve"] = [v for _, v in t.curve]
         rows.append(row)
     frame = pd.DataFrame(rows)
-    return frame.sort_values("number").reset_index(drop=True) if rows else frame
+    if not rows:
+        return frame
+    grouped = sorted(c for c in frame.columns if c.startswith(("param_", "metric_")))
+    params = [c for c in grouped if c.startswith("param_")]
+    metrics = [c for c in grouped if c.startswith("metric_")]
+    first = [c for c in frame.columns if c not in grouped and c != "curve"]
+    frame = frame[[*first, *params, *metrics, "curve"]]
+    return frame.sort_values("number").reset_index(drop=True)
 
 
 #: Called after each finished trial (in the driver), e.g. to keep the best weights.
