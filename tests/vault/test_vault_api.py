@@ -344,3 +344,25 @@ def test_key_mode_reported(keys: Any, fast: ScryptParams, tmp_path: Path) -> Non
     Vault.create(path, keys.writer, kdf=fast)
     expected = {"passphrase": KeyMode.PASSPHRASE, "key_file": KeyMode.KEY_FILE}
     assert inspect_file(path).key_mode == expected.get(keys.mode, KeyMode.RECIPIENT)
+
+
+def test_new_files_are_created_where_hard_links_are_not_supported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FAT, some FUSE and network mounts refuse link(2): creating still works, still refuses
+    to overwrite, and leaves no temporary file."""
+    import errno
+
+    from tuner.vault import KeyFile, Vault, generate_key_file
+
+    def no_links(*args: Any) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr("tuner.vault.atomic.os.link", no_links)
+    key = generate_key_file(tmp_path / "k.key")
+    Vault.create(tmp_path / "v.hsv", key).put("best", {"lr": 0.1})
+    assert Vault.open(tmp_path / "v.hsv", KeyFile(tmp_path / "k.key")).get("best") == {"lr": 0.1}
+    with pytest.raises(VaultError, match="file exists; refusing to overwrite it"):
+        Vault.create(tmp_path / "v.hsv", key)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key", "v.hsv", "v.hsv.lock"]
+    assert (tmp_path / "k.key").stat().st_mode & 0o777 == 0o600

@@ -124,10 +124,35 @@ def create_exclusive(path: str | os.PathLike[str], data: bytes) -> None:
     except FileExistsError:
         raise VaultError(f"{target}: file exists; refusing to overwrite it") from None
     except OSError as exc:
-        raise VaultError(f"{target}: cannot create ({exc.strerror})") from None
+        if exc.errno not in _NO_HARD_LINKS:
+            raise VaultError(f"{target}: cannot create ({exc.strerror})") from None
+        _create_in_place(target, data)  # FAT, some FUSE and network mounts
     finally:
         _unlink_quietly(temp)
     _sync_folder(target)
+
+
+#: What ``link(2)`` fails with on filesystems without hard links.
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
+
+
+def _create_in_place(target: Path, data: bytes) -> None:
+    """``O_EXCL`` creation and a direct write: still never overwrites, and a failed write
+    removes the partial file (a crash mid-write can leave one, which readers report)."""
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise VaultError(f"{target}: file exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise VaultError(f"{target}: cannot create ({exc.strerror})") from None
+    try:
+        write_all(fd, data)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quietly(target)
+        raise VaultError(f"{target}: cannot write ({exc.strerror})") from None
+    os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
