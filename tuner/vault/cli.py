@@ -423,6 +423,22 @@ def rotate(
     )
     opened.rotate(new_key, kdf=_scrypt(kdf_log2n))
     typer.echo(f"rotated {vault}: now sealed with a {opened.key_mode.describe()}")
+    journal = _run_journal_beside(vault)
+    if journal is not None:
+        typer.echo(
+            f"note: {journal}, the trial history of the run beside it, stays sealed with the"
+            " old key (journals are not rotated): keep that key to report on or resume the run",
+            err=True,
+        )
+
+
+def _run_journal_beside(vault: Path) -> Path | None:
+    """The journal of the tuning run whose folder holds ``vault``, if it is one."""
+    from tuner.tune import JOURNAL_FILE, RUN_FILE
+
+    folder = vault.parent
+    journal = folder / JOURNAL_FILE
+    return journal if (folder / RUN_FILE).is_file() and journal.is_file() else None
 
 
 @app.command("verify")
