@@ -54,7 +54,7 @@ def test_freeze_fixes_values() -> None:
      ({"lr": {"type": "log", "low": 1e-4, "high": 1.0, "step": 2}}, "unknown key 'step'"),
      ({"learning_rate": {"type": "log", "low": 1e-4, "high": 1.0}}, "'learning_rate' is not a"),
      ({"momentum": {"type": "float", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}}},
-      "'when' names 'optimizer'"),
+      "parameter 'momentum' has 'when: {optimizer: ...}', but the space has no parameter"),
      ({"epochs": {"type": "fixed", "value": 3}}, "every parameter is fixed"),
      ({"lr": {"type": "float", "low": 0.0, "high": 30.0}}, "defaults do not make a valid config"),
      ({"lr": {"type": "log", "low": 0.1, "high": 30.0, "default": 1.0}}, "reaches 30.0"),
@@ -78,3 +78,72 @@ def test_space_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("lr: {type: log, low: [\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_space(tmp_path / "bad.yaml")
+
+
+_MOMENTUM = "momentum: {type: float, low: 0, high: 0.99, default: 0.9"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [(f"{_MOMENTUM}, when: {{nosuch: sgd}}}}\n",
+      "parameter 'momentum' has 'when: {nosuch: ...}', but the space has no parameter 'nosuch'"),
+     (f"lr: {{type: log, low: 1.0e-3, high: 0.2}}\n{_MOMENTUM}, when: {{lr: 0.02}}}}\n",
+      "'lr' is a log parameter; 'when' can only name a choice (or fixed) parameter"),
+     (f"optimizer: {{type: choice, choices: [sgd, adamw]}}\n{_MOMENTUM}, when: {{optimizer: "
+      "[sgd, rmsprop]}}\n", "'optimizer' never takes 'rmsprop' (its choices are 'sgd', 'adamw')"),
+     (f"{_MOMENTUM}}}\nepochs: {{type: int, low: 1, high: 9, default: 4}}\n",
+      "parameter 'epochs' has type int, but the trial length is not searched"),
+     (f"{_MOMENTUM}, when: {{epochs: 4}}}}\nepochs: {{type: int, low: 1, high: 9, default: 4}}\n",
+      "parameter 'epochs' has type int"),
+     (f"{_MOMENTUM}}}\nepochs: {{type: fixed, value: 4}}\nlr: {{type: log, low: 0.0, high: 1.0}}\n",
+      "parameter 'lr' is log-scaled"),
+     (f"{_MOMENTUM}}}\nlearning_rate: {{type: log, low: 0.1, high: 1.0}}\n",
+      "'learning_rate' is not a training hyperparameter"),
+     ("epochs: {type: fixed, value: 4}\n", "every parameter is fixed"),
+     ("[]\n", "must be a non-empty mapping")],
+)  # fmt: skip
+def test_every_error_of_a_space_file_names_the_file(
+    tmp_path: Path, text: str, fragment: str
+) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_space(path)
+    message = str(info.value)
+    assert message.startswith(f"search space {path}: ") or message.startswith(
+        f"search space {path} must"
+    ), message
+    assert fragment in message and "\n" not in message
+
+
+def test_a_frozen_space_keeps_naming_its_file(tmp_path: Path) -> None:
+    """tune fixes 'epochs' at --epochs; a 'when' on the file's value then names the file."""
+    path = tmp_path / "space.yaml"
+    path.write_text(f"{_MOMENTUM}, when: {{epochs: 6}}}}\nepochs: {{type: fixed, value: 6}}\n")
+    space = load_space(path)
+    assert space.where == f"search space {path}"
+    with pytest.raises(ConfigError) as info:
+        space.freeze({"epochs": 3})
+    assert str(info.value) == (
+        f"search space {path}: parameter 'momentum' has 'when: {{epochs: ...}}', but 'epochs' "
+        "never takes 6 (it is fixed at 3); use values it takes"
+    )
+    assert space.freeze({"epochs": 6}).where == space.where
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("lr: {type: log, low: 1.0e-3, high: 0.2\ntoken: hunter2: x\n", "line 2, column 6"),
+     ("lr: {type: log, low: 1.0e-3, high: 0.2}\n  token: 'hunter2\n", "line 2, column 3"),
+     ("lr: {type: log, low: 1.0e-3, high: 0.2}\ntoken: \"hunter2\x01\"\n", "line 2, column 16")],
+)  # fmt: skip
+def test_a_yaml_syntax_error_gives_the_line_but_never_the_content(
+    tmp_path: Path, text: str, line: str
+) -> None:
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_space(path)
+    message = str(info.value)
+    assert message.startswith(f"search space file {path} is not valid YAML at {line}; ")
+    assert "hunter2" not in message and "token" not in message and "\n" not in message

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -62,6 +63,59 @@ def test_family_options_are_passed_and_checked() -> None:
         _study(optimizer="ParametrizedCMA", optimizer_options={"bogus": 1})
     with pytest.raises(ConfigError, match="takes no options"):
         _study(optimizer="OnePlusOne", optimizer_options={"popsize": 4})
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "options", "fragment"),
+    [("DifferentialEvolution", {"popsize": -3},
+      "DifferentialEvolution: popsize=-3 refused: popsize must be a whole number of 1 or more"),
+     ("DifferentialEvolution", {"popsize": 0}, "popsize=0 refused: popsize must be a whole"),
+     ("DifferentialEvolution", {"crossover": "xyz"}, "crossover must be a number or one of"),
+     ("ParametrizedCMA", {"popsize": 0},
+      "ParametrizedCMA: popsize=0 refused: popsize must be a whole number of 2 or more"),
+     ("ParametrizedCMA", {"scale": 0}, "scale=0 refused: scale must be a number above 0"),
+     ("ConfPSO", {"popsize": 0},
+      "ConfPSO: popsize=0 refused: popsize must be a whole number of 1 or more"),
+     ("ConfPSO", {"transform": "foo"}, "transform must be one of identity, arctan, gaussian"),
+     ("ParametrizedOnePlusOne", {"mutation": "nosuch"},
+      "ParametrizedOnePlusOne: mutation='nosuch' refused: mutation must be one of gaussian,"),
+     ("ParametrizedOnePlusOne", {"noise_handling": "zzz"}, "noise_handling must be random,"),
+     ("ParametrizedBO", {"utility_kind": "nosuch"}, "utility_kind must be one of ucb, ei, poi"),
+     ("ParametrizedBO", {"gp_parameters": 3}, "gp_parameters must be a mapping"),
+     ("ParametrizedCMA", {"bogus": 1}, "ParametrizedCMA has no option 'bogus'; its options: "),
+     pytest.param("ParametrizedCMA", {"fcmaes": True}, "fcmaes=True refused: Please install",
+                  marks=pytest.mark.skipif(find_spec("fcmaes") is not None,
+                                           reason="fcmaes is installed"))],
+)  # fmt: skip
+def test_a_bad_family_option_says_what_the_value_must_be(
+    optimizer: str, options: dict[str, object], fragment: str
+) -> None:
+    """One line naming the option and what it takes, not Nevergrad's internal state
+    ('Both asked and told queues are empty'); checked before the optimizer is built where
+    hyperseal knows the option."""
+    from tuner.search.optimizers import check_optimizer, make_optimizer
+
+    space = quadratic_space()
+    with pytest.raises(ConfigError) as info:
+        check_optimizer(optimizer, space.parametrization(seed=0), 8, 1, options)
+    message = str(info.value)
+    assert message.startswith(f"bad --optimizer-option for {optimizer}: ")
+    assert fragment in message and "\n" not in message
+    assert "queues are empty" not in message and "number of weights" not in message
+    if "must be" in fragment or "no option" in fragment:  # refused before anything is built
+        with pytest.raises(ConfigError, match=r"must be|no option"):
+            make_optimizer(optimizer, space.parametrization(seed=0), 8, 1, options)
+
+
+def test_family_options_are_given_as_nevergrad_wants_them() -> None:
+    """YAML gives ``scale=2`` as an int and a pair as a list; Nevergrad asserts a float and a
+    tuple."""
+    from tuner.search.optimizers import check_optimizer
+
+    param = quadratic_space().parametrization(seed=0)
+    check_optimizer("DifferentialEvolution", param, 8, 1, {"scale": 2, "crossover": 1})
+    check_optimizer("ParametrizedOnePlusOne", param, 8, 1, {"noise_handling": ["random", 0.1]})
+    check_optimizer("ParametrizedCMA", param, 8, 1, {"popsize": 2})
 
 
 def test_failed_trials_are_recorded_and_the_search_goes_on() -> None:

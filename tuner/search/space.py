@@ -68,30 +68,46 @@ class Param:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """An ordered set of :class:`Param`, mapped to and from Nevergrad."""
+    """An ordered set of :class:`Param`, mapped to and from Nevergrad.
+
+    ``where`` names the space in errors (``search space FILE`` for a file); copies keep it.
+    """
 
     params: tuple[Param, ...] = field(default_factory=tuple)
+    where: str = field(default="search space", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
         by_name = {p.name: p for p in self.params}
+        if len(set(names)) != len(names):
+            twice = next(n for n in names if names.count(n) > 1)
+            raise ConfigError(f"{self.where} names the parameter {twice!r} twice; keep one")
         for p in self.params:
             for other, allowed in p.when:
                 cond = by_name.get(other)
-                if cond is None or cond.kind not in ("choice", "fixed"):
+                head = f"{self.where}: parameter {p.name!r} has 'when: {{{other}: ...}}'"
+                if cond is None:
                     raise ConfigError(
-                        f"search space parameter {p.name!r}: 'when' names {other!r}, "
-                        "which must be a choice parameter of the space"
+                        f"{head}, but the space has no parameter {other!r}; add {other!r} as a "
+                        "choice (or fixed) parameter, or take it out of 'when'"
+                    )
+                if cond.kind not in ("choice", "fixed"):
+                    raise ConfigError(
+                        f"{head}, but {other!r} is a {cond.kind} parameter; 'when' can only "
+                        "name a choice (or fixed) parameter"
                     )
                 valid = cond.choices if cond.kind == "choice" else (cond.default,)
                 bad = [v for v in allowed if v not in valid]
                 if bad:
-                    raise ConfigError(
-                        f"search space parameter {p.name!r}: 'when' expects {other!r} to take "
-                        "a value that is not among its choices"
+                    takes = (
+                        f"its choices are {', '.join(map(repr, valid))}"
+                        if cond.kind == "choice"
+                        else f"it is fixed at {cond.default!r}"
                     )
-        if len(set(names)) != len(names):
-            raise ConfigError("search space names a parameter twice")
+                    raise ConfigError(
+                        f"{head}, but {other!r} never takes {bad[0]!r} ({takes}); "
+                        "use values it takes"
+                    )
 
     @property
     def names(self) -> list[str]:
@@ -119,7 +135,7 @@ class SearchSpace:
             Param(p.name, "fixed", _native(values[p.name]), when=p.when) if p.name in values else p
             for p in self.params
         )
-        return SearchSpace(params)
+        return SearchSpace(params, where=self.where)
 
     def parametrization(self, seed: int | None = None) -> Any:
         """A Nevergrad ``p.Dict`` over the searched parameters."""
@@ -206,9 +222,16 @@ def load_space(path: Path) -> SearchSpace:
     if not path.is_file():
         raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise ConfigError(f"search space file {path} is not valid YAML") from None
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError:
+        raise ConfigError(f"search space file {path} is not UTF-8 text; save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        # Only the position: YAML's own description can quote the file, which may hold secrets.
+        raise ConfigError(
+            f"search space file {path} is not valid YAML{_yaml_position(exc, text)}; "
+            "check the indentation, brackets and quotes there"
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"cannot read the search space file {path} ({exc.strerror}); check its permissions"
@@ -229,7 +252,13 @@ def parse_space(data: Any, *, where: str = "search space") -> SearchSpace:
                 f"known: {', '.join(sorted(known))}"
             )
         params.append(_parse_param(str(name), spec, where))
-    space = SearchSpace(tuple(params))
+    epochs = next((p for p in params if p.name == "epochs"), None)
+    if epochs is not None and epochs.searched:
+        raise ConfigError(
+            f"{where}: parameter 'epochs' has type {epochs.kind}, but the trial length is not "
+            "searched (pruning compares trials epoch by epoch); drop it and set it with --epochs"
+        )
+    space = SearchSpace(tuple(params), where=where)
     if not space.searched:
         raise ConfigError(f"{where}: every parameter is fixed; leave at least one to search")
     try:
@@ -308,6 +337,18 @@ def _parse_when(raw: Any, fail: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     return tuple(
         (str(k), tuple(v) if isinstance(v, list) else (v,)) for k, v in sorted(raw.items())
     )
+
+
+def _yaml_position(exc: Exception, text: str) -> str:
+    """`` at line L, column C`` of a YAML error (1-based), or nothing when YAML gives none."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+    if isinstance(position, int):
+        before = text[:position]
+        return f" at line {before.count(chr(10)) + 1}, column {position - before.rfind(chr(10))}"
+    return ""
 
 
 def _native(value: Any) -> Any:
