@@ -462,12 +462,13 @@ def _space(options: TuneOptions) -> SearchSpace:
     if "epochs" in space.names:
         epochs = space["epochs"]
         if epochs.kind != "fixed":
-            raise ConfigError("search space: 'epochs' must be fixed; set it with --epochs")
+            raise ConfigError(f"{space.where}: 'epochs' must be fixed; set it with --epochs")
         space = space.freeze({"epochs": options.epochs})
     else:
         space = parse_space(
             {**{p.name: p.to_spec() for p in space.params},
              "epochs": {"type": "fixed", "value": options.epochs}},
+            where=space.where,
         )  # fmt: skip
     return space
 

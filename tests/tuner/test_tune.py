@@ -167,6 +167,17 @@ def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment
     assert not (hyperseal_env / "r").exists()  # refused before anything was written
 
 
+def test_a_space_file_without_epochs_is_named_in_its_errors(
+    hyperseal_env: Path, tmp_path: Path
+) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("warmup_epochs: {type: float, low: 0, high: 10, default: 0}\n")
+    code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), "--space", str(space)])
+    assert code != 0 and "Traceback" not in out
+    assert f"search space {space}: parameter 'warmup_epochs' reaches 10.0" in out
+    assert not (hyperseal_env / "r").exists()
+
+
 def _refused(code: int, out: str, fragment: str) -> None:
     """Refused with exit code 3 and the error in one line, without a traceback."""
     assert code == 3, out
