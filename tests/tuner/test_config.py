@@ -63,3 +63,9 @@ def test_schedule_warms_up_then_decays() -> None:
     assert lr_factor(60, total, warm, "step") == 1.0
     assert lr_factor(80, total, warm, "step") == pytest.approx(0.1)
     assert lr_factor(95, total, warm, "step") == pytest.approx(0.01)
+
+
+def test_a_field_given_twice_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text("lr: 0.01\nepochs: 3\nlr: 0.5\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: key 'lr' appears twice \(line 3\); keep one"):
+        load_config(tmp_path / "c.yaml")

@@ -147,3 +147,19 @@ def test_a_yaml_syntax_error_gives_the_line_but_never_the_content(
     message = str(info.value)
     assert message.startswith(f"search space file {path} is not valid YAML at {line}; ")
     assert "hunter2" not in message and "token" not in message and "\n" not in message
+
+
+def test_a_parameter_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    """YAML would keep the second silently; the user meant one of them."""
+    path = tmp_path / "space.yaml"
+    path.write_text(
+        "lr: {type: log, low: 0.001, high: 0.1, default: 0.01}\n"
+        "weight_decay: {type: log, low: 1.0e-6, high: 0.01, default: 1.0e-4}\n"
+        "lr: {type: log, low: 0.0001, high: 1.0, default: 0.01}\n"
+    )
+    with pytest.raises(ConfigError, match=r"space\.yaml: key 'lr' appears twice \(line 3\)"):
+        load_space(path)
+    from tuner.yamlfile import load_yaml
+
+    # an anchor merged in and then overridden is not a repeat
+    assert load_yaml("a: &A {x: 1, y: 2}\nb: {<<: *A, x: 3}\n")["b"] == {"x": 3, "y": 2}

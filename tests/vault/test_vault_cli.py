@@ -474,6 +474,7 @@ def test_help_is_fast_and_imports_no_crypto() -> None:
      ("a: {c: [1, .inf]}\n", "a.c[1] is not a finite number"),
      ("run: {start: 2026-01-02}\n", "run.start is a date or time, which JSON cannot store;"
       " quote it"),
+     ("lr: 0.1\nlr: 0.2\n", "key 'lr' appears twice (line 2); keep one"),
      ("deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply")],
 )  # fmt: skip
 def test_put_refuses_what_json_cannot_hold(

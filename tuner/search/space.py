@@ -216,6 +216,8 @@ def load_space(path: Path) -> SearchSpace:
     """Read a search space from a YAML (or JSON) file."""
     import yaml
 
+    from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
+
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"search space {path} is a folder, not a YAML file; pass a YAML file")
@@ -223,7 +225,9 @@ def load_space(path: Path) -> SearchSpace:
         raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
     try:
         text = path.read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"search space file {path}: {duplicate_key_message(exc)}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"search space file {path} is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:

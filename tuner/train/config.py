@@ -112,13 +112,17 @@ def load_config(path: Path) -> TrainConfig:
     """
     import yaml
 
+    from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
+
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; pass a YAML or JSON file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; pass a YAML or JSON file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ConfigError(f"config file {path}: {duplicate_key_message(exc)}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         at = f" at line {line + 1}" if line is not None else ""

@@ -79,6 +79,7 @@ def _load_config(source: str) -> dict[str, Any]:
     import yaml
 
     from tuner.vault.errors import DocumentError
+    from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
 
     where = "stdin" if source == "-" else source
     try:
@@ -102,7 +103,9 @@ def _load_config(source: str) -> dict[str, Any]:
             ) from None
     else:
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
+        except DuplicateKeyError as exc:
+            raise DocumentError(f"{where}: {duplicate_key_message(exc)}") from None
         except RecursionError:
             raise too_deep from None
         except yaml.YAMLError as exc:
