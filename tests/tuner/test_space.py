@@ -83,6 +83,15 @@ def test_space_file(tmp_path: Path) -> None:
 _MOMENTUM = "momentum: {type: float, low: 0, high: 0.99, default: 0.9"
 
 
+def _space_error(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """Write ``text`` as a space file; the path and the message loading it raises."""
+    path = tmp_path / "space.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_space(path)
+    return path, str(info.value)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [(f"{_MOMENTUM}, when: {{nosuch: sgd}}}}\n",
@@ -105,11 +114,7 @@ _MOMENTUM = "momentum: {type: float, low: 0, high: 0.99, default: 0.9"
 def test_every_error_of_a_space_file_names_the_file(
     tmp_path: Path, text: str, fragment: str
 ) -> None:
-    path = tmp_path / "space.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_space(path)
-    message = str(info.value)
+    path, message = _space_error(tmp_path, text)
     assert message.startswith(f"search space {path}: ") or message.startswith(
         f"search space {path} must"
     ), message
@@ -140,11 +145,7 @@ def test_a_frozen_space_keeps_naming_its_file(tmp_path: Path) -> None:
 def test_a_yaml_syntax_error_gives_the_line_but_never_the_content(
     tmp_path: Path, text: str, line: str
 ) -> None:
-    path = tmp_path / "space.yaml"
-    path.write_text(text)
-    with pytest.raises(ConfigError) as info:
-        load_space(path)
-    message = str(info.value)
+    path, message = _space_error(tmp_path, text)
     assert message.startswith(f"search space file {path} is not valid YAML at {line}; ")
     assert "hunter2" not in message and "token" not in message and "\n" not in message
 
