@@ -187,7 +187,9 @@ def model_cmd(
     out = out or default_out_dir(model)
     # refuse bad options, outputs, files and mismatched data before asking for any key
     check_output_folder(out, force=force)
-    check_options(known_fraction, defend, map_tolerance, optimizer, batch_size, threads, device)
+    check_options(
+        known_fraction, defend, map_tolerance, optimizer, batch_size, threads, device, seed
+    )
     if threads is not None:
         import torch
 

@@ -247,11 +247,13 @@ def check_options(
     batch_size: int | None = None,
     threads: int | None = None,
     device: str | None = None,
+    seed: int | None = None,
 ) -> list[Defence]:
     """Check :func:`audit_model`'s options before any work; return the parsed defences.
 
     ``threads`` is the CLI's ``--threads`` (torch CPU threads; ``None``: torch's);
-    ``device`` its ``--device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, which must exist).
+    ``device`` its ``--device`` (``auto``, ``cpu``, ``cuda`` or ``cuda:N``, which must exist);
+    ``seed`` its ``--seed`` (``0`` to ``2**64 - 1``, what torch's and numpy's generators take).
 
     Raises:
         AuditOptionError: the first option out of range, in one line.
@@ -266,6 +268,8 @@ def check_options(
         raise AuditOptionError(f"--batch-size {batch_size} must be at least 1")
     if threads is not None and threads < 1:
         raise AuditOptionError(f"--threads {threads} must be at least 1 (torch CPU threads)")
+    if seed is not None and not 0 <= seed <= 2**64 - 1:
+        raise AuditOptionError(f"--seed {seed} must be a whole number from 0 to 2**64 - 1")
     if device is not None:
         from tuner.errors import TrainingError
         from tuner.train.loop import resolve_device
@@ -367,7 +371,7 @@ def audit_model(
     started = time.perf_counter()
     plan = check_options(
         known_fraction, defences, map_tolerance, optimizer, batch_size,
-        device=device if isinstance(device, str) else None,
+        device=device if isinstance(device, str) else None, seed=seed,
     )  # fmt: skip
     if truth is not None and vault is not None:
         raise AuditOptionError("give the truth either through a vault or directly, not both")

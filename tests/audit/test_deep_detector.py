@@ -330,3 +330,10 @@ def test_a_raw_pickle_torch_file_is_refused_without_a_warning(tmp_path: Path) ->
         with pytest.raises(UnsafeModelError, match="not weights-only"):
             load_released_detector(path)
     assert not marker.exists()
+
+
+def test_negative_seed_and_meta_device_are_one_line(world: dict[str, Any], tmp_path: Path) -> None:
+    for option, value in (("--seed", "-1"), ("--device", "meta")):
+        result = run("model", *common(world), option, value, "--out", tmp_path / "o", code=29)
+        one_error_line(result, option)
+    assert not (tmp_path / "o").exists()

@@ -12,7 +12,7 @@ from torch import nn
 
 from audit.deep.combine import bootstrap_interval, pooled_estimate, solve_reduced
 from audit.deep.defend import Defence, apply_defence, parse_defences
-from audit.deep.model_audit import Recipe, _recommend, recipe_from_entry
+from audit.deep.model_audit import Recipe, _recommend, check_options, recipe_from_entry
 from audit.deep.scale import invariance_statistic, is_scale_invariant
 from audit.deep.verdict import errors_against, verdict_for
 from audit.errors import AuditOptionError, NoEquationError
@@ -127,3 +127,13 @@ def test_recipe_from_a_tuning_entry() -> None:
         recipe_from_entry({"metrics": {}})
     with pytest.raises(AuditOptionError, match="weight_decay"):
         recipe_from_entry({"config": {"weight_decay": -1}})
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [({"seed": -1}, "--seed -1"), ({"seed": 2**64}, "--seed"), ({"device": "meta"}, "--device")],
+)
+def test_seed_and_device_are_checked_before_any_work(options: dict, words: str) -> None:
+    with pytest.raises(AuditOptionError, match=words):
+        check_options(**options)
+    assert check_options(seed=0, device="cpu") == []

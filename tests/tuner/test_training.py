@@ -10,11 +10,11 @@ from typer.testing import CliRunner
 from tuner.data.dataset import DetectionDataset
 from tuner.data.resolve import resolve_data
 from tuner.detectors import ModelSpec
-from tuner.errors import DivergedError, ModelError
+from tuner.errors import ConfigError, DivergedError, ModelError, TrainingError
 from tuner.evaluate import evaluate_detections, evaluate_model
 from tuner.main import app
 from tuner.release import load_release, load_torch_state, save_release
-from tuner.train import TrainConfig, train_detector
+from tuner.train import TrainConfig, load_config, resolve_device, train_detector
 
 
 @pytest.fixture
@@ -156,3 +156,32 @@ def test_help_is_fast_and_imports_no_torch() -> None:
     code = "import sys, tuner.main; print('torch' in sys.modules, 'nevergrad' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_config_with_keys_of_mixed_types_is_one_config_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text("1: 2\nfoo: 3\n")
+    with pytest.raises(ConfigError, match="unknown field"):
+        load_config(cfg)
+    result = CliRunner().invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 3 and "unknown field" in result.output
+
+
+def test_seed_that_torch_cannot_take_is_refused_up_front() -> None:
+    with pytest.raises(ConfigError, match="'seed' is out of range"):
+        TrainConfig.from_dict({"seed": 10**20})
+    assert TrainConfig(seed=2**64 - 1).seed == 2**64 - 1
+
+
+def test_range_error_names_its_source_but_no_sealed_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        TrainConfig.from_dict({"epochs": 7, "warmup_epochs": 9.0}, where="vault entry 'm'")
+    message = str(info.value)
+    assert message.startswith("vault entry 'm': ") and "'warmup_epochs'" in message
+    assert "7" not in message
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "xpu"])
+def test_devices_training_does_not_run_on_are_refused(device: str) -> None:
+    with pytest.raises(TrainingError, match=f"unknown device '{device}'"):
+        resolve_device(device)

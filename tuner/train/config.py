@@ -16,6 +16,8 @@ from tuner.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
+#: The seeds torch's generators accept.
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -64,11 +66,13 @@ class TrainConfig:
         _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
         _check_range("batch_size", self.batch_size, 1, 4096)
         _check_range("epochs", self.epochs, 1, 100_000)
-        _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs))
+        # the bound is named, not given: a sealed recipe's epochs must not reach a message
+        _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs), "epochs")
         _check_range("grad_clip", self.grad_clip, 0.0, 1e6)
         _check_range("hflip", self.hflip, 0.0, 1.0)
         _check_range("scale_jitter", self.scale_jitter, 0.0, 0.9)
         _check_range("color_jitter", self.color_jitter, 0.0, 1.0)
+        _check_range("seed", self.seed, SEED_MIN, SEED_MAX)
         if self.nesterov and self.optimizer == "sgd" and self.momentum == 0:
             raise ConfigError(
                 "config field 'nesterov' needs a momentum above 0; set one or drop it"
@@ -88,7 +92,7 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"{where} must be a mapping of field: value")
         known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(data) - set(known))
+        unknown = sorted(set(data) - set(known), key=str)
         if unknown:
             raise ConfigError(
                 f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(known)}"
@@ -97,7 +101,10 @@ class TrainConfig:
         values: dict[str, Any] = {}
         for name, raw in data.items():
             values[name] = _coerce(name, raw, type(getattr(defaults, name)), where)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied (validated like the constructor)."""
@@ -168,11 +175,17 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _check_range(
-    name: str, value: float, low: float, high: float, *, low_open: bool = False
+    name: str,
+    value: float,
+    low: float,
+    high: float,
+    high_name: str | None = None,
+    *,
+    low_open: bool = False,
 ) -> None:
     ok = (value > low if low_open else value >= low) and value <= high
     if not ok or value != value:
         bracket = "(" if low_open else "["
         raise ConfigError(
-            f"config field {name!r} is out of range; allowed: {bracket}{low}, {high}]"
+            f"config field {name!r} is out of range; allowed: {bracket}{low}, {high_name or high}]"
         )
