@@ -115,7 +115,10 @@ def load_release(folder: Path, *, device: str = "cpu") -> tuple[nn.Module, Model
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    spec = ModelSpec.from_dict(manifest.get("model", {}))
+    try:
+        spec = ModelSpec.from_dict(manifest.get("model", {}))
+    except ModelError as exc:
+        raise ModelError(f"{folder / MANIFEST}: {exc}; restore it from the release") from None
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise ModelError(f"{weights} is missing; the release folder is incomplete")

@@ -87,9 +87,12 @@ def load_released_detector(path: str | Path) -> ReleasedDetector:
     folder = path if path.is_dir() else path.parent
     try:
         manifest = read_manifest(folder)
-        spec = ModelSpec.from_dict(manifest.get("model") or {})
     except ModelError as exc:
         raise ModelFileError(str(exc)) from None
+    try:
+        spec = ModelSpec.from_dict(manifest.get("model") or {})
+    except ModelError as exc:
+        raise ModelFileError(f"{folder / MANIFEST}: {exc}; restore it from the release") from None
     if path.is_dir():
         named = str(manifest.get("weights") or WEIGHTS)
         if Path(named).name != named:

@@ -337,3 +337,17 @@ def test_negative_seed_and_meta_device_are_one_line(world: dict[str, Any], tmp_p
         result = run("model", *common(world), option, value, "--out", tmp_path / "o", code=29)
         one_error_line(result, option)
     assert not (tmp_path / "o").exists()
+
+
+def test_malformed_model_description_names_the_manifest(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    import shutil
+
+    release = tmp_path / "release"
+    shutil.copytree(world["release"], release)
+    manifest = json.loads((release / "manifest.json").read_text())
+    manifest["model"] = ["fcos"]
+    (release / "manifest.json").write_text(json.dumps(manifest))
+    result = run("model", "--model", release, "--images", "24", "--out", tmp_path / "o", code=26)
+    one_error_line(result, f"{release / 'manifest.json'}: model description")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,15 @@ def test_range_error_names_its_source_but_no_sealed_value() -> None:
 def test_devices_training_does_not_run_on_are_refused(device: str) -> None:
     with pytest.raises(TrainingError, match=f"unknown device '{device}'"):
         resolve_device(device)
+
+
+def test_malformed_model_description_names_the_manifest(tmp_path: Path) -> None:
+    from tuner.detectors import build_detector
+
+    spec = ModelSpec("fcos", "tiny", 64, ("a",))
+    save_release(build_detector(spec), spec, tmp_path)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    manifest["model"]["image_size"] = "x"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match=f"^{re.escape(str(tmp_path / 'manifest.json'))}: "):
+        load_release(tmp_path)
