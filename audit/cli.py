@@ -223,6 +223,14 @@ def model_cmd(
     _print_model_audit(report, out, map_tolerance)
 
 
+def _batch_images(a: Any) -> str:
+    """Images per batch: the batch size, or what one short batch holds when fewer are known."""
+    used = a.get("images_used")
+    if a["batches"] == 1 and isinstance(used, int) and used < a["batch_size"]:
+        return f"{used} (fewer images known than the batch size {a['batch_size']})"
+    return str(a["batch_size"])
+
+
 def _vault_key(vault: Path, passphrase_file: Path | None, key_file: Path | None,
                identity: Path | None) -> Any:  # fmt: skip
     from tuner.vault.cli_keys import key_for_reading_or_default
@@ -258,7 +266,7 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
     typer.echo(
         f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
         f"'{report.data}': {a['batches']} batch{'es' if a['batches'] != 1 else ''} of "
-        f"{a['batch_size']} "
+        f"{_batch_images(a)} "
         f"(batch size {sources[a['batch_size_source']]}), train mode, no augmentation"
     )
     typer.echo(f"optimizer  {report.optimizer_family} ({sources[a['optimizer_source']]})")

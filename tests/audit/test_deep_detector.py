@@ -351,3 +351,13 @@ def test_malformed_model_description_names_the_manifest(
     (release / "manifest.json").write_text(json.dumps(manifest))
     result = run("model", "--model", release, "--images", "24", "--out", tmp_path / "o", code=26)
     one_error_line(result, f"{release / 'manifest.json'}: model description")
+
+
+def test_the_attacker_line_counts_the_images_a_short_batch_holds() -> None:
+    from audit.cli import _batch_images
+
+    assert _batch_images({"batches": 1, "batch_size": 100, "images_used": 19}) == (
+        "19 (fewer images known than the batch size 100)"
+    )
+    assert _batch_images({"batches": 4, "batch_size": 8, "images_used": 32}) == "8"
+    assert _batch_images({"batches": 1, "batch_size": 8, "images_used": 8}) == "8"
