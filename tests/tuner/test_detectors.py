@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -85,5 +87,14 @@ def test_a_model_needs_classes() -> None:
 def test_spec_round_trips_through_plain_data() -> None:
     spec = ModelSpec("retinanet", "tiny", 96, CLASSES)
     assert ModelSpec.from_dict(spec.to_dict()) == spec
-    with pytest.raises(ModelError, match="incomplete"):
+    with pytest.raises(ModelError, match="incomplete: no backbone, image_size, classes"):
         ModelSpec.from_dict({"arch": "fcos"})
+    plain = spec.to_dict()
+    for bad, text in (({"classes": "abc"}, "classes must be a list of names"),
+                      ({"classes": ["a", 1]}, "classes must be a list of names"),
+                      ({"image_size": 96.7}, "image_size 96.7 is not a whole number"),
+                      ({"image_size": True}, "image_size True is not a whole number")):  # fmt: skip
+        with pytest.raises(ModelError, match=re.escape(text)):
+            ModelSpec.from_dict({**plain, **bad})
+    with pytest.raises(ModelError, match="not a mapping"):
+        ModelSpec.from_dict([plain])  # type: ignore[arg-type]

@@ -61,7 +61,20 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`to_dict`; raises :class:`ModelError` on malformed data."""
+        """Inverse of :meth:`to_dict`; raises :class:`ModelError` on malformed data (a size
+        that is not a whole number, classes that are not a list of names)."""
+        if not isinstance(data, dict):
+            raise ModelError("model description is malformed: not a mapping")
+        missing = [k for k in ("arch", "backbone", "image_size", "classes") if k not in data]
+        if missing:
+            raise ModelError(f"model description is incomplete: no {', '.join(missing)}")
+        size, classes = data["image_size"], data["classes"]
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise ModelError(
+                f"model description is malformed: image_size {size!r} is not a whole number"
+            )
+        if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+            raise ModelError("model description is malformed: classes must be a list of names")
         try:
             return cls(
                 arch=str(data["arch"]),
