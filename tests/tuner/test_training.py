@@ -92,6 +92,28 @@ def test_nan_loss_raises_a_specific_error_without_the_value_of_lr(tiny_data) -> 
     assert "9.5" not in str(info.value)
 
 
+def test_weights_left_non_finite_by_the_last_update_are_caught(
+    tiny_data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each loss was finite, but the last update broke the weights: no model comes back."""
+    import torch
+
+    import tuner.train.loop as loop
+
+    real_step = loop._step
+
+    def breaking_step(model, *args, **kwargs):  # type: ignore[no-untyped-def]
+        loss = real_step(model, *args, **kwargs)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))
+        return loss
+
+    monkeypatch.setattr(loop, "_step", breaking_step)
+    train, val = tiny_data
+    with pytest.raises(DivergedError, match="weights became NaN or infinite in the last update"):
+        train_detector(TrainConfig(epochs=1, batch_size=len(train)), train, val, _spec(train))
+
+
 @pytest.mark.parametrize("arch", ["retinanet", "fasterrcnn", "ssdlite"])
 def test_other_architectures_train_and_evaluate(tiny_data, arch: str) -> None:
     train, val = tiny_data

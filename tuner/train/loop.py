@@ -133,7 +133,7 @@ def train_detector(
         The trained model (in eval mode) with its final metrics and per-epoch history.
 
     Raises:
-        DivergedError: The loss became NaN or infinite.
+        DivergedError: The loss, or the weights at the end, became NaN or infinite.
         TrainingError: Out of memory, or the data cannot be trained on.
     """
     if len(train_set) == 0:
@@ -203,6 +203,7 @@ def train_detector(
         ) from None
     finally:
         progress.finish()
+    _check_finite_weights(model)
     if val_set is not None and not history[-1].metrics:
         metrics = evaluate_model(model, val_set, dev)
     model.eval()
@@ -217,6 +218,17 @@ def train_detector(
         images_per_second=images_seen / train_seconds if train_seconds > 0 else 0.0,
         stopped_early=stopped_early,
     )
+
+
+def _check_finite_weights(model: torch.nn.Module) -> None:
+    """The loss is checked before each update; the weights the last update left are checked
+    here, so that a model with NaN or infinite weights is never evaluated or saved."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+        raise DivergedError(
+            "the weights became NaN or infinite in the last update; lower the learning rate"
+            " or enable gradient clipping (grad_clip)"
+        )
 
 
 def _batch(
