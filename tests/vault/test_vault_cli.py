@@ -490,21 +490,23 @@ def test_put_refuses_what_json_cannot_hold(
     assert vault.read_bytes() == before
 
 
-def test_rotating_a_runs_vault_says_its_journal_keeps_the_old_key(
-    runner: CliRunner, tmp_path: Path
-) -> None:
+def test_a_runs_vault_is_not_rotated_without_its_journal(runner: CliRunner, tmp_path: Path) -> None:
+    """Rotated alone, a run's vault would leave its journal (the whole trial history) under
+    the old key, and the run readable by neither key alone."""
     run_dir, key = tmp_path / "run", tmp_path / "k.key"
     run_dir.mkdir()
     run(runner, "init", run_dir / "vault.hsv", "--key-file", key)
     rotated = run(runner, "rotate", run_dir / "vault.hsv", "--key-file", key,
                   "--new-key-file", tmp_path / "new.key")  # fmt: skip
-    assert "note:" not in rotated.stderr  # not a run's vault
+    assert "rotated" in rotated.stdout  # not a run's vault: rotated as asked
     (run_dir / "run.json").write_text("{}")
     SealedJournal.create(run_dir / "journal.hsj", KeyFile(key)).close()
-    rotated = run(runner, "rotate", run_dir / "vault.hsv", "--key-file", tmp_path / "new.key",
-                  "--new-key-file", tmp_path / "newer.key")  # fmt: skip
-    assert f"note: {run_dir / 'journal.hsj'}, the trial history" in rotated.stderr
-    assert "stays sealed with the old key" in rotated.stderr
+    before = (run_dir / "vault.hsv").read_bytes()
+    refused = run(runner, "rotate", run_dir / "vault.hsv", "--key-file", tmp_path / "new.key",
+                  "--new-key-file", tmp_path / "newer.key", code=10)  # fmt: skip
+    assert f"rotate the run as a whole: hyperseal vault rotate {run_dir}" in refused.stderr
+    assert (run_dir / "vault.hsv").read_bytes() == before
+    assert not (tmp_path / "newer.key").exists()
 
 
 def test_rotate_names_its_own_flags_when_two_new_keys_are_given(

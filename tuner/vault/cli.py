@@ -409,30 +409,53 @@ def rotate(
     ] = None,
     kdf_log2n: KdfOption = 17,
 ) -> None:
-    """Re-encrypt VAULT under a new passphrase (default) or a new key, with a fresh data key."""
-    from tuner.vault import Vault
+    """Re-encrypt VAULT under a new passphrase (default) or a new key, with a fresh data key.
 
+    Given a tuning run's folder, rotate the run as a whole: its vault and its trial journal.
+    """
+    from tuner.vault import SealedJournal, Vault, inspect_file
+
+    def new_key() -> Any:
+        return key_for_new(
+            passphrase_file=new_passphrase_file,
+            key_file=new_key_file,
+            recipient=new_recipient,
+            env=NEW_PASSPHRASE_ENV,
+            prompt="New passphrase",
+            flag_prefix="new-",
+        )
+
+    if vault.is_dir():
+        from tuner.rotate import rotate_run
+        from tuner.tune import JOURNAL_FILE
+
+        key = key_for_reading_or_default(
+            vault / JOURNAL_FILE, passphrase_file=passphrase_file, key_file=key_file,
+            identity=identity,
+        )  # fmt: skip
+        SealedJournal.open(vault / JOURNAL_FILE, key, writable=False).close()  # the key first
+        done = rotate_run(vault, key, new_key(), kdf=_scrypt(kdf_log2n))
+        how = inspect_file(done.vault).key_mode.describe()
+        finished = " (finished the rotation stopped earlier)" if done.completed else ""
+        typer.echo(
+            f"rotated the run {vault}{finished}: {done.vault.name} and {done.journal.name}"
+            f" ({done.records} records) now sealed with a {how}"
+        )
+        return
+    journal = _run_journal_beside(vault)
+    if journal is not None:
+        from tuner.vault.errors import VaultError
+
+        raise VaultError(
+            f"{vault} is the vault of the tuning run {vault.parent}, whose journal is sealed with"
+            f" the same key; rotate the run as a whole: hyperseal vault rotate {vault.parent}"
+        )
     key = key_for_reading_or_default(
         vault, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
     opened = Vault.open(vault, key)
-    new_key = key_for_new(
-        passphrase_file=new_passphrase_file,
-        key_file=new_key_file,
-        recipient=new_recipient,
-        env=NEW_PASSPHRASE_ENV,
-        prompt="New passphrase",
-        flag_prefix="new-",
-    )
-    opened.rotate(new_key, kdf=_scrypt(kdf_log2n))
+    opened.rotate(new_key(), kdf=_scrypt(kdf_log2n))
     typer.echo(f"rotated {vault}: now sealed with a {opened.key_mode.describe()}")
-    journal = _run_journal_beside(vault)
-    if journal is not None:
-        typer.echo(
-            f"note: {journal}, the trial history of the run beside it, stays sealed with the"
-            " old key (journals are not rotated): keep that key to report on or resume the run",
-            err=True,
-        )
 
 
 def _run_journal_beside(vault: Path) -> Path | None:

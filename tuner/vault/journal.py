@@ -486,6 +486,34 @@ class SealedJournal:
             self._check_expect(expect, data, scan.frames)
         return records
 
+    def resealed(
+        self,
+        new_key: KeySource,
+        *,
+        expect: JournalCheckpoint | None = None,
+        kdf: ScryptParams | None = None,
+    ) -> tuple[bytes, JournalCheckpoint]:
+        """This journal's records sealed under ``new_key`` (a fresh data key, the same file id
+        and sequence numbers): the bytes of the new file and its checkpoint. Writes nothing.
+
+        Raises:
+            The errors of :meth:`read` (every record is authenticated first), and
+            KdfParamsError: ``kdf`` is outside the limits.
+        """
+        records = self.read(expect=expect)
+        cipher = new_file(
+            FileKind.JOURNAL, new_key, self._where, kdf=kdf, limits=self._limits,
+            file_id=self._cipher.header.file_id,
+        )  # fmt: skip
+        frames = [
+            encode_frame(seq, cipher.seal(seq, codec.encode_document(record, "journal record")))
+            for seq, record in enumerate(records)
+        ]
+        last = _digest(frames[-1]) if frames else ""
+        return cipher.header.raw + b"".join(frames), JournalCheckpoint(
+            self.journal_id, len(frames), last
+        )
+
     def _check_expect(self, expect: JournalCheckpoint, data: bytes, frames: list[Frame]) -> None:
         where = self._where
         if expect.journal_id != self.journal_id:

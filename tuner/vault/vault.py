@@ -331,11 +331,18 @@ class Vault:
             self._load(data)
         return EntryInfo(name, _parse_time(saved))
 
-    def rotate(self, new_key: KeySource, *, kdf: ScryptParams | None = None) -> None:
+    def rotate(
+        self,
+        new_key: KeySource,
+        *,
+        kdf: ScryptParams | None = None,
+        update: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         """Re-encrypt everything under ``new_key`` (any kind), with a fresh data key.
 
         Needs a key that can read. A recipient vault is rewritten with only
-        the latest record of each name.
+        the latest record of each name. ``update`` replaces the documents of
+        existing entries in the same atomic write (their save times are kept).
 
         Raises:
             KeyKindError: this vault was opened with a public key only.
@@ -347,7 +354,12 @@ class Vault:
             remove_stale_temps(target)
             self._load(read_file(target, "vault"))
             assert self._entries is not None
-            entries = self._entries
+            entries = dict(self._entries)
+            for name, document in (update or {}).items():
+                if name not in entries:
+                    raise EntryNotFoundError(f"{self._where}: no entry {name!r} to update")
+                doc = codec.check_document(document, f"entry {name!r}")
+                entries[name] = _Entry(entries[name].saved_at, doc)
             cipher = new_file(
                 FileKind.VAULT,
                 new_key,

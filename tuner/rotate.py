@@ -1,0 +1,162 @@
+"""Re-seal a tuning run under a new key: its vault and its trial journal together.
+
+A run folder holds two sealed files, ``vault.hsv`` (the best config, and the
+checkpoint of the journal) and ``journal.hsj`` (every trial). Rotating only
+the vault would leave the history, which gives the recipe away just as well,
+under the old key, and the run could no longer be resumed or reported on with
+either key alone. :func:`rotate_run` re-seals both, holding the journal's lock
+so that no tuning process writes meanwhile:
+
+1. the journal's records are authenticated (against the vault's checkpoint)
+   and sealed again under the new key, same file id, into ``journal.hsj.new``;
+2. the vault is rewritten under the new key, with the checkpoint of the new
+   journal, in one atomic write (the point of no return);
+3. ``journal.hsj.new`` is renamed over ``journal.hsj``.
+
+Interrupted after step 2, the run is left with the vault under the new key and
+the journal still under the old one, beside the finished new journal; running
+:func:`rotate_run` again with the same keys completes step 3. Interrupted
+before, it starts again from the old files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuner.errors import ConfigError
+from tuner.vault import (
+    JournalCheckpoint,
+    KeySource,
+    SealedJournal,
+    Vault,
+    VaultError,
+    WrongKeyError,
+)
+from tuner.vault.atomic import FileLock, atomic_write, fsync_dir
+from tuner.vault.kdf import ScryptParams
+
+#: The re-sealed journal, waiting to be renamed over the old one.
+PENDING_SUFFIX = ".new"
+
+
+@dataclass(frozen=True)
+class RotatedRun:
+    """What :func:`rotate_run` rewrote.
+
+    Attributes:
+        vault: The run's vault.
+        journal: The run's journal.
+        records: Records in the journal.
+        entry: The vault entry whose journal checkpoint was updated (None for a run that
+            never finished).
+        completed: True when this call only finished a rotation interrupted earlier.
+    """
+
+    vault: Path
+    journal: Path
+    records: int
+    entry: str | None
+    completed: bool = False
+
+
+def rotate_run(
+    run_dir: str | os.PathLike[str],
+    key: KeySource,
+    new_key: KeySource,
+    *,
+    kdf: ScryptParams | None = None,
+) -> RotatedRun:
+    """Re-seal the run in ``run_dir`` (its vault and journal) from ``key`` to ``new_key``.
+
+    Args:
+        run_dir: A ``hyperseal tune`` run folder whose vault lies inside it.
+        key: The run's key now (must read).
+        new_key: Any key: passphrase, key file, identity or public key.
+        kdf: scrypt cost for a new passphrase.
+
+    Raises:
+        ConfigError: not a run folder, or its vault lies outside it (shared with other
+            runs: rotating it would leave their journals behind).
+        VaultLockedError: the run is being tuned or resumed.
+        and the vault's errors (a wrong key, tampering, a cut journal).
+    """
+    from tuner.tune import JOURNAL_FILE, RUN_FILE, _checkpoint, _try_read, run_vault_path
+
+    run_dir = Path(run_dir)
+    info = _try_read(run_dir / RUN_FILE)
+    journal_path = run_dir / JOURNAL_FILE
+    if info is None or not journal_path.is_file():
+        raise ConfigError(f"{run_dir} is not a tuning run folder (no {RUN_FILE} or journal)")
+    vault_path = run_vault_path(run_dir, info)
+    if vault_path is None or vault_path.resolve().parent != run_dir.resolve():
+        raise ConfigError(
+            f"{run_dir}: the run's vault {vault_path} lies outside the run folder and may hold"
+            " other runs; rotate that vault with `hyperseal vault rotate VAULT`"
+        )
+    pending = journal_path.with_name(journal_path.name + PENDING_SUFFIX)
+    with FileLock(journal_path):  # what tune and resume take: no trial is written meanwhile
+        if pending.exists():
+            finished = _complete(pending, journal_path, vault_path, new_key)
+            if finished is not None:
+                return finished
+            pending.unlink()  # stopped before the vault was rewritten: start again
+        journal = SealedJournal.open(journal_path, key, writable=False)
+        try:
+            data, checkpoint = journal.resealed(
+                new_key, expect=_checkpoint(run_dir, key, journal.journal_id), kdf=kdf
+            )
+        finally:
+            journal.close()
+        vault = Vault.open(vault_path, key)
+        entry = _entry_of(vault, checkpoint.journal_id)
+        atomic_write(pending, data)
+        update = None
+        if entry is not None:
+            update = {entry: {**vault.get(entry), "journal": checkpoint.to_dict()}}
+        vault.rotate(new_key, kdf=kdf, update=update)
+        _replace(pending, journal_path)
+    return RotatedRun(vault_path, journal_path, checkpoint.records, entry)
+
+
+def _entry_of(vault: Vault, journal_id: str) -> str | None:
+    """The tuning result whose checkpoint names journal ``journal_id``."""
+    for name in vault.names():
+        document = vault.get(name)
+        if not isinstance(document, dict) or document.get("kind") != "tuning-result":
+            continue
+        journal = document.get("journal")
+        if isinstance(journal, dict) and journal.get("journal_id") == journal_id:
+            return name
+    return None
+
+
+def _complete(
+    pending: Path, journal_path: Path, vault_path: Path, new_key: KeySource
+) -> RotatedRun | None:
+    """Finish a rotation stopped between the vault's rewrite and the journal's rename;
+    None when the vault is not under ``new_key`` yet (it stopped before the rewrite)."""
+    try:
+        vault = Vault.open(vault_path, new_key)
+    except WrongKeyError:
+        return None
+    new = SealedJournal.open(pending, new_key, writable=False)
+    try:
+        entry = _entry_of(vault, new.journal_id) if vault.can_read else None
+        checkpoint: Any = None
+        if entry is not None:
+            checkpoint = JournalCheckpoint.from_dict(vault.get(entry)["journal"])
+        records = len(new.read(expect=checkpoint)) if new.can_read else new.checkpoint().records
+    except VaultError:
+        new.close()
+        raise
+    new.close()
+    _replace(pending, journal_path)
+    return RotatedRun(vault_path, journal_path, records, entry, completed=True)
+
+
+def _replace(pending: Path, journal_path: Path) -> None:
+    os.replace(pending, journal_path)
+    fsync_dir(journal_path.parent)
