@@ -77,9 +77,17 @@ def parse_defences(specs: str | list[str] | tuple[str, ...] | None) -> list[Defe
     """Parse a comma-separated string (or a list of specs); duplicates dropped, order kept."""
     if specs is None:
         return []
+    if not isinstance(specs, str | list | tuple):
+        raise AuditOptionError(
+            f"defences {specs!r}: give a comma-separated string or a list of specs"
+        )
     items = specs.split(",") if isinstance(specs, str) else list(specs)
     out: list[Defence] = []
     for item in items:
+        if not isinstance(item, str):
+            raise AuditOptionError(
+                f"defence {item!r} is not text; give specs such as 'round:3' or 'noise:1e-3'"
+            )
         if not item.strip():
             continue
         defence = Defence.parse(item)

@@ -258,6 +258,9 @@ def check_options(
     Raises:
         AuditOptionError: the first option out of range, in one line.
     """
+    _check_types(known_fraction=(known_fraction, "a number"),
+                 map_tolerance=(map_tolerance, "a number"), batch_size=(batch_size, "an int"),
+                 threads=(threads, "an int"), seed=(seed, "an int"))  # fmt: skip
     if not 0 < known_fraction <= 1:
         raise AuditOptionError(f"--known-fraction {known_fraction} must lie in (0, 1]")
     if not map_tolerance >= 0:
@@ -279,6 +282,19 @@ def check_options(
         except TrainingError as exc:
             raise AuditOptionError(f"--device: {exc}") from None
     return parse_defences(defences)
+
+
+def _check_types(**given: tuple[Any, str]) -> None:
+    """Numbers where numbers are due (a notebook may pass "0.5"); None stands for a default."""
+    import numbers
+
+    for name, (value, kind) in given.items():
+        if value is None and name not in ("known_fraction", "map_tolerance"):
+            continue
+        whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        if not (whole if kind == "an int" else real):
+            raise AuditOptionError(f"{name} {value!r} must be {kind}, not {type(value).__name__}")
 
 
 def training_data(data: str | Path, spec: ModelSpec, *, images: int = 500, seed: int = 0) -> Any:

@@ -131,8 +131,13 @@ def test_recipe_from_a_tuning_entry() -> None:
 
 @pytest.mark.parametrize(
     ("options", "words"),
-    [({"seed": -1}, "--seed -1"), ({"seed": 2**64}, "--seed"), ({"device": "meta"}, "--device")],
-)
+    [({"seed": -1}, "--seed -1"), ({"seed": 2**64}, "--seed"), ({"device": "meta"}, "--device"),
+     # what a notebook may pass: one line each, not a TypeError from deep inside
+     ({"known_fraction": "0.5"}, "known_fraction '0.5' must be a number, not str"),
+     ({"seed": 1.5}, "seed 1.5 must be an int"), ({"batch_size": True}, "batch_size True"),
+     ({"defences": ["round:3", 5]}, "defence 5 is not text"),
+     ({"defences": 5}, "give a comma-separated string or a list")],
+)  # fmt: skip
 def test_seed_and_device_are_checked_before_any_work(options: dict, words: str) -> None:
     with pytest.raises(AuditOptionError, match=words):
         check_options(**options)
