@@ -69,3 +69,20 @@ def test_a_field_given_twice_is_refused(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text("lr: 0.01\nepochs: 3\nlr: 0.5\n")
     with pytest.raises(ConfigError, match=r"c\.yaml: key 'lr' appears twice \(line 3\); keep one"):
         load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("fields", "text"),
+    [({"lr": "0.1"}, "'lr' must be a number, not str"),
+     ({"batch_size": 2.5}, "'batch_size' must be a whole number, not float"),
+     ({"nesterov": 1}, "'nesterov' must be true or false, not int"),
+     ({"optimizer": 3}, "'optimizer' must be text, not int")],
+)  # fmt: skip
+def test_a_config_built_in_python_is_checked_for_types(fields: dict, text: str) -> None:
+    """from_dict converts a file's values; a notebook's direct construction is checked too."""
+    import numpy as np
+
+    with pytest.raises(ConfigError, match=text):
+        TrainConfig(**fields)
+    numpy_values = TrainConfig(lr=np.float32(0.1), batch_size=np.int64(4), nesterov=False)
+    assert numpy_values.batch_size == 4

@@ -59,6 +59,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _check_types(self)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
@@ -167,6 +168,33 @@ def _coerce(name: str, raw: Any, kind: type, where: str) -> Any:
     if not isinstance(raw, str):
         raise bad
     return raw
+
+
+def _check_types(config: TrainConfig) -> None:
+    """Each field of the kind its default is (a notebook may pass lr="0.1" or batch_size=2.5;
+    :meth:`TrainConfig.from_dict` converts what a file holds before it gets here)."""
+    import numbers
+
+    for f in fields(config):
+        value = getattr(config, f.name)
+        kind = type(f.default)
+        if kind is bool:
+            numpy_bool = type(value).__module__ == "numpy" and type(value).__name__ in (
+                "bool",
+                "bool_",
+            )
+            ok = isinstance(value, bool) or numpy_bool
+        elif kind is int:
+            ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ConfigError(
+                f"config field {f.name!r} must be {_KINDS.get(kind, kind.__name__)},"
+                f" not {type(value).__name__}"
+            )
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
