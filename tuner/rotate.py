@@ -24,17 +24,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tuner.errors import ConfigError
-from tuner.vault import (
-    JournalCheckpoint,
-    KeySource,
-    SealedJournal,
-    Vault,
-    VaultError,
-    WrongKeyError,
-)
+from tuner.vault import KeySource, SealedJournal, Vault, WrongKeyError
 from tuner.vault.atomic import FileLock, atomic_write, fsync_dir
 from tuner.vault.kdf import ScryptParams
 
@@ -83,7 +75,7 @@ def rotate_run(
         VaultLockedError: the run is being tuned or resumed.
         and the vault's errors (a wrong key, tampering, a cut journal).
     """
-    from tuner.tune import JOURNAL_FILE, RUN_FILE, _checkpoint, _try_read, run_vault_path
+    from tuner.tune import JOURNAL_FILE, RUN_FILE, _try_read, run_vault_path, tuning_result_for
 
     run_dir = Path(run_dir)
     info = _try_read(run_dir / RUN_FILE)
@@ -103,15 +95,14 @@ def rotate_run(
             if finished is not None:
                 return finished
             pending.unlink()  # stopped before the vault was rewritten: start again
+        vault = Vault.open(vault_path, key)
         journal = SealedJournal.open(journal_path, key, writable=False)
         try:
-            data, checkpoint = journal.resealed(
-                new_key, expect=_checkpoint(run_dir, key, journal.journal_id), kdf=kdf
-            )
+            found = tuning_result_for(vault, journal.journal_id, first=str(info.get("entry") or ""))
+            entry, old = found if found is not None else (None, None)
+            data, checkpoint = journal.resealed(new_key, expect=old, kdf=kdf)
         finally:
             journal.close()
-        vault = Vault.open(vault_path, key)
-        entry = _entry_of(vault, checkpoint.journal_id)
         atomic_write(pending, data)
         update = None
         if entry is not None:
@@ -121,38 +112,24 @@ def rotate_run(
     return RotatedRun(vault_path, journal_path, checkpoint.records, entry)
 
 
-def _entry_of(vault: Vault, journal_id: str) -> str | None:
-    """The tuning result whose checkpoint names journal ``journal_id``."""
-    for name in vault.names():
-        document = vault.get(name)
-        if not isinstance(document, dict) or document.get("kind") != "tuning-result":
-            continue
-        journal = document.get("journal")
-        if isinstance(journal, dict) and journal.get("journal_id") == journal_id:
-            return name
-    return None
-
-
 def _complete(
     pending: Path, journal_path: Path, vault_path: Path, new_key: KeySource
 ) -> RotatedRun | None:
     """Finish a rotation stopped between the vault's rewrite and the journal's rename;
     None when the vault is not under ``new_key`` yet (it stopped before the rewrite)."""
+    from tuner.tune import tuning_result_for
+
     try:
         vault = Vault.open(vault_path, new_key)
     except WrongKeyError:
         return None
     new = SealedJournal.open(pending, new_key, writable=False)
     try:
-        entry = _entry_of(vault, new.journal_id) if vault.can_read else None
-        checkpoint: Any = None
-        if entry is not None:
-            checkpoint = JournalCheckpoint.from_dict(vault.get(entry)["journal"])
+        found = tuning_result_for(vault, new.journal_id) if vault.can_read else None
+        entry, checkpoint = found if found is not None else (None, None)
         records = len(new.read(expect=checkpoint)) if new.can_read else new.checkpoint().records
-    except VaultError:
+    finally:
         new.close()
-        raise
-    new.close()
     _replace(pending, journal_path)
     return RotatedRun(vault_path, journal_path, records, entry, completed=True)
 

@@ -344,13 +344,7 @@ def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
     off). A vault this key cannot read, or one without the entry yet (a run that never
     finished), gives None; a damaged or tampered vault raises.
     """
-    from tuner.vault import (
-        DocumentError,
-        EntryNotFoundError,
-        JournalCheckpoint,
-        Vault,
-        WrongKeyError,
-    )
+    from tuner.vault import Vault, WrongKeyError
 
     info = _try_read(run_dir / RUN_FILE) or {}
     vault = run_vault_path(run_dir, info)
@@ -358,20 +352,31 @@ def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
         return None
     try:
         opened = Vault.open(vault, key)
-        names = opened.names()
+        found = tuning_result_for(opened, journal_id, first=str(info.get("entry") or ""))
     except WrongKeyError:  # another key (or kind of key) seals it
         return None
-    entry = str(info.get("entry") or "")
-    for name in sorted(names, key=lambda n: n != entry):  # run.json's entry first
+    return found[1] if found is not None else None
+
+
+def tuning_result_for(vault: Any, journal_id: str, *, first: str = "") -> Any:
+    """``(entry, checkpoint)`` of the tuning result in ``vault`` (open, readable) whose
+    journal checkpoint names journal ``journal_id``, or None; entry ``first`` is tried first.
+
+    Raises:
+        WrongKeyError: the vault was opened with a key that cannot read.
+    """
+    from tuner.vault import DocumentError, JournalCheckpoint
+
+    for name in sorted(vault.names(), key=lambda n: n != first):
+        document = vault.get(name)
+        if not isinstance(document, dict) or document.get("kind") != "tuning-result":
+            continue
         try:
-            document = opened.get(name)
-            if not isinstance(document, dict) or document.get("kind") != "tuning-result":
-                continue
             checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
-        except (EntryNotFoundError, DocumentError):
+        except DocumentError:
             continue
         if checkpoint.journal_id == journal_id:
-            return checkpoint
+            return name, checkpoint
     return None
 
 

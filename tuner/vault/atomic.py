@@ -174,6 +174,14 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> int:
     return removed
 
 
+def link_target(path: str | os.PathLike[str]) -> Path:
+    """``path``, or the file it links to when it is a symbolic link: the file writers must
+    lock and rewrite, so that two names of one file exclude each other and a rename does
+    not replace the link with a copy."""
+    target = Path(path)
+    return Path(os.path.realpath(target)) if target.is_symlink() else target
+
+
 def lock_path(path: str | os.PathLike[str]) -> Path:
     """The lock file of ``path``: ``<path>.lock`` beside it."""
     target = Path(path)

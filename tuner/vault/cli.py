@@ -114,11 +114,11 @@ def _load_config(source: str) -> dict[str, Any]:
             raise DocumentError(f"{where}: not valid YAML or JSON{at}") from None
     if not isinstance(value, dict):
         raise DocumentError(f"{where}: the config must be a mapping (key: value pairs)")
-    _check_finite(value, where)
+    _check_storable(value, where)
     return value
 
 
-def _check_finite(document: dict[str, Any], where: str) -> None:
+def _check_storable(document: dict[str, Any], where: str) -> None:
     """Refuse NaN and infinities, which JSON cannot carry (an export would not parse), and
     the dates and times unquoted YAML gives; the message names the key, never a value.
     Walks without recursion: nesting is the user's."""

@@ -354,7 +354,7 @@ def default_key_for(path: Path) -> Path | None:
 def _no_key_given(*options: object) -> bool:
     """No key option given and no passphrase in the environment: a new file gets the default
     key file."""
-    return not any(options) and not os.environ.get(PASSPHRASE_ENV)
+    return _no_key_option(*options) and not os.environ.get(PASSPHRASE_ENV)
 
 
 def _no_key_option(*options: object) -> bool:

@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Any
 
 from tuner.vault import codec
-from tuner.vault.atomic import FileLock, create_exclusive, write_all
+from tuner.vault.atomic import FileLock, create_exclusive, link_target, write_all
 from tuner.vault.cipher import RecordCipher, new_file, unlock
 from tuner.vault.errors import (
     DocumentError,
@@ -127,12 +127,6 @@ def _check_order(seqs: list[int], where: str) -> None:
                 f"{where}: record {position} is missing (next is {seq}); the journal was"
                 " tampered with; restore it from a backup"
             )
-
-
-def _lock_target(path: Path) -> Path:
-    """The file whose lock guards ``path``: a symbolic link's target, so that writers reaching
-    one journal by two names exclude each other."""
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 class SealedJournal:
@@ -239,7 +233,7 @@ class SealedJournal:
         """
         target = Path(path)
         where = str(target)
-        lock = FileLock(_lock_target(target), lock_timeout) if writable else None
+        lock = FileLock(link_target(target), lock_timeout) if writable else None
         if lock is not None:
             lock.acquire()
         try:

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from tuner.vault import codec
-from tuner.vault.atomic import FileLock, atomic_write, create_exclusive, remove_stale_temps
+from tuner.vault.atomic import (
+    FileLock,
+    atomic_write,
+    create_exclusive,
+    link_target,
+    remove_stale_temps,
+)
 from tuner.vault.cipher import RecordCipher, new_file, unlock
 from tuner.vault.errors import EntryNotFoundError, KeyKindError, TamperedError, VaultError
 from tuner.vault.format import (
@@ -285,9 +291,8 @@ class Vault:
         self._load(read_file(self.path, "vault"))
 
     def _file(self) -> Path:
-        """The file to lock and rewrite: a symbolic link's target, so that the atomic rename
-        updates the vault the link points to instead of replacing the link with a copy."""
-        return Path(os.path.realpath(self.path)) if self.path.is_symlink() else self.path
+        """The file to lock and rewrite (a symbolic link's target)."""
+        return link_target(self.path)
 
     # -- writing --------------------------------------------------------------------------
 
