@@ -23,11 +23,11 @@ from reports.inputs import (
     ModelAudit,
     Reproduction,
     audit_kind,
-    folder_name,
     read_model_audit,
     read_reproduction,
 )
 from reports.output import ReportPaths, check_writable, report_paths, write_report
+from tuner.outputs import folder_name
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -451,11 +450,6 @@ def _key_source(key: KeySource | str) -> KeySource:
 
         return Passphrase(key)
     return key
-
-
-def folder_name(folder: Path) -> str:
-    """A result folder's own name, also when it was given as ``.`` or ``..``."""
-    return Path(os.path.abspath(folder)).name
 
 
 def _require_folder(path: Path, what: str) -> None:

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports import plots_tune
 from reports.document import Card, Cards, Facts, Gallery, Note, Report, Section, Table
-from reports.inputs import TuneRun, folder_name, read_tune_run
+from reports.inputs import TuneRun, read_tune_run
 from reports.output import ReportPaths, check_writable, report_paths, write_report
+from tuner.outputs import folder_name
 
 if TYPE_CHECKING:
     from tuner.search.trial import TrialResult

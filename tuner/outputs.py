@@ -11,6 +11,7 @@ for root or on a special file system).
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -83,3 +84,8 @@ def describe_os_error(exc: OSError) -> str:
     where = exc.filename if exc.filename is not None else "a file"
     reason = exc.strerror or type(exc).__name__
     return f"{where}: {reason}; check the path, its permissions and free disk space"
+
+
+def folder_name(folder: str | Path) -> str:
+    """A folder's own name, also when it is given as ``.`` or ``..`` (no symlink followed)."""
+    return Path(os.path.abspath(folder)).name

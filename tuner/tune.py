@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.errors import ConfigError
+from tuner.outputs import folder_name
 from tuner.progress import Progress
 from tuner.search.detector_objective import DataRef, DetectorObjective
 from tuner.search.space import SearchSpace, default_space, parse_space
@@ -160,11 +161,6 @@ def tune_run(
     return _finish(run_dir, options, result, key, vault_path, entry, checkpoint)
 
 
-def _run_name(run_dir: Path) -> str:
-    """The run folder's own name, also when it is given as ``.`` or ``..`` (no symlink followed)."""
-    return Path(os.path.abspath(run_dir)).name
-
-
 def check_run_dir(run_dir: Path) -> None:
     """Check that ``run_dir`` can hold a new run: an empty folder, or one that can be created.
 
@@ -211,7 +207,7 @@ def check_destination(
         and the vault's errors (a wrong key, a damaged vault).
     """
     vault_path = Path(options.vault) if options.vault else Path(run_dir) / VAULT_FILE
-    entry = options.entry or _run_name(Path(run_dir))
+    entry = options.entry or folder_name(run_dir)
     if options.vault and not vault_path.exists() and not vault_path.parent.is_dir():
         raise ConfigError(
             f"--vault {vault_path}: there is no folder {vault_path.parent} to create it in;"
@@ -577,7 +573,7 @@ def _finish(
     best = result.best
     document: dict[str, Any] = {
         "kind": "tuning-result",
-        "run": _run_name(run_dir),
+        "run": folder_name(run_dir),
         "saved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "journal": checkpoint.to_dict(),
         "dataset_fingerprint": dataset_fingerprint(options),
