@@ -43,10 +43,10 @@ def remove_earlier_reports(folder: str | Path) -> list[Path]:
 
     Only files hyperseal wrote as reports (their generator mark) are removed. Returns them.
     """
-    from reports.output import is_our_report
+    from reports.output import DEFAULT_STEM, REDACTED_STEM, is_our_report
 
     removed = []
-    for stem in ("report", "report-redacted"):
+    for stem in (DEFAULT_STEM, REDACTED_STEM):
         for suffix in (".html", ".md"):
             path = Path(folder) / f"{stem}{suffix}"
             if is_our_report(path):

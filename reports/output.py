@@ -18,6 +18,8 @@ from pathlib import Path
 
 from reports.errors import ReportOutputError
 
+#: The default report names inside a result folder: plain, and ``--redact``'s.
+DEFAULT_STEM, REDACTED_STEM = "report", "report-redacted"
 #: Written into every report we make, and looked for before replacing a file.
 GENERATOR_MARK = "hyperseal-report"
 _SNIFF_BYTES = 4096
@@ -39,7 +41,7 @@ def report_paths(folder: Path, out: Path | None = None, *, redact: bool = False)
         ReportOutputError: ``out`` does not end in ``.html`` or names a folder.
     """
     if out is None:
-        stem = "report-redacted" if redact else "report"
+        stem = REDACTED_STEM if redact else DEFAULT_STEM
         html = Path(folder) / f"{stem}.html"
     else:
         html = Path(out)
