@@ -73,7 +73,7 @@ def tune(
     if list_optimizers:
         _print_optimizers()
         return
-    from tuner.cli_support import RichProgress
+    from tuner.cli_support import RichProgress, count
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
     from tuner.search.study import StudySettings
     from tuner.tune import (
@@ -127,8 +127,8 @@ def tune(
         key = _new_key(vault, passphrase_file, key_file, recipient, identity)
         check_destination(options, run_dir, key)  # the vault and entry, before the header
         typer.echo(
-            f"tuning {model}/{backbone} on {data}: {_count(budget, 'trial')} of up to "
-            f"{_count(epochs, 'epoch')}, {settings.optimizer}, {_count(workers, 'worker')}; "
+            f"tuning {model}/{backbone} on {data}: {count(budget, 'trial')} of up to "
+            f"{count(epochs, 'epoch')}, {settings.optimizer}, {count(workers, 'worker')}; "
             f"run folder {run_dir}",
             err=True,
         )
@@ -330,7 +330,3 @@ def _metrics(trial) -> str:  # type: ignore[no-untyped-def]
     order = {name: i for i, name in enumerate(METRICS)}
     items = sorted(trial.metrics.items(), key=lambda kv: order.get(kv[0], len(order)))
     return " ".join(f"{k}={v:.3f}" for k, v in items)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

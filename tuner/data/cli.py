@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from tuner.cli_support import new_app
+from tuner.cli_support import count, new_app
 
 if TYPE_CHECKING:
     from tuner.data.coco import CocoSplit
@@ -91,15 +91,11 @@ def _describe(split: CocoSplit) -> str:
     crowd = split.num_annotations - sum(counts.values())
     empty = sum(not anns for anns in split.annotations.values())
     n_images, n_objects = len(split.images), sum(counts.values())
-    text = f"{_plural(n_images, 'image')}, {_plural(n_objects, 'object')} ({_counts(counts)})"
+    text = f"{count(n_images, 'image')}, {count(n_objects, 'object')} ({_counts(counts)})"
     text += f", {empty} without objects"
     if crowd:
         text += f", {crowd} crowd regions"
     return text
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _counts(counts: dict[str, int], order: tuple[str, ...] | None = None) -> str:
