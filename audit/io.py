@@ -22,6 +22,7 @@ numeric feature (in the model's ``feature_names_in_`` order when it has one).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -261,11 +262,16 @@ def save_coefficients(
             if arr.dtype == object:
                 arr = arr.astype(str)
             arrays[key] = arr
-        np.savez(path, **arrays)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        data = buffer.getvalue()
     elif path.suffix.lower() == ".json":
-        path.write_text(json.dumps(payload, default=_json_default), encoding="utf-8")
+        data = json.dumps(payload, default=_json_default).encode("utf-8")
     else:
         raise ModelFileError(f"cannot write coefficients to {path}; use a .npz or .json name")
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, data, error=ModelFileError)
     return path
 
 

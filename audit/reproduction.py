@@ -522,10 +522,8 @@ def _write(
         for name, frame in tables.items():
             files += _write_table(folder, name, frame)
         path = folder / "manifest.json"
-        path.write_text(
-            json.dumps(_manifest(tables, seconds, config), indent=2, default=float),
-            encoding="utf-8",
-        )
+        text = json.dumps(_manifest(tables, seconds, config), indent=2, default=float)
+        _atomic(path, text.encode("utf-8"))
     except OSError as exc:
         where = exc.filename or folder
         raise AuditOptionError(
@@ -538,16 +536,27 @@ def _write(
 
 def _write_table(folder: Path, name: str, frame: Any) -> list[Path]:
     """Write one table as ``<name>.csv`` and ``<name>.parquet``; return the paths."""
+    import io
+
     csv = folder / f"{name}.csv"
-    frame.to_csv(csv, index=False)
+    _atomic(csv, frame.to_csv(index=False).encode("utf-8"))
     files = [csv]
     try:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
         pq = folder / f"{name}.parquet"
-        frame.to_parquet(pq, index=False)
+        _atomic(pq, buffer.getvalue())
         files.append(pq)
     except ImportError:  # pragma: no cover - pyarrow is a dependency
         pass
     return files
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    """Write through the project's one atomic writer (fresh O_EXCL temp file, mode 0600)."""
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, data, error=AuditOptionError)
 
 
 def _manifest(

@@ -10,9 +10,6 @@ written atomically; reports that show hyperparameter values get mode 0600.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,34 +86,9 @@ def write_report(paths: ReportPaths, html: str, markdown: str, *, private: bool)
         private: Mode 0600 (a report that shows hyperparameter values); else 0644 less umask.
     """
     check_writable(paths)
+    from tuner.vault.atomic import atomic_write
+
     mode = 0o600 if private else 0o644
     for path, text in ((paths.html, html), (paths.markdown, markdown)):
-        _atomic_write(path, text.encode("utf-8"), mode, private)
+        atomic_write(path, text.encode("utf-8"), mode=mode, error=ReportOutputError)
     return ReportPaths(paths.html, paths.markdown, private)
-
-
-def _atomic_write(path: Path, data: bytes, mode: int, private: bool) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        raise ReportOutputError(f"{path}: cannot write the report ({exc.strerror})") from None
-    try:
-        try:
-            if private:
-                os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise ReportOutputError(f"{path}: cannot write the report ({exc.strerror})") from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,24 +40,24 @@ def save_release(model: nn.Module, spec: ModelSpec, out: Path, *, overwrite: boo
     Raises:
         ModelError: ``out`` already holds a release and ``overwrite`` is False.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     out = Path(out)
     if (out / WEIGHTS).exists() and not overwrite:
         raise ModelError(f"{out} already holds a released model; choose another --out folder")
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    weights = out / WEIGHTS
-    _atomic(weights, lambda tmp: save_file(state, str(tmp), metadata={"format": FORMAT}))
+    data = save(state, metadata={"format": FORMAT})
+    _write(out / WEIGHTS, data)
     manifest = {
         "format": FORMAT,
         "model": spec.to_dict(),
         "weights": WEIGHTS,
-        "weights_sha256": sha256_file(weights),
+        "weights_sha256": hashlib.sha256(data).hexdigest(),
         "parameters": int(sum(v.numel() for v in state.values())),
     }
     path = out / MANIFEST
-    _atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    _write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return path
 
 
@@ -70,8 +68,7 @@ def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parameters = int(sum(v.numel() for v in load(weights).values()))
-    weights_path = out / WEIGHTS
-    _atomic(weights_path, lambda tmp: tmp.write_bytes(weights))
+    _write(out / WEIGHTS, weights)
     manifest = {
         "format": FORMAT,
         "model": spec.to_dict(),
@@ -80,7 +77,7 @@ def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
         "parameters": parameters,
     }
     path = out / MANIFEST
-    _atomic(path, lambda tmp: tmp.write_text(json.dumps(manifest, indent=2) + "\n"))
+    _write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
     return path
 
 
@@ -172,14 +169,9 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) ->
         ) from None
 
 
-def _atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        with open(tmp_path, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+def _write(path: Path, data: bytes) -> None:
+    """Write one file of a release through the project's atomic writer (mode 0600)."""
+    from tuner.errors import OutputError
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, data, error=OutputError)

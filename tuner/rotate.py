@@ -27,7 +27,7 @@ from pathlib import Path
 
 from tuner.errors import ConfigError
 from tuner.vault import KeySource, SealedJournal, Vault, WrongKeyError
-from tuner.vault.atomic import FileLock, atomic_write, fsync_dir
+from tuner.vault.atomic import FileLock, atomic_write, replace_file
 from tuner.vault.kdf import ScryptParams
 
 #: The re-sealed journal, waiting to be renamed over the old one.
@@ -135,5 +135,4 @@ def _complete(
 
 
 def _replace(pending: Path, journal_path: Path) -> None:
-    os.replace(pending, journal_path)
-    fsync_dir(journal_path.parent)
+    replace_file(pending, journal_path)

@@ -753,9 +753,8 @@ def _try_read(path: Path) -> dict[str, Any] | None:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    """Write through the project's one atomic writer (fresh O_EXCL temp file, mode 0600)."""
+    from tuner.errors import OutputError
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, text.encode("utf-8"), error=OutputError)

@@ -17,8 +17,6 @@ notebooks use.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -150,12 +148,7 @@ def load_detector_audit(folder: str | Path, key: KeySource) -> SavedDetectorAudi
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write through the project's one atomic writer (fresh O_EXCL temp file, mode 0600)."""
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, text.encode("utf-8"), error=AuditOptionError)

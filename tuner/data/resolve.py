@@ -279,11 +279,13 @@ def _ensure_synthetic(
             f"cannot create the dataset cache {root}: {exc.strerror or exc}; "
             "set HYPERSEAL_CACHE to a writable folder"
         ) from None
+    from tuner.vault.atomic import atomic_write
+
     _remove_stale(root, final.name)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=root))
     try:
         generate_synthetic(tmp, images=images, size=size, seed=seed, progress=progress)
-        (tmp / "COMPLETE").write_text(stamp, encoding="utf-8")
+        atomic_write(tmp / "COMPLETE", stamp.encode("utf-8"), mode=0o644, error=DataError)
         if final.exists():  # an older generator's copy, or a concurrent run's
             if _stamp(final) == stamp:
                 return final

@@ -192,7 +192,7 @@ def generate_synthetic(
         for index in range(images):
             pixels, objects = render_image(index, size=size, seed=seed)
             name = f"{index:0{digits}d}.png"
-            (image_dir / name).write_bytes(encode_png(pixels))
+            _write(image_dir / name, encode_png(pixels), durable=False)
             split = "val" if index in val_ids else "train"
             splits[split]["images"].append(
                 {"id": index + 1, "file_name": name, "width": size, "height": size}
@@ -224,7 +224,7 @@ def generate_synthetic(
             "categories": categories(),
         }
         text = json.dumps(doc, separators=(",", ":"))
-        (ann_dir / f"instances_{split}.json").write_text(text + "\n", encoding="utf-8")
+        _write(ann_dir / f"instances_{split}.json", (text + "\n").encode("utf-8"))
     return SynthSummary(
         out=out,
         images=images,
@@ -309,3 +309,15 @@ def _check_params(images: int, size: int, seed: int, val_fraction: float | None)
             f"val_fraction (--val-fraction) must lie between 0 and 1, both excluded (the"
             f" validation split scores every trial), got {val_fraction!r}"
         )
+
+
+def _write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write through the project's one atomic writer (0644 less the umask: data, no secret).
+
+    Images skip the fsync (thousands of them); the annotation files written after them
+    are durable and a dataset is only used once its annotations are complete.
+    """
+    from tuner.errors import DataError
+    from tuner.vault.atomic import atomic_write
+
+    atomic_write(path, data, mode=0o644, error=DataError, durable=durable)

@@ -48,8 +48,10 @@ def run_training(
         DataError, ModelError, TrainingError: from the steps they name.
     """
     from tuner.data.resolve import resolve_data
+    from tuner.errors import OutputError
     from tuner.outputs import check_output_folder
     from tuner.release import save_release
+    from tuner.vault.atomic import atomic_write
 
     out = Path(out)
     check_output_folder(out, "output folder", if_not_empty="choose a new --out folder")
@@ -61,5 +63,6 @@ def run_training(
         config, train_set, val_set, spec, device=device, eval_every=config.epochs, progress=progress
     )
     save_release(result.model, spec, out)
-    (out / METRICS_FILE).write_text(json.dumps(result.summary(), indent=2) + "\n")
+    text = json.dumps(result.summary(), indent=2) + "\n"
+    atomic_write(out / METRICS_FILE, text.encode("utf-8"), error=OutputError)
     return result

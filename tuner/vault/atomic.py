@@ -1,13 +1,29 @@
-"""Crash-safe file replacement and the per-file write lock (POSIX).
+"""The one way hyperseal writes a file, and the per-file write lock (POSIX).
 
-:func:`atomic_write` writes a temporary file in the target's folder, fsyncs
-it, renames it over the target with ``os.replace`` and fsyncs the folder: a
-crash at any point leaves either the old file or the new one, never a mix.
-Files are created with mode 0600.
+Every file the project writes — sealed vaults and journals, key files,
+``run.json``, ``metrics.json``, released weights and manifests, audit
+summaries and tables, reports, exports — goes through :func:`atomic_write` or
+:func:`create_exclusive`:
+
+* the data goes to a fresh temporary file ``.<name>.<random>.tmp`` in the
+  target's folder, created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or a
+  symbolic link planted at that name makes the write fail, it is never opened
+  or followed;
+* mode 0600 by default (anything sealed or recipe-adjacent); a caller may ask
+  for a wider mode (a report without secret values: 0644 less the umask);
+* the temporary file is fsynced, renamed over the target (``os.replace``,
+  which replaces a symbolic link at the target itself, never the file it
+  points to) and the folder is fsynced: a crash at any point leaves either
+  the old file or the new one, never a mix.
+
+The vault and the journal deliberately write *through* their own symbolic
+links: they resolve them first with :func:`link_target` and pass the real path.
 
 :class:`FileLock` takes an exclusive ``flock`` on ``<file>.lock`` (kept on
-disk: deleting lock files races). The kernel drops the lock when its holder
-dies, so a killed writer never leaves a vault locked.
+disk: deleting lock files races). The lock file is opened with
+``O_NOFOLLOW`` and must be a regular file owned by this user; anything else is
+refused. The kernel drops the lock when its holder dies, so a killed writer
+never leaves a vault locked.
 """
 
 from __future__ import annotations
@@ -17,13 +33,21 @@ import errno
 import fcntl
 import os
 import secrets
+import stat
 import time
 from pathlib import Path
 from types import TracebackType
 
+from tuner.errors import HypersealError
 from tuner.vault.errors import VaultError, VaultLockedError
 
+#: The mode of every file written unless the caller asks for another.
 FILE_MODE = 0o600
+
+#: Flags of every temporary (and in-place) file: a new file, never a followed link.
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+ErrorType = type[HypersealError]
 
 
 def _temp_glob(target: Path) -> str:
@@ -47,111 +71,164 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _write_temp(target: Path, data: bytes) -> Path:
-    """Write ``data`` to a fresh fsynced 0600 temporary file beside ``target``."""
+def _open_new(path: Path, mode: int) -> int:
+    """Create ``path`` (never following a link) with ``mode``; 0600 exactly when asked."""
+    fd = os.open(path, _CREATE_FLAGS, mode)
+    if mode == FILE_MODE:
+        try:
+            os.fchmod(fd, FILE_MODE)
+        except OSError:
+            os.close(fd)
+            raise
+    return fd
+
+
+def _write_temp(target: Path, data: bytes, mode: int, error: ErrorType, durable: bool) -> Path:
+    """Write ``data`` to a fresh (fsynced when ``durable``) temporary file beside ``target``."""
     folder = target.parent
     temp = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        fd = _open_new(temp, mode)
     except OSError as exc:
-        raise VaultError(f"{target}: cannot write in {folder} ({exc.strerror})") from None
+        raise error(f"{target}: cannot write in {folder} ({exc.strerror})") from None
     try:
         try:
-            os.fchmod(fd, FILE_MODE)
             write_all(fd, data)
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except OSError as exc:
         _unlink_quietly(temp)
-        raise VaultError(
-            f"{target}: write failed ({exc.strerror}); the old file is intact"
-        ) from None
+        raise error(f"{target}: write failed ({exc.strerror}); the old file is intact") from None
     except BaseException:
         _unlink_quietly(temp)
         raise
     return temp
 
 
-def _sync_folder(target: Path) -> None:
+def _sync_folder(target: Path, error: ErrorType) -> None:
     try:
         fsync_dir(target.parent)
     except OSError as exc:
-        raise VaultError(
-            f"{target}: written, but syncing its folder failed ({exc.strerror})"
-        ) from None
+        raise error(f"{target}: written, but syncing its folder failed ({exc.strerror})") from None
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably, mode 0600.
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = FILE_MODE,
+    error: ErrorType = VaultError,
+    durable: bool = True,
+) -> None:
+    """Replace ``path`` with ``data`` atomically and durably.
+
+    A symbolic link at ``path`` is replaced by the new file; the file it
+    pointed to is left untouched.
 
     Args:
         path: the file to write.
         data: its new content.
+        mode: the new file's mode: 0600 (the default) exactly, or any other mode
+            less the umask.
+        error: the error class raised on failure (the caller's, so that the CLI
+            gives its exit code); :class:`VaultError` by default.
+        durable: fsync the file and its folder (False only for bulk files that a
+            later step makes durable, such as a generated dataset's images).
 
     Raises:
-        VaultError: the write failed; the old file (if any) is untouched.
+        HypersealError: ``error``: the write failed; the old file (if any) is untouched.
     """
     target = Path(path)
-    temp = _write_temp(target, data)
+    temp = _write_temp(target, data, mode, error, durable)
     try:
         os.replace(temp, target)
     except OSError as exc:
         _unlink_quietly(temp)
-        raise VaultError(
-            f"{target}: write failed ({exc.strerror}); the old file is intact"
-        ) from None
+        raise error(f"{target}: write failed ({exc.strerror}); the old file is intact") from None
     except BaseException:
         _unlink_quietly(temp)
         raise
-    _sync_folder(target)
+    if durable:
+        _sync_folder(target, error)
 
 
-def create_exclusive(path: str | os.PathLike[str], data: bytes) -> None:
+def create_exclusive(
+    path: str | os.PathLike[str],
+    data: bytes,
+    *,
+    mode: int = FILE_MODE,
+    error: ErrorType = VaultError,
+) -> None:
     """Write a new file that must not exist yet, atomically (temp file, then ``os.link``).
+
+    A symbolic link at ``path``, even a dangling one, counts as an existing file.
 
     Args:
         path: the file to create.
         data: its content.
+        mode: as for :func:`atomic_write`.
+        error: as for :func:`atomic_write`.
 
     Raises:
-        VaultError: the file exists, or the write failed.
+        HypersealError: ``error``: the file exists, or the write failed.
     """
     target = Path(path)
-    temp = _write_temp(target, data)
+    temp = _write_temp(target, data, mode, error, True)
     try:
         os.link(temp, target)
     except FileExistsError:
-        raise VaultError(f"{target}: file exists; refusing to overwrite it") from None
+        raise error(f"{target}: file exists; refusing to overwrite it") from None
     except OSError as exc:
         if exc.errno not in _NO_HARD_LINKS:
-            raise VaultError(f"{target}: cannot create ({exc.strerror})") from None
-        _create_in_place(target, data)  # FAT, some FUSE and network mounts
+            raise error(f"{target}: cannot create ({exc.strerror})") from None
+        _create_in_place(target, data, mode, error)  # FAT, some FUSE and network mounts
     finally:
         _unlink_quietly(temp)
-    _sync_folder(target)
+    _sync_folder(target, error)
+
+
+def replace_file(
+    source: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    error: ErrorType = VaultError,
+) -> None:
+    """Rename ``source`` (a file :func:`atomic_write` wrote beside ``path``) over ``path``
+    and fsync the folder: the last step of a replacement done in two stages.
+
+    Raises:
+        HypersealError: ``error``: the rename failed; ``path`` is untouched.
+    """
+    target = Path(path)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        raise error(f"{target}: cannot replace ({exc.strerror}); the old file is intact") from None
+    _sync_folder(target, error)
 
 
 #: What ``link(2)`` fails with on filesystems without hard links.
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
 
 
-def _create_in_place(target: Path, data: bytes) -> None:
+def _create_in_place(target: Path, data: bytes, mode: int, error: ErrorType) -> None:
     """``O_EXCL`` creation and a direct write: still never overwrites, and a failed write
     removes the partial file (a crash mid-write can leave one, which readers report)."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = _open_new(target, mode)
     except FileExistsError:
-        raise VaultError(f"{target}: file exists; refusing to overwrite it") from None
+        raise error(f"{target}: file exists; refusing to overwrite it") from None
     except OSError as exc:
-        raise VaultError(f"{target}: cannot create ({exc.strerror})") from None
+        raise error(f"{target}: cannot create ({exc.strerror})") from None
     try:
         write_all(fd, data)
         os.fsync(fd)
     except OSError as exc:
         os.close(fd)
         _unlink_quietly(target)
-        raise VaultError(f"{target}: cannot write ({exc.strerror})") from None
+        raise error(f"{target}: cannot write ({exc.strerror})") from None
     os.close(fd)
 
 
@@ -188,6 +265,34 @@ def lock_path(path: str | os.PathLike[str]) -> Path:
     return target.with_name(target.name + ".lock")
 
 
+def open_lock_file(path: str | os.PathLike[str]) -> int:
+    """Open (or create, mode 0600) the lock file of ``path``, never through a link.
+
+    Raises:
+        VaultError: the folder is missing, or the lock file is a symbolic link, not a
+            regular file, or owned by another user (a planted file), or cannot be created.
+    """
+    target = Path(path)
+    where = lock_path(target)
+    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(where, flags | getattr(os, "O_NONBLOCK", 0), FILE_MODE)
+    except FileNotFoundError:
+        raise VaultError(f"{target}: folder {target.parent} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise VaultError(
+                f"{where}: the lock file is a symbolic link; remove it and retry"
+            ) from None
+        raise VaultError(f"{where}: cannot create lock file ({exc.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+        os.close(fd)
+        what = "not a regular file" if not stat.S_ISREG(info.st_mode) else "owned by another user"
+        raise VaultError(f"{where}: the lock file is {what}; remove it and retry")
+    return fd
+
+
 class FileLock:
     """An exclusive, process-wide write lock on a file (``flock`` on ``<file>.lock``).
 
@@ -221,13 +326,8 @@ class FileLock:
         """
         if self._fd is not None:
             return
+        fd = open_lock_file(self.path)
         where = lock_path(self.path)
-        try:
-            fd = os.open(where, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        except FileNotFoundError:
-            raise VaultError(f"{self.path}: folder {self.path.parent} does not exist") from None
-        except OSError as exc:
-            raise VaultError(f"{where}: cannot create lock file ({exc.strerror})") from None
         deadline = time.monotonic() + self.timeout
         while True:
             try:
