@@ -5,6 +5,8 @@ Only CLI modules import this file.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -32,6 +34,18 @@ class ErrorMappingGroup(TyperGroup):
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
+        if ctx.parent is None:  # the whole command: a secret read from the environment
+            from tuner import secret_env  # lives as long as the command, no longer
+
+            secret_env.forget()
+            try:
+                with _one_line_warnings():
+                    return self._invoke(ctx)
+            finally:
+                secret_env.forget()
+        return self._invoke(ctx)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except HypersealError as exc:
@@ -50,6 +64,25 @@ class ErrorMappingGroup(TyperGroup):
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+
+
+@contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """hyperseal's own warnings (e.g. trials sent over plain TCP) as one ``warning:`` line on
+    stderr, like its errors; other libraries' warnings as Python shows them."""
+    import warnings
+
+    original = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if category.__module__.split(".")[0] in ("tuner", "audit", "reports"):
+            typer.echo(f"warning: {message}", err=True)
+        else:
+            original(message, category, *args, **kwargs)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _plain_flags(params: list[click.Parameter]) -> list[click.Parameter]:

@@ -1,24 +1,37 @@
 """Where trials run: in this process, in local worker processes, or on a Dask cluster.
 
 Every executor takes ``(objective, task)`` pairs and hands back
-:class:`TrialResult` objects; the driver never sends a key to a worker.
+:class:`TrialResult` objects; the driver never sends a key to a worker, and no
+worker starts with a passphrase in its environment (:mod:`tuner.secret_env`).
 ``make_executor`` reads the ``--executor`` value:
 
 - ``local`` (default): this process for one worker, a pool of spawned
   processes for several;
 - ``dask-local``: a Dask ``LocalCluster`` with one single-threaded process per worker;
-- ``dask://HOST:PORT`` (or ``tcp://HOST:PORT``): an existing Dask scheduler.
+- ``tls://HOST:PORT``: an existing Dask scheduler over TLS, with the certificates of
+  Dask's own configuration (``distributed.comm.tls.*``);
+- ``dask://HOST:PORT``: the same over TLS when Dask's configuration names certificates,
+  else plain TCP;
+- ``tcp://HOST:PORT``: plain TCP.
+
+Plain TCP carries every trial's config (the recipe) and every result (the weights) in the
+clear: it is refused for a scheduler that is not on this machine unless
+``$HYPERSEAL_ALLOW_PLAINTEXT_CLUSTER=1`` says the network is trusted, and then warned about
+(:class:`PlaintextClusterWarning`).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
+from tuner import secret_env
 from tuner.errors import ConfigError
 from tuner.search.trial import Objective, TrialResult, TrialTask, run_trial
 
@@ -76,6 +89,14 @@ def exit_with_parent(parent: int, every: float = 1.0) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
+def start_pool_worker(parent: int) -> None:
+    """Initializer of a local pool worker: no secret in its environment (its parent took
+    them out before starting it; this catches one set by other means), and exit with
+    ``parent``."""
+    secret_env.drop_in_worker()
+    exit_with_parent(parent)
+
+
 class ProcessExecutor:
     """A pool of spawned local processes, one trial each at a time."""
 
@@ -85,10 +106,13 @@ class ProcessExecutor:
         import multiprocessing
 
         self.slots = workers
+        # Spawned workers start with this process's environment (multiprocessing has no
+        # other): the secrets leave it first, so no worker ever holds one.
+        secret_env.scrub()
         self._pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=exit_with_parent,
+            initializer=start_pool_worker,
             initargs=(os.getpid(),),
         )
 
@@ -134,6 +158,7 @@ class DaskExecutor:
                 "the Dask executor needs dask[distributed]: pip install 'hyperseal[dask]'"
             ) from None
         self._cluster = None
+        secret_env.scrub()  # the cluster's processes start with this environment
         if address is None:
             import dask
 
@@ -151,15 +176,40 @@ class DaskExecutor:
                 self._client = Client(self._cluster)
             self.name = f"Dask local cluster ({workers} workers)"
         else:
+            security = tls_security(address) if address.startswith("tls://") else None
             try:
-                self._client = Client(address, timeout=10)
+                self._client = Client(address, timeout=10, security=security)
             except OSError:
+                how = (
+                    "; with TLS, also that it uses certificates signed by the CA of"
+                    " distributed.comm.tls.ca-file"
+                    if security is not None
+                    else ""
+                )
                 raise ConfigError(
                     f"cannot reach the Dask scheduler at {address}; check the address and that "
-                    "it is running"
+                    f"it is running{how}"
                 ) from None
             self.name = f"Dask scheduler {address}"
+            self._warn_of_secrets_on_workers()
         self.slots = workers
+
+    def _warn_of_secrets_on_workers(self) -> None:
+        """A warning when a worker of an existing cluster holds a passphrase in its
+        environment: hyperseal never sends one, so it was given by whoever started it."""
+        try:
+            found = self._client.run(secret_env.present)
+        except Exception:  # a worker without hyperseal fails its trials with a clear reason
+            return
+        holders = sorted(worker for worker, names in found.items() if names)
+        if holders:
+            names = sorted({n for worker in holders for n in found[worker]})
+            warnings.warn(
+                f"Dask workers {', '.join(holders)} have {', '.join(names)} in their"
+                " environment; workers never need a passphrase: start them without it",
+                SecretOnWorkerWarning,
+                stacklevel=3,
+            )
 
     def submit(self, objective: Objective, task: TrialTask) -> Any:
         return self._client.submit(run_trial, objective, task, pure=False)
@@ -214,23 +264,113 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL + 1)
 
 
+class PlaintextClusterWarning(UserWarning):
+    """Trials go to a Dask scheduler on another machine over plain TCP (the user opted in)."""
+
+
+class SecretOnWorkerWarning(UserWarning):
+    """A worker of an existing Dask cluster holds a passphrase in its environment."""
+
+
 #: ``--executor`` values that need no address.
 LOCAL_EXECUTORS = ("local", "auto", "inline", "processes", "dask-local")
-_DASK_PREFIXES = ("dask://", "tcp://")
+_DASK_PREFIXES = ("dask://", "tcp://", "tls://")
+#: Set to 1 to let trials go to a scheduler on another machine over plain TCP.
+PLAINTEXT_OPT_IN = "HYPERSEAL_ALLOW_PLAINTEXT_CLUSTER"
+#: The Dask settings that give a client its TLS certificates.
+TLS_SETTINGS = (
+    "distributed.comm.tls.ca-file",
+    "distributed.comm.tls.client.cert",
+    "distributed.comm.tls.client.key",
+)
 
 
 def check_executor(spec: str) -> str | None:
-    """Validate an ``--executor`` value; the scheduler's ``tcp://HOST:PORT``, or None if local.
+    """Validate an ``--executor`` value; the scheduler's ``tls://`` or ``tcp://HOST:PORT``,
+    or None if local.
 
     Raises:
-        ConfigError: An unknown executor, or a Dask address that is not HOST:PORT.
+        ConfigError: An unknown executor, a Dask address that is not HOST:PORT, or plain
+            TCP to another machine without ``$HYPERSEAL_ALLOW_PLAINTEXT_CLUSTER=1``.
     """
     if spec in LOCAL_EXECUTORS:
         return None
     for prefix in _DASK_PREFIXES:
         if spec.startswith(prefix):
-            return "tcp://" + _host_port(spec, spec[len(prefix) :])
-    raise ConfigError(f"unknown executor {spec!r}; use local, dask-local or dask://HOST:PORT")
+            address = _host_port(spec, spec[len(prefix) :])
+            tls = prefix == "tls://" or (prefix == "dask://" and _tls_configured())
+            if tls:
+                return "tls://" + address
+            if not _is_loopback(address) and not _plaintext_allowed():
+                raise ConfigError(
+                    f"--executor {spec}: plain TCP to another machine would send every trial's"
+                    " config (the recipe) and its weights over the network in the clear; use"
+                    f" tls://{address} with certificates in Dask's configuration"
+                    " (docs/tuning.md, Dask over TLS), or, on a network you trust, set"
+                    f" {PLAINTEXT_OPT_IN}=1"
+                )
+            return "tcp://" + address
+    raise ConfigError(
+        f"unknown executor {spec!r}; use local, dask-local, tls://HOST:PORT or dask://HOST:PORT"
+    )
+
+
+def plaintext_remote(address: str) -> bool:
+    """Whether ``address`` (from :func:`check_executor`) is plain TCP to another machine."""
+    return address.startswith("tcp://") and not _is_loopback(address[len("tcp://") :])
+
+
+def _is_loopback(address: str) -> bool:
+    """Whether ``HOST:PORT`` names this machine (``localhost`` or a loopback IP)."""
+    host = address.rpartition(":")[0].strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _plaintext_allowed() -> bool:
+    return os.environ.get(PLAINTEXT_OPT_IN, "").strip().lower() in ("1", "yes", "true")
+
+
+def _tls_configured() -> bool:
+    """Whether Dask's configuration names a CA and a client certificate."""
+    try:
+        import dask
+    except ImportError:
+        return False
+    return all(dask.config.get(name, None) for name in TLS_SETTINGS[:2])
+
+
+def tls_security(address: str) -> Any:
+    """The ``distributed.Security`` for a ``tls://`` address, from Dask's configuration
+    (``distributed.comm.tls.*``, e.g. ``DASK_DISTRIBUTED__COMM__TLS__CA_FILE``), with
+    encryption required on every connection.
+
+    Raises:
+        ConfigError: no CA or client certificate configured, or a file that does not exist.
+    """
+    from distributed import Security
+
+    security = Security(require_encryption=True)
+    given = {
+        TLS_SETTINGS[0]: security.tls_ca_file,
+        TLS_SETTINGS[1]: security.tls_client_cert,
+        TLS_SETTINGS[2]: security.tls_client_key,
+    }
+    for name, value in list(given.items())[:2]:
+        if not value:
+            raise ConfigError(
+                f"--executor {address}: Dask's configuration names no TLS certificates ({name}"
+                f" is not set); set {', '.join(TLS_SETTINGS)} in ~/.config/dask/*.yaml or as"
+                " DASK_DISTRIBUTED__COMM__TLS__CA_FILE and so on (docs/tuning.md, Dask over TLS)"
+            )
+    for name, value in given.items():
+        if value and "-----BEGIN" not in value and not os.path.isfile(value):
+            raise ConfigError(f"--executor {address}: {name} names {value}: no such file")
+    return security
 
 
 def _host_port(spec: str, address: str) -> str:
@@ -250,6 +390,14 @@ def make_executor(spec: str, workers: int) -> Executor:
         raise ConfigError("--workers must be 1 or more")
     address = check_executor(spec)
     if address is not None:
+        if plaintext_remote(address):
+            warnings.warn(
+                f"trials go to the Dask scheduler at {address} over plain TCP: every trial's"
+                " config (the recipe) and its weights cross the network in the clear"
+                f" ({PLAINTEXT_OPT_IN} is set); use tls:// to encrypt them",
+                PlaintextClusterWarning,
+                stacklevel=2,
+            )
         return DaskExecutor(address, workers)
     if spec in ("local", "auto"):
         return InlineExecutor() if workers == 1 else ProcessExecutor(workers)

@@ -283,12 +283,11 @@ def put(
 def _stdin_not_needed_for_a_passphrase(vault: Path, passphrase_file: Path | None) -> None:
     """``put ... -`` reads the config from a piped standard input, which then cannot also
     give a passphrase-sealed vault its passphrase: say so before reading anything."""
-    import os
-
     from tuner.vault import KeyMode, inspect_file
+    from tuner.vault.cli_keys import passphrase_from_env
     from tuner.vault.errors import VaultError
 
-    if sys.stdin.isatty() or passphrase_file is not None or os.environ.get(PASSPHRASE_ENV):
+    if sys.stdin.isatty() or passphrase_file is not None or passphrase_from_env() is not None:
         return
     if vault.is_file() and inspect_file(vault).key_mode is KeyMode.PASSPHRASE:
         raise VaultError(

@@ -37,8 +37,11 @@ Which function:
 Where a passphrase comes from, first match wins: ``--passphrase-file``
 (its first line), the ``HYPERSEAL_PASSPHRASE`` environment variable when
 the user sets it, else a hidden prompt (typed twice when creating). Never
-from a command-line argument. These functions may prompt and print notes
-on stderr: they are CLI-side only; core code takes a ready key source.
+from a command-line argument. A passphrase variable is taken out of the
+environment when first read (and kept in memory for the rest of the command),
+so that trial workers started afterwards never inherit it. These functions
+may prompt and print notes on stderr: they are CLI-side only; core code takes
+a ready key source.
 """
 
 from __future__ import annotations
@@ -119,8 +122,15 @@ def read_passphrase_file(path: Path) -> Passphrase:
 
 
 def passphrase_from_env(variable: str = PASSPHRASE_ENV) -> Passphrase | None:
-    """The passphrase in environment variable ``variable``, or ``None`` when unset or empty."""
-    value = os.environ.get(variable)
+    """The passphrase in environment variable ``variable``, or ``None`` when unset or empty.
+
+    The first read takes the variable out of the environment, so that no worker started
+    afterwards inherits it; later reads in the same command get the value kept in memory
+    (:mod:`tuner.secret_env`).
+    """
+    from tuner import secret_env
+
+    value = secret_env.take(variable)
     return Passphrase(value) if value else None
 
 
@@ -354,7 +364,7 @@ def default_key_for(path: Path) -> Path | None:
 def _no_key_given(*options: object) -> bool:
     """No key option given and no passphrase in the environment: a new file gets the default
     key file."""
-    return _no_key_option(*options) and not os.environ.get(PASSPHRASE_ENV)
+    return _no_key_option(*options) and passphrase_from_env() is None
 
 
 def _no_key_option(*options: object) -> bool:
