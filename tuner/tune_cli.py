@@ -46,7 +46,9 @@ def tune(
     ),
     freeze_threshold: float = typer.Option(0.05, help="Importance below which to freeze."),
     workers: int = typer.Option(1, help="Trials run at once."),
-    executor: str = typer.Option("local", help="local, dask-local or dask://HOST:PORT."),
+    executor: str = typer.Option(
+        "local", help="local, dask-local or tls://HOST:PORT (a Dask scheduler, over TLS)."
+    ),
     trials_per_gpu: int = typer.Option(1, help="Small trials packed on one GPU."),
     device: str = typer.Option("auto", help="auto, cpu, cuda (every GPU) or cuda:N."),
     seed: int = typer.Option(0, help="Seed of the optimizer."),

@@ -181,6 +181,7 @@ def _certificates(folder: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+    folder.mkdir(exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc)
 
     def name(text: str) -> x509.Name:
@@ -313,3 +314,28 @@ def test_trials_reach_a_tls_scheduler_encrypted(tmp_path: Path) -> None:
     assert result.artifacts["echo"] == f"trained with {RECIPE}"
     assert len(wire) > 1000 and RECIPE.encode() not in wire
     assert wire[:1] == b"\x16"  # a TLS handshake record opens the connection
+
+
+def test_a_scheduler_whose_certificate_another_ca_signed_is_refused(tmp_path: Path) -> None:
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    theirs, ours = _certificates(tmp_path / "a"), _certificates(tmp_path / "b")
+    security = distributed.Security(
+        tls_ca_file=theirs["ca"], require_encryption=True,
+        tls_scheduler_cert=theirs["cert"], tls_scheduler_key=theirs["key"],
+        tls_worker_cert=theirs["cert"], tls_worker_key=theirs["key"],
+        tls_client_cert=theirs["cert"], tls_client_key=theirs["key"],
+    )  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tls://", security=security, host="127.0.0.1",
+        dashboard_address=None,
+    )  # fmt: skip
+    paths = (ours["ca"], ours["cert"], ours["key"])
+    try:
+        with (
+            dask.config.set(dict(zip(executors.TLS_SETTINGS, paths, strict=True))),
+            pytest.raises(ConfigError, match=r"cannot reach.*signed by the CA"),
+        ):
+            make_executor(cluster.scheduler_address, 1)
+    finally:
+        cluster.close()
