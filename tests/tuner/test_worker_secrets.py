@@ -26,7 +26,12 @@ from tuner import secret_env
 from tuner.errors import ConfigError
 from tuner.main import app
 from tuner.search import executors
-from tuner.search.executors import PlaintextClusterWarning, check_executor, make_executor
+from tuner.search.executors import (
+    PlaintextClusterWarning,
+    SecretOnWorkerWarning,
+    check_executor,
+    make_executor,
+)
 from tuner.search.fitness import Fitness
 from tuner.search.pruning import PruneRule
 from tuner.search.trial import TrialContext, TrialTask
@@ -107,7 +112,7 @@ def test_a_passphrase_does_not_outlive_its_command(
     assert later.exit_code != 0 and "no passphrase given" in later.stderr
 
 
-@pytest.mark.parametrize("spec", ["processes", "dask-local"])
+@pytest.mark.parametrize("spec", ["processes", "dask-local", "inline"])
 def test_trial_workers_start_without_the_passphrase(
     spec: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -116,6 +121,10 @@ def test_trial_workers_start_without_the_passphrase(
     monkeypatch.setenv("HYPERSEAL_PASSPHRASE", SECRET)
     monkeypatch.setenv("HYPERSEAL_NEW_PASSPHRASE", SECRET + "-new")
     spy = _run_one(spec, EnvSpy()).artifacts
+    if spec == "inline":  # one worker: the trial runs here, and what it starts inherits
+        assert spy["pid"] == os.getpid()  # this environment
+        assert not [name for name in secret_env.SECRET_VARIABLES if name in spy["environ"]]
+        return
     assert spy["pid"] != os.getpid()  # it ran in a worker process
     # (booleans only: a failure must not print the machine's environment)
     held = [name for name in secret_env.SECRET_VARIABLES if name in spy["environ"]]
@@ -126,6 +135,38 @@ def test_trial_workers_start_without_the_passphrase(
         read_it = b"PATH=" in spy["proc"]
         assert read_it, "the spy could not read the worker's starting environment"
     assert secret_env.take("HYPERSEAL_PASSPHRASE") == SECRET  # the driver still has it
+
+
+def test_a_worker_of_an_existing_cluster_holding_a_passphrase_is_named_in_a_warning() -> None:
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+        dashboard_address=None, env={"HYPERSEAL_PASSPHRASE": SECRET},
+    )  # fmt: skip
+    try:
+        with pytest.warns(SecretOnWorkerWarning, match="HYPERSEAL_PASSPHRASE") as caught:
+            make_executor(cluster.scheduler_address, 1).shutdown()
+        assert SECRET not in str(caught[0].message)
+    finally:
+        cluster.close()
+
+
+def test_the_cli_shows_a_warning_of_hyperseal_as_one_line() -> None:
+    from tuner.cli_support import new_app
+
+    cli = new_app("test")
+
+    @cli.command()
+    def go() -> None:
+        warnings.warn("trials cross the network in the clear", PlaintextClusterWarning, 1)
+
+    @cli.command()
+    def other() -> None:
+        pass
+
+    result = CliRunner().invoke(cli, ["go"])
+    assert result.exit_code == 0
+    assert result.stderr == "warning: trials cross the network in the clear\n"
 
 
 # -- the cluster's wire ------------------------------------------------------------------

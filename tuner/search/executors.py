@@ -57,6 +57,11 @@ class InlineExecutor:
     slots = 1
     name = "inline"
 
+    def __init__(self) -> None:
+        # The trials run here: whatever they start (a training command) starts without a
+        # secret this command was given but has not read (it used a key file, say).
+        secret_env.scrub()
+
     def submit(self, objective: Objective, task: TrialTask) -> Future:
         future: Future = Future()
         future.set_result(run_trial(objective, task))
