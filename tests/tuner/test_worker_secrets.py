@@ -375,8 +375,34 @@ def test_a_scheduler_whose_certificate_another_ca_signed_is_refused(tmp_path: Pa
     try:
         with (
             dask.config.set(dict(zip(executors.TLS_SETTINGS, paths, strict=True))),
-            pytest.raises(ConfigError, match=r"cannot reach.*signed by the CA"),
+            pytest.raises(ConfigError, match=r"cannot reach.*signed by your CA"),
         ):
             make_executor(cluster.scheduler_address, 1)
+    finally:
+        cluster.close()
+
+
+def test_python_callers_may_pass_their_own_security(tmp_path: Path) -> None:
+    dask = pytest.importorskip("dask")
+    distributed = pytest.importorskip("distributed")
+    files = _certificates(tmp_path)
+    both = {"cert": files["cert"], "key": files["key"]}
+    cluster_security = distributed.Security(
+        tls_ca_file=files["ca"], require_encryption=True,
+        **{f"tls_{role}_{part}": path for role in ("scheduler", "worker", "client")
+           for part, path in both.items()},
+    )  # fmt: skip
+    cluster = distributed.LocalCluster(
+        n_workers=1, processes=False, protocol="tls://", security=cluster_security,
+        host="127.0.0.1", dashboard_address=None,
+    )  # fmt: skip
+    try:
+        with dask.config.set(dict.fromkeys(executors.TLS_SETTINGS)):  # none configured
+            executor = executors.DaskExecutor(cluster.scheduler_address, 1, cluster_security)
+        try:
+            result = executor.result(executor.submit(Echo(), _task(optimizer=RECIPE)))
+        finally:
+            executor.shutdown()
+        assert result.artifacts["echo"] == f"trained with {RECIPE}"
     finally:
         cluster.close()

@@ -153,9 +153,13 @@ LOCAL_CLUSTER_CONFIG = {
 
 
 class DaskExecutor:
-    """Trials as tasks on a Dask cluster (an existing scheduler, or a local cluster)."""
+    """Trials as tasks on a Dask cluster (an existing scheduler, or a local cluster).
 
-    def __init__(self, address: str | None, workers: int) -> None:
+    ``security`` (a ``distributed.Security``) is for a ``tls://`` scheduler from Python;
+    without it, the certificates of Dask's configuration are used (:func:`tls_security`).
+    """
+
+    def __init__(self, address: str | None, workers: int, security: Any = None) -> None:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
@@ -181,13 +185,14 @@ class DaskExecutor:
                 self._client = Client(self._cluster)
             self.name = f"Dask local cluster ({workers} workers)"
         else:
-            security = tls_security(address) if address.startswith("tls://") else None
+            if security is None and address.startswith("tls://"):
+                security = tls_security(address)
             try:
                 self._client = Client(address, timeout=10, security=security)
             except OSError:
                 how = (
-                    "; with TLS, also that it uses certificates signed by the CA of"
-                    " distributed.comm.tls.ca-file"
+                    "; with TLS, also that its certificate is signed by your CA"
+                    " (distributed.comm.tls.ca-file)"
                     if security is not None
                     else ""
                 )

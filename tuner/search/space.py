@@ -216,6 +216,7 @@ def load_space(path: Path) -> SearchSpace:
     """Read a search space from a YAML (or JSON) file."""
     import yaml
 
+    from tuner.bounded import MAX_YAML_BYTES, read_text
     from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
 
     path = Path(path)
@@ -223,9 +224,9 @@ def load_space(path: Path) -> SearchSpace:
         raise ConfigError(f"search space {path} is a folder, not a YAML file; pass a YAML file")
     if not path.is_file():
         raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
+    text = read_text(path, MAX_YAML_BYTES, "the search space file", ConfigError)
     try:
-        text = path.read_text(encoding="utf-8")
-        data = load_yaml(text)
+        data = load_yaml(text, where=f"search space file {path}", error=ConfigError)
     except DuplicateKeyError as exc:
         raise ConfigError(f"search space file {path}: {duplicate_key_message(exc)}") from None
     except UnicodeDecodeError:
