@@ -222,7 +222,7 @@ def load_space(path: Path) -> SearchSpace:
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"search space {path} is a folder, not a YAML file; pass a YAML file")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
     text = read_text(path, MAX_YAML_BYTES, "the search space file", ConfigError)
     try:
