@@ -39,14 +39,82 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(text: str) -> Any:
-    """``yaml.safe_load(text)``, refusing a mapping that gives a key twice.
+class YamlLimitError(yaml.YAMLError):
+    """The document is too big once its aliases are expanded, or an alias refers to itself."""
+
+
+def load_yaml(text: str, *, where: str = "YAML", error: type[Exception] = YamlLimitError) -> Any:
+    """``yaml.safe_load(text)``, refusing a key given twice and alias bombs.
+
+    Aliases (``*name``) are allowed, but the document they expand to may hold at most
+    :data:`MAX_YAML_NODES` values (a "billion laughs" file of a few lines expands to
+    billions, which would exhaust memory once walked or stored), and an alias may not
+    refer to a node that contains it. Both are checked on the composed node graph,
+    before any Python object is built.
+
+    Args:
+        text: the YAML (or JSON) text.
+        where: names the source in the limit errors (the file's path).
+        error: the class raised for those (the caller's, for its exit code).
 
     Raises:
         DuplicateKeyError: a key appears twice in one mapping.
         yaml.YAMLError: the text is not valid YAML.
+        Exception: ``error``: over :data:`MAX_YAML_NODES` values, a recursive alias, or
+            nested too deeply to read.
     """
-    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no arbitrary objects
+    loader = _StrictLoader(text)  # a SafeLoader: no arbitrary objects
+    try:
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise error(f"{where}: nested too deeply to read; flatten it") from None
+        if node is None:
+            return None
+        _check_expansion(node, where, error)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+#: The most values (scalars, lists and mappings, counted once per use) a YAML
+#: document may expand to through its aliases.
+MAX_YAML_NODES = 100_000
+
+
+def _check_expansion(root: yaml.Node, where: str, error: type[Exception]) -> None:
+    """Count the nodes ``root`` expands to (aliases counted at every use), iteratively."""
+    size: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            active.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in children)
+            if size[key] > MAX_YAML_NODES:
+                raise error(
+                    f"{where}: expands to more than {MAX_YAML_NODES} values through its "
+                    "aliases (*name); write the values out or use fewer aliases"
+                )
+            continue
+        if key in size:
+            continue
+        if key in active:
+            raise error(f"{where}: an alias (*name) refers to a node that contains it")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in size)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
 
 
 def duplicate_key_message(exc: DuplicateKeyError) -> str:

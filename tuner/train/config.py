@@ -120,15 +120,17 @@ def load_config(path: Path) -> TrainConfig:
     """
     import yaml
 
+    from tuner.bounded import MAX_YAML_BYTES, read_text
     from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
 
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"config file {path} is a folder; pass a YAML or JSON file")
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"config file {path} does not exist; pass a YAML or JSON file")
+    text = read_text(path, MAX_YAML_BYTES, "the config file", ConfigError)
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
+        data = load_yaml(text, where=f"config file {path}", error=ConfigError)
     except DuplicateKeyError as exc:
         raise ConfigError(f"config file {path}: {duplicate_key_message(exc)}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
