@@ -18,6 +18,7 @@ default. A bad spec raises :class:`ConfigError` naming the parameter.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -212,8 +213,8 @@ def default_space(epochs: int = 6) -> SearchSpace:
     )
 
 
-def load_space(path: Path) -> SearchSpace:
-    """Read a search space from a YAML (or JSON) file."""
+def load_space(path: Path, *, detector: bool = True) -> SearchSpace:
+    """Read a search space from a YAML (or JSON) file (``detector``: see :func:`parse_space`)."""
     import yaml
 
     from tuner.bounded import MAX_YAML_BYTES, read_text
@@ -241,13 +242,21 @@ def load_space(path: Path) -> SearchSpace:
         raise ConfigError(
             f"cannot read the search space file {path} ({exc.strerror}); check its permissions"
         ) from None
-    return parse_space(data, where=f"search space {path}")
+    return parse_space(data, where=f"search space {path}", detector=detector)
 
 
-def parse_space(data: Any, *, where: str = "search space") -> SearchSpace:
-    """Validate a mapping of parameter specs and build a :class:`SearchSpace`."""
+def parse_space(data: Any, *, where: str = "search space", detector: bool = True) -> SearchSpace:
+    """Validate a mapping of parameter specs and build a :class:`SearchSpace`.
+
+    With ``detector`` (the built-in trainer) every name must be a
+    :class:`~tuner.train.TrainConfig` field and every reachable point a valid
+    config; otherwise (a Python objective or a command) any name of letters,
+    digits, ``_``, ``.`` and ``-`` is taken as it is.
+    """
     if not isinstance(data, dict) or not data:
         raise ConfigError(f"{where} must be a non-empty mapping of parameter: spec")
+    if not detector:
+        return _free_space(data, where)
     known = {f.name for f in fields(TrainConfig)}
     params = []
     for name, spec in data.items():
@@ -280,6 +289,25 @@ def parse_space(data: Any, *, where: str = "search space") -> SearchSpace:
                     f"{where}: parameter {p.name!r} reaches {value!r}, which training does not "
                     "accept; narrow its range"
                 ) from None
+    return space
+
+
+_FREE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}")
+
+
+def _free_space(data: dict[Any, Any], where: str) -> SearchSpace:
+    """A space of any parameter names (objectives other than the built-in trainer)."""
+    params = []
+    for name, spec in data.items():
+        if not isinstance(name, str) or _FREE_NAME.fullmatch(name) is None:
+            raise ConfigError(
+                f"{where}: parameter name {str(name)[:40]!r} is not valid; use letters, digits,"
+                " '_', '.' and '-' (starting with a letter or '_')"
+            )
+        params.append(_parse_param(name, spec, where))
+    space = SearchSpace(tuple(params), where=where)
+    if not space.searched:
+        raise ConfigError(f"{where}: every parameter is fixed; leave at least one to search")
     return space
 
 

@@ -62,6 +62,7 @@ class StudySettings:
     budget: int = 30
     seed: int = 0
     fitness: str = "mAP"
+    direction: str = "maximize"
     pruner: str = "asha"
     max_epochs: int = 6
     reduction: int = 3
@@ -76,7 +77,7 @@ class StudySettings:
             raise ConfigError("--budget must be 1 or more")
         if not 0.0 <= self.freeze_threshold < 1.0:
             raise ConfigError("--freeze-threshold must be in [0, 1)")
-        Fitness.parse(self.fitness)
+        Fitness.parse(self.fitness, self.direction)
 
     @property
     def freeze_at(self) -> int:
@@ -206,7 +207,7 @@ class Study:
         self.journal = journal or MemoryJournal()
         self.devices = devices or ["cpu"] * self.executor.slots
         self.threads = threads
-        self.fitness = Fitness.parse(settings.fitness)
+        self.fitness = Fitness.parse(settings.fitness, settings.direction)
         self.pruner = Pruner(settings.pruner, settings.max_epochs, settings.reduction,
                              settings.min_epochs)  # fmt: skip
         self.trials: list[TrialResult] = []
@@ -310,6 +311,9 @@ class Study:
                 f"stopped after {len(self.trials)} finished trials, all kept in the journal; "
                 "run again with --resume to go on"
             ) from None
+        except BaseException:  # a callback stopped the search: no worker is left running
+            self.executor.shutdown(cancel=True)
+            raise
         finally:
             progress.finish()
         self.executor.shutdown()
