@@ -75,34 +75,35 @@ def rotate_run(
         VaultLockedError: the run is being tuned or resumed.
         and the vault's errors (a wrong key, tampering, a cut journal).
     """
-    from tuner.tune import JOURNAL_FILE, RUN_FILE, _try_read, run_vault_path, tuning_result_for
+    from tuner.run_checkpoint import find_run_checkpoint, read_run_info
+    from tuner.tune import JOURNAL_FILE, RUN_FILE, run_vault_path
 
     run_dir = Path(run_dir)
-    info = _try_read(run_dir / RUN_FILE)
     journal_path = run_dir / JOURNAL_FILE
-    if info is None or not journal_path.is_file():
+    if not (run_dir / RUN_FILE).is_file() or not journal_path.is_file():
         raise ConfigError(f"{run_dir} is not a tuning run folder (no {RUN_FILE} or journal)")
-    vault_path = run_vault_path(run_dir, info)
-    if vault_path is None or vault_path.resolve().parent != run_dir.resolve():
-        raise ConfigError(
-            f"{run_dir}: the run's vault {vault_path} lies outside the run folder and may hold"
-            " other runs; rotate that vault with `hyperseal vault rotate VAULT`"
-        )
     pending = journal_path.with_name(journal_path.name + PENDING_SUFFIX)
     with FileLock(journal_path):  # what tune and resume take: no trial is written meanwhile
         if pending.exists():
-            finished = _complete(pending, journal_path, vault_path, new_key)
+            named = run_vault_path(run_dir, read_run_info(run_dir))
+            finished = None if named is None else _complete(pending, journal_path, named, new_key)
             if finished is not None:
                 return finished
             pending.unlink()  # stopped before the vault was rewritten: start again
-        vault = Vault.open(vault_path, key)
-        journal = SealedJournal.open(journal_path, key, writable=False)
+        # A journal of hyperseal 0.1 is read too: rotating it (to the same key) migrates it.
+        journal = SealedJournal.open(journal_path, key, writable=False, legacy=True)
         try:
-            found = tuning_result_for(vault, journal.journal_id, first=str(info.get("entry") or ""))
-            entry, old = found if found is not None else (None, None)
-            data, checkpoint = journal.resealed(new_key, expect=old, kdf=kdf)
+            found = find_run_checkpoint(run_dir, key, journal.journal_id, journal.read())
+            vault_path, entry = found.vault, found.entry
+            if vault_path.resolve().parent != run_dir.resolve():
+                raise ConfigError(
+                    f"{run_dir}: the run's vault {vault_path} lies outside the run folder and may"
+                    " hold other runs; rotate that vault with `hyperseal vault rotate VAULT`"
+                )
+            data, checkpoint = journal.resealed(new_key, expect=found.checkpoint, kdf=kdf)
         finally:
             journal.close()
+        vault = Vault.open(vault_path, key)
         atomic_write(pending, data)
         update = None
         if entry is not None:

@@ -405,16 +405,21 @@ def test_journal_commands(runner: CliRunner, tmp_path: Path) -> None:
     assert "3 records" in ok.stdout and "all authenticated" in ok.stdout
     structural = run(runner, "journal", "verify", path, "--recipient", str(identity.recipient))
     assert "structure only" in structural.stdout
-    path.write_bytes(path.read_bytes()[:-9])
+    before = path.read_bytes()
+    with SealedJournal.open(path, identity.recipient) as journal:
+        journal.append({"trial": 3, "lr": 0.03})
+    after = path.read_bytes()
+    path.write_bytes(before + after[len(before) : -9])  # a crash in the middle of that append
     torn = run(runner, "journal", "verify", path, "--identity", tmp_path / "id", code=18)
     assert "--repair" in torn.stderr
     repaired = run(runner, "journal", "verify", path, "--repair", "--identity", tmp_path / "id")
-    assert "dropped a torn record" in repaired.stdout and "2 records" in repaired.stdout
+    assert "dropped a torn record" in repaired.stdout and "3 records" in repaired.stdout
     out = tmp_path / "trials.jsonl"
     exported = run(runner, "journal", "export", path, "--out", out, "--identity", tmp_path / "id")
     assert [json.loads(x) for x in out.read_text().splitlines()] == [
         {"trial": 0, "lr": 0.0},
         {"trial": 1, "lr": 0.01},
+        {"trial": 2, "lr": 0.02},
     ]
     assert "plaintext" in exported.stderr
     head = path.read_bytes()
@@ -426,7 +431,7 @@ def test_journal_commands(runner: CliRunner, tmp_path: Path) -> None:
 def test_journal_order_exit_code(runner: CliRunner, tmp_path: Path) -> None:
     key_path = tmp_path / "k"
     from tuner.vault import generate_key_file
-    from tuner.vault.format import KeyMode, header_length
+    from tuner.vault.format import FileKind, parse_header, scan_journal
 
     key = generate_key_file(key_path)
     path = tmp_path / "j"
@@ -434,12 +439,10 @@ def test_journal_order_exit_code(runner: CliRunner, tmp_path: Path) -> None:
         for n in range(3):
             journal.append({"trial": n})
     data = path.read_bytes()
-    pos, frames = header_length(KeyMode.KEY_FILE), []
-    head = data[:pos]
-    while pos < len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        frames.append(data[pos : pos + 16 + length])
-        pos += 16 + length
+    header = parse_header(data, FileKind.JOURNAL, "test")
+    scan = scan_journal(data, header, "test")
+    head = data[: scan.ends[0] + scan.end_len]
+    frames = [data[f.offset : f.end + scan.end_len] for f in scan.frames]
     path.write_bytes(head + frames[1] + frames[0] + frames[2])
     result = run(runner, "journal", "verify", path, "--key-file", key_path, code=19)
     assert "out of order" in result.stderr

@@ -48,11 +48,11 @@ CHILD = textwrap.dedent(
         atomic.fsync_dir = pause
     elif point == "mid-append":
         import tuner.vault.journal as journal_module
-        real = atomic.write_all
-        def half_append(fd, data):
-            real(fd, data[: len(data) // 2])
+        real = journal_module._pwrite_all
+        def half_append(fd, data, offset):
+            real(fd, data[: len(data) // 2], offset)
             pause()
-        journal_module.write_all = half_append
+        journal_module._pwrite_all = half_append
 
     key = KeyFile(key_path)
     if point == "mid-append":

@@ -1,8 +1,8 @@
-"""The sealed journal: round trips, reorder/drop/duplicate/truncate detection, torn tails."""
+"""The sealed journal: round trips, reorder/drop/duplicate/truncate detection, torn tails,
+the authenticated end (a cut at a record boundary) and the migration of format 1."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pytest
 from tuner.vault import (
     DocumentError,
     JournalCheckpoint,
+    JournalCutError,
     JournalDroppedError,
     JournalDuplicatedError,
     JournalOrderError,
@@ -25,7 +26,7 @@ from tuner.vault import (
     VaultError,
     VaultLockedError,
 )
-from tuner.vault.format import KeyMode, header_length
+from tuner.vault.format import FileKind, KeyMode, parse_header, scan_journal
 
 MODE = {
     "passphrase": KeyMode.PASSPHRASE,
@@ -43,13 +44,24 @@ def _journal(keys: Any, fast: Any, path: Path, count: int = 4) -> list[dict[str,
 
 
 def _split(data: bytes, mode: KeyMode) -> tuple[bytes, list[bytes]]:
-    pos = header_length(mode)
-    head, frames = data[:pos], []
-    while pos < len(data):
-        (length,) = struct.unpack_from(">I", data, pos)
-        frames.append(data[pos : pos + 16 + length])
-        pos += 16 + length
-    return head, frames
+    """The header with the end slot after it, and each frame with its end slot."""
+    header = parse_header(data, FileKind.JOURNAL, "test")
+    assert header.mode is mode
+    scan = scan_journal(data, header, "test")
+    head = data[: scan.ends[0] + scan.end_len]
+    return head, [data[f.offset : f.end + scan.end_len] for f in scan.frames]
+
+
+def _torn_by_a_crash(keys: Any, fast: Any, path: Path, cut: int) -> list[dict[str, Any]]:
+    """Three records, then what a crash in the middle of appending a fourth leaves: the
+    fourth frame without its last ``cut`` bytes (the third record still holds the end)."""
+    records = _journal(keys, fast, path, count=3)
+    before = path.read_bytes()
+    with SealedJournal.open(path, keys.writer) as journal:
+        journal.append({"trial": 3})
+    after = path.read_bytes()
+    path.write_bytes(before + after[len(before) : len(after) - cut])
+    return records
 
 
 def _read(path: Path, key: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -150,68 +162,95 @@ def test_record_from_another_journal_is_detected(keys: Any, fast: Any, tmp_path:
         _read(first, keys.reader)
 
 
-def test_every_truncation(keys: Any, fast: Any, tmp_path: Path) -> None:
-    """Inside the header: truncated. Inside a record: a torn tail. At a boundary: fewer records,
-    which only a checkpoint can tell."""
+def test_every_truncation_is_detected_and_none_is_a_torn_tail(
+    keys: Any, fast: Any, tmp_path: Path
+) -> None:
+    """Inside the header: truncated. Anywhere else, a record boundary included: the journal no
+    longer ends with its authenticated end (no crash leaves that), never fewer records."""
     path = tmp_path / "j"
     records = _journal(keys, fast, path, count=3)
     original = path.read_bytes()
-    head, frames = _split(original, MODE[keys.mode])
-    boundaries = {len(head)}
-    for frame in frames:
-        boundaries.add(max(boundaries) + len(frame))
+    head, _ = _split(original, MODE[keys.mode])
     reader = SealedJournal.open(path, keys.reader, writable=False)  # read() re-reads the file
-    checkpoint = reader.checkpoint()
     for length in range(len(original)):
         path.write_bytes(original[:length])
-        if length < len(head):
-            with pytest.raises(TruncatedError) as info:
-                reader.read()
-            assert not isinstance(info.value, JournalTornTailError)
-        elif length in boundaries:
-            kept = (len(boundaries) - 1) - sum(b > length for b in boundaries)
-            assert reader.read() == records[:kept]
-            with pytest.raises(JournalDroppedError, match="cut from its end"):
-                reader.read(expect=checkpoint)
-        else:
-            with pytest.raises(JournalTornTailError) as torn:
-                reader.read()
-            assert torn.value.exit_code == 18
-    for length in (0, len(head) - 1, len(head) + 5, len(original) - 1):  # fresh opens agree
-        path.write_bytes(original[:length])
-        with pytest.raises(TruncatedError):
-            _read(path, keys.reader)
+        with pytest.raises((TruncatedError, JournalCutError)) as info:
+            reader.read()
+        assert not isinstance(info.value, JournalTornTailError), length
+        if length >= len(head):
+            assert isinstance(info.value, JournalCutError) and info.value.exit_code == 19
+    path.write_bytes(original[: len(head)])  # every record cut: not an empty journal
+    with pytest.raises(JournalCutError, match="no authenticated end after its header"):
+        _read(path, keys.reader)
     path.write_bytes(original)
-    assert _read(path, keys.reader, expect=checkpoint) == records
+    assert _read(path, keys.reader) == records
+
+
+def test_a_cut_journal_is_never_repaired_away(keys: Any, fast: Any, tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    _journal(keys, fast, path, count=3)
+    original = path.read_bytes()
+    head, frames = _split(original, MODE[keys.mode])
+    cut = original[: len(head) + len(frames[0]) + 20]  # inside record 1, not the last
+    path.write_bytes(cut)
+    with pytest.raises(JournalCutError, match="not the last one written"):
+        _read(path, keys.reader)
+    with SealedJournal.open(path, keys.reader) as journal, pytest.raises(JournalCutError):
+        journal.repair()  # a key that reads checks the end before it
+    assert path.read_bytes() == cut
+
+
+def test_zero_bytes_over_complete_records_are_tampering_not_a_torn_tail(
+    keys: Any, fast: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "j"
+    _journal(keys, fast, path, count=4)
+    original = path.read_bytes()
+    head, frames = _split(original, MODE[keys.mode])
+    keep = len(head) + len(frames[0]) + len(frames[1])
+    zeroed = original[:keep] + bytes(len(original) - keep)  # records 2 and 3 zeroed
+    path.write_bytes(zeroed)
+    with pytest.raises(JournalCutError, match="zero bytes") as info:
+        _read(path, keys.reader)
+    assert info.value.exit_code == 19
+    with SealedJournal.open(path, keys.reader) as journal, pytest.raises(JournalCutError):
+        journal.repair()
+    if keys.mode == "recipient":  # the public key alone cannot tell: it refuses too
+        with (
+            SealedJournal.open(path, keys.writer) as journal,
+            pytest.raises(KeyKindError, match="identity"),
+        ):
+            journal.repair()
+    assert path.read_bytes() == zeroed
 
 
 def test_torn_tail_is_reported_then_repaired_explicitly(
     keys: Any, fast: Any, tmp_path: Path
 ) -> None:
     path = tmp_path / "j"
-    records = _journal(keys, fast, path)
-    original = path.read_bytes()
-    path.write_bytes(original[:-7])
+    records = _torn_by_a_crash(keys, fast, path, cut=7)
+    size = path.stat().st_size
     with pytest.raises(JournalTornTailError, match="--repair"):
         _read(path, keys.reader)
     with SealedJournal.open(path, keys.writer) as journal:
         torn = journal.torn_tail
-        assert torn is not None and torn.offset + torn.size == len(original) - 7
+        assert torn is not None and torn.offset + torn.size == size
         with pytest.raises(JournalTornTailError):
             journal.append({"trial": 99})  # never append after a torn tail
         assert journal.repair() == torn.size
         assert journal.torn_tail is None and journal.repair() == 0
         assert journal.append({"trial": 3, "again": True}) == 3
-    assert _read(path, keys.reader) == [*records[:3], {"trial": 3, "again": True}]
+    assert _read(path, keys.reader) == [*records, {"trial": 3, "again": True}]
 
 
 def test_zero_filled_tail_counts_as_torn(keys: Any, fast: Any, tmp_path: Path) -> None:
+    """Zeros after the last complete record (some file systems leave them after a crash)."""
     path = tmp_path / "j"
     records = _journal(keys, fast, path)
     path.write_bytes(path.read_bytes() + bytes(300))
     with pytest.raises(JournalTornTailError):
         _read(path, keys.reader)
-    with SealedJournal.open(path, keys.writer) as journal:
+    with SealedJournal.open(path, keys.reader) as journal:
         assert journal.repair() == 300
     assert _read(path, keys.reader) == records
 
@@ -222,9 +261,11 @@ def test_damaged_complete_last_record_is_tampering_not_torn(
     path = tmp_path / "j"
     _journal(keys, fast, path)
     data = bytearray(path.read_bytes())
-    data[-1] ^= 0x40
+    header = parse_header(bytes(data), FileKind.JOURNAL, "test")
+    last = scan_journal(bytes(data), header, "test").frames[-1]
+    data[last.end - 1] ^= 0x40
     path.write_bytes(bytes(data))
-    with pytest.raises(TamperedError) as info:
+    with pytest.raises(TamperedError, match="fails authentication") as info:
         _read(path, keys.reader)
     assert not isinstance(info.value, JournalOrderError)
     with SealedJournal.open(path, keys.writer) as journal:
@@ -232,13 +273,20 @@ def test_damaged_complete_last_record_is_tampering_not_torn(
 
 
 def test_every_single_byte_flip_is_detected(keys: Any, fast: Any, tmp_path: Path) -> None:
+    """Except in the zeroed end slots of records that are no longer last: those bytes are
+    never read, and the records read back unaltered."""
     path = tmp_path / "j"
-    _journal(keys, fast, path, count=2)
+    records = _journal(keys, fast, path, count=2)
     original = path.read_bytes()
+    scan = scan_journal(original, parse_header(original, FileKind.JOURNAL, "t"), "t")
+    ignored = {at + i for at in scan.ends[:-1] for i in range(scan.end_len)}
     for index in range(len(original)):
         damaged = bytearray(original)
         damaged[index] ^= 0xFF
         path.write_bytes(bytes(damaged))
+        if index in ignored:
+            assert _read(path, keys.reader) == records
+            continue
         with pytest.raises((TamperedError, TruncatedError, NotAVaultError, UnknownVersionError)):
             _read(path, keys.reader)
 
@@ -294,19 +342,19 @@ def test_a_failed_append_is_cut_off_and_the_journal_stays_appendable(
 
     key = generate_key_file(tmp_path / "k.key")
     path = tmp_path / "trials.journal"
-    real_write_all = journal_module.write_all
+    real_write_all = journal_module._pwrite_all
 
-    def disk_full_halfway(fd: int, data: bytes) -> None:
-        real_write_all(fd, data[: len(data) // 2])
+    def disk_full_halfway(fd: int, data: bytes, offset: int) -> None:
+        real_write_all(fd, data[: len(data) // 2], offset)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     with SealedJournal.create(path, key) as journal:
         journal.append({"trial": 0})
         size = path.stat().st_size
-        monkeypatch.setattr(journal_module, "write_all", disk_full_halfway)
+        monkeypatch.setattr(journal_module, "_pwrite_all", disk_full_halfway)
         with pytest.raises(VaultError, match=r"append failed .*earlier records are intact"):
             journal.append({"trial": 1})
         assert path.stat().st_size == size and journal.torn_tail is None
-        monkeypatch.setattr(journal_module, "write_all", real_write_all)
+        monkeypatch.setattr(journal_module, "_pwrite_all", real_write_all)
         assert journal.append({"trial": 1}) == 1
     assert SealedJournal.open(path, key, writable=False).read() == [{"trial": 0}, {"trial": 1}]

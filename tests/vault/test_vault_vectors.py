@@ -16,10 +16,12 @@ import pytest
 from tuner.vault import (
     Identity,
     KeyFile,
+    OldJournalFormatError,
     Passphrase,
     ScryptParams,
     SealedJournal,
     Vault,
+    migrate_journal,
 )
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
@@ -90,3 +92,26 @@ def test_documented_vectors_decrypt(name: str, tmp_path: Path) -> None:
 def test_key_file_text_is_the_documented_key(tmp_path: Path) -> None:
     (tmp_path / "k").write_text(KEY_FILE_TEXT)
     assert KeyFile(tmp_path / "k").material() == bytes(range(32))
+
+
+def test_a_journal_of_hyperseal_0_1_is_refused_with_how_to_migrate_it(tmp_path: Path) -> None:
+    """The format 1 vector (hyperseal 0.1): refused in one line naming the file and the
+    command; migrated once, it reads back the same records in the current format."""
+    path = tmp_path / "old.journal"
+    path.write_bytes(_documented("passphrase-journal-format-1"))
+    key = Passphrase(PASSPHRASE)
+    for opening in (
+        lambda: SealedJournal.open(path, key, writable=False),
+        lambda: SealedJournal.open(path, key),
+    ):
+        with pytest.raises(OldJournalFormatError) as info:
+            opening()
+        message = str(info.value)
+        assert "\n" not in message and "hyperseal 0.1" in message
+        assert f"hyperseal vault journal migrate {path}" in message
+        assert info.value.exit_code == 14
+    assert migrate_journal(path, key) == 2
+    assert path.read_bytes()[8] == 2
+    records = SealedJournal.open(path, key, writable=False).read()
+    assert records == [{"trial": 0, "map": 0.25}, {"trial": 1, "map": 0.5}]
+    assert migrate_journal(path, key) is None  # already current

@@ -33,6 +33,7 @@ from __future__ import annotations
 from tuner.vault.errors import (
     DocumentError,
     EntryNotFoundError,
+    JournalCutError,
     JournalDroppedError,
     JournalDuplicatedError,
     JournalOrderError,
@@ -41,6 +42,7 @@ from tuner.vault.errors import (
     KdfParamsError,
     KeyKindError,
     NotAVaultError,
+    OldJournalFormatError,
     TamperedError,
     TruncatedError,
     UnknownVersionError,
@@ -48,9 +50,15 @@ from tuner.vault.errors import (
     VaultLockedError,
     WrongKeyError,
 )
-from tuner.vault.format import VERSION, FileKind, KeyMode
+from tuner.vault.format import JOURNAL_VERSION, VERSION, FileKind, KeyMode
 from tuner.vault.info import SealedFileInfo, inspect_file
-from tuner.vault.journal import JournalCheckpoint, SealedJournal, TornTail
+from tuner.vault.journal import (
+    Completeness,
+    JournalCheckpoint,
+    SealedJournal,
+    TornTail,
+    migrate_journal,
+)
 from tuner.vault.kdf import DEFAULT_LIMITS, DEFAULT_SCRYPT, KdfLimits, ScryptParams
 from tuner.vault.keys import (
     Identity,
@@ -67,13 +75,16 @@ from tuner.vault.vault import EntryInfo, Vault, VerifyReport, verify
 __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_SCRYPT",
+    "JOURNAL_VERSION",
     "VERSION",
+    "Completeness",
     "DocumentError",
     "EntryInfo",
     "EntryNotFoundError",
     "FileKind",
     "Identity",
     "JournalCheckpoint",
+    "JournalCutError",
     "JournalDroppedError",
     "JournalDuplicatedError",
     "JournalOrderError",
@@ -86,6 +97,7 @@ __all__ = [
     "KeyMode",
     "KeySource",
     "NotAVaultError",
+    "OldJournalFormatError",
     "Passphrase",
     "Recipient",
     "ScryptParams",
@@ -104,5 +116,6 @@ __all__ = [
     "generate_key_file",
     "inspect_file",
     "load_recipient",
+    "migrate_journal",
     "verify",
 ]

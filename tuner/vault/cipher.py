@@ -20,7 +20,16 @@ from dataclasses import replace
 
 from tuner.vault import crypto
 from tuner.vault.errors import KeyKindError, TamperedError, VaultError, WrongKeyError
-from tuner.vault.format import FILE_ID_LEN, SALT_LEN, FileKind, Frame, Header, KeyMode
+from tuner.vault.format import (
+    FILE_ID_LEN,
+    JOURNAL_VERSION,
+    SALT_LEN,
+    VERSION,
+    FileKind,
+    Frame,
+    Header,
+    KeyMode,
+)
 from tuner.vault.kdf import DEFAULT_LIMITS, DEFAULT_SCRYPT, KdfLimits, ScryptParams, scrypt_kek
 from tuner.vault.keys import Identity, KeyFile, KeySource, Passphrase, Recipient
 
@@ -55,6 +64,34 @@ class RecordCipher:
         if sealed is None:
             raise VaultError("the recipient public key is invalid (a low-order point)")
         return sealed
+
+    def seal_end(self, aad: bytes) -> bytes:
+        """A journal end slot: the AEAD of empty plaintext over ``aad`` (a tag, in effect)."""
+        if self._aead is not None:
+            return crypto.seal(self._aead, b"", aad)
+        assert self.header.recipient is not None
+        sealed = crypto.seal_to_recipient(self.header.recipient, b"", aad)
+        if sealed is None:
+            raise VaultError("the recipient public key is invalid (a low-order point)")
+        return sealed
+
+    def open_end(self, slot: bytes, aad: bytes) -> bool:
+        """Whether ``slot`` is a valid end slot over ``aad``.
+
+        Raises:
+            KeyKindError: this cipher only seals.
+        """
+        if self._aead is not None:
+            return crypto.unseal(self._aead, slot, aad) == b""
+        if self._identity is None:
+            raise KeyKindError(
+                "this file is sealed to a public key; checking its end needs the identity file"
+                " (--identity)"
+            )
+        assert self.header.recipient is not None
+        plain = crypto.unseal_from_sender(self._identity.material(), self.header.recipient,
+                                          slot, aad)  # fmt: skip
+        return plain == b""
 
     def open(self, frame: Frame) -> bytes | None:
         """The plaintext of ``frame``, or ``None`` when it does not authenticate.
@@ -106,18 +143,20 @@ def new_file(
         KdfParamsError: ``kdf`` outside ``limits``.
     """
     file_id = file_id if file_id is not None else crypto.random_bytes(FILE_ID_LEN)
+    version = JOURNAL_VERSION if kind is FileKind.JOURNAL else VERSION
     if isinstance(key, (Recipient, Identity)):
         recipient = key.recipient if isinstance(key, Identity) else key
-        header = Header(kind, KeyMode.RECIPIENT, file_id, recipient=recipient.public)
+        header = Header(kind, KeyMode.RECIPIENT, file_id, version, recipient=recipient.public)
         return RecordCipher(header, identity=key if isinstance(key, Identity) else None)
     if isinstance(key, Passphrase):
         params = kdf if kdf is not None else DEFAULT_SCRYPT
         limits.check(params, where)
         draft = Header(
-            kind, KeyMode.PASSPHRASE, file_id, scrypt=params, salt=crypto.random_bytes(SALT_LEN)
-        )
+            kind, KeyMode.PASSPHRASE, file_id, version, scrypt=params,
+            salt=crypto.random_bytes(SALT_LEN),
+        )  # fmt: skip
     elif isinstance(key, KeyFile):
-        draft = Header(kind, KeyMode.KEY_FILE, file_id)
+        draft = Header(kind, KeyMode.KEY_FILE, file_id, version)
     else:
         raise TypeError(f"not a key source: {type(key).__name__}")
     kek = _kek(key, draft)

@@ -432,7 +432,8 @@ def rotate(
             vault / JOURNAL_FILE, passphrase_file=passphrase_file, key_file=key_file,
             identity=identity,
         )  # fmt: skip
-        SealedJournal.open(vault / JOURNAL_FILE, key, writable=False).close()  # the key first
+        # the key first; a journal of hyperseal 0.1 is rotated (and so migrated) too
+        SealedJournal.open(vault / JOURNAL_FILE, key, writable=False, legacy=True).close()
         done = rotate_run(vault, key, new_key(), kdf=_scrypt(kdf_log2n))
         how = inspect_file(done.vault).key_mode.describe()
         finished = " (finished the rotation stopped earlier)" if done.completed else ""
@@ -497,10 +498,13 @@ def journal_verify(
     identity: IdentityOption = None,
     recipient: RecipientOption = None,
 ) -> None:
-    """Authenticate every record of JOURNAL, in order; --repair drops a torn last record.
+    """Authenticate every record of JOURNAL, in order, and its end; --repair drops a torn
+    last record (what a crash mid-append leaves; never records that were cut or zeroed).
 
-    With only --recipient (no identity) the records cannot be authenticated:
-    the frame structure and sequence are checked, and --repair still works.
+    Says whether the journal is complete: it must end with its authenticated end, and a
+    tuning run's journal must still hold what the checkpoint in the run's vault counted.
+    With only --recipient (no identity) nothing can be authenticated: the frame structure
+    and sequence are checked, completeness is not, and --repair still drops a torn frame.
     """
     from tuner.vault import JournalTornTailError, SealedJournal
 
@@ -514,22 +518,61 @@ def journal_verify(
     try:
         if opened.can_read:
             try:
-                count = len(opened.read())
+                records = opened.read()
             except JournalTornTailError:
                 if not repair:
                     raise
                 _report_repair(journal, opened)
-                count = len(opened.read())
-            how = "all authenticated"
+                records = opened.read()
+            how = f"all authenticated; {_completeness(journal, opened, records, key)}"
+            count = len(records)
         else:
             if opened.torn_tail is not None and repair:
                 _report_repair(journal, opened)
             opened.check_structure()
             count = opened.records
-            how = "structure only: authenticating them needs the identity"
+            how = (
+                "structure only: authenticating them, and checking that none was cut off the"
+                " end, needs the identity; completeness NOT checked"
+            )
         typer.echo(f"ok: {journal}: journal, {opened.key_mode.describe()}, {count} records ({how})")
     finally:
         opened.close()
+
+
+def _run_folder(journal: Path) -> Path | None:
+    """The tuning run folder whose journal ``journal`` is, if it is one."""
+    from tuner.tune import JOURNAL_FILE, RUN_FILE
+
+    folder = journal.parent
+    return folder if journal.name == JOURNAL_FILE and (folder / RUN_FILE).exists() else None
+
+
+def _completeness(
+    journal: Path, opened: SealedJournal, records: list[dict[str, Any]], key: Any
+) -> str:
+    """Words on how complete the journal (just read) is shown to be; checks the run's
+    checkpoint when the journal belongs to a run (failing closed, as the tuner does)."""
+    from tuner.run_checkpoint import find_run_checkpoint
+
+    run_dir = _run_folder(journal)
+    if run_dir is None:
+        return (
+            "complete: it ends with its authenticated end (a rollback to an older copy of the"
+            " file cannot be told without a checkpoint)"
+        )
+    found = find_run_checkpoint(run_dir, key, opened.journal_id, records)
+    if found.checkpoint is None:
+        return (
+            f"complete: it ends with its authenticated end; {found.vault.name} holds no"
+            " checkpoint of it yet (no session of the run has finished), so a rollback to an"
+            " older copy of the file cannot be told"
+        )
+    opened.check_checkpoint(found.checkpoint)
+    return (
+        "complete: it ends with its authenticated end and holds the"
+        f" {found.checkpoint.records} records the checkpoint in {found.vault.name} counted"
+    )
 
 
 def _report_repair(journal: Path, opened: SealedJournal) -> None:
@@ -550,7 +593,10 @@ def journal_export(
     key_file: KeyFileOption = None,
     identity: IdentityOption = None,
 ) -> None:
-    """Write the decrypted records of JOURNAL as JSON Lines (one record per line)."""
+    """Write the decrypted records of JOURNAL as JSON Lines (one record per line).
+
+    Only a complete journal is exported (see `journal verify`).
+    """
     import json
 
     from tuner.vault import SealedJournal
@@ -559,6 +605,50 @@ def journal_export(
     key = key_for_reading_or_default(
         journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
     )
-    records = SealedJournal.open(journal, key, writable=False).read()
+    opened = SealedJournal.open(journal, key, writable=False)
+    try:
+        records = opened.read()
+        how = _completeness(journal, opened, records, key)
+    finally:
+        opened.close()
     text = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
     _write_plaintext(out, text, f"{len(records)} journal records", force)
+    typer.echo(f"note: the journal is {how}", err=True)
+
+
+@journal_app.command("migrate")
+def journal_migrate(
+    journal: JournalArg,
+    passphrase_file: PassphraseFileOption = None,
+    key_file: KeyFileOption = None,
+    identity: IdentityOption = None,
+) -> None:
+    """Convert a journal written by hyperseal 0.1 (format 1) to the current format, once.
+
+    Format 1 cannot prove that no record was cut off its end; the records are
+    authenticated and sealed again, same key, with an authenticated end. A tuning
+    run's journal is migrated with its run (the checkpoint in the run's vault is
+    updated in the same step, as `vault rotate RUN_DIR` does). Migrate only a journal
+    you trust to be whole: what format 1 held is taken as complete.
+    """
+    from tuner.vault import inspect_file, migrate_journal
+
+    key = key_for_reading_or_default(
+        journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
+    run_dir = _run_folder(journal)
+    if inspect_file(journal).version >= 2:
+        typer.echo(f"{journal}: already in the current format; nothing to do")
+        return
+    if run_dir is not None:
+        from tuner.rotate import rotate_run
+
+        scrypt = inspect_file(journal).kdf
+        done = rotate_run(run_dir, key, key, kdf=scrypt)
+        typer.echo(
+            f"migrated {journal} ({done.records} records) and the checkpoint in"
+            f" {done.vault.name}; same key"
+        )
+        return
+    records = migrate_journal(journal, key)
+    typer.echo(f"migrated {journal} ({records} records); same key")

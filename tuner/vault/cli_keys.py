@@ -53,6 +53,7 @@ from typing import Annotated
 
 import typer
 
+from tuner.vault.bounded import read_small
 from tuner.vault.errors import KeyKindError, VaultError
 from tuner.vault.format import KeyMode
 from tuner.vault.info import inspect_file
@@ -107,14 +108,11 @@ def read_passphrase_file(path: Path) -> Passphrase:
     Raises:
         VaultError: missing, unreadable, not UTF-8 or empty.
     """
+    raw = read_small(Path(path), "passphrase file")
     try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise VaultError(f"{path}: no such passphrase file") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise VaultError(f"{path}: passphrase file is not UTF-8 text") from None
-    except OSError as exc:
-        raise VaultError(f"{path}: cannot read passphrase file ({exc.strerror})") from None
     line = text.split("\n", 1)[0].removesuffix("\r")
     if not line:
         raise VaultError(f"{path}: passphrase file is empty (its first line holds the passphrase)")

@@ -10,10 +10,12 @@
         │   └── JournalOrderError   exit 19  journal records reordered, dropped or duplicated
         │       ├── JournalReorderedError
         │       ├── JournalDroppedError
+        │       │   └── JournalCutError      records cut off the end (no authenticated end)
         │       └── JournalDuplicatedError
         ├── TruncatedError          exit 13  the file ends early
         │   └── JournalTornTailError exit 18 the journal's last record is incomplete (a crash)
         ├── UnknownVersionError     exit 14  a format version this hyperseal cannot read
+        │   └── OldJournalFormatError        a journal of hyperseal 0.1: migrate it once
         ├── KdfParamsError          exit 15  scrypt parameters outside the accepted range
         ├── NotAVaultError          exit 16  the file is not a hyperseal vault or journal at all
         └── VaultLockedError        exit 17  another process is writing the file
@@ -127,6 +129,16 @@ class JournalDroppedError(JournalOrderError):
     """One or more journal records are missing."""
 
 
+class JournalCutError(JournalDroppedError):
+    """The journal does not end with its authenticated end: records were cut off its end
+    (or a run of zero bytes covers complete records). Never repaired away."""
+
+
+class OldJournalFormatError(UnknownVersionError):
+    """A journal written by hyperseal 0.1 (format 1), which cannot prove it is complete;
+    ``hyperseal vault journal migrate`` converts it once."""
+
+
 class JournalDuplicatedError(JournalOrderError):
     """A journal record appears more than once."""
 
@@ -134,6 +146,7 @@ class JournalDuplicatedError(JournalOrderError):
 __all__ = [
     "DocumentError",
     "EntryNotFoundError",
+    "JournalCutError",
     "JournalDroppedError",
     "JournalDuplicatedError",
     "JournalOrderError",
@@ -142,6 +155,7 @@ __all__ = [
     "KdfParamsError",
     "KeyKindError",
     "NotAVaultError",
+    "OldJournalFormatError",
     "TamperedError",
     "TruncatedError",
     "UnknownVersionError",

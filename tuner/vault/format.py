@@ -6,8 +6,10 @@ This module only encodes and parses bytes (no keys, no cryptography); see
     file    = header || body
     header  = magic(8) version(1) mode(1) file_id(16) key_block checksum(32)
     vault   body = count(u32) frame*count
-    journal body = frame*            (append-only)
+    journal body = end (frame end)*   (version 2, append-only; version 1: frame*)
     frame   = length(u32) seq(u64) head_crc(u32) sealed(length)
+    end     = an AEAD tag over the count and the chain digest of the frames before it
+              (only the last one counts; writers zero the others)
 
 All integers are big-endian. Parsing raises only :class:`VaultError`
 subclasses, whatever the input.
@@ -32,7 +34,11 @@ from tuner.vault.errors import (
 from tuner.vault.kdf import ScryptParams
 
 VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+#: The version of journals this hyperseal writes: 2 adds the authenticated end.
+JOURNAL_VERSION = 2
+#: Versions a reader parses, by kind. Journal version 1 (hyperseal 0.1) is parsed only to
+#: migrate it (:func:`tuner.vault.journal.migrate_journal`).
+SUPPORTED_VERSIONS = {"vault": frozenset({1}), "journal": frozenset({1, 2})}
 
 FILE_ID_LEN = 16
 SALT_LEN = 16
@@ -185,8 +191,9 @@ def parse_header(data: bytes, expect: FileKind, where: str) -> Header:
     if len(data) < len(magic) + 1:
         raise TruncatedError(f"{where}: file is truncated (no version byte)")
     version = data[8]
-    if version not in SUPPORTED_VERSIONS:
-        newer = ", made by a newer hyperseal; upgrade to read it" if version > VERSION else ""
+    newest = JOURNAL_VERSION if expect is FileKind.JOURNAL else VERSION
+    if version not in SUPPORTED_VERSIONS[expect.value]:
+        newer = ", made by a newer hyperseal; upgrade to read it" if version > newest else ""
         raise UnknownVersionError(f"{where}: unknown format version {version}{newer}")
     if len(data) < len(magic) + 2:
         raise TruncatedError(f"{where}: file is truncated (no key mode byte)")
@@ -248,11 +255,14 @@ def encode_count(count: int) -> bytes:
     return _COUNT.pack(count)
 
 
-def read_frame(data: bytes, offset: int, mode: KeyMode, where: str) -> Frame | None:
+def read_frame(
+    data: bytes, offset: int, mode: KeyMode, where: str, *, trailer: int = 0
+) -> Frame | None:
     """Read the frame at ``offset``; ``None`` if the data ends before the frame does.
 
     A region of only zero bytes also reads as an incomplete frame (some file
-    systems leave zeros after a crash).
+    systems leave zeros after a crash). ``trailer`` bytes (a journal's end slot)
+    must follow the frame for it to be complete; :attr:`Frame.end` excludes them.
 
     Raises:
         TamperedError: the frame head's CRC fails or its length is impossible.
@@ -268,7 +278,7 @@ def read_frame(data: bytes, offset: int, mode: KeyMode, where: str) -> Frame | N
     if not sealed_overhead(mode) <= length <= MAX_FRAME_BODY:
         raise TamperedError(f"{where}: record at byte {offset} has an impossible length")
     end = offset + FRAME_HEAD_LEN + length
-    if end > len(data):
+    if end + trailer > len(data):
         return None
     return Frame(seq, data[offset + FRAME_HEAD_LEN : end], offset, end)
 
@@ -303,6 +313,26 @@ def parse_vault_body(data: bytes, header: Header, where: str) -> list[Frame]:
     return frames
 
 
+def end_length(header: Header) -> int:
+    """Bytes of one journal end slot: an AEAD over empty plaintext (0 before version 2)."""
+    return sealed_overhead(header.mode) if header.version >= 2 else 0
+
+
+def chain_start(header: Header) -> bytes:
+    """The chain digest of a journal with no frames: SHA-256 of its header."""
+    return hashlib.sha256(header.raw).digest()
+
+
+def chain_next(chain: bytes, frame: bytes) -> bytes:
+    """The chain digest after one more frame (its head and sealed bytes, not its end slot)."""
+    return hashlib.sha256(chain + frame).digest()
+
+
+def end_aad(header: Header, count: int, chain: bytes) -> bytes:
+    """Associated data of the end slot after ``count`` frames whose chain digest is ``chain``."""
+    return header.raw + b"end" + count.to_bytes(SEQ_LEN, "big") + chain
+
+
 @dataclass(frozen=True)
 class JournalScan:
     """The frames of a journal and, if the last one is incomplete, where it starts.
@@ -311,25 +341,50 @@ class JournalScan:
         frames: the complete frames, in file order.
         torn_offset: offset of an incomplete trailing frame, or ``None``.
         size: the file size scanned.
+        ends: offsets of the end slots (version 2): after the header, then after each frame.
+        end_len: bytes of each end slot (0 in version 1).
+        torn_zero: the incomplete tail is only zero bytes.
     """
 
     frames: list[Frame]
     torn_offset: int | None
     size: int
+    ends: list[int]
+    end_len: int
+    torn_zero: bool = False
+
+    def end_slot(self, data: bytes) -> bytes:
+        """The end slot after the last complete frame (or after the header)."""
+        return data[self.ends[-1] : self.ends[-1] + self.end_len]
 
 
 def scan_journal(data: bytes, header: Header, where: str) -> JournalScan:
     """Split a journal's body into frames; an incomplete last frame is reported, not raised.
 
     Raises:
+        TruncatedError: a version 2 journal cut inside the end slot after its header (which
+            is written with the header, so no crash leaves it incomplete).
         TamperedError: a frame head is corrupt (other than a torn tail).
     """
     pos = header_length(header.mode)
+    trailer = end_length(header)
+    ends: list[int] = []
+    if trailer:
+        if len(data) < pos + trailer:
+            raise TruncatedError(
+                f"{where}: file is truncated (no end marker after the header); restore it from"
+                " a backup"
+            )
+        ends.append(pos)
+        pos += trailer
     frames = []
     while pos < len(data):
-        frame = read_frame(data, pos, header.mode, where)
+        frame = read_frame(data, pos, header.mode, where, trailer=trailer)
         if frame is None:
-            return JournalScan(frames, pos, len(data))
+            zero = data.count(0, pos) == len(data) - pos
+            return JournalScan(frames, pos, len(data), ends, trailer, zero)
         frames.append(frame)
-        pos = frame.end
-    return JournalScan(frames, None, len(data))
+        if trailer:
+            ends.append(frame.end)
+        pos = frame.end + trailer
+    return JournalScan(frames, None, len(data), ends, trailer)

@@ -2,27 +2,46 @@
 
 Each record is sealed on its own with the whole header and its sequence
 number as associated data, so :meth:`SealedJournal.read` detects a record
-that was altered, moved, dropped, duplicated or cut short. A record torn by
-a crash mid-append is reported as :class:`JournalTornTailError` and dropped
-only by an explicit :meth:`SealedJournal.repair`.
+that was altered, moved, dropped, duplicated or cut short.
 
-Durability (the fsync policy): :meth:`SealedJournal.append` writes the whole
-frame with one ``write`` to a file opened ``O_APPEND`` and, by default
-(``fsync=True``), fsyncs it before returning, so a returned append survives a
-power cut. With ``fsync=False`` the operating system decides when the data
-reaches the disk (call :meth:`SealedJournal.sync` when it matters); a crash
-may then lose the latest records or leave a torn tail, never a record that
-reads back wrong.
+The journal proves its own end (format version 2): every frame is followed by
+an *end slot*, and the last one holds an authentication tag over the number
+of records and a chain digest of every frame before it (as the final tag of
+libsodium's secretstream, or the last-chunk flag of age's STREAM). Appending
+writes the new frame with its end slot, makes it durable, then overwrites the
+previous end slot with zeros; a reader checks only the last one. So a journal
+cut at a record boundary ends with a zeroed slot and is refused
+(:class:`JournalCutError`), with no plaintext hint involved.
 
-What is not detected: cutting the journal exactly at a record boundary
-looks like a journal with fewer records, since an append-only file cannot
-authenticate its own end. Store a :meth:`SealedJournal.checkpoint` in the
-vault (which is rewritten atomically) and pass it to ``read(expect=...)`` to
-catch that too.
+A frame torn by a crash mid-append is reported as
+:class:`JournalTornTailError` and dropped only by an explicit
+:meth:`SealedJournal.repair`, and only when the record before it still holds
+the journal's authenticated end: a cut in the middle of the file, or zero
+bytes over complete records, is tampering and is never repaired away.
+
+Durability (the fsync policy): :meth:`SealedJournal.append` writes the frame
+and its end slot with one ``pwrite`` and, by default (``fsync=True``), fsyncs
+it before returning, so a returned append survives a power cut. With
+``fsync=False`` the operating system decides when the data reaches the disk,
+and the previous end slot is zeroed only at :meth:`SealedJournal.sync` or
+:meth:`SealedJournal.close`, after an fsync; a crash may then lose the latest
+records (the journal then ends at an older authenticated end) or leave a torn
+tail, never a record that reads back wrong.
+
+What is not detected: replacing the journal by an older copy of itself (a
+rollback), which ended with its own valid end. Store a
+:meth:`SealedJournal.checkpoint` in the vault (which is rewritten atomically)
+and pass it to ``read(expect=...)`` to catch that too; rolling back the vault
+with it is out of scope.
+
+Journals of format version 1 (hyperseal 0.1) have no end slots and cannot
+prove their end: they are refused with :class:`OldJournalFormatError` and
+converted once by :func:`migrate_journal` (``hyperseal vault journal migrate``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -33,19 +52,34 @@ from types import TracebackType
 from typing import Any
 
 from tuner.vault import codec
-from tuner.vault.atomic import FileLock, create_exclusive, link_target, write_all
+from tuner.vault.atomic import FileLock, atomic_write, create_exclusive, link_target
 from tuner.vault.cipher import RecordCipher, new_file, unlock
 from tuner.vault.errors import (
     DocumentError,
+    JournalCutError,
     JournalDroppedError,
     JournalDuplicatedError,
     JournalReorderedError,
     JournalTornTailError,
     KeyKindError,
+    OldJournalFormatError,
     TamperedError,
     VaultError,
 )
-from tuner.vault.format import FileKind, Frame, KeyMode, encode_frame, parse_header, scan_journal
+from tuner.vault.format import (
+    JOURNAL_VERSION,
+    FileKind,
+    Header,
+    JournalScan,
+    KeyMode,
+    chain_next,
+    chain_start,
+    encode_frame,
+    end_aad,
+    end_length,
+    parse_header,
+    scan_journal,
+)
 from tuner.vault.kdf import DEFAULT_LIMITS, KdfLimits, ScryptParams
 from tuner.vault.keys import KeySource
 from tuner.vault.vault import read_file
@@ -92,6 +126,30 @@ class JournalCheckpoint:
         ):
             raise DocumentError("not a journal checkpoint (journal_id, records, last)")
         return cls(value["journal_id"], value["records"], value["last"])
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """What the last :meth:`SealedJournal.read` could tell about the journal's end.
+
+    Attributes:
+        records: records read.
+        proven: the journal ends with its authenticated end (format 2), so no record
+            was cut off its end (a rollback to an older copy aside).
+        detail: words for people.
+    """
+
+    records: int
+    proven: bool
+    detail: str
+
+
+def old_format_error(where: str) -> OldJournalFormatError:
+    """The one-line message for a journal of hyperseal 0.1 (format 1)."""
+    return OldJournalFormatError(
+        f"{where}: journal of format 1 (hyperseal 0.1), which cannot prove that no record was"
+        f" cut off its end; convert it once with `hyperseal vault journal migrate {where}`"
+    )
 
 
 @dataclass(frozen=True)
@@ -167,6 +225,12 @@ class SealedJournal:
         self._size = 0
         self._last_digest = ""
         self._torn: TornTail | None = None
+        self._torn_zero = False
+        self._chain = chain_start(cipher.header)
+        self._end_at: int | None = None  # offset of the end slot that counts (format 2)
+        self._stale_ends: list[int] = []  # end slots to zero once the data is durable
+        self._read_digests: list[str] = []
+        self._completeness: Completeness | None = None
 
     # -- construction ---------------------------------------------------------------------
 
@@ -199,9 +263,11 @@ class SealedJournal:
         lock = FileLock(target, lock_timeout)
         lock.acquire()
         try:
-            create_exclusive(target, cipher.header.raw)
+            data = encode_journal(cipher, [])
+            create_exclusive(target, data)
             journal = cls(target, key, cipher, limits=limits, fsync=fsync, lock=lock)
-            journal._size = len(cipher.header.raw)
+            journal._size = len(data)
+            journal._end_at = len(cipher.header.raw)
             journal._open_fd()
         except BaseException:
             lock.release()
@@ -218,6 +284,7 @@ class SealedJournal:
         limits: KdfLimits = DEFAULT_LIMITS,
         fsync: bool = True,
         lock_timeout: float = 10.0,
+        legacy: bool = False,
     ) -> SealedJournal:
         """Open a journal, for appending (the default, takes the lock) or only to read.
 
@@ -226,9 +293,14 @@ class SealedJournal:
         open (so that :meth:`repair` can run) but stops :meth:`append` and
         :meth:`read`.
 
+        Args:
+            legacy: also open a journal of format 1 (hyperseal 0.1), read-only, to
+                migrate it; otherwise such a journal raises :class:`OldJournalFormatError`.
+
         Raises:
             VaultLockedError: writable, and another process is writing.
             JournalOrderError: writable, and the stored sequence numbers are wrong.
+            OldJournalFormatError: a format 1 journal (see ``legacy``).
             and the errors of :func:`~tuner.vault.cipher.unlock`.
         """
         target = Path(path)
@@ -239,13 +311,16 @@ class SealedJournal:
         try:
             data = read_file(target, "journal")
             header = parse_header(data, FileKind.JOURNAL, where)
+            if header.version < JOURNAL_VERSION and (writable or not legacy):
+                raise old_format_error(where)
             scan = scan_journal(data, header, where)
             cipher = unlock(header, key, where, limits=limits)
             journal = cls(target, key, cipher, limits=limits, fsync=fsync, lock=lock)
-            journal._take_scan(data, scan.frames, scan.torn_offset)
+            journal._take_scan(data, scan)
             if writable:
                 _check_order(journal._seqs, where)
                 journal._open_fd()
+                journal._zero_stale_ends(data, scan)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -254,16 +329,34 @@ class SealedJournal:
 
     def _open_fd(self) -> None:
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
         except OSError as exc:
             raise VaultError(f"{self._where}: cannot open for appending ({exc.strerror})") from None
 
-    def _take_scan(self, data: bytes, frames: list[Frame], torn_offset: int | None) -> None:
+    def _take_scan(self, data: bytes, scan: JournalScan) -> None:
+        frames = scan.frames
         self._count = len(frames)
         self._seqs = [f.seq for f in frames]
         self._size = len(data)
         self._last_digest = _digest(data[frames[-1].offset : frames[-1].end]) if frames else ""
-        self._torn = None if torn_offset is None else TornTail(torn_offset, len(data) - torn_offset)
+        torn = scan.torn_offset
+        self._torn = None if torn is None else TornTail(torn, len(data) - torn)
+        self._torn_zero = scan.torn_zero
+        chain = chain_start(self._cipher.header)
+        for frame in frames:
+            chain = chain_next(chain, data[frame.offset : frame.end])
+        self._chain = chain
+        self._end_at = scan.ends[-1] if scan.ends else None
+
+    def _zero_stale_ends(self, data: bytes, scan: JournalScan) -> None:
+        """Zero every end slot but the last still holding a tag (a crash between an append and
+        its zeroing leaves one), so that cutting the file there cannot pass as its end."""
+        zeros = bytes(scan.end_len)
+        stale = [at for at in scan.ends[:-1] if data[at : at + scan.end_len] != zeros]
+        if stale and self._torn is None:
+            self._stale_ends = stale
+            with self._mutex:
+                self._flush_stale_ends(self._require_writable(), durable=True)
 
     # -- properties -----------------------------------------------------------------------
 
@@ -276,6 +369,11 @@ class SealedJournal:
     def key_mode(self) -> KeyMode:
         """How this journal's keys are protected."""
         return self._cipher.header.mode
+
+    @property
+    def version(self) -> int:
+        """The journal's format version (1: hyperseal 0.1, opened only to migrate)."""
+        return self._cipher.header.version
 
     @property
     def can_read(self) -> bool:
@@ -297,8 +395,13 @@ class SealedJournal:
         """The incomplete last record found on opening, if any."""
         return self._torn
 
+    @property
+    def completeness(self) -> Completeness | None:
+        """What the last :meth:`read` proved about the journal's end (None before a read)."""
+        return self._completeness
+
     def checkpoint(self) -> JournalCheckpoint:
-        """Where the journal stands now: store it to detect a later cut at a record boundary."""
+        """Where the journal stands now: store it to detect a later rollback of the file."""
         return JournalCheckpoint(self.journal_id, self._count, self._last_digest)
 
     # -- writing --------------------------------------------------------------------------
@@ -319,11 +422,30 @@ class SealedJournal:
             torn_bytes=torn.size,
         )
 
+    def _cut_error(self, count: int, torn: TornTail | None, zero: bool) -> JournalCutError:
+        after = f"after record {count - 1}" if count else "after its header"
+        if torn is not None and zero:
+            what = (
+                f"{torn.size} zero bytes at byte {torn.offset} cover records that were complete"
+                f" (the record before them was not the last)"
+            )
+        elif torn is not None:
+            what = (
+                f"it is cut inside a record at byte {torn.offset} that was not the last one written"
+            )
+        else:
+            what = f"it has no authenticated end {after}: records were cut off its end"
+        return JournalCutError(
+            f"{self._where}: {what}; the journal was tampered with (or damaged), not torn by a"
+            " crash; restore it from a backup"
+        )
+
     def check_structure(self) -> None:
         """Check, without decrypting, the sequence numbers and the tail as found on opening.
 
-        All a public key alone can check: records cannot be authenticated
-        without a key that reads. :meth:`read` does all of this and more.
+        All a public key alone can check: records and the journal's end cannot
+        be authenticated without a key that reads. :meth:`read` does all of
+        this and more.
 
         Raises:
             JournalOrderError: stored sequence numbers out of order.
@@ -335,6 +457,9 @@ class SealedJournal:
 
     def append(self, record: Mapping[str, Any]) -> int:
         """Seal and append one record; returns its sequence number.
+
+        The frame and its end slot go in one write (fsynced by default); then the
+        previous end slot is zeroed, so the journal's end moves to the new record.
 
         Args:
             record: a JSON-serialisable mapping.
@@ -350,9 +475,12 @@ class SealedJournal:
             if self._torn is not None:
                 raise self._torn_error(self._torn)
             seq = self._count
+            header = self._cipher.header
             frame = encode_frame(seq, self._cipher.seal(seq, payload))
+            chain = chain_next(self._chain, frame)
+            end = self._cipher.seal_end(end_aad(header, seq + 1, chain))
             try:
-                write_all(fd, frame)
+                _pwrite_all(fd, frame + end, self._size)
                 if self._fsync:
                     os.fsync(fd)
             except OSError as exc:
@@ -360,11 +488,31 @@ class SealedJournal:
                 raise VaultError(
                     f"{self._where}: append failed ({exc.strerror}); earlier records are intact"
                 ) from None
+            if self._end_at is not None:
+                self._stale_ends.append(self._end_at)
+            self._end_at = self._size + len(frame)
             self._count += 1
             self._seqs.append(seq)
-            self._size += len(frame)
+            self._size += len(frame) + len(end)
             self._last_digest = _digest(frame)
+            self._chain = chain
+            if self._fsync:
+                self._flush_stale_ends(fd, durable=False)
             return seq
+
+    def _flush_stale_ends(self, fd: int, *, durable: bool) -> None:
+        """Zero the end slots that no longer end the journal (the data after them is durable).
+
+        A failure only leaves a stale slot, which the next writer zeroes; never an error."""
+        zeros = bytes(end_length(self._cipher.header))
+        try:
+            for at in self._stale_ends:
+                _pwrite_all(fd, zeros, at)
+            if durable and self._stale_ends:
+                os.fsync(fd)
+        except OSError:
+            return
+        self._stale_ends = []
 
     def _cut_failed_append(self, fd: int) -> None:
         """Cut a partly written record off again (we hold the lock), so the journal stays
@@ -384,39 +532,73 @@ class SealedJournal:
             self._torn = TornTail(self._size, size - self._size)
 
     def sync(self) -> None:
-        """fsync the journal (useful with ``fsync=False``)."""
+        """fsync the journal (useful with ``fsync=False``), then move its end to the last
+        record (zero the older end slots)."""
         with self._mutex:
-            os.fsync(self._require_writable())
+            fd = self._require_writable()
+            os.fsync(fd)
+            self._flush_stale_ends(fd, durable=True)
 
     def repair(self) -> int:
         """Drop a torn last record, explicitly; returns the number of bytes dropped.
 
-        Only the incomplete frame found on opening goes; complete records
-        that fail authentication are tampering, never repaired away.
+        Only an incomplete last frame found on opening goes, and only when the
+        record before it still holds the journal's authenticated end (what a
+        crash mid-append leaves). Complete records that fail authentication, a
+        cut in the middle of the file, or zero bytes over complete records are
+        tampering, never repaired away.
 
         Raises:
+            JournalCutError: the tail is not what a crash leaves (checked with a key that
+                reads; with a public key only, a tail of zero bytes is refused too).
             VaultError: the journal is not open for writing.
         """
         with self._mutex:
             fd = self._require_writable()
-            if self._torn is None:
+            torn = self._torn
+            if torn is None:
                 return 0
+            self._check_tail_is_torn(torn)
             try:
-                os.ftruncate(fd, self._torn.offset)
+                os.ftruncate(fd, torn.offset)
                 os.fsync(fd)
             except OSError as exc:
                 raise VaultError(f"{self._where}: repair failed ({exc.strerror})") from None
-            dropped = self._torn.size
-            self._size = self._torn.offset
+            self._size = torn.offset
             self._torn = None
-            return dropped
+            self._torn_zero = False
+            return torn.size
+
+    def _check_tail_is_torn(self, torn: TornTail) -> None:
+        if self._end_at is None:  # format 1: opened only to migrate, never written
+            return
+        if not self.can_read:
+            if self._torn_zero:
+                raise KeyKindError(
+                    f"{self._where}: the journal ends in {torn.size} zero bytes; telling a crash"
+                    " from zeroed records needs the identity (--identity)"
+                )
+            return
+        data = read_file(self.path, "journal")
+        slot = data[self._end_at : self._end_at + end_length(self._cipher.header)]
+        aad = end_aad(self._cipher.header, self._count, self._chain)
+        if not self._cipher.open_end(slot, aad):
+            raise self._cut_error(self._count, torn, self._torn_zero)
 
     def close(self) -> None:
-        """Close the file and release the lock (idempotent)."""
+        """Close the file and release the lock (idempotent).
+
+        With ``fsync=False``, first fsyncs and zeroes the end slots appends left behind."""
         with self._mutex:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
-                os.close(fd)
+                try:
+                    if self._stale_ends:
+                        with contextlib.suppress(OSError):
+                            os.fsync(fd)
+                            self._flush_stale_ends(fd, durable=True)
+                finally:
+                    os.close(fd)
             if self._lock is not None:
                 self._lock.release()
 
@@ -437,15 +619,16 @@ class SealedJournal:
     # -- reading --------------------------------------------------------------------------
 
     def read(self, *, expect: JournalCheckpoint | None = None) -> list[dict[str, Any]]:
-        """Read the file again and return every record, authenticated and in order.
+        """Read the file again and return every record, authenticated, in order, complete.
 
         Args:
             expect: a checkpoint taken earlier; the journal must still hold
-                those records (catches a cut at a record boundary).
+                those records (catches a rollback to an older copy of the file).
 
         Raises:
             KeyKindError: opened with a public key only.
             TamperedError: a record fails authentication.
+            JournalCutError: no authenticated end after the last record (records cut off).
             JournalReorderedError, JournalDroppedError, JournalDuplicatedError:
                 records out of sequence (or fewer than ``expect`` says).
             JournalTornTailError: every record authenticates but the last is incomplete.
@@ -462,6 +645,8 @@ class SealedJournal:
             raise TamperedError(f"{where}: the journal's header changed since it was opened")
         scan = scan_journal(data, header, where)
         records = []
+        digests = []
+        chain = chain_start(header)
         for frame in scan.frames:
             plain = self._cipher.open(frame)
             if plain is None:
@@ -473,12 +658,57 @@ class SealedJournal:
             if not isinstance(value, dict):
                 raise TamperedError(f"{where}: record at byte {frame.offset} is not a JSON object")
             records.append(value)
+            raw = data[frame.offset : frame.end]
+            digests.append(_digest(raw))
+            chain = chain_next(chain, raw)
         _check_order([f.seq for f in scan.frames], where)
-        if scan.torn_offset is not None:
-            raise self._torn_error(TornTail(scan.torn_offset, len(data) - scan.torn_offset))
+        torn = (
+            None
+            if scan.torn_offset is None
+            else TornTail(scan.torn_offset, len(data) - scan.torn_offset)
+        )
+        proven = False
+        if scan.end_len:
+            aad = end_aad(header, len(scan.frames), chain)
+            if not self._cipher.open_end(scan.end_slot(data), aad):
+                raise self._cut_error(len(scan.frames), torn, scan.torn_zero)
+            proven = True
+        if torn is not None:
+            raise self._torn_error(torn)
+        self._read_digests = digests
+        self._completeness = Completeness(
+            len(records),
+            proven,
+            "ends with its authenticated end" if proven else
+            "format 1 (hyperseal 0.1): its end cannot be checked",
+        )  # fmt: skip
         if expect is not None:
-            self._check_expect(expect, data, scan.frames)
+            self.check_checkpoint(expect)
         return records
+
+    def check_checkpoint(self, expect: JournalCheckpoint) -> None:
+        """Check the records of the last :meth:`read` against a checkpoint taken earlier.
+
+        Raises:
+            TamperedError: another journal's checkpoint, or a record differs from it.
+            JournalDroppedError: fewer records than the checkpoint counted (a rollback).
+            VaultError: nothing was read yet.
+        """
+        where = self._where
+        if self._completeness is None:
+            raise VaultError(f"{where}: read the journal before checking it against a checkpoint")
+        digests = self._read_digests
+        if expect.journal_id != self.journal_id:
+            raise TamperedError(f"{where}: this is not the journal the checkpoint was taken of")
+        if len(digests) < expect.records:
+            raise JournalDroppedError(
+                f"{where}: has {len(digests)} records but held {expect.records} at the checkpoint"
+                " stored in the vault; it was replaced by an older copy; restore it from a backup"
+            )
+        if expect.records and digests[expect.records - 1] != expect.last_digest:
+            raise TamperedError(
+                f"{where}: record {expect.records - 1} differs from the checkpoint's"
+            )
 
     def resealed(
         self,
@@ -488,7 +718,8 @@ class SealedJournal:
         kdf: ScryptParams | None = None,
     ) -> tuple[bytes, JournalCheckpoint]:
         """This journal's records sealed under ``new_key`` (a fresh data key, the same file id
-        and sequence numbers): the bytes of the new file and its checkpoint. Writes nothing.
+        and sequence numbers, the newest format): the bytes of the new file and its
+        checkpoint. Writes nothing.
 
         Raises:
             The errors of :meth:`read` (every record is authenticated first), and
@@ -504,22 +735,57 @@ class SealedJournal:
             for seq, record in enumerate(records)
         ]
         last = _digest(frames[-1]) if frames else ""
-        return cipher.header.raw + b"".join(frames), JournalCheckpoint(
-            self.journal_id, len(frames), last
-        )
+        return encode_journal(cipher, frames), JournalCheckpoint(self.journal_id, len(frames), last)
 
-    def _check_expect(self, expect: JournalCheckpoint, data: bytes, frames: list[Frame]) -> None:
-        where = self._where
-        if expect.journal_id != self.journal_id:
-            raise TamperedError(f"{where}: this is not the journal the checkpoint was taken of")
-        if len(frames) < expect.records:
-            raise JournalDroppedError(
-                f"{where}: has {len(frames)} records but held {expect.records} at the checkpoint;"
-                " records were cut from its end; restore it from a backup"
-            )
-        if expect.records:
-            last = frames[expect.records - 1]
-            if _digest(data[last.offset : last.end]) != expect.last_digest:
-                raise TamperedError(
-                    f"{where}: record {expect.records - 1} differs from the checkpoint's"
-                )
+
+def encode_journal(cipher: RecordCipher, frames: list[bytes]) -> bytes:
+    """A whole journal file: header, then each frame with its end slot (zeros but the last,
+    which holds the authenticated end)."""
+    header: Header = cipher.header
+    zeros = bytes(end_length(header))
+    chain = chain_start(header)
+    parts = [header.raw, zeros]
+    for frame in frames:
+        chain = chain_next(chain, frame)
+        parts += [frame, zeros]
+    parts[-1] = cipher.seal_end(end_aad(header, len(frames), chain))
+    return b"".join(parts)
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view = view[written:]
+        offset += written
+
+
+def migrate_journal(
+    path: PathLike,
+    key: KeySource,
+    *,
+    limits: KdfLimits = DEFAULT_LIMITS,
+    lock_timeout: float = 10.0,
+) -> int | None:
+    """Convert a journal of format 1 (hyperseal 0.1) to the newest format, in place, under
+    its lock and with the same key; returns its record count, or None if already current.
+
+    The records are authenticated first; what the old journal held is taken as complete
+    (format 1 cannot prove it). A journal that belongs to a tuning run is better
+    migrated with the run (:func:`tuner.rotate.rotate_run` with the same key), which also
+    updates the checkpoint in the run's vault.
+
+    Raises:
+        The errors of :meth:`SealedJournal.read` (a torn tail included: nothing is dropped).
+    """
+    target = link_target(Path(path))
+    with FileLock(target, lock_timeout):
+        journal = SealedJournal.open(path, key, writable=False, limits=limits, legacy=True)
+        try:
+            if journal.version >= JOURNAL_VERSION:
+                return None
+            data, checkpoint = journal.resealed(key, kdf=journal._cipher.header.scrypt)
+        finally:
+            journal.close()
+        atomic_write(target, data)
+    return checkpoint.records

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tuner.vault import crypto
 from tuner.vault.atomic import atomic_write, create_exclusive
+from tuner.vault.bounded import read_small
 from tuner.vault.errors import VaultError
 
 _KEY_PREFIX = "hskey1"
@@ -53,14 +54,11 @@ def _decode(prefix: str, text: str, what: str, where: str) -> bytes:
 
 
 def _key_line(path: Path, prefix: str, what: str) -> str:
+    raw = read_small(path, f"{what} file")
     try:
-        text = path.read_text(encoding="ascii")
-    except FileNotFoundError:
-        raise VaultError(f"{path}: no such {what} file") from None
+        text = raw.decode("ascii")
     except UnicodeDecodeError:
         raise VaultError(f"{path}: not a hyperseal {what} file") from None
-    except OSError as exc:
-        raise VaultError(f"{path}: cannot read {what} file ({exc.strerror})") from None
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if len(lines) != 1:
         raise VaultError(f"{path}: not a hyperseal {what} file (expected one {prefix}... line)")
@@ -268,9 +266,10 @@ def load_recipient(value: str) -> Recipient:
             "the recipient given is neither a public key (hspub1...) nor a file holding one;"
             " pass the line `hyperseal vault keygen` printed"
         )
+    raw = read_small(path, "public key file")
     try:
-        content = path.read_text(encoding="ascii")
-    except (OSError, UnicodeDecodeError):
+        content = raw.decode("ascii")
+    except UnicodeDecodeError:
         raise VaultError(f"{path}: cannot read a public key from this file") from None
     for line in content.splitlines():
         line = line.strip()

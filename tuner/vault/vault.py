@@ -30,6 +30,7 @@ from tuner.vault.atomic import (
     link_target,
     remove_stale_temps,
 )
+from tuner.vault.bounded import read_sealed
 from tuner.vault.cipher import RecordCipher, new_file, unlock
 from tuner.vault.errors import EntryNotFoundError, KeyKindError, TamperedError, VaultError
 from tuner.vault.format import (
@@ -109,16 +110,10 @@ def _parse_time(text: str) -> datetime:
 
 
 def read_file(path: Path, what: str) -> bytes:
-    """The bytes of a sealed file, with our errors for a missing or unreadable one."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        hint = "create one with `hyperseal vault init`" if what == "vault" else "check the path"
-        raise VaultError(f"{path}: no such {what}; {hint}") from None
-    except IsADirectoryError:
-        raise VaultError(f"{path}: is a folder, not a {what}") from None
-    except OSError as exc:
-        raise VaultError(f"{path}: cannot read ({exc.strerror})") from None
+    """The bytes of a sealed file: a regular file of at most
+    :data:`~tuner.vault.bounded.MAX_SEALED_FILE` bytes, with our errors otherwise."""
+    hint = "create one with `hyperseal vault init`" if what == "vault" else "check the path"
+    return read_sealed(path, what, hint)
 
 
 def _valid_entry(value: Any, where: str) -> _Entry:
