@@ -106,6 +106,8 @@ class TuneRun:
         options: The detector options from the journal.
         trials: Every finished trial, by number.
         freezes: The journal's freeze records (values only in unredacted reports).
+        objective: What was tuned, from the journal: ``{"kind": "detector"}`` for the
+            built-in trainer, else the objective record (``python`` or ``command``).
     """
 
     run_dir: Path
@@ -115,6 +117,12 @@ class TuneRun:
     options: dict[str, Any]
     trials: list[TrialResult]
     freezes: list[dict[str, Any]]
+    objective: dict[str, Any] = field(default_factory=lambda: {"kind": "detector"})
+
+    @property
+    def detector(self) -> bool:
+        """Whether the run tuned the built-in detector trainer (data, model, COCO metrics)."""
+        return self.objective.get("kind") == "detector"
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -230,7 +238,8 @@ def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
     if key is None:
         raise MissingKeyError(f"{run_dir}: the trials are sealed; a report needs the run's key")
     records = load_journal(run_dir, _key_source(key))
-    if len(records) < 2 or records[0].get("type") != "run" or records[1].get("type") != "detector":
+    kind = records[1].get("type") if len(records) >= 2 else None
+    if len(records) < 2 or records[0].get("type") != "run" or kind not in ("detector", "objective"):
         raise ResultFormatError(f"{journal}: the journal does not start like a tuning run's")
     try:
         space = [SpaceParam.from_spec(n, s) for n, s in records[0]["space"].items()]
@@ -247,6 +256,9 @@ def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
         options=dict(records[1].get("options") or {}),
         trials=sorted(trials, key=lambda t: t.number),
         freezes=[r for r in records if r.get("type") == "freeze"],
+        objective=(
+            {"kind": "detector"} if kind == "detector" else dict(records[1].get("objective") or {})
+        ),
     )
 
 

@@ -98,10 +98,15 @@ def build_tune_report(run: TuneRun, redact: bool = False) -> Report:
         _failures(run, redact),
         _trials(run, redact),
     ]
+    tuned = (
+        f"{model.get('arch', '?')}/{model.get('backbone', '?')} on {_data_name(run)}"
+        if run.detector
+        else _objective_name(run)
+    )
     subtitle = " · ".join(
         s
         for s in (
-            f"{model.get('arch', '?')}/{model.get('backbone', '?')} on {_data_name(run)}",
+            tuned,
             str(info.get("optimizer", "")),
             f"{len(run.trials)} of {info.get('budget', '?')} trials",
             _when(info.get("updated_at")),
@@ -133,15 +138,21 @@ def _setup(run: TuneRun, redact: bool) -> Section:
     items = [
         ("Run folder", folder_name(run.run_dir)),
         ("Status", str(info.get("status", "unknown"))),
-        ("Data", _data_description(run)),
-        (
-            "Model",
-            f"{model.get('arch', '?')} with a {model.get('backbone', '?')} backbone, "
-            f"{model.get('image_size', '?')} px",
+        *(
+            [
+                ("Data", _data_description(run)),
+                (
+                    "Model",
+                    f"{model.get('arch', '?')} with a {model.get('backbone', '?')} backbone, "
+                    f"{model.get('image_size', '?')} px",
+                ),
+            ]
+            if run.detector
+            else [("Objective", _objective_name(run))]
         ),
         ("Optimizer", str(info.get("optimizer", "?"))),
         ("Budget", f"{info.get('budget', '?')} trials of up to {info.get('epochs', '?')} epochs"),
-        ("Fitness", str(info.get("fitness", settings.get("fitness", "mAP")))),
+        ("Fitness", _fitness_text(info, settings)),
         ("Pruner", str(info.get("pruner", settings.get("pruner", "?")))),
         ("Freezing", _freezing(run)),
         ("Workers", f"{info.get('workers', 1)} ({info.get('executor', 'local')})"),
@@ -236,7 +247,11 @@ def _best(run: TuneRun, redact: bool) -> Section:
                 ("metric", "default (trial 0)", f"best (trial {best.number})", "change"),
                 tuple(rows),
                 numeric=frozenset({1, 2, 3}),
-                caption="Validation metrics (COCO) at the end of training.",
+                caption=(
+                    "Validation metrics (COCO) at the end of training."
+                    if run.detector
+                    else "Metrics the objective reported at the end of the trial."
+                ),
             )
         )
     if redact:
@@ -437,6 +452,24 @@ def _metric_names(trials: list[TrialResult]) -> list[str]:
 def _data_name(run: TuneRun) -> str:
     data = str(run.info.get("data", "?"))
     return data if data == "synthetic" else Path(data).name or data
+
+
+def _fitness_text(info: dict[str, Any], settings: dict[str, Any]) -> str:
+    text = str(info.get("fitness", settings.get("fitness", "mAP")))
+    if settings.get("direction", "maximize") == "minimize":
+        return f"{text}, minimized (fitness is its negative)"
+    return text
+
+
+def _objective_name(run: TuneRun) -> str:
+    """What a run of your own code tuned: the function, or the command's program."""
+    spec = run.objective
+    if spec.get("kind") == "command":
+        argv = [Path(str(w)).name for w in spec.get("argv") or []][:3]
+        return "command " + " ".join(argv) if argv else "a command"
+    ref = str(spec.get("ref") or "a Python function")
+    where, _, name = ref.rpartition(":")
+    return f"Python function {Path(where).name}:{name}" if where else f"Python function {ref}"
 
 
 def _data_description(run: TuneRun) -> str:

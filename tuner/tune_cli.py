@@ -38,7 +38,28 @@ def tune(
     epochs: int = typer.Option(4, help="Epochs of a full trial."),
     pruner: str = typer.Option("asha", help="asha, median or none."),
     reduction: int = typer.Option(3, help="ASHA reduction factor: rungs at epochs 1, η, η², ..."),
-    fitness: str = typer.Option("mAP", help="Metric to maximise, e.g. '0.1*mAP50+0.9*mAP'."),
+    fitness: str = typer.Option(
+        "mAP", help="Metric, or expression of metrics, to maximise, e.g. '0.1*mAP50+0.9*mAP'."
+    ),
+    direction: str = typer.Option("maximize", help="maximize or minimize the fitness."),
+    objective: str | None = typer.Option(
+        None, help="Tune your own function: FILE.py:FUNCTION or MODULE:FUNCTION."
+    ),
+    command: str | None = typer.Option(
+        None, help="Tune your own program: run per trial, e.g. 'python train.py --config {config}'."
+    ),
+    metrics_file: str | None = typer.Option(
+        None, help="With --command: a CSV or JSON-lines file it writes, relative to its folder."
+    ),
+    metric: str | None = typer.Option(
+        None, help="The fitness is this metric, by its exact name (e.g. 'metrics/mAP50-95(B)')."
+    ),
+    artifact: list[str] = typer.Option(
+        [], "--artifact", help="With --command: a file or folder it writes, kept as best/."
+    ),
+    trial_timeout: float | None = typer.Option(
+        None, help="Seconds a --command or --objective trial may run."
+    ),
     freeze_unimportant: bool = typer.Option(
         False,
         "--freeze-unimportant",
@@ -71,11 +92,13 @@ def tune(
     recipient: RecipientOption = None,
     identity: IdentityOption = None,
 ) -> None:
-    """Tune a detector's training hyperparameters; seal the trials and the winning config."""
+    """Tune a detector's training hyperparameters, or your own training code (--objective,
+    --command); seal the trials and the winning config."""
     if list_optimizers:
         _print_optimizers()
         return
     from tuner.cli_support import RichProgress, count
+    from tuner.objectives import ObjectiveOptions
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
     from tuner.search.study import StudySettings
     from tuner.tune import (
@@ -97,11 +120,35 @@ def tune(
                 resume, key, repair=repair, budget=budget if "budget" in given else None,
                 export=export, progress=RichProgress(),
             )  # fmt: skip
+    elif objective is not None or command is not None:
+        if repair:
+            from tuner.errors import ConfigError
+
+            raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
+        given = _given_on_command_line(ctx)
+        _check_own_code_options(given, space)
+        settings = StudySettings(
+            optimizer=optimizer or DEFAULT_OPTIMIZER,
+            optimizer_options=_options(optimizer_option), budget=budget, seed=seed,
+            fitness=_fitness(fitness, metric, given), direction=direction, pruner=pruner,
+            reduction=reduction, max_epochs=epochs, freeze_unimportant=freeze_unimportant,
+            freeze_threshold=freeze_threshold,
+        )  # fmt: skip
+        outcome, key = _tune_own_code(
+            ObjectiveOptions(
+                space_file=space, objective=objective, command=command,  # type: ignore[arg-type]
+                metrics_file=metrics_file, artifacts=tuple(artifact), timeout=trial_timeout,
+                epochs=epochs, settings=settings, workers=workers, executor=executor,
+                device=device, vault=vault, entry=entry, export=export,
+            ),
+            out, passphrase_file, key_file, recipient, identity,
+        )  # fmt: skip
     else:
         if repair:
             from tuner.errors import ConfigError
 
             raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
+        _check_detector_options(_given_on_command_line(ctx))
         settings = StudySettings(
             optimizer=optimizer or DEFAULT_OPTIMIZER,
             optimizer_options=_options(optimizer_option),
@@ -137,6 +184,84 @@ def tune(
         with _terminate_as_interrupt():
             outcome = tune_run(options, key, run_dir, progress=RichProgress())
     _print_summary(outcome, _key_options(key, key_file, identity))
+
+
+#: Options of the built-in detector trainer, and of your own code only.
+DETECTOR_OPTIONS = ("data", "model", "backbone", "image_size", "images", "trials_per_gpu")
+OWN_CODE_OPTIONS = ("metrics_file", "metric", "artifact", "trial_timeout", "direction")
+
+
+def _check_own_code_options(given: set[str], space: Path | None) -> None:
+    from tuner.errors import ConfigError
+
+    if "objective" in given and "command" in given:
+        raise ConfigError("give --objective or --command, not both")
+    extra = [name for name in DETECTOR_OPTIONS if name in given]
+    if extra:
+        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
+        raise ConfigError(
+            f"{flags} configure the built-in detector trainer; your own code reads its data and"
+            " model itself: drop them"
+        )
+    if space is None:
+        raise ConfigError(
+            "--space is required with --objective or --command: a YAML file of the parameters"
+            " your code reads, e.g. 'lr: {type: log, low: 1.0e-4, high: 0.1, default: 0.01}'"
+        )
+
+
+def _check_detector_options(given: set[str]) -> None:
+    from tuner.errors import ConfigError
+
+    extra = [name for name in OWN_CODE_OPTIONS if name in given]
+    if extra:
+        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
+        raise ConfigError(f"{flags} apply to --objective or --command runs only; drop them")
+
+
+def _fitness(fitness: str, metric: str | None, given: set[str]) -> str:
+    from tuner.errors import ConfigError
+
+    if metric is None:
+        return fitness
+    if "fitness" in given:
+        raise ConfigError(
+            "give --fitness or --metric, not both (--metric NAME is --fitness '`NAME`')"
+        )
+    if "`" in metric or not metric.strip():
+        raise ConfigError(f"--metric {metric!r} is not a metric name")
+    return f"`{metric}`"
+
+
+def _tune_own_code(
+    options,  # type: ignore[no-untyped-def]
+    out: Path | None,
+    passphrase_file: Path | None,
+    key_file: Path | None,
+    recipient: str | None,
+    identity: Path | None,
+):  # type: ignore[no-untyped-def]
+    from tuner.cli_support import RichProgress, count
+    from tuner.engine.run import check_destination, start_run
+    from tuner.objectives.target import prepare
+    from tuner.tune import check_run_dir, new_run_dir
+
+    run_dir = out or new_run_dir()
+    check_run_dir(run_dir)
+    target, space = prepare(options)
+    check_destination(options.vault, options.entry, run_dir, None)
+    key = _new_key(options.vault, passphrase_file, key_file, recipient, identity)
+    vault_path, entry = check_destination(options.vault, options.entry, run_dir, key)
+    what = f"command {options.command!r}" if options.command else f"objective {options.objective}"
+    s = options.settings
+    typer.echo(
+        f"tuning {what}: {count(s.budget, 'trial')} of up to {count(options.epochs, 'epoch')},"
+        f" {s.optimizer}, {count(options.workers, 'worker')}; run folder {run_dir}",
+        err=True,
+    )
+    with _terminate_as_interrupt():
+        outcome = start_run(target, space, key, run_dir, vault_path, entry, progress=RichProgress())
+    return outcome, key
 
 
 @contextmanager
@@ -299,6 +424,8 @@ def _print_summary(outcome, key_options: str) -> None:  # type: ignore[no-untype
     failed = [t for t in result.trials if t.status == "failed"]
     for t in failed[:5]:
         typer.echo(f"trial {t.number} failed: {masked_reason(t.error or '')}")
+    for warning in outcome.warnings:
+        typer.echo(f"warning: {warning}", err=True)
     run = outcome.run_dir
     typer.echo(f"run folder: {run}  (journal sealed, {_best_model(run, best)})")
     sealed = "best config" if best is not None else "no best config; the run's record"
@@ -319,8 +446,12 @@ def _best_model(run: Path, best) -> str:  # type: ignore[no-untyped-def]
 
     if (run / BEST_DIR / "manifest.json").exists():
         return f"best model in {run / BEST_DIR}"
+    if (run / BEST_DIR).is_dir():
+        return f"best trial's artifacts in {run / BEST_DIR}"
     if best is None:
         return "no best model: every trial failed"
+    if (run / "run.json").exists() and '"objective"' in (run / "run.json").read_text():
+        return "no artifacts kept: the best trial declared none"
     return "no model kept: no trial ran to the end"
 
 

@@ -449,8 +449,8 @@ def _stop_if_failing(trials: list[TrialResult]) -> None:
     last = sorted(trials, key=lambda t: t.number)[-1]
     raise ObjectiveFailingError(
         f"the first {FAILING_TRIALS} trials all failed, the last with: "
-        f"{masked_reason(last.error or 'no reason given')}; fix the objective, then start a new"
-        " run (or --resume this one to keep going)"
+        f"{masked_reason(last.error or 'no reason given')}; fix the objective or command, then"
+        " start a new run (or --resume this one to keep going)"
     )
 
 

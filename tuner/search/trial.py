@@ -8,6 +8,7 @@ becomes a ``failed`` :class:`TrialResult` with its reason, and the search goes o
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import traceback
@@ -21,12 +22,21 @@ from tuner.search.pruning import PruneRule
 OK, PRUNED, FAILED = "ok", "pruned", "failed"
 
 
+class TrialPruned(Exception):
+    """Raised by an objective to stop a trial that :meth:`TrialContext.should_prune` condemned.
+
+    The trial is recorded as pruned, with the fitness of its last reported epoch.
+    """
+
+
 @dataclass
 class TrialContext:
     """What an objective gets besides the hyperparameters: where to run and how to report.
 
-    Objectives call :meth:`report` after each epoch and stop when it returns True.
-    They may put bytes (e.g. the trained weights) in ``artifacts``.
+    Objectives call :meth:`report` after each epoch and stop when it returns True
+    (or check :meth:`should_prune`, or raise :class:`TrialPruned`). They may put
+    bytes (e.g. the trained weights) in ``artifacts``, or declare files and folders
+    with :meth:`add_artifact` (objectives that support it pack them there).
     """
 
     number: int
@@ -37,6 +47,8 @@ class TrialContext:
     history: list[dict[str, float]] = field(default_factory=list)
     pruned: bool = False
     artifacts: dict[str, Any] = field(default_factory=dict)
+    artifact_paths: list[str] = field(default_factory=list)
+    workdir: str | None = None
 
     def report(self, epoch: int, metrics: dict[str, float]) -> bool:
         """Record an epoch's metrics; return True when the trial should stop (pruned)."""
@@ -46,6 +58,14 @@ class TrialContext:
         if self.rule.should_stop(epoch, value):
             self.pruned = True
         return self.pruned
+
+    def should_prune(self) -> bool:
+        """Whether the last :meth:`report` condemned this trial (stop, or raise TrialPruned)."""
+        return self.pruned
+
+    def add_artifact(self, path: str | os.PathLike[str]) -> None:
+        """Declare a file or folder to keep as the run's ``best/`` if this trial wins."""
+        self.artifact_paths.append(os.fspath(path))
 
 
 class Objective(Protocol):
@@ -141,6 +161,8 @@ def _run_trial(objective: Objective, task: TrialTask) -> TrialResult:
         if not math.isfinite(fitness):
             raise ValueError("the objective returned a non-finite fitness")
         status, error = (PRUNED if ctx.pruned else OK), None
+    except TrialPruned:
+        metrics, fitness, status, error = _pruned_here(ctx)
     except Exception as exc:  # a failing trial must never stop the search
         metrics, fitness, status, error = {}, math.nan, FAILED, _reason(exc)
     return TrialResult(
@@ -157,6 +179,14 @@ def _run_trial(objective: Objective, task: TrialTask) -> TrialResult:
     )
 
 
+def _pruned_here(ctx: TrialContext) -> tuple[dict[str, float], float, str, str | None]:
+    """A trial stopped by :class:`TrialPruned`: the metrics and fitness of its last epoch."""
+    if not ctx.curve:
+        return {}, math.nan, FAILED, "TrialPruned raised before any epoch was reported"
+    last = {k: v for k, v in ctx.history[-1].items() if k != "epoch"}
+    return last, ctx.curve[-1][1], PRUNED, None
+
+
 def _reason(exc: BaseException) -> str:
     """A one-line reason: the error's type and first line (no traceback, no locals)."""
     name = type(exc).__name__
@@ -166,8 +196,11 @@ def _reason(exc: BaseException) -> str:
     return f"{name}: {first}" if first else name
 
 
-#: A number in free text (not inside a word or a dotted name).
-NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+#: A number in free text (not inside a word or a dotted name, nor an exit status).
+NUMBER = re.compile(
+    r"(?<!exited with code )(?<!killed by signal )"  # a program's exit status is no value
+    r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])"
+)
 
 
 def masked_reason(reason: str) -> str:
