@@ -268,8 +268,11 @@ def test_damaged_complete_last_record_is_tampering_not_torn(
     with pytest.raises(TamperedError, match="fails authentication") as info:
         _read(path, keys.reader)
     assert not isinstance(info.value, JournalOrderError)
-    with SealedJournal.open(path, keys.writer) as journal:
-        assert journal.repair() == 0  # repair never drops a complete record
+    if keys.mode == "recipient":  # a public key cannot check; it has nothing to repair
+        with SealedJournal.open(path, keys.writer) as journal:
+            assert journal.repair() == 0  # repair never drops a complete record
+    with pytest.raises(TamperedError):  # a key that reads will not append after it
+        SealedJournal.open(path, keys.reader)
 
 
 def test_every_single_byte_flip_is_detected(keys: Any, fast: Any, tmp_path: Path) -> None:
@@ -358,3 +361,15 @@ def test_a_failed_append_is_cut_off_and_the_journal_stays_appendable(
         monkeypatch.setattr(journal_module, "_pwrite_all", real_write_all)
         assert journal.append({"trial": 1}) == 1
     assert SealedJournal.open(path, key, writable=False).read() == [{"trial": 0}, {"trial": 1}]
+
+
+def test_no_writer_that_can_read_appends_after_a_cut(keys: Any, fast: Any, tmp_path: Path) -> None:
+    """Appending would give the cut journal a valid end again: the writer refuses first."""
+    path = tmp_path / "j"
+    _journal(keys, fast, path, count=3)
+    head, frames = _split(path.read_bytes(), MODE[keys.mode])
+    cut = head + frames[0] + frames[1]
+    path.write_bytes(cut)
+    with pytest.raises(JournalCutError):
+        SealedJournal.open(path, keys.reader)
+    assert path.read_bytes() == cut

@@ -319,6 +319,7 @@ class SealedJournal:
             journal._take_scan(data, scan)
             if writable:
                 _check_order(journal._seqs, where)
+                journal._check_end(data, scan)
                 journal._open_fd()
                 journal._zero_stale_ends(data, scan)
         except BaseException:
@@ -347,6 +348,15 @@ class SealedJournal:
             chain = chain_next(chain, data[frame.offset : frame.end])
         self._chain = chain
         self._end_at = scan.ends[-1] if scan.ends else None
+
+    def _check_end(self, data: bytes, scan: JournalScan) -> None:
+        """Before appending, a key that reads checks the journal's end (one AEAD, no record
+        decrypted), so that nobody appends after a cut and makes it look whole again."""
+        if not self.can_read or self._torn is not None or not scan.end_len:
+            return  # a torn tail is checked by repair(); a public key cannot check
+        aad = end_aad(self._cipher.header, self._count, self._chain)
+        if not self._cipher.open_end(scan.end_slot(data), aad):
+            raise self._cut_error(self._count, None, False)
 
     def _zero_stale_ends(self, data: bytes, scan: JournalScan) -> None:
         """Zero every end slot but the last still holding a tag (a crash between an append and
@@ -434,7 +444,7 @@ class SealedJournal:
                 f"it is cut inside a record at byte {torn.offset} that was not the last one written"
             )
         else:
-            what = f"it has no authenticated end {after}: records were cut off its end"
+            what = f"it has no authenticated end {after}: records were cut off its end (or altered)"
         return JournalCutError(
             f"{self._where}: {what}; the journal was tampered with (or damaged), not torn by a"
             " crash; restore it from a backup"
