@@ -91,24 +91,69 @@ def sklearn_cmd(
 
 @app.command("reproduce")
 def reproduce_cmd(
-    quick: bool = typer.Option(False, "--quick", help="Short grids, one dataset per learner."),
+    quick: bool = typer.Option(
+        False, "--quick", help="One dataset per learner, short grids (seconds, not minutes)."
+    ),
     out: Path = typer.Option(
         Path("audit-reproduce"), "--out", help="Folder for the CSV/Parquet tables; new or empty."
     ),
     force: bool = typer.Option(
         False, "--force", help="Write into a non-empty --out (same-named tables are replaced)."
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ) -> None:
     """Reproduce Wang & Gong (IEEE S&P 2018) on bundled datasets and write the tables."""
-    from audit.reproduction import reproduce
+    from audit.reproduction import median_errors, reproduce, status_counts
 
-    result = reproduce(out, quick=quick, progress=RichProgress(), force=force)
+    result = reproduce(out, quick=quick, progress=None if as_json else RichProgress(), force=force)
     est = result.tables["estimation"]
-    ok = est[est["status"] == "ok"]
-    summary = ok.groupby("learner", sort=False)["relative_error"].median()
-    typer.echo("median relative error per learner (library default tolerances):")
-    for name, value in summary.items():
-        typer.echo(f"  {name:<20} {value:.2e}")
+    medians = median_errors(est)
+    counts = status_counts(est)
+    preset = "quick" if quick else "full"
+    if as_json:
+        summary = {
+            "preset": preset,
+            "out": str(result.out_dir),
+            "files": [str(f) for f in result.files],
+            "seconds": result.seconds,
+            "medians": {
+                str(name): {
+                    "median_relative_error": row.median_relative_error,
+                    "median_log10_error": row.median_log10_error,
+                    "ok": int(row.ok),
+                    "not_ok": int(row.not_ok),
+                }
+                for name, row in medians.iterrows()
+            },
+            "statuses": counts,
+        }
+        typer.echo(json.dumps(_json_safe(summary)))
+        return
+    scope = (
+        "quick preset: the first dataset of each learner only, so medians differ from the "
+        "full run's by dataset"
+        if quick
+        else "full run: every dataset"
+    )
+    typer.echo(
+        "median relative error per learner, over the rows with status ok "
+        f"(library default tolerances; {scope}):"
+    )
+    for name, row in medians.iterrows():
+        value = (
+            f"{row.median_relative_error:.2e}"
+            if math.isfinite(row.median_relative_error)
+            else "no ok row"
+        )
+        ok, rows = int(row.ok), int(row.ok + row.not_ok)
+        typer.echo(f"  {name:<20} {value:<10} ({ok} of {rows} rows ok)")
+    left_out = {k: v for k, v in counts.items() if k != "ok"}
+    if left_out:
+        listed = ", ".join(f"{k} {v}" for k, v in left_out.items())
+        typer.echo(
+            f"left out of the medians: {sum(left_out.values())} of {len(est)} rows ({listed}); "
+            "estimation.csv gives each one's status and message"
+        )
     total = sum(result.seconds.values())
     typer.echo(f"wrote {len(result.files)} files to {result.out_dir} in {total:.1f} s")
 
@@ -283,9 +328,12 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
         ci = (
             f"   {est.confidence:.0%} interval {_sci(est.ci[0], 2)} … {_sci(est.ci[1], 2)}"
             if est.ci is not None
-            else "   (no interval)"
+            else "   (no interval: unreliable)"
         )
         typer.echo(f"estimate   weight_decay ≈ {_sci(report.weight_decay)}{ci}")
+        usable = int(est.variants["usable"].sum()) if est.variants is not None else 0
+        total = len(est.variants) if est.variants is not None else 0
+        typer.echo(f"pick       {est.pick}: {est.pick_reason} ({usable} of {total} usable)")
         typer.echo(
             f"plain      {_sci(est.plain_estimate)}   (the paper's estimate over every decayed "
             "parameter)"
@@ -298,7 +346,19 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
             else ""
         )
         typer.echo(f"truth      {_sci(report.truth)}{errors}")
-    typer.echo(f"verdict    {report.verdict}: {describe_verdict(report.verdict)}")
+        worst = report.worst_case
+        if worst is not None:
+            typer.echo(
+                f"worst case {_sci(worst['estimate'])} by {worst['variant']}, "
+                f"{worst['ratio']:.2f}x from the truth (the variant closest to it; the attacker's "
+                f"pick alone: {report.pick_verdict})"
+            )
+    judged = (
+        f" (owner's worst case, {report.worst_case['variant']})"
+        if report.worst_case is not None
+        else ""
+    )
+    typer.echo(f"verdict    {report.verdict}{judged}: {describe_verdict(report.verdict)}")
     table = report.defences
     if len(table):
         typer.echo(
@@ -311,6 +371,11 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
                 f"  {r.defence:<12}{_sci(r.estimate):>11}{_sci(r.relative_error, 2):>12}"
                 f"{r.mAP:>8.3f}{_no_negative_zero(r.mAP_lost, 3):>10.3f}{mark}"
             )
+            if str(r.defence).startswith("rescale"):
+                typer.echo(
+                    f"  {'  adaptive':<12}{_sci(r.adaptive_estimate):>11}"
+                    f"{_sci(r.adaptive_relative_error, 2):>12}   (rebalanced, then attacked)"
+                )
     if report.recommended_defence is not None:
         typer.echo(f"recommend  {report.recommended_defence}")
     for note in report.notes:

@@ -16,6 +16,7 @@ import numpy as np
 
 from audit.errors import AuditError, NoEquationError
 from audit.learners import Learner, get_learner
+from audit.status import judge_estimate, prediction_facts
 from audit.steal import StealResult, log10_error, relative_error, steal_hyperparameters
 
 __all__ = ["Trial", "fit_quietly", "steal_safely", "train_and_steal"]
@@ -35,6 +36,31 @@ class Trial:
     message: str = ""
     steal_seconds: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def judge(
+        self, X_test: np.ndarray, y_test: np.ndarray, *, same_estimate_as: str | None = None
+    ) -> None:
+        """Score the model on test rows and give a solved trial its status (:mod:`audit.status`).
+
+        Sets ``test_score`` and ``chance_score`` in :attr:`extra`; a trial the
+        attack could not solve keeps its ``no_equation``/``failed`` status.
+        """
+        facts = prediction_facts(self.learner, self.coefs, X_test, y_test)
+        chance = facts["chance_score"]
+        self.extra.update(
+            test_score=facts["test_score"],
+            chance_score=float("nan") if chance is None else chance,
+        )
+        if self.result is None:
+            return
+        verdict = judge_estimate(
+            self.result.estimates,
+            relative_residual=self.result.solution.relative_residual,
+            converged=self.converged,
+            same_estimate_as=same_estimate_as,
+            **facts,
+        )
+        self.status, self.message = verdict.status, verdict.reason
 
     def rows(self, base: Mapping[str, Any]) -> list[dict[str, Any]]:
         """One record per hyperparameter: truth, estimate, errors and diagnostics."""

@@ -19,6 +19,7 @@ Column meanings are in :data:`COLUMNS`; ``docs/audit.md`` shows them too.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -32,9 +33,10 @@ import numpy as np
 from audit.datasets import load_dataset
 from audit.defences import add_noise, round_weights
 from audit.errors import AuditOptionError
-from audit.experiments import steal_safely, train_and_steal
+from audit.experiments import Trial, steal_safely, train_and_steal
 from audit.learners import LEARNERS, get_learner
 from audit.output import check_output_folder, remove_earlier_reports
+from audit.status import judge_estimate, prediction_facts
 from audit.steal import log10_error, relative_error
 from audit.tsr import train_steal_retrain
 
@@ -126,10 +128,15 @@ class ReproduceConfig:
 
     @classmethod
     def quick(cls) -> ReproduceConfig:
-        """One dataset per learner and short grids: seconds on two cores."""
+        """One dataset per learner, short grids elsewhere: seconds on two cores.
+
+        The estimation experiment keeps the full run's seven true values: with
+        three, a learner's median came from one or two ``ok`` rows and was
+        dominated by its weakest regularisation (0.2 against the full run's
+        2e-3 for four learners).
+        """
         return cls(
             all_datasets=False,
-            values=(1e-3, 1.0, 1e3),
             tols=(1e-2, 1e-4, 1e-6),
             decimals=(1, 2, 3, 4),
             noise=(1e-3, 1e-1),
@@ -158,11 +165,12 @@ COLUMNS: dict[str, dict[str, str]] = {
         "run": "index of the trained model; rows of one model share it",
         "hyperparameter": "library name of the hyperparameter (alpha, C, l1_ratio)",
         "true_value": "value the model was trained with",
-        "estimate": "value the attack recovered (NaN when status is not ok)",
+        "estimate": "value the attack recovered (NaN when there was no equation or it failed)",
         "relative_error": "|estimate - true| / |true|",
         "log10_error": "|log10(estimate / true)|, orders of magnitude apart",
-        "status": "ok | no_equation (weights carry no equation) | failed",
-        "message": "the audit's one-line message when status is not ok",
+        "status": "ok (counted in medians) | no_equation | failed | out_of_range | collapsed | "
+        "not_identifiable | not_converged (audit.status.STATUSES)",
+        "message": "why the status is not ok, in one line (every rule that applied)",
         "converged": "False when the solver warned that it did not converge",
         "tol": "solver tolerance used (NaN: library default)",
         "train_seconds": "seconds to train the model",
@@ -174,6 +182,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "n_train": "training rows",
         "test_metric": "r2 (regression) or accuracy (classification)",
         "test_score": "test score of the released model",
+        "chance_score": "best constant predictor's test accuracy (majority-class share); "
+        "NaN for regression",
     },
     "tolerance": {
         "learner": "registry name",
@@ -183,16 +193,18 @@ COLUMNS: dict[str, dict[str, str]] = {
         "true_value": "value the model was trained with",
         "estimate": "value recovered",
         "relative_error": "|estimate - true| / |true|",
-        "status": "ok | no_equation | failed",
+        "status": "ok | no_equation | failed | out_of_range | collapsed | not_identifiable | "
+        "not_converged",
+        "message": "why the status is not ok, in one line",
         "converged": "False when the solver warned that it did not converge",
     },
     "tolerance_summary": {
         "learner": "registry name",
         "dataset": "bundled dataset",
-        "slope": "least-squares slope of log10(relative error) on log10(tol), converged rows",
+        "slope": "least-squares slope of log10(relative error) on log10(tol), ok rows",
         "error_at_loosest": "relative error at the largest tol",
         "error_at_tightest": "relative error at the smallest tol",
-        "n_points": "converged rows with a positive error used in the fit",
+        "n_points": "ok rows with a positive error used in the fit",
     },
     "defences": {
         "learner": "registry name",
@@ -204,7 +216,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "estimate": "value recovered from the defended weights",
         "relative_error": "|estimate - true| / |true|",
         "log10_error": "|log10(estimate / true)|",
-        "status": "ok | no_equation | failed",
+        "status": "ok | no_equation | failed | out_of_range | collapsed | not_identifiable | "
+        "not_converged (of the estimate from the defended weights)",
+        "message": "why the status is not ok, in one line",
         "test_metric": "r2 or accuracy",
         "test_score_original": "test score with the released weights",
         "test_score_defended": "test score with the defended weights",
@@ -219,7 +233,8 @@ COLUMNS: dict[str, dict[str, str]] = {
         "value_tuned_fraction": "value chosen by cross-validation on the fraction",
         "value_stolen": "value stolen from the model trained on the fraction",
         "steal_relative_error": "|value_stolen - value_tuned_fraction| / value_tuned_fraction",
-        "status": "ok | no_equation | failed (the steal)",
+        "status": "ok | no_equation | failed | out_of_range | collapsed | not_identifiable "
+        "(of the steal)",
         "message": "the audit's message when status is not ok",
         "seconds_tune_all": "cross-validation on all rows (the baseline's cost)",
         "seconds_tune_fraction": "cross-validation on the fraction",
@@ -251,7 +266,12 @@ def _hyper(learner: str, value: float) -> dict[str, float]:
 
 
 def estimation_table(config: ReproduceConfig, progress: Any = None) -> Any:
-    """Train each learner at each true value on its datasets and steal it back."""
+    """Train each learner at each true value on its datasets and steal it back.
+
+    Each model's row gets its status from :func:`audit.status.judge_estimate`;
+    models of one series (learner and dataset) that gave the same estimate for
+    different true values are ``not_identifiable``.
+    """
     import pandas as pd
 
     jobs = [(lr, ds) for lr in config.learners for ds in config.datasets(lr)]
@@ -261,21 +281,88 @@ def estimation_table(config: ReproduceConfig, progress: Any = None) -> Any:
     for learner, name in jobs:
         data = load_dataset(name, seed=config.seed, max_train=config.max_train(learner))
         lrn = get_learner(learner)
+        trials = []
         for value in config.values:
-            trial = train_and_steal(
-                lrn, _hyper(learner, value), data.X_train, data.y_train, seed=config.seed
+            trials.append(
+                train_and_steal(
+                    lrn, _hyper(learner, value), data.X_train, data.y_train, seed=config.seed
+                )
             )
+            step(learner=learner, dataset=name)
+        for trial, twin in zip(trials, same_estimates(trials), strict=True):
+            trial.judge(data.X_test, data.y_test, same_estimate_as=twin)
             base = {"learner": learner, "dataset": name, "run": run}
-            trial.extra = {
-                "tol": float("nan"),
-                "n_train": len(data.y_train),
-                "test_metric": lrn.metric,
-                "test_score": lrn.score(trial.coefs, data.X_test, data.y_test),
-            }
+            trial.extra.update(tol=float("nan"), n_train=len(data.y_train), test_metric=lrn.metric)
             rows.extend(trial.rows(base))
             run += 1
-            step(learner=learner, dataset=name)
     return pd.DataFrame(rows, columns=list(COLUMNS["estimation"]))
+
+
+def same_estimates(trials: Sequence[Trial], rel: float = 1e-9) -> list[str | None]:
+    """For each trial, another true value whose model gave the same estimates (else ``None``).
+
+    Same means every hyperparameter's estimate agrees to ``rel`` relative
+    difference while the true values differ: the weights did not move with
+    the hyperparameter, so they cannot tell those values apart.
+    """
+    out: list[str | None] = []
+    for i, trial in enumerate(trials):
+        twin = None
+        for j, other in enumerate(trials):
+            if i == j or trial.result is None or other.result is None:
+                continue
+            if trial.hyper == other.hyper:
+                continue
+            if all(
+                math.isclose(trial.result.estimates[k], other.result.estimates[k], rel_tol=rel)
+                for k in trial.result.estimates
+            ):
+                changed = [k for k in trial.hyper if trial.hyper[k] != other.hyper.get(k)]
+                twin = ", ".join(f"{k} = {other.hyper[k]:g}" for k in changed)
+                break
+        out.append(twin)
+    return out
+
+
+def median_errors(table: Any) -> Any:
+    """Median errors per learner over the ``ok`` rows of an estimation table, with counts.
+
+    The one summary the CLI, the reports and the docs quote: rows with any other
+    status (:mod:`audit.status`) are left out and counted in ``not_ok``.
+
+    Returns:
+        A DataFrame indexed by learner (in table order) with columns
+        ``median_relative_error``, ``median_log10_error``, ``ok`` and ``not_ok``.
+    """
+    import pandas as pd
+
+    rows = []
+    for learner, group in table.groupby("learner", sort=False):
+        ok = group[group["status"] == "ok"]
+        rows.append(
+            {
+                "learner": learner,
+                "median_relative_error": float(ok["relative_error"].median())
+                if len(ok)
+                else float("nan"),
+                "median_log10_error": float(ok["log10_error"].median())
+                if len(ok) and "log10_error" in ok
+                else float("nan"),
+                "ok": len(ok),
+                "not_ok": len(group) - len(ok),
+            }
+        )
+    columns = ["learner", "median_relative_error", "median_log10_error", "ok", "not_ok"]
+    return pd.DataFrame(rows, columns=columns).set_index("learner")
+
+
+def status_counts(table: Any) -> dict[str, int]:
+    """Rows per status, ``ok`` first, then in :data:`audit.status.STATUSES` order."""
+    from audit.status import STATUSES
+
+    counts = table["status"].value_counts()
+    order = [s for s in STATUSES if s in counts] + [s for s in counts.index if s not in STATUSES]
+    return {str(s): int(counts[s]) for s in order}
 
 
 def tolerance_table(config: ReproduceConfig, progress: Any = None) -> Any:
@@ -299,6 +386,7 @@ def tolerance_table(config: ReproduceConfig, progress: Any = None) -> Any:
                 tol=tol,
                 seed=config.seed,
             )
+            trial.judge(data.X_test, data.y_test)
             for row in trial.rows({"learner": learner, "dataset": name, "tol": tol}):
                 rows.append({k: row[k] for k in COLUMNS["tolerance"]})
             step(learner=learner, tol=tol)
@@ -312,7 +400,7 @@ def tolerance_summary(table: Any) -> Any:
     rows = []
     for (learner, dataset), group in table.groupby(["learner", "dataset"], sort=False):
         group = group.sort_values("tol")
-        ok = group[(group["status"] == "ok") & group["converged"] & (group["relative_error"] > 0)]
+        ok = group[(group["status"] == "ok") & (group["relative_error"] > 0)]
         ok = ok.groupby("tol", as_index=False)["relative_error"].max()
         slope = (
             float(np.polyfit(np.log10(ok["tol"]), np.log10(ok["relative_error"]), 1)[0])
@@ -357,8 +445,17 @@ def defence_table(config: ReproduceConfig, progress: Any = None) -> Any:
                 coefs = add_noise(lrn, trial.coefs, level, seed=config.seed)
             else:
                 coefs = trial.coefs
-            result, status, _, _ = steal_safely(lrn, coefs, data.X_train, data.y_train)
-            defended = lrn.score(coefs, data.X_test, data.y_test)
+            result, status, message, _ = steal_safely(lrn, coefs, data.X_train, data.y_train)
+            facts = prediction_facts(lrn, coefs, data.X_test, data.y_test)
+            defended = facts["test_score"]
+            if result is not None:
+                verdict = judge_estimate(
+                    result.estimates,
+                    relative_residual=result.solution.relative_residual,
+                    converged=trial.converged,
+                    **facts,
+                )
+                status, message = verdict.status, verdict.reason
             for hp in lrn.hyperparameters:
                 true = float(trial.hyper[hp])
                 est = result.estimates[hp] if result is not None else float("nan")
@@ -374,6 +471,7 @@ def defence_table(config: ReproduceConfig, progress: Any = None) -> Any:
                         "relative_error": relative_error(est, true) if result else np.nan,
                         "log10_error": log10_error(est, true) if result else np.nan,
                         "status": status,
+                        "message": message,
                         "test_metric": lrn.metric,
                         "test_score_original": original,
                         "test_score_defended": defended,

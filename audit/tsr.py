@@ -18,6 +18,7 @@ import numpy as np
 from audit.datasets import Dataset
 from audit.experiments import fit_quietly, steal_safely
 from audit.learners import Learner
+from audit.status import judge_estimate, prediction_facts
 from audit.steal import relative_error
 
 __all__ = ["train_steal_retrain"]
@@ -93,6 +94,13 @@ def train_steal_retrain(
         )
         coefs_f = learner.coefficients(model_f)
         result, status, message, seconds_steal = steal_safely(learner, coefs_f, X_f, y_f)
+        if result is not None:
+            verdict = judge_estimate(
+                result.estimates,
+                relative_residual=result.solution.relative_residual,
+                **prediction_facts(learner, coefs_f, data.X_test, data.y_test),
+            )
+            status, message = verdict.status, verdict.reason
         stolen = result.estimates[name] if result is not None else float("nan")
         row: dict[str, Any] = {
             "learner": learner.name,

@@ -357,13 +357,19 @@ def _about(rep: Reproduction) -> Section:
     seconds = m.get("seconds") or {}
     versions = m.get("versions") or {}
     ok = int((est["status"] == "ok").sum()) if "status" in est else 0
+    counts = est["status"].value_counts() if "status" in est else {}
+    others = ", ".join(f"{s} {int(n)}" for s, n in counts.items() if s != "ok")
     facts = Facts(
         (
             ("Paper", str(m.get("paper", "Wang & Gong, IEEE S&P 2018"))),
             ("Preset", str(m.get("preset", "?"))),
             ("Learners", ", ".join(dict.fromkeys(str(x) for x in est.get("learner", [])))),
             ("Datasets", ", ".join(dict.fromkeys(str(x) for x in est.get("dataset", [])))),
-            ("Estimates", f"{ok} of {len(est)} rows solved"),
+            (
+                "Estimates",
+                f"{ok} of {len(est)} rows ok and counted in the medians"
+                + (f"; left out: {others}" if others else ""),
+            ),
             ("Time", ", ".join(f"{k} {fmt.seconds(v)}" for k, v in seconds.items()) or DASH),
             ("Versions", ", ".join(f"{k} {v}" for k, v in versions.items()) or DASH),
         )
@@ -389,10 +395,49 @@ def _estimation(rep: Reproduction, redact: bool) -> Section:
         )
     )
     est = rep.tables["estimation"]
+    section.add(_medians(est))
     cols = ["learner", "dataset", "hyperparameter"]
     cols += [] if redact else ["true_value", "estimate"]
     cols += ["relative_error", "log10_error", "status"]
-    return section.add(_frame_table(est, cols, "One row per trained model and hyperparameter."))
+    cols += [] if redact else ["message"]  # reasons quote the estimates
+    not_ok = frozenset(i for i, s in enumerate(est["status"]) if s != "ok")
+    return section.add(
+        _frame_table(
+            est,
+            cols,
+            "One row per trained model and hyperparameter; highlighted rows are not ok "
+            "and left out of the medians.",
+            highlight=not_ok,
+        )
+    )
+
+
+def _medians(est: pd.DataFrame) -> Table | Note:
+    """Median errors per learner over the rows with status ``ok`` (the figures the docs quote)."""
+    from audit.reproduction import median_errors
+
+    if est.empty or "log10_error" not in est:
+        return Note("No estimation rows to summarise.")
+    medians = median_errors(est)
+    rows = tuple(
+        (
+            str(name),
+            _cell("relative_error", r.median_relative_error),
+            _cell("log10_error", r.median_log10_error),
+            f"{int(r.ok)} of {int(r.ok + r.not_ok)}",
+        )
+        for name, r in medians.iterrows()
+    )
+    return Table(
+        ("learner", "median relative error", "median |log10 ratio|", "rows ok"),
+        rows,
+        numeric=frozenset({1, 2, 3}),
+        caption="Medians over the rows with status ok only. A row is left out when its "
+        "estimate is out of range (C, alpha > 0; 0 <= l1_ratio <= 1), the model collapsed "
+        "(no better than a constant predictor), the hyperparameter is not identifiable "
+        "(relative residual >= 0.95, or the same estimate for another true value) or the "
+        "solver did not converge; no_equation and failed rows have no estimate.",
+    )
 
 
 def _tolerance(rep: Reproduction) -> Section | None:
@@ -512,7 +557,12 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _frame_table(frame: pd.DataFrame, columns: list[str], caption: str) -> Table:
+def _frame_table(
+    frame: pd.DataFrame,
+    columns: list[str],
+    caption: str,
+    highlight: frozenset[int] = frozenset(),
+) -> Table:
     columns = [c for c in columns if c in frame.columns]
     rows = tuple(
         tuple(_cell(c, v) for c, v in zip(columns, record, strict=True))
@@ -533,7 +583,7 @@ def _frame_table(frame: pd.DataFrame, columns: list[str], caption: str) -> Table
         )
     )
     headers = tuple(c.replace("_", " ") for c in columns)
-    return Table(headers, rows, numeric=numeric, caption=caption)
+    return Table(headers, rows, numeric=numeric, highlight=highlight, caption=caption)
 
 
 def _footer(source: str) -> str:

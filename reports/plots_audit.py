@@ -204,7 +204,10 @@ def _run_x(frame: pd.DataFrame) -> pd.Series:
 def estimation_panels(rep: Reproduction, redact: bool) -> list[Figure]:
     """Relative error against the true hyperparameter, log–log, one figure per learner.
 
-    Redacted, the true-value axis keeps its log scale but shows no tick labels.
+    Lines join the ``ok`` rows; rows with an estimate but another status
+    (out of range, collapsed, not identifiable, not converged) are hollow grey
+    points, and rows without an estimate are crosses at the top. Redacted, the
+    true-value axis keeps its log scale but shows no tick labels.
     """
     frame = rep.tables["estimation"]
     if frame.empty:
@@ -223,7 +226,20 @@ def estimation_panels(rep: Reproduction, redact: bool) -> list[Figure]:
                 ax.plot(
                     ok["x"], ok["relative_error"].clip(lower=FLOOR), label=label, **series_style(i)
                 )
-            failed = rows[rows["status"] != "ok"]
+            judged = rows[(rows["status"] != "ok") & rows["relative_error"].notna()]
+            if not judged.empty:  # an estimate the rules left out of the medians
+                ax.plot(
+                    judged["x"],
+                    judged["relative_error"].clip(lower=FLOOR),
+                    marker="o",
+                    markersize=7,
+                    markerfacecolor="white",
+                    markeredgewidth=1.4,
+                    color=GREY,
+                    linestyle="none",
+                    label="not ok (left out)",
+                )
+            failed = rows[(rows["status"] != "ok") & rows["relative_error"].isna()]
             if not failed.empty:
                 ax.plot(
                     failed["x"],

@@ -201,6 +201,42 @@ def test_reproduce_writes_tables(
     assert manifest["preset"] == "quick"
 
 
+@pytest.fixture
+def hinge_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quick preset whose run at C = 1000 on iris2 gives the negative C = -7.38."""
+    tiny = ReproduceConfig(
+        learners=("linear_svc_hinge",),
+        all_datasets=False,
+        values=(0.1, 10.0, 1000.0),
+        tolerance_learners=(),
+        defence_learners=(),
+        tsr_learners=(),
+    )
+    monkeypatch.setattr(ReproduceConfig, "quick", classmethod(lambda cls: tiny))
+
+
+def test_reproduce_medians_leave_out_rows_that_are_not_ok(
+    runner: CliRunner, tmp_path: Path, hinge_quick: None
+) -> None:
+    out = run(runner, "reproduce", "--quick", "--out", tmp_path / "res").stdout
+    lines = out.splitlines()
+    hinge = next(line for line in lines if line.strip().startswith("linear_svc_hinge"))
+    # C = 0.1 and 10 are exact (1e-16); the negative estimate (relative error 1.0) is left out
+    value = float(hinge.split()[1])
+    assert value < 1e-12 and "2 of 3 rows ok" in hinge
+    assert "left out of the medians: 1 of 3 rows (out_of_range 1)" in out
+    assert "quick preset" in out
+
+
+def test_reproduce_json(runner: CliRunner, tmp_path: Path, hinge_quick: None) -> None:
+    out = run(runner, "reproduce", "--quick", "--json", "--out", tmp_path / "res").stdout
+    summary = json.loads(out)
+    hinge = summary["medians"]["linear_svc_hinge"]
+    assert hinge["median_relative_error"] < 1e-12 and (hinge["ok"], hinge["not_ok"]) == (2, 1)
+    assert summary["statuses"] == {"ok": 2, "out_of_range": 1}
+    assert summary["preset"] == "quick" and summary["out"] == str(tmp_path / "res")
+
+
 def test_audit_cli_import_is_light() -> None:
     """``hyperseal --help`` must stay fast: the audit CLI imports no numeric library."""
     code = (
