@@ -89,3 +89,21 @@ class CurveObjective:
             if trial.report(epoch, metrics):
                 break
         return metrics
+
+
+def plaintext_values(folder: Any, values: dict[str, list[Any]]) -> list[tuple[str, str]]:
+    """``(file, parameter)`` for every file under ``folder`` that holds one of a parameter's
+    ``values`` in a printed form (``repr``, ``%g``, ...; see
+    :func:`tuner.objectives.artifacts.value_forms`). Empty when nothing leaks."""
+    from pathlib import Path
+
+    from tuner.objectives.artifacts import value_forms
+
+    files = [p for p in Path(folder).rglob("*") if p.is_file()]
+    found = []
+    for path in files:
+        data = path.read_bytes()
+        for name, seen in values.items():
+            if any(form in data for value in seen for form in value_forms(value)):
+                found.append((str(path.relative_to(folder)), name))
+    return found

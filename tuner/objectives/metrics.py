@@ -30,6 +30,7 @@ MAX_FILE_BYTES = 16 * 1024**2
 MAX_METRICS = 1000
 
 Metrics = dict[str, float]
+_EXAMPLE = 'e.g. {"epoch": EPOCH, "mAP": VALUE}'
 
 
 class MetricsError(ConfigError):
@@ -89,8 +90,7 @@ class JsonLinesReader:
             value = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise MetricsError(
-                f"{at} is not JSON; write one JSON object per line, e.g."
-                ' {"epoch": 1, "mAP": 0.31}'
+                f"{at} is not JSON; write one JSON object per line, {_EXAMPLE}"
             ) from None
         return checked_metrics(value, at)
 
@@ -98,7 +98,7 @@ class JsonLinesReader:
 def checked_metrics(value: object, at: str) -> Metrics:
     """``value`` as metrics: an object of finite-or-NaN numbers (booleans refused)."""
     if not isinstance(value, dict):
-        raise MetricsError(f'{at} is not a JSON object; e.g. {{"epoch": 1, "mAP": 0.31}}')
+        raise MetricsError(f"{at} is not a JSON object; {_EXAMPLE}")
     if len(value) > MAX_METRICS:
         raise MetricsError(f"{at} has more than {MAX_METRICS} metrics")
     out: Metrics = {}

@@ -198,7 +198,7 @@ def _reason(exc: BaseException) -> str:
 
 #: A number in free text (not inside a word or a dotted name, nor an exit status).
 NUMBER = re.compile(
-    r"(?<!exited with code )(?<!killed by signal )"  # a program's exit status is no value
+    r"(?<!exited with code )(?<!killed by signal )(?<!line )"  # an exit status or a line
     r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])"
 )
 
