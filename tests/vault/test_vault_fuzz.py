@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +189,185 @@ JSON = st.recursive(
 def test_checkpoint_and_document_parsers(value: Any) -> None:
     _only_ours(JournalCheckpoint.from_dict, value)
     _only_ours(codec.check_document, value)
+
+
+# -- mutations of valid files: only the documented errors, and never altered data ----------
+
+RECORDS = [{"trial": n, "config": {"lr": 0.01 * (n + 1)}} for n in range(3)]
+
+
+@st.composite
+def edited(draw: st.DrawFn, original: bytes) -> bytes:
+    """A valid file mutated, truncated or extended (a partial copy of itself, junk, zeros)."""
+    how = draw(st.sampled_from(["mutate", "truncate", "extend"]))
+    if how == "mutate":
+        return draw(mutated(original))
+    if how == "truncate":
+        return original[: draw(st.integers(0, len(original) - 1))]
+    tail = draw(
+        st.one_of(
+            st.binary(min_size=1, max_size=200),
+            st.integers(1, 300).map(bytes),
+            st.integers(1, len(original)).map(lambda n: original[-n:]),
+        )
+    )
+    return original + tail
+
+
+@pytest.fixture(scope="module")
+def journals(samples: dict[str, Any]) -> dict[str, bytes]:
+    """A journal of each mode holding RECORDS."""
+    folder = samples["folder"]
+    out = {}
+    for mode, key in samples["keys"].items():
+        path = folder / f"{mode}.records.journal"
+        with SealedJournal.create(path, key, kdf=FAST) as journal:
+            for record in RECORDS:
+                journal.append(record)
+        out[mode] = path.read_bytes()
+    return out
+
+
+@FUZZ
+@given(data=st.data(), mode=st.sampled_from(["passphrase", "key_file", "recipient"]))
+def test_an_edited_journal_reads_whole_or_fails_with_our_error(
+    samples: dict[str, Any], journals: dict[str, bytes], data: st.DataObject, mode: str
+) -> None:
+    """A read that succeeds returns exactly the records written (the journal's end is
+    authenticated: no prefix, no other records); a repair drops only what was added after
+    the authenticated end."""
+    path = samples["scratch"]
+    path.write_bytes(data.draw(edited(journals[mode])))
+    key = samples["keys"][mode]
+    try:
+        records = SealedJournal.open(path, key, writable=False).read()
+    except VaultError:
+        pass
+    else:
+        assert records == RECORDS
+    try:
+        with SealedJournal.open(path, key) as journal:
+            journal.repair()
+            journal.append({"after": "fuzz"})
+    except VaultError:
+        return
+    assert SealedJournal.open(path, key, writable=False).read() == [*RECORDS, {"after": "fuzz"}]
+
+
+@FUZZ
+@given(data=st.data(), mode=st.sampled_from(["passphrase", "key_file", "recipient"]))
+def test_an_edited_vault_opens_unaltered_or_fails_with_our_error(
+    samples: dict[str, Any], data: st.DataObject, mode: str
+) -> None:
+    original = samples[f"{mode}.vault"]
+    path = samples["scratch"]
+    key = samples["keys"][mode]
+    path.write_bytes(original)
+    expected = {name: Vault.open(path, key).get(name) for name in ("a", "b")}
+    path.write_bytes(data.draw(edited(original)))
+    try:
+        vault = Vault.open(path, key)
+        got = {name: vault.get(name) for name in vault.names()}
+    except VaultError:
+        return
+    assert got == expected
+
+
+@FUZZ
+@given(data=st.data(), kind=st.sampled_from(["key", "identity"]))
+def test_an_edited_key_or_identity_file_gives_the_same_key_or_our_error(
+    samples: dict[str, Any], data: st.DataObject, kind: str
+) -> None:
+    """A key file with a checksum: an edit gives an error, never another key."""
+    folder = samples["folder"]
+    source = folder / ("k.key" if kind == "key" else "id.key")
+    original = source.read_bytes()
+    path = samples["scratch"]
+    path.write_bytes(data.draw(edited(original)))
+    load = (lambda p: KeyFile(p).material()) if kind == "key" else (
+        lambda p: Identity.load(p).material()
+    )  # fmt: skip
+    try:
+        got = load(path)
+    except VaultError:
+        return
+    assert got == load(source)
+    if kind == "identity":
+        with contextlib.suppress(VaultError):
+            assert load_recipient(str(path)) == Identity.load(source).recipient
+
+
+@FUZZ
+@given(data=st.data())
+def test_an_edited_public_key_gives_the_same_key_or_our_error(
+    samples: dict[str, Any], data: st.DataObject
+) -> None:
+    public = str(Identity.load(samples["folder"] / "id.key").recipient)
+    text = data.draw(edited(public.encode("ascii"))).decode("latin-1")
+    try:
+        got = Recipient.from_string(text)
+    except VaultError:
+        return
+    assert str(got) == public
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    """A release folder's manifest (as `hyperseal train` writes it) and junk weights."""
+    import hashlib
+    import json
+
+    from tuner.release import FORMAT, read_manifest
+
+    folder = tmp_path_factory.mktemp("release")
+    weights = b"not really safetensors"
+    (folder / "weights.safetensors").write_bytes(weights)
+    manifest = {
+        "format": FORMAT,
+        "model": {"arch": "fcos", "backbone": "tiny", "image_size": 64, "classes": ["car"]},
+        "weights": "weights.safetensors",
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "parameters": 1,
+    }
+    text = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    (folder / "manifest.json").write_bytes(text)
+    assert read_manifest(folder) == manifest  # the unedited manifest is valid
+    return folder, text
+
+
+@FUZZ
+@given(data=st.data())
+def test_an_edited_manifest_gives_a_spec_or_a_model_error(
+    release: tuple[Path, bytes], data: st.DataObject
+) -> None:
+    """The manifest parser (tuner.release.read_manifest + ModelSpec.from_dict) and the
+    audit's release loader raise only their documented errors on any edit; the loader never
+    gets past the checks to build a model from junk weights."""
+    from audit.deep.release import load_released_detector
+    from audit.errors import AuditError
+    from tuner.detectors import ModelSpec
+    from tuner.errors import ModelError
+    from tuner.release import read_manifest
+
+    folder, original = release
+    (folder / "manifest.json").write_bytes(data.draw(edited(original)))
+    try:
+        manifest = read_manifest(folder)
+        spec = ModelSpec.from_dict(manifest.get("model", {}))
+    except ModelError:
+        pass
+    else:
+        assert isinstance(spec, ModelSpec) and isinstance(manifest, dict)
+    with pytest.raises(AuditError):
+        load_released_detector(folder)
+
+
+@FUZZ
+@given(raw=st.binary(max_size=300))
+def test_the_run_file_reader_raises_only_our_error(samples: dict[str, Any], raw: bytes) -> None:
+    from tuner.run_checkpoint import read_run_info
+
+    run = samples["folder"] / "fuzz-run"
+    run.mkdir(exist_ok=True)
+    (run / "run.json").write_bytes(raw)
+    _only_ours(read_run_info, run)
