@@ -353,9 +353,5 @@ def _write_run_file(
                           summary=summary)  # fmt: skip
 
 
-def _checkpoint(run_dir: Path, key: KeySource, journal_id: str) -> Any:
-    return engine.checkpoint_of(run_dir, key, journal_id)
-
-
 def _try_read(path: Path) -> dict[str, Any] | None:
     return try_read(path)

@@ -348,28 +348,6 @@ def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
         journal.close()
 
 
-def checkpoint_of(run_dir: Path, key: KeySource, journal_id: str) -> Any:
-    """The checkpoint of journal ``journal_id`` stored in the run's vault, if there is one.
-
-    The entry ``run.json`` names is tried first, then every other tuning result in the
-    vault (``run.json`` is not authenticated: renaming its entry must not switch the check
-    off). A vault this key cannot read, or one without the entry yet (a run that never
-    finished), gives None; a damaged or tampered vault raises.
-    """
-    from tuner.vault import Vault, WrongKeyError
-
-    info = try_read(run_dir / RUN_FILE) or {}
-    vault = run_vault_path(run_dir, info)
-    if vault is None or not vault.exists():
-        return None
-    try:
-        opened = Vault.open(vault, key)
-        found = tuning_result_for(opened, journal_id, first=str(info.get("entry") or ""))
-    except WrongKeyError:  # another key (or kind of key) seals it
-        return None
-    return found[1] if found is not None else None
-
-
 def tuning_result_for(vault: Any, journal_id: str, *, first: str = "") -> Any:
     """``(entry, checkpoint)`` of the tuning result in ``vault`` (open, readable) whose
     journal checkpoint names journal ``journal_id``, or None; entry ``first`` is tried first.
