@@ -373,3 +373,36 @@ def test_no_writer_that_can_read_appends_after_a_cut(keys: Any, fast: Any, tmp_p
     with pytest.raises(JournalCutError):
         SealedJournal.open(path, keys.reader)
     assert path.read_bytes() == cut
+
+
+@pytest.mark.parametrize("fsync", [True, False])
+def test_only_the_last_end_slot_holds_a_tag(
+    fsync: bool, keys: Any, fast: Any, tmp_path: Path
+) -> None:
+    """What makes a cut at a record boundary visible: every earlier end slot is zeros once the
+    appends are durable (at once with fsync, at sync/close without), and a writer reopening a
+    journal left with a stale one (a crash between the two writes of an append) zeroes it."""
+
+    def stale_slots(data: bytes) -> list[int]:
+        scan = scan_journal(data, parse_header(data, FileKind.JOURNAL, "t"), "t")
+        return [at for at in scan.ends[:-1] if data[at : at + scan.end_len] != bytes(scan.end_len)]
+
+    path = tmp_path / "j"
+    with SealedJournal.create(path, keys.writer, kdf=fast, fsync=fsync) as journal:
+        for n in range(3):
+            journal.append({"trial": n})
+        if fsync:
+            assert stale_slots(path.read_bytes()) == []
+    data = path.read_bytes()
+    assert stale_slots(data) == []
+    # a crash between the append and the zeroing: the previous end still holds its tag
+    with SealedJournal.open(path, keys.writer) as journal:
+        before = path.read_bytes()
+        journal.append({"trial": 3})
+    after = path.read_bytes()
+    crashed = before + after[len(before) :]
+    path.write_bytes(crashed)
+    assert len(stale_slots(crashed)) == 1
+    SealedJournal.open(path, keys.writer).close()  # a writer reopening it zeroes the stale slot
+    assert stale_slots(path.read_bytes()) == []
+    assert _read(path, keys.reader) == [{"trial": n} for n in range(4)]

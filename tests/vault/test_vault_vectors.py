@@ -115,3 +115,33 @@ def test_a_journal_of_hyperseal_0_1_is_refused_with_how_to_migrate_it(tmp_path: 
     records = SealedJournal.open(path, key, writable=False).read()
     assert records == [{"trial": 0, "map": 0.25}, {"trial": 1, "map": 0.5}]
     assert migrate_journal(path, key) is None  # already current
+
+
+def test_a_torn_journal_of_hyperseal_0_1_is_repaired_then_migrated(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tuner.main import app
+    from tuner.vault import JournalCutError, JournalTornTailError
+
+    path = tmp_path / "old.journal"
+    old = _documented("passphrase-journal-format-1")
+    path.write_bytes(old + old[159:189])  # the start of a third frame, as a crash leaves it
+    key = Passphrase(PASSPHRASE)
+    with pytest.raises(JournalTornTailError, match=f"journal migrate {path} --repair"):
+        migrate_journal(path, key)
+    (tmp_path / "pass").write_text(PASSPHRASE + "\n")
+    args = ["vault", "journal", "migrate", str(path), "--passphrase-file", str(tmp_path / "pass")]
+    result = CliRunner().invoke(app, [*args, "--repair"])
+    assert result.exit_code == 0, result.output
+    assert "dropped a torn record of 30 bytes" in result.output and "(2 records)" in result.output
+    assert len(SealedJournal.open(path, key, writable=False).read()) == 2
+    path.write_bytes(old + bytes(64))  # zeros: format 1 cannot tell them from zeroed records
+    with SealedJournal.open(path, key, legacy=True) as journal, pytest.raises(JournalCutError):
+        journal.repair()
+    assert path.read_bytes() == old + bytes(64)
+    path.write_bytes(old)
+    with (
+        SealedJournal.open(path, key, legacy=True) as journal,
+        pytest.raises(OldJournalFormatError),
+    ):
+        journal.append({"trial": 2})  # nothing is appended to a format 1 journal

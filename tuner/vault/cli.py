@@ -619,6 +619,9 @@ def journal_export(
 @journal_app.command("migrate")
 def journal_migrate(
     journal: JournalArg,
+    repair: Annotated[
+        bool, typer.Option("--repair", help="First drop a torn last record left by a crash.")
+    ] = False,
     passphrase_file: PassphraseFileOption = None,
     key_file: KeyFileOption = None,
     identity: IdentityOption = None,
@@ -631,7 +634,7 @@ def journal_migrate(
     updated in the same step, as `vault rotate RUN_DIR` does). Migrate only a journal
     you trust to be whole: what format 1 held is taken as complete.
     """
-    from tuner.vault import inspect_file, migrate_journal
+    from tuner.vault import SealedJournal, inspect_file, migrate_journal
 
     key = key_for_reading_or_default(
         journal, passphrase_file=passphrase_file, key_file=key_file, identity=identity
@@ -640,6 +643,10 @@ def journal_migrate(
     if inspect_file(journal).version >= 2:
         typer.echo(f"{journal}: already in the current format; nothing to do")
         return
+    if repair:
+        with SealedJournal.open(journal, key, legacy=True) as opened:
+            if opened.torn_tail is not None:
+                _report_repair(journal, opened)
     if run_dir is not None:
         from tuner.rotate import rotate_run
 

@@ -294,8 +294,9 @@ class SealedJournal:
         :meth:`read`.
 
         Args:
-            legacy: also open a journal of format 1 (hyperseal 0.1), read-only, to
-                migrate it; otherwise such a journal raises :class:`OldJournalFormatError`.
+            legacy: also open a journal of format 1 (hyperseal 0.1), to migrate it (and
+                :meth:`repair` it first); nothing is appended to one. Otherwise such a
+                journal raises :class:`OldJournalFormatError`.
 
         Raises:
             VaultLockedError: writable, and another process is writing.
@@ -311,7 +312,7 @@ class SealedJournal:
         try:
             data = read_file(target, "journal")
             header = parse_header(data, FileKind.JOURNAL, where)
-            if header.version < JOURNAL_VERSION and (writable or not legacy):
+            if header.version < JOURNAL_VERSION and not legacy:
                 raise old_format_error(where)
             scan = scan_journal(data, header, where)
             cipher = unlock(header, key, where, limits=limits)
@@ -424,10 +425,11 @@ class SealedJournal:
         return self._fd
 
     def _torn_error(self, torn: TornTail) -> JournalTornTailError:
+        command = "verify" if self._end_at is not None else "migrate"  # format 1: migrate
         return JournalTornTailError(
             f"{self._where}: last record is incomplete ({torn.size} bytes at byte {torn.offset}),"
             " as a crash mid-append leaves it; drop it with"
-            f" `hyperseal vault journal verify {self._where} --repair`",
+            f" `hyperseal vault journal {command} {self._where} --repair`",
             offset=torn.offset,
             torn_bytes=torn.size,
         )
@@ -484,6 +486,8 @@ class SealedJournal:
             fd = self._require_writable()
             if self._torn is not None:
                 raise self._torn_error(self._torn)
+            if self._end_at is None:
+                raise old_format_error(self._where)
             seq = self._count
             header = self._cipher.header
             frame = encode_frame(seq, self._cipher.seal(seq, payload))
@@ -580,7 +584,12 @@ class SealedJournal:
             return torn.size
 
     def _check_tail_is_torn(self, torn: TornTail) -> None:
-        if self._end_at is None:  # format 1: opened only to migrate, never written
+        if self._end_at is None:  # format 1 (to migrate): it has no end to check
+            if self._torn_zero:
+                raise JournalCutError(
+                    f"{self._where}: the journal ends in {torn.size} zero bytes, and format 1"
+                    " cannot tell a crash from zeroed records; restore it from a backup"
+                )
             return
         if not self.can_read:
             if self._torn_zero:
