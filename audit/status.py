@@ -28,9 +28,10 @@ one solve) and gives it one status:
     different true value gave the same estimate (the weights did not move
     with the hyperparameter).
 ``not_converged``
-    The solver stopped without converging (a ``ConvergenceWarning``, or its
-    iterations reached ``max_iter``): the weights are not at the stationary
-    point the attack assumes.
+    The solver stopped without converging (scikit-learn's
+    ``ConvergenceWarning``, raised when the iterations reach ``max_iter``, or
+    a false ``converged_`` flag): the weights are not at the stationary point
+    the attack assumes.
 
 When several apply, the first in :data:`PRECEDENCE` is the status and the
 reason lists them all. The estimate stays in the row either way, so that a
@@ -68,7 +69,7 @@ STATUSES: dict[str, str] = {
     "majority-class share, one class for every row, or near-constant regression output)",
     "not_identifiable": "relative residual >= 0.95 (the regulariser explains under 10% of the "
     "squared loss gradient), or another true value gave the same estimate",
-    "not_converged": "the solver did not converge (ConvergenceWarning or max_iter reached)",
+    "not_converged": "the solver did not converge (ConvergenceWarning: max_iter reached)",
 }
 """Every status a row of the reproduction tables can carry, and what it means."""
 
