@@ -40,6 +40,7 @@ from audit.errors import (
     UnknownLearnerError,
     UnsafeModelError,
 )
+from tuner.bounded import check_file, check_zip, load_json, too_big
 
 __all__ = [
     "PICKLE_SUFFIXES",
@@ -65,6 +66,18 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav", ".dill", ".cloudpickle"
 """Suffixes refused without being opened."""
 
 _PICKLE_MAGIC = (b"\x80",)
+
+MiB = 1 << 20
+#: A model file (``.skops``, ``.npz``, ``.json``) as stored on disk.
+MAX_MODEL_FILE_BYTES = 64 * MiB
+#: What a ``.skops`` or ``.npz`` file may unpack to (declared member sizes and array shapes).
+MAX_UNPACKED_BYTES = 128 * MiB
+#: Members of a ``.skops`` or ``.npz`` zip file.
+MAX_ZIP_MEMBERS = 4096
+#: A CSV or Parquet data file as stored on disk.
+MAX_DATA_BYTES = 32 * MiB
+#: Values (rows x columns) of a Parquet data file, from its footer (8 bytes each once read).
+MAX_DATA_CELLS = 8_000_000
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,17 @@ def load_model(path: str | Path) -> LoadedModel:
         raise ModelFileError(
             f"model file {path} is a folder, not a file; pass the .skops, .npz or .json file"
         )
-    if not path.is_file():
+    if not path.exists():
         raise ModelFileError(f"model file {path} does not exist; check the path")
+    check_file(path, MAX_MODEL_FILE_BYTES, "the model file", ModelFileError)
+    if suffix in (".skops", ".npz") and zipfile.is_zipfile(path):
+        check_zip(
+            path,
+            max_members=MAX_ZIP_MEMBERS,
+            max_bytes=MAX_UNPACKED_BYTES,
+            what="the model file",
+            error=ModelFileError,
+        )
     with path.open("rb") as fh:
         head = fh.read(2)
     if head[:1] in _PICKLE_MAGIC:
@@ -217,10 +239,7 @@ def _load_npz(path: Path) -> LoadedModel:
 
 
 def _load_json(path: Path) -> LoadedModel:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"cannot read {path} as JSON ({exc}); fix or re-export it") from None
+    raw = load_json(path, MAX_MODEL_FILE_BYTES, "the model file", ModelFileError)
     if not isinstance(raw, dict):
         raise ModelFileError(f"{path} holds a JSON {type(raw).__name__}, expected an object")
     out = {k: (_json_array(path, k, v) if isinstance(v, list) else v) for k, v in raw.items()}
@@ -275,6 +294,23 @@ def save_coefficients(
     return path
 
 
+def _check_parquet(path: Path) -> None:
+    """Refuse a Parquet file whose footer declares more than :data:`MAX_DATA_CELLS` values
+    or :data:`MAX_UNPACKED_BYTES` of decompressed pages (compression hides its real size)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    cells = meta.num_rows * meta.num_columns
+    if cells > MAX_DATA_CELLS:
+        raise DataFileError(
+            f"{path}: the data file holds {meta.num_rows} rows x {meta.num_columns} columns, "
+            f"over the limit of {MAX_DATA_CELLS} values; check that this is the right file"
+        )
+    unpacked = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise DataFileError(too_big(path, "the data file (unpacked)", unpacked, MAX_UNPACKED_BYTES))
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -307,13 +343,15 @@ def load_data(
         raise DataFileError(
             f"data file {path} is a folder, not a file; pass the .csv or .parquet file"
         )
-    if not path.is_file():
+    if not path.exists():
         raise DataFileError(f"data file {path} does not exist; check the path")
+    check_file(path, MAX_DATA_BYTES, "the data file", DataFileError)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
             frame = pd.read_csv(path)
         elif suffix in (".parquet", ".pq"):
+            _check_parquet(path)
             frame = pd.read_parquet(path)
         else:
             raise DataFileError(

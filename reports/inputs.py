@@ -9,7 +9,6 @@ each has the parts a report needs.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -481,10 +480,9 @@ def _looks_like_an_audit(folder: Path) -> bool:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    from tuner.bounded import MAX_SUMMARY_BYTES, read_json_quietly
+
+    data = read_json_quietly(path, MAX_SUMMARY_BYTES)  # type and size checked first
     return data if isinstance(data, dict) else None
 
 

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuner.bounded import MAX_MANIFEST_BYTES, load_json
 from tuner.detectors.spec import ModelSpec
 from tuner.errors import ModelError
 
@@ -85,15 +86,12 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     """Read and check ``manifest.json`` of a release folder."""
     folder = Path(folder)
     path = folder / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         raise ModelError(
             f"{folder} is not a released model: {MANIFEST} is missing "
             "(expected weights.safetensors + manifest.json, as `hyperseal train` writes)"
         )
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ModelError(f"{path} is not valid JSON; restore it from the release") from None
+    manifest = load_json(path, MAX_MANIFEST_BYTES, "the model's manifest", ModelError)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ModelError(f"{path} is not a {FORMAT} manifest; re-export the model with hyperseal")
     return manifest
@@ -109,6 +107,7 @@ def load_release(folder: Path, *, device: str = "cpu") -> tuple[nn.Module, Model
     from safetensors.torch import load_file
 
     from tuner.detectors import build_detector
+    from tuner.weights import check_safetensors
 
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -121,6 +120,7 @@ def load_release(folder: Path, *, device: str = "cpu") -> tuple[nn.Module, Model
         raise ModelError(f"{weights} is missing; the release folder is incomplete")
     if sha256_file(weights) != manifest.get("weights_sha256"):
         raise ModelError(f"{weights} does not match the hash in {MANIFEST}; the file was altered")
+    check_safetensors(weights, spec, ModelError, ModelError)  # before a tensor is read
     try:
         state = load_file(str(weights), device=device)
     except (SafetensorError, OSError) as exc:
@@ -136,7 +136,9 @@ def load_torch_state(path: Path, spec: ModelSpec, *, device: str = "cpu") -> nn.
     import torch
 
     from tuner.detectors import build_detector
+    from tuner.weights import check_torch_file
 
+    check_torch_file(Path(path), spec, ModelError)  # before a tensor is read
     try:
         state = torch.load(Path(path), map_location=device, weights_only=True)
     except Exception as exc:  # torch raises many kinds for untrusted or corrupt input

@@ -1,4 +1,4 @@
-"""Defences for a released network: round its weights, or add noise to them.
+"""Defences for a released network: round its weights, add noise, or rescale them.
 
 Wang & Gong's defence rounds every released weight to ``k`` decimals; the other
 knob is Gaussian noise of relative scale ``σ`` (each parameter tensor ``w``
@@ -7,29 +7,43 @@ buffers such as BatchNorm's running statistics are left as they are (rounding
 a running variance to a few decimals can zero it and break the model, and the
 attack does not use them).
 
-Specs are strings: ``none``, ``round:K`` (K an integer ≥ 0) and ``noise:SIGMA``
-(SIGMA > 0), several joined by commas (``round:3,round:2,noise:1e-3``).
+The third, ``rescale:C``, costs nothing: it reparametrises the network without
+changing a single output (:mod:`audit.deep.reparam`): every layer feeding a
+normalisation layer is scaled by one factor, every channel through a ReLU
+junction by another (producer × c, consumers ÷ c), factors log-uniform in
+``[1/C, C]``, seeded; each rescaling is checked on a forward pass and left out
+if it moves an output by more than 1e-5 (relative). It needs ``run``, a forward
+pass on fixed inputs, to find the structure and check the outputs.
+
+Specs are strings: ``none``, ``round:K`` (K an integer ≥ 0), ``noise:SIGMA``
+(SIGMA > 0) and ``rescale[:C]`` (1 < C ≤ 1000, default 4), several joined by
+commas (``round:3,round:2,noise:1e-3,rescale:4``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
+from audit.deep.reparam import MAX_RANGE, RescaleReport, rescale
 from audit.errors import AuditOptionError
 
-__all__ = ["DEFAULT_DEFENCES", "Defence", "apply_defence", "parse_defences"]
+__all__ = ["DEFAULT_DEFENCES", "DEFAULT_RESCALE", "Defence", "apply_defence", "parse_defences"]
 
 #: What ``hyperseal audit model`` tries when ``--defend`` is not given.
 DEFAULT_DEFENCES = "round:4,round:3,round:2,noise:1e-3,noise:1e-2"
+#: The range ``C`` of ``rescale`` without one.
+DEFAULT_RESCALE = 4.0
 
 
 @dataclass(frozen=True)
 class Defence:
-    """One defence: ``kind`` is ``none``, ``round`` or ``noise``; ``level`` is K or σ."""
+    """One defence: ``kind`` ``none``, ``round``, ``noise`` or ``rescale``; ``level`` K, σ or C."""
 
     kind: str
     level: float = 0.0
@@ -37,18 +51,20 @@ class Defence:
 
     @property
     def name(self) -> str:
-        """The spec as written, e.g. ``round:3`` or ``noise:1e-3``."""
+        """The spec as written, e.g. ``round:3``, ``noise:1e-3`` or ``rescale:4``."""
         if self.label:
             return self.label
         if self.kind == "none":
             return "none"
         if self.kind == "round":
             return f"round:{int(self.level)}"
+        if self.kind == "rescale":
+            return f"rescale:{self.level:g}"
         return f"noise:{self.level:g}"
 
     @classmethod
     def parse(cls, spec: str) -> Defence:
-        """Parse ``none``, ``round:K`` or ``noise:SIGMA``.
+        """Parse ``none``, ``round:K``, ``noise:SIGMA`` or ``rescale[:C]``.
 
         Raises:
             AuditOptionError: any other form, or a level out of range.
@@ -56,10 +72,13 @@ class Defence:
         text = spec.strip().lower()
         if text == "none":
             return cls("none")
+        if text == "rescale":
+            text = f"rescale:{DEFAULT_RESCALE:g}"
         kind, sep, raw = text.partition(":")
-        if not sep or kind not in ("round", "noise"):
+        if not sep or kind not in ("round", "noise", "rescale"):
             raise AuditOptionError(
-                f"defence {spec!r} is not none, round:K or noise:SIGMA (e.g. round:3, noise:1e-3)"
+                f"defence {spec!r} is not none, round:K, noise:SIGMA or rescale:C "
+                "(e.g. round:3, noise:1e-3, rescale:4)"
             )
         try:
             level = float(raw)
@@ -69,7 +88,12 @@ class Defence:
             raise AuditOptionError(f"defence {spec!r}: round to an integer 0..12 of decimals")
         if kind == "noise" and not (math.isfinite(level) and level > 0):
             raise AuditOptionError(f"defence {spec!r}: the noise scale must be a number > 0")
-        label = f"round:{int(level)}" if kind == "round" else f"noise:{raw.strip()}"
+        if kind == "rescale" and not 1 < level <= MAX_RANGE:
+            raise AuditOptionError(
+                f"defence {spec!r}: the rescaling range C must lie in (1, {MAX_RANGE:g}] "
+                "(factors are drawn in [1/C, C])"
+            )
+        label = f"round:{int(level)}" if kind == "round" else f"{kind}:{raw.strip()}"
         return cls(kind, level, label)
 
 
@@ -96,10 +120,30 @@ def parse_defences(specs: str | list[str] | tuple[str, ...] | None) -> list[Defe
     return out
 
 
-def apply_defence(model: nn.Module, defence: Defence, *, seed: int = 0) -> None:
-    """Apply ``defence`` to ``model``'s trainable parameters, in place."""
+def apply_defence(
+    model: nn.Module,
+    defence: Defence,
+    *,
+    seed: int = 0,
+    run: Callable[[nn.Module], Any] | None = None,
+) -> RescaleReport | None:
+    """Apply ``defence`` to ``model``'s trainable parameters, in place.
+
+    ``rescale`` also needs ``run(model)``, a forward pass on fixed inputs
+    (:func:`audit.deep.reparam.detector_probe` makes one for a detector), and
+    returns its :class:`~audit.deep.reparam.RescaleReport`; the others return ``None``.
+
+    Raises:
+        AuditOptionError: ``rescale`` without ``run``.
+    """
     if defence.kind == "none":
-        return
+        return None
+    if defence.kind == "rescale":
+        if run is None:
+            raise AuditOptionError(
+                f"defence {defence.name}: rescaling needs a forward pass to check the outputs on"
+            )
+        return rescale(model, run, factor=defence.level, seed=seed)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param in model.parameters():
@@ -111,3 +155,4 @@ def apply_defence(model: nn.Module, defence: Defence, *, seed: int = 0) -> None:
                 rms = param.detach().double().pow(2).mean().sqrt().item() if param.numel() else 0.0
                 noise = torch.randn(param.shape, generator=generator, dtype=torch.float64)
                 param.add_((defence.level * rms * noise).to(param.dtype).to(param.device))
+    return None

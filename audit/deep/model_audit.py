@@ -61,6 +61,8 @@ DEFENCE_COLUMNS: tuple[str, ...] = (
     "estimate",
     "relative_error",
     "log10_error",
+    "adaptive_estimate",
+    "adaptive_relative_error",
     "mAP",
     "mAP_lost",
     "recommended",
@@ -207,6 +209,8 @@ class DetectorAudit:
                 "estimate": _num(r.estimate),
                 "relative_error": _num(r.relative_error),
                 "log10_error": _num(r.log10_error),
+                "adaptive_estimate": _num(r.adaptive_estimate),
+                "adaptive_relative_error": _num(r.adaptive_relative_error),
                 "mAP": _num(r.mAP),
                 "mAP_lost": _num(r.mAP_lost),
                 "recommended": bool(r.recommended),
@@ -473,7 +477,8 @@ def audit_model(
     if plan:
         t0 = time.perf_counter()
         table = _price_defences(
-            net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed
+            net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed,
+            rule=bool(rule), notes=notes,
         )  # fmt: skip
         times["defences"] = time.perf_counter() - t0
         if verdict != "resists":
@@ -630,10 +635,18 @@ def _price_defences(
     val_set: Any,
     dev: Any,
     seed: int,
+    *,
+    rule: bool = False,
+    notes: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Attack each defended copy again and re-evaluate its validation mAP."""
+    """Attack each defended copy again and re-evaluate its validation mAP.
+
+    A ``rescale`` defence is also attacked by the adaptive attacker, who
+    rebalances the network first (:func:`audit.deep.reparam.rebalance`).
+    """
     import pandas as pd
 
+    from audit.deep.reparam import detector_probe
     from tuner.evaluate import evaluate_model
 
     def score(model: Any) -> float:
@@ -645,27 +658,67 @@ def _price_defences(
 
     base = score(net)
     rows = [_row("none", undefended, truth, base, 0.0)]
+    run = detector_probe(val_set) if any(d.kind == "rescale" for d in plan) else None
     for defence in plan:
         defended = copy.deepcopy(net)
-        apply_defence(defended, defence, seed=seed)
-        try:
-            estimate = attack(defended).estimate
-        except (NoEquationError, NonFiniteError):  # e.g. rounding zeroed every weight
-            estimate = math.nan
+        done = apply_defence(defended, defence, seed=seed, run=run)
+        estimate = _attempt(attack, defended)
+        adaptive = None
+        if done is not None and run is not None:
+            adaptive = _adaptive(defended, attack, run, rule, truth)
+            if notes is not None:
+                notes.append(f"{defence.name}: {done.describe()}")
         m = score(defended)
-        rows.append(_row(defence.name, estimate, truth, m, base - m))
+        rows.append(_row(defence.name, estimate, truth, m, base - m, adaptive))
         del defended
     return pd.DataFrame(rows, columns=list(DEFENCE_COLUMNS))
 
 
-def _row(name: str, estimate: float, truth: float | None, m: float, lost: float) -> dict:
+def _attempt(attack: Any, model: Any) -> float:
+    """The attack's estimate, ``nan`` where it finds no equation (rounding zeroed every weight)."""
+    try:
+        return float(attack(model).estimate)
+    except (NoEquationError, NonFiniteError):
+        return math.nan
+
+
+def _adaptive(model: Any, attack: Any, run: Any, rule: bool, truth: float | None) -> float:
+    """The adaptive attacker against a rescaled copy: rebalance, then attack.
+
+    Both assumptions about junctions without decay on the producer side are
+    tried (:data:`audit.deep.reparam.PRIORS`); with the truth known, the owner's
+    worst case (the estimate closest to it) is kept.
+    """
+    from audit.deep.reparam import rebalance
+
+    found = [
+        _attempt(attack, rebalance(model, run, decay_norm_and_bias=rule, prior=prior))
+        for prior in ("geomean", "unit")
+    ]
+    positive = [e for e in found if math.isfinite(e) and e > 0]
+    if truth is None or not truth > 0 or not positive:
+        return found[0]
+    return min(positive, key=lambda e: abs(math.log10(e / truth)))
+
+
+def _row(
+    name: str,
+    estimate: float,
+    truth: float | None,
+    m: float,
+    lost: float,
+    adaptive: float | None = None,
+) -> dict:
     value = estimate if math.isfinite(estimate) else None
     rel, log = errors_against(value, truth)
+    adaptive = adaptive if adaptive is not None and math.isfinite(adaptive) else None
     return {
         "defence": name,
         "estimate": value,
         "relative_error": rel,
         "log10_error": log,
+        "adaptive_estimate": adaptive,
+        "adaptive_relative_error": errors_against(adaptive, truth)[0],
         "mAP": m,
         "mAP_lost": lost,
         "recommended": False,
@@ -679,7 +732,13 @@ def _recommend(table: pd.DataFrame, truth: float | None, tolerance: float) -> st
     for i, row in enumerate(table.itertuples(index=False)):
         if row.defence == "none":
             continue
-        if verdict_for(row.estimate, truth) != "resists" or not row.mAP_lost <= tolerance:
+        # judged by the stronger attacker: a rescaled release must resist the adaptive one too
+        judged = [row.estimate]
+        if str(row.defence).startswith("rescale"):
+            judged.append(getattr(row, "adaptive_estimate", None))
+        if any(verdict_for(_num(e), truth) != "resists" for e in judged):
+            continue
+        if not row.mAP_lost <= tolerance:
             continue
         candidate = (float(row.mAP_lost), i, str(row.defence))
         if best is None or candidate < best:

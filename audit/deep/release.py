@@ -71,6 +71,7 @@ def load_released_detector(path: str | Path) -> ReleasedDetector:
     """
     from tuner.detectors import ModelSpec
     from tuner.release import MANIFEST, WEIGHTS, read_manifest, sha256_file
+    from tuner.weights import check_safetensors, check_torch_file
 
     path = Path(path)
     if path.suffix.lower() in _PICKLE_SUFFIXES:
@@ -119,6 +120,10 @@ def load_released_detector(path: str | Path) -> ReleasedDetector:
             f"{weights} does not match the SHA-256 in {MANIFEST}: the weights were altered or "
             "belong to another model; restore the release as it was written"
         )
+    if suffix in SAFETENSORS_SUFFIXES:  # shapes and sizes before a tensor is read
+        check_safetensors(weights, spec, ModelFileError, ShapeMismatchError)
+    else:
+        check_torch_file(weights, spec, ModelFileError)
     state = _read_safetensors(weights) if suffix in SAFETENSORS_SUFFIXES else _read_torch(weights)
     model = _rebuild(spec, state, weights)
     return ReleasedDetector(model, spec, folder, weights, digest, pinned)

@@ -131,16 +131,14 @@ def load_detector_audit(folder: str | Path, key: KeySource) -> SavedDetectorAudi
         ModelFileError: not a detector audit folder, or a malformed summary.
         WrongKeyError, TamperedError, ...: from the vault.
     """
+    from tuner.bounded import MAX_SUMMARY_BYTES, load_json
     from tuner.vault import Vault
 
     folder = Path(folder)
     path = folder / SUMMARY_FILE
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        raise ModelFileError(
-            f"{folder} is not a detector audit ({SUMMARY_FILE} unreadable)"
-        ) from None
+    if not path.exists():
+        raise ModelFileError(f"{folder} is not a detector audit ({SUMMARY_FILE} unreadable)")
+    summary = load_json(path, MAX_SUMMARY_BYTES, "the audit summary", ModelFileError)
     if not isinstance(summary, dict) or summary.get("kind") != "model-audit":
         raise ModelFileError(f"{path} is not the summary of a detector audit")
     document = Vault.open(folder / VAULT_FILE, key).get(ENTRY)

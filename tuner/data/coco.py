@@ -27,13 +27,13 @@ When several records are broken the error names the first and counts the others.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from tuner.bounded import MAX_ANNOTATION_BYTES, load_json
 from tuner.errors import DataError
 
 #: How far, in pixels, a box may cross its image's border before it is an error.
@@ -222,21 +222,9 @@ def _read_json(path: Path) -> Any:
         raise DataError(
             f"annotation file not found: {path}; give the path of a COCO instances json"
         )
-    if not path.is_file():
+    if path.is_dir():
         raise DataError(f"annotation file is not a file: {path}; give a COCO instances json")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"cannot read annotation file {path}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise DataError(
-            f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
-            "fix the file or re-export it"
-        ) from None
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not valid JSON (not UTF-8 text); re-export it") from None
+    return load_json(path, MAX_ANNOTATION_BYTES, "the annotation file", DataError)
 
 
 def _is_int(value: Any) -> bool:

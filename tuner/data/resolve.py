@@ -231,6 +231,9 @@ def _signature(found: dict[str, tuple[Path, Path]]) -> _Signature | None:
 
 
 def _sha256(path: Path) -> str:
+    from tuner.bounded import MAX_ANNOTATION_BYTES, check_file
+
+    check_file(path, MAX_ANNOTATION_BYTES, "the annotation file", DataError)  # not /dev/zero
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):

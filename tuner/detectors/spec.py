@@ -13,6 +13,9 @@ from tuner.errors import ModelError
 
 ARCHITECTURES: tuple[str, ...] = ("fcos", "retinanet", "fasterrcnn", "ssdlite")
 BACKBONES: tuple[str, ...] = ("tiny", "mobilenet_v3", "resnet50")
+#: The most classes a detector may have (a manifest or dataset listing more is refused
+#: before any model is built: each class adds parameters to every head).
+MAX_CLASSES = 1000
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,12 @@ class ModelSpec:
             raise ModelError(
                 f"image size {self.image_size} is not usable; give a multiple of 32 in 32..2048"
             )
-        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        classes = tuple(str(c) for c in self.classes)
+        if len(classes) > MAX_CLASSES:
+            raise ModelError(
+                f"{len(classes)} classes, over the limit of {MAX_CLASSES} a detector may have"
+            )
+        object.__setattr__(self, "classes", classes)
 
     @property
     def num_classes(self) -> int:
@@ -72,6 +80,10 @@ class ModelSpec:
         if isinstance(size, bool) or not isinstance(size, int):
             raise ModelError(
                 f"model description is malformed: image_size {size!r} is not a whole number"
+            )
+        if isinstance(classes, list) and len(classes) > MAX_CLASSES:
+            raise ModelError(
+                f"{len(classes)} classes, over the limit of {MAX_CLASSES} a detector may have"
             )
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise ModelError("model description is malformed: classes must be a list of names")

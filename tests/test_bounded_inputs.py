@@ -1,0 +1,209 @@
+"""Files from outside are checked for type and size, and built objects bounded, before parsing.
+
+Each hostile file is refused in one line naming the file and the limit, and the
+process's memory stays within 200 MiB of its baseline while it is refused (a
+subprocess measures its peak resident memory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import hostile_files  # tests/ is on sys.path (pytest's default import mode)
+import pytest
+
+from audit.errors import ModelFileError, ShapeMismatchError
+from tuner.errors import ConfigError, DataError, HypersealError, ModelError
+
+MEMORY_BUDGET_MIB = 200
+
+
+def _audit_model(path: Path) -> Any:
+    from audit.io import load_model
+
+    return load_model(path)
+
+
+def _audit_release(path: Path) -> Any:
+    from audit.deep.release import load_released_detector
+
+    return load_released_detector(path)
+
+
+def _coco(path: Path) -> Any:
+    from tuner.data.coco import load_coco
+
+    return load_coco(path, path.parent)
+
+
+def _space(path: Path) -> Any:
+    from tuner.search.space import load_space
+
+    return load_space(path)
+
+
+_UNPACKED = r"\(unpacked\) is 400 MiB, over the limit of"
+_FIT = r"does not fit the architecture in manifest.json \(fcos/tiny, 3 classes\): missing"
+
+#: How each hostile file is read, what it raises, and what the one line says.
+CASES: dict[str, tuple[Callable[[Path], Any], type[Exception], str]] = {
+    "npz bomb": (_audit_model, ModelFileError, rf"bomb.npz: the model file {_UNPACKED} 128 MiB"),
+    "npz shape bomb": (
+        _audit_model,
+        ModelFileError,
+        r"shape.npz: the model file \(its arrays\) is 74.5 GiB, over the limit of 128 MiB",
+    ),
+    "skops bomb": (_audit_model, ModelFileError, rf"bomb.skops: the model file {_UNPACKED} 128"),
+    "torch bomb": (_audit_release, ModelFileError, rf"weights.pt: the weights file {_UNPACKED}"),
+    "many classes": (
+        _audit_release,
+        ModelFileError,
+        r"manifest.json: 200000 classes, over the limit of 1000",
+    ),
+    "huge tensor": (_audit_release, ShapeMismatchError, rf"weights.safetensors {_FIT}"),
+    "huge header": (
+        _audit_release,
+        ModelFileError,
+        r"weights.safetensors: the safetensors header is 1 TiB, over the limit of 8 MiB",
+    ),
+    "json bomb": (
+        _coco,
+        DataError,
+        r"instances_train.json: the annotation file would take about [\d.]+ [MG]iB of memory to "
+        r"parse, over the limit of 128 MiB",
+    ),
+    "huge json": (
+        _coco,
+        DataError,
+        r"instances_big.json: the annotation file is 100 MiB, over the limit of 64 MiB",
+    ),
+    "yaml bomb": (
+        _space,
+        ConfigError,
+        r"space.yaml: expands to more than 100000 values through its aliases",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile")
+    return {name: make(folder) for name, make in hostile_files.HOSTILE.items()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_hostile_file_is_refused_in_one_line_naming_file_and_limit(
+    name: str, hostile: dict[str, Path]
+) -> None:
+    load, error, message = CASES[name]
+    with pytest.raises(error, match=message) as info:
+        load(hostile[name])
+    assert "\n" not in str(info.value)
+
+
+_PROBE = """
+import json, resource, sys
+sys.path.insert(0, {tests!r})
+import test_bounded_inputs as t
+from tuner.errors import HypersealError
+
+def peak():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+
+for name, (load, _, _) in t.CASES.items():  # warm up: imports and first calls
+    try:
+        load(t.hostile_files.tiny_release(__import__("pathlib").Path({folder!r})))
+    except (HypersealError, OSError):
+        pass
+base, out = peak(), {{}}
+for name, path in json.loads({paths!r}).items():
+    try:
+        t.CASES[name][0](__import__("pathlib").Path(path))
+        out[name] = "accepted"
+    except HypersealError:
+        out[name] = peak() - base
+print(json.dumps(out))
+"""
+
+
+def test_memory_stays_within_200_mib_of_the_baseline_on_every_hostile_file(
+    hostile: dict[str, Path], tmp_path: Path
+) -> None:
+    paths = json.dumps({name: str(path) for name, path in hostile.items()})
+    probe = _PROBE.format(tests=str(Path(__file__).parent), folder=str(tmp_path), paths=paths)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    grown = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(grown) == set(CASES)
+    assert {n: g for n, g in grown.items() if g == "accepted" or g > MEMORY_BUDGET_MIB} == {}
+
+
+def test_a_manifest_or_weights_that_are_not_regular_files_are_refused(tmp_path: Path) -> None:
+    from tuner.release import load_release, read_manifest
+
+    folder = tmp_path / "release"
+    folder.mkdir()
+    (folder / "manifest.json").symlink_to("/dev/zero")
+    with pytest.raises(ModelError, match=r"manifest must be a regular file, not a character"):
+        read_manifest(folder)
+    (folder / "manifest.json").unlink()
+    (folder / "manifest.json").write_bytes(b" " * (2 << 20))
+    with pytest.raises(ModelError, match=r"manifest is 2 MiB, over the limit of 1 MiB"):
+        load_release(folder)
+
+
+def test_the_trainer_refuses_the_same_hostile_releases(hostile: dict[str, Path]) -> None:
+    from tuner.release import load_release, load_torch_state
+
+    with pytest.raises(ModelError, match=r"200000 classes, over the limit of 1000"):
+        load_release(hostile["many classes"])
+    with pytest.raises(ModelError, match=r"does not fit the architecture"):
+        load_release(hostile["huge tensor"])
+    spec = _spec_of(hostile["torch bomb"].parent)
+    with pytest.raises(ModelError, match=r"weights.pt: the weights file \(unpacked\) is 400 MiB"):
+        load_torch_state(hostile["torch bomb"], spec)
+
+
+def _spec_of(release: Path) -> Any:
+    from tuner.detectors import ModelSpec
+
+    return ModelSpec.from_dict(json.loads((release / "manifest.json").read_text())["model"])
+
+
+def test_a_real_release_still_loads(hostile: dict[str, Path]) -> None:
+    from tuner.release import load_release
+
+    _model, spec = load_release(hostile["torch bomb"].parent)
+    assert spec.classes == ("car", "person", "sign")
+
+
+def test_data_files_over_the_limit_are_refused(tmp_path: Path) -> None:
+    from audit.errors import DataFileError
+    from audit.io import load_data
+
+    big = tmp_path / "train.csv"
+    with open(big, "wb") as handle:
+        handle.truncate(40 << 20)
+    with pytest.raises(DataFileError, match=r"train.csv: the data file is 40 MiB, over the limit"):
+        load_data(big, "y")
+    import pandas as pd
+
+    wide = tmp_path / "wide.parquet"
+    pd.DataFrame({"y": [0] * 3_000_000, "a": [0] * 3_000_000, "b": [0] * 3_000_000}).to_parquet(
+        wide
+    )  # a few KiB: constant columns compress to nothing
+    with pytest.raises(DataFileError, match=r"9000000 values|over the limit of 8000000 values"):
+        load_data(wide, "y")
+
+
+def test_every_refusal_is_a_hyperseal_error() -> None:
+    assert all(issubclass(error, HypersealError) for _, error, _ in CASES.values())
