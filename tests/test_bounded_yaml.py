@@ -59,3 +59,30 @@ def test_a_yaml_file_that_is_a_device_or_too_big_is_refused_before_reading(
         handle.truncate(2 << 20)
     with pytest.raises(ConfigError, match=r"big.yaml: the config file is 2 MiB, over the limit"):
         load_config(big)
+
+
+def test_vault_put_refuses_an_alias_bomb_a_device_and_an_oversized_stdin(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tuner.main import app
+
+    runner = CliRunner()
+    vault = tmp_path / "v.hsv"
+    env = {"HYPERSEAL_PASSPHRASE": "pw-one"}
+    init = ["vault", "init", str(vault), "--kdf-log2n", "10"]
+    assert runner.invoke(app, init, env=env).exit_code == 0, "init"
+    before = vault.read_bytes()
+    (tmp_path / "bomb.yaml").write_text(BOMB + "\n")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    cases = {
+        "bomb.yaml": ("bomb.yaml: expands to more than 100000 values", None),
+        "zero.yaml": ("zero.yaml: the config file must be a regular file", None),
+        "-": ("stdin: the config is over the limit of 1 MiB", "a: 1\n" * 300_000),
+    }
+    for name, (message, stdin) in cases.items():
+        source = name if name == "-" else str(tmp_path / name)
+        args = ["vault", "put", str(vault), "best", source]
+        result = runner.invoke(app, args, env=env, input=stdin)
+        assert result.exit_code == 10, (name, result.output)
+        assert message in result.output and result.output.count("\n") == 1, result.output
+    assert vault.read_bytes() == before

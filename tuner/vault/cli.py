@@ -72,26 +72,43 @@ def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+def _read_stdin(limit: int) -> str:
+    """At most ``limit`` characters of stdin; more is a :class:`DocumentError`."""
+    from tuner.bounded import size_text
+    from tuner.vault.errors import DocumentError
+
+    text = sys.stdin.read(limit + 1)
+    if len(text) > limit:
+        raise DocumentError(f"stdin: the config is over the limit of {size_text(limit)}")
+    return text
+
+
 def _load_config(source: str) -> dict[str, Any]:
     """Read a YAML or JSON mapping from a file, or from stdin when ``source`` is ``-``."""
     import json
 
     import yaml
 
+    from tuner.bounded import MAX_YAML_BYTES, check_json_memory, read_text
     from tuner.vault.errors import DocumentError
     from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
 
     where = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DocumentError(f"{where}: no such config file") from None
+    if source != "-" and not Path(source).exists():
+        raise DocumentError(f"{where}: no such config file")
+    try:  # type and size checked before reading (not /dev/zero, not a 10 GB file)
+        text = (
+            _read_stdin(MAX_YAML_BYTES)
+            if source == "-"
+            else read_text(Path(source), MAX_YAML_BYTES, "the config file", DocumentError)
+        )
     except UnicodeDecodeError:
         raise DocumentError(f"{where}: config file is not UTF-8 text") from None
     except OSError as exc:
         raise DocumentError(f"{where}: cannot read config file ({exc.strerror})") from None
     too_deep = DocumentError(f"{where}: the config is nested too deeply to store")
     if source.endswith(".json"):
+        check_json_memory(where, text, "the config", DocumentError)
         try:
             value = json.loads(text)
         except RecursionError:
@@ -103,7 +120,7 @@ def _load_config(source: str) -> dict[str, Any]:
             ) from None
     else:
         try:
-            value = load_yaml(text)
+            value = load_yaml(text, where=where, error=DocumentError)  # alias bombs refused
         except DuplicateKeyError as exc:
             raise DocumentError(f"{where}: {duplicate_key_message(exc)}") from None
         except RecursionError:
