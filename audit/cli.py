@@ -82,6 +82,8 @@ def sklearn_cmd(
         f"relative residual {diag['relative_residual']:.2e}, "
         f"condition {diag['condition_number']:.3g}"
     )
+    if not report.judgement.ok:
+        typer.echo(f"status       {report.judgement.status} ({report.judgement.reason})")
     for note in report.result.notes:
         typer.echo(f"note: {note}")
     if report.declared:
@@ -371,11 +373,6 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
                 f"  {r.defence:<12}{_sci(r.estimate):>11}{_sci(r.relative_error, 2):>12}"
                 f"{r.mAP:>8.3f}{_no_negative_zero(r.mAP_lost, 3):>10.3f}{mark}"
             )
-            if str(r.defence).startswith("rescale"):
-                typer.echo(
-                    f"  {'  adaptive':<12}{_sci(r.adaptive_estimate):>11}"
-                    f"{_sci(r.adaptive_relative_error, 2):>12}   (rebalanced, then attacked)"
-                )
             if str(r.defence).startswith("rescale"):
                 typer.echo(
                     f"  {'  adaptive':<12}{_sci(r.adaptive_estimate):>11}"

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audit.errors import AuditOptionError, UnknownLearnerError
 from audit.io import load_data, load_model
 from audit.learners import get_learner
+from audit.status import Judgement, judge_estimate, prediction_facts
 from audit.steal import StealResult, steal_hyperparameters, unwrap_pipeline
 
 __all__ = ["ModelAudit", "audit_sklearn", "parse_true_values"]
@@ -31,6 +34,8 @@ class ModelAudit:
         true: True hyperparameters given by the owner, if any.
         declared: Hyperparameters the model file stores outright.
         n_rows: Training rows used.
+        judgement: Whether the estimate is a measurement (:func:`audit.status.judge_estimate`
+            on the training rows, and on the solver's iteration count for an estimator file).
     """
 
     learner: str
@@ -38,6 +43,7 @@ class ModelAudit:
     true: dict[str, float] = field(default_factory=dict)
     declared: dict[str, float] = field(default_factory=dict)
     n_rows: int = 0
+    judgement: Judgement = field(default_factory=lambda: Judgement("ok"))
 
     @property
     def estimates(self) -> dict[str, float]:
@@ -50,7 +56,7 @@ class ModelAudit:
         return self.result.relative_errors(self.true)
 
     def to_json(self) -> dict[str, Any]:
-        """``{"learner", "estimates", "diagnostics"}`` plus ``true``/``relative_error``."""
+        """``{"learner", "estimates", "status", "reason", "diagnostics"}`` plus ``true``/errors."""
         diagnostics = self.result.diagnostics()
         diagnostics["n_rows"] = self.n_rows
         if self.declared:
@@ -58,6 +64,8 @@ class ModelAudit:
         out: dict[str, Any] = {
             "learner": self.learner,
             "estimates": dict(self.estimates),
+            "status": self.judgement.status,
+            "reason": self.judgement.reason,
             "diagnostics": diagnostics,
         }
         if self.true:
@@ -165,6 +173,39 @@ def audit_sklearn(
     else:
         coefs = loaded.coefficients
     result = steal_hyperparameters(lrn, coefs, X, y)
-    return ModelAudit(
-        learner=lrn.name, result=result, true=truth, declared=loaded.declared, n_rows=len(y)
+    converged = True if loaded.estimator is None else solver_converged(final)
+    try:  # a model no better than a constant on its own training rows has collapsed
+        facts = prediction_facts(lrn, coefs, X, y)
+    except (KeyError, ValueError, IndexError):  # e.g. a coefficient file without classes
+        facts = {}
+    judgement = judge_estimate(
+        result.estimates,
+        relative_residual=result.solution.relative_residual,
+        converged=converged,
+        **facts,
     )
+    return ModelAudit(
+        learner=lrn.name,
+        result=result,
+        true=truth,
+        declared=loaded.declared,
+        n_rows=len(y),
+        judgement=judgement,
+    )
+
+
+def solver_converged(estimator: Any) -> bool:
+    """False when a fitted estimator says it stopped unconverged, or used all its iterations."""
+    flag = getattr(estimator, "converged_", None)
+    if flag is not None:
+        return bool(flag)
+    n_iter = getattr(estimator, "n_iter_", None)
+    params = estimator.get_params() if hasattr(estimator, "get_params") else {}
+    limit = params.get("max_iter")
+    if n_iter is None or not isinstance(limit, (int, float)) or limit <= 0:
+        return True
+    try:
+        used = float(np.max(np.asarray(n_iter, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return True
+    return used < limit

@@ -99,6 +99,30 @@ def test_sklearn_json_is_one_object(runner: CliRunner, enet_files: tuple[Path, P
     assert "residual_norm" in diag and "lambda" in diag
 
 
+def test_sklearn_says_when_an_estimate_is_not_a_measurement(
+    runner: CliRunner, tmp_path: Path, write_data: Callable[..., Path], fit: Any
+) -> None:
+    from audit.datasets import load_dataset
+    from audit.learners import get_learner
+
+    iris = load_dataset("iris2")
+    data = write_data(iris.X_train, iris.y_train)
+    hinge = get_learner("linear_svc_hinge")  # LinearSVC(loss="hinge"), as the reproduction
+    for c in (1000.0, 0.01):
+        model = fit(hinge.make_estimator({"C": c}), iris.X_train, iris.y_train)
+        sio.dump(model, tmp_path / f"{c}.skops")
+    args = ["sklearn", "--data", data, "--target", "target", "--model"]
+    doc = json.loads(run(runner, *args, tmp_path / "1000.0.skops", "--json").stdout)
+    assert doc["estimates"]["C"] < 0  # liblinear stopped at max_iter
+    assert doc["status"] == "out_of_range"
+    assert "C > 0" in doc["reason"] and "not converged" in doc["reason"]
+    text = run(runner, *args, tmp_path / "1000.0.skops").stdout
+    assert "status       out_of_range (estimate out of range: C = -7.376" in text
+    good = json.loads(run(runner, *args, tmp_path / "0.01.skops", "--json").stdout)
+    assert good["status"] == "ok" and good["reason"] == ""
+    assert "status " not in run(runner, *args, tmp_path / "0.01.skops").stdout
+
+
 def test_sklearn_json_has_no_nan(
     runner: CliRunner, tmp_path: Path, diabetes: Dataset, write_data: Callable[..., Path], fit: Any
 ) -> None:

@@ -190,3 +190,18 @@ def test_median_errors_use_ok_rows_only() -> None:
     assert medians.loc["a", "median_relative_error"] == pytest.approx(1.5e-3)
     assert (medians.loc["a", "ok"], medians.loc["a", "not_ok"]) == (2, 3)
     assert medians.loc["b", "ok"] == 0 and math.isnan(medians.loc["b", "median_relative_error"])
+
+
+def test_solver_converged_reads_the_iteration_count(fit: object) -> None:
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from audit.learners import KernelLogisticRegression
+    from audit.sklearn_audit import solver_converged
+
+    data = load_dataset("breast_cancer")
+    X, y = data.X_train, data.y_train
+    assert solver_converged(Ridge().fit(X, y))  # exact: no iteration count
+    assert solver_converged(fit(LogisticRegression(max_iter=1000), X, y))  # type: ignore[operator]
+    assert not solver_converged(fit(LogisticRegression(max_iter=2), X, y))  # type: ignore[operator]
+    stuck = fit(KernelLogisticRegression(C=1.0, max_iter=1), X[:60], y[:60])  # type: ignore[operator]
+    assert stuck.converged_ is False and not solver_converged(stuck)
