@@ -401,33 +401,32 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker_behind(hyperseal_env: Pa
 
 
 def test_cutting_whole_records_off_the_journal_is_detected(hyperseal_env: Path) -> None:
-    from tuner.vault import JournalOrderError, SealedJournal, TamperedError
+    """The journal proves its own end: no cut reads as a shorter journal. An older copy of
+    the whole journal (which had its own end) is caught by the checkpoint in the run's
+    vault, whatever run.json names."""
+    from tuner.vault import JournalDroppedError, SealedJournal, TamperedError, VaultError
 
     run = hyperseal_env / "run"
     code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
     assert code == 0, out
     key = _key(hyperseal_env)
     records = load_journal(run, key)
-    data = (run / "journal.hsj").read_bytes()
-    # An attacker cannot forge records, but can cut the file at a record boundary.
-    for cut in range(len(data) - 1, 0, -1):
-        (run / "journal.hsj").write_bytes(data[:cut])
-        try:
-            shorter = SealedJournal.open(run / "journal.hsj", key, writable=False)
-            count = len(shorter.read())
-            shorter.close()
-        except Exception:
-            continue
-        if count < len(records):
-            break
-    else:  # pragma: no cover
-        pytest.fail("no record boundary found")
-    with pytest.raises(JournalOrderError):
+    older = (run / "journal.hsj").read_bytes()
+    for cut in range(len(older) - 1, 0, -7):
+        (run / "journal.hsj").write_bytes(older[:cut])
+        with pytest.raises(VaultError):
+            SealedJournal.open(run / "journal.hsj", key, writable=False).read()
+    (run / "journal.hsj").write_bytes(older)
+    resumed = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", "3"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(load_journal(run, key)) == len(records) + 1
+    (run / "journal.hsj").write_bytes(older)  # a rollback of the journal alone
+    with pytest.raises(JournalDroppedError, match="older copy"):
         load_journal(run, key)
     # run.json is plaintext: naming another entry there must not switch the check off
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "entry": "no-such-entry"}))
-    with pytest.raises(JournalOrderError):
+    with pytest.raises(JournalDroppedError):
         load_journal(run, key)
     # nor may a damaged vault: it is reported, not taken for "no checkpoint"
     vault = bytearray((run / "vault.hsv").read_bytes())
