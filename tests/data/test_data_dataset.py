@@ -128,3 +128,24 @@ def test_synthetic_split_labels(synth: Any) -> None:
     boxes = target["boxes"]
     assert bool((boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all())
     assert float(boxes.min()) >= 0 and float(boxes.max()) <= 96
+
+
+def test_an_image_file_bigger_than_its_record_is_refused_before_decoding(
+    coco: Any, split: CocoSplit
+) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (4000, 3000)).save(coco.images / "a.png")  # record says 40x30
+    ds = DetectionDataset(split)
+    with pytest.raises(DataError, match=r"a.png\) is 4000x3000, not 40x30 as .* says"):
+        ds[0]
+
+
+def test_an_image_record_over_the_pixel_limit_is_refused(coco: Any, edited: Any) -> None:
+    from tuner.data.coco import MAX_IMAGE_PIXELS
+
+    path = coco.write(
+        edited(lambda d: d["images"][0].update(width=8192, height=4096)), images=False
+    )
+    with pytest.raises(DataError, match=rf"8192x4096 pixels, over the limit of {MAX_IMAGE_PIXELS}"):
+        load_coco(path, coco.images)

@@ -38,8 +38,11 @@ from tuner.errors import DataError
 
 #: How far, in pixels, a box may cross its image's border before it is an error.
 BOX_TOLERANCE = 1.0
+#: The most pixels (width x height) an image may have: decoded as RGB it takes three
+#: bytes a pixel (48 MiB at the limit), checked on the json and on the file's header.
+MAX_IMAGE_PIXELS = 16 * 1024 * 1024
 
-__all__ = ["BOX_TOLERANCE", "CocoSplit", "load_coco"]
+__all__ = ["BOX_TOLERANCE", "MAX_IMAGE_PIXELS", "CocoSplit", "load_coco"]
 
 
 @dataclass(frozen=True)
@@ -293,6 +296,11 @@ def _images(raw: list[Any], where: str) -> list[dict[str, Any]]:
                     f"{where}: image id {iid} has {key} {value!r}; give its size in pixels"
                 )
             record[key] = int(value)
+        if record["width"] * record["height"] > MAX_IMAGE_PIXELS:
+            raise DataError(
+                f"{where}: image id {iid} is {record['width']}x{record['height']} pixels, over "
+                f"the limit of {MAX_IMAGE_PIXELS} pixels; resize it"
+            )
         out.append(record)
     return out
 

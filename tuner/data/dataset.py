@@ -90,8 +90,14 @@ class DetectionDataset(Dataset[tuple[Tensor, Target]]):
 
         record = self._records[i]
         path = self.split.image_path(record)
+        expected = (record["width"], record["height"])
         try:
-            with Image.open(path) as im:
+            with Image.open(path) as im:  # reads the header only
+                if im.size != expected:  # before decoding: the file may be far bigger
+                    raise DataError(
+                        f"image id {record['id']} ({path}) is {im.size[0]}x{im.size[1]}, not "
+                        f"{expected[0]}x{expected[1]} as {self.split.annotation_file} says"
+                    )
                 pixels = np.asarray(im.convert("RGB"))
         except (OSError, ValueError) as exc:
             raise DataError(
