@@ -93,17 +93,14 @@ class CurveObjective:
 
 def plaintext_values(folder: Any, values: dict[str, list[Any]]) -> list[tuple[str, str]]:
     """``(file, parameter)`` for every file under ``folder`` that holds one of a parameter's
-    ``values`` in a printed form (``repr``, ``%g``, ...; see
-    :func:`tuner.objectives.artifacts.value_forms`). Empty when nothing leaks."""
+    ``values`` in a printed form (``repr``, ``%g``, ...) or as float64 bytes; see
+    :func:`tuner.objectives.artifacts.searched_value_files`. Empty when nothing leaks."""
     from pathlib import Path
 
-    from tuner.objectives.artifacts import value_forms
+    from tuner.objectives.artifacts import searched_value_files
 
-    files = [p for p in Path(folder).rglob("*") if p.is_file()]
-    found = []
-    for path in files:
-        data = path.read_bytes()
-        for name, seen in values.items():
-            if any(form in data for value in seen for form in value_forms(value)):
-                found.append((str(path.relative_to(folder)), name))
-    return found
+    root = Path(folder)
+    files = [p for p in root.rglob("*") if p.is_file()]
+    keyed = {f"{name}\0{i}": value for name, seen in values.items() for i, value in enumerate(seen)}
+    found = searched_value_files(files, keyed, root)
+    return sorted({(file, key.split("\0")[0]) for file, keys in found.items() for key in keys})

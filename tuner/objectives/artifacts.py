@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import struct
 import tarfile
@@ -100,30 +101,58 @@ def unpack_best(archive: bytes, best_dir: Path) -> list[Path]:
     return sorted(p for p in best_dir.rglob("*") if p.is_file())
 
 
-def value_forms(value: Any) -> list[bytes]:
+#: Shortest printed form looked for: in any file, and in a binary file (weights), where
+#: a short byte string occurs by chance (a 3-byte form turns up every 16 MB of random data).
+MIN_FORM, MIN_BINARY_FORM = 3, 6
+
+
+def value_forms(value: Any, *, binary: bool = False) -> list[bytes]:
     """How a searched value may appear in a file: its printed forms (text) and, for a
-    float, its IEEE-754 bytes (pickles, checkpoints). Short forms (two characters or
-    fewer, such as a batch size of 8) are left out: they occur in any file by chance."""
+    float, its IEEE-754 bytes (pickles, checkpoints). Forms shorter than
+    :data:`MIN_FORM` (:data:`MIN_BINARY_FORM` in a ``binary`` file) are left out: they
+    occur by chance (a batch size of 8, a momentum of 0.9 among a model's weights)."""
     if isinstance(value, bool):
         return []
     forms: set[str] = set()
-    binary: set[bytes] = set()
+    packed: set[bytes] = set()
     if isinstance(value, float):
         forms |= {repr(value), str(value), f"{value:g}", f"{value:.6g}", f"{value:e}"}
-        binary |= {struct.pack("<d", value), struct.pack(">d", value)}
+        mantissa, e, exponent = repr(value).partition("e")
+        if e and "." not in mantissa:
+            forms.add(f"{mantissa}.0e{exponent}")  # as YAML writes 1e-05: 1.0e-05
+        packed |= {struct.pack("<d", value), struct.pack(">d", value)}
     elif isinstance(value, int):
         forms.add(str(value))
     elif isinstance(value, str):
         forms.add(value)
-    found = [f.encode("utf-8") for f in forms if len(f) > 2]
-    return found + sorted(binary)
+    shortest = MIN_BINARY_FORM if binary else MIN_FORM
+    return [f.encode("utf-8") for f in sorted(forms) if len(f) >= shortest] + sorted(packed)
+
+
+def _pattern(form: bytes) -> re.Pattern[bytes]:
+    """``form`` standing on its own: not part of a longer number or word (0.9 in 0.95)."""
+    word = rb"0-9A-Za-z_"
+    left = rb"(?<![" + word + rb".])" if form[:1].isalnum() else b""
+    right = rb"(?![" + word + rb"])" if form[-1:].isalnum() else b""
+    return re.compile(left + re.escape(form) + right)
+
+
+def is_binary(data: bytes) -> bool:
+    """Whether ``data`` looks binary (a NUL, or not UTF-8, in its first 8 KiB)."""
+    head = data[:8192]
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(head) - 4  # a character cut at the end is still text
+    return False
 
 
 def searched_value_files(
     files: Iterable[Path], values: Mapping[str, Any], root: Path
 ) -> dict[str, list[str]]:
     """``{file (relative to root): [parameter names]}`` for files holding a searched value."""
-    forms = {name: value_forms(value) for name, value in values.items()}
     found: dict[str, list[str]] = {}
     for path in files:
         try:
@@ -132,7 +161,12 @@ def searched_value_files(
             data = path.read_bytes()
         except OSError:
             continue
-        names = [name for name, fs in forms.items() if any(f in data for f in fs)]
+        binary = is_binary(data)
+        names = [
+            name
+            for name, value in values.items()
+            if any(_pattern(f).search(data) for f in value_forms(value, binary=binary))
+        ]
         if names:
             found[path.relative_to(root).as_posix()] = names
     return found
