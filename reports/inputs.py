@@ -403,6 +403,8 @@ def read_reproduction(folder: Path) -> Reproduction:
     """
     import pandas as pd
 
+    from tuner.bounded import MAX_SUMMARY_BYTES, check_file
+
     folder = Path(folder)
     manifest = _read_json(folder / REPRODUCE_MANIFEST)
     if manifest is None:
@@ -416,6 +418,7 @@ def read_reproduction(folder: Path) -> Reproduction:
                     f"{folder}: the manifest lists {name} but {path.name} is missing"
                 )
             continue
+        check_file(path, MAX_SUMMARY_BYTES, "the table", ResultFormatError)  # before parsing
         try:
             tables[name] = pd.read_csv(path)
         except (OSError, ValueError, pd.errors.ParserError) as exc:

@@ -207,3 +207,18 @@ def test_data_files_over_the_limit_are_refused(tmp_path: Path) -> None:
 
 def test_every_refusal_is_a_hyperseal_error() -> None:
     assert all(issubclass(error, HypersealError) for _, error, _ in CASES.values())
+
+
+def test_result_files_read_by_reports_are_bounded(tmp_path: Path) -> None:
+    from reports.errors import NotAResultError, ResultFormatError
+    from reports.inputs import read_reproduction
+
+    (tmp_path / "manifest.json").symlink_to("/dev/zero")
+    with pytest.raises(NotAResultError, match=r"manifest.json missing or unreadable"):
+        read_reproduction(tmp_path)  # not read: /dev/zero is not a regular file
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.json").write_text('{"tables": {"estimation": "estimation.csv"}}')
+    with open(tmp_path / "estimation.csv", "wb") as handle:
+        handle.truncate(20 << 20)
+    with pytest.raises(ResultFormatError, match=r"estimation.csv: the table is 20 MiB, over"):
+        read_reproduction(tmp_path)
