@@ -85,3 +85,10 @@ def test_redacted_report_keeps_statuses_but_not_the_reasons_that_quote_estimates
     assert "out_of_range" in md and "collapsed" in md
     assert "-7.376" not in md and "-7.376" not in html
     assert "| linear_svc_hinge | 1.50e-16 | 1.50e-16 | 2 of 3 |" in md
+
+
+def test_quick_preset_says_its_medians_cover_one_dataset() -> None:
+    rep = Reproduction(Path("made"), {"preset": "quick", "tables": {}}, {"estimation": _table()})
+    md = to_markdown(build_reproduce_report(rep))
+    assert "Quick preset: the first dataset of each learner only" in md
+    assert "Quick preset" not in _report(redact=False)[1]
