@@ -34,9 +34,9 @@ def victim(tmp_path: Path) -> Path:
 
 
 def _write_run_json(folder: Path) -> Path:
-    from tuner.tune import RUN_FILE, _atomic_text
+    from tuner.engine.folder import RUN_FILE, write_json
 
-    _atomic_text(folder / RUN_FILE, '{"format": "hyperseal-run/1"}\n')
+    write_json(folder / RUN_FILE, {"format": "hyperseal-run/1"})
     return folder / RUN_FILE
 
 
@@ -126,11 +126,11 @@ def test_a_link_planted_at_the_temporary_name_is_never_followed(
 def test_the_old_fixed_temporary_names_of_run_json_and_metrics_json_are_not_followed(
     tmp_path: Path, victim: Path
 ) -> None:
-    from tuner.tune import _atomic_text
+    from tuner.engine.folder import write_json
 
     for name in ("run.json", "metrics.json"):
         (tmp_path / f".{name}.tmp").symlink_to(victim)
-        _atomic_text(tmp_path / name, json.dumps({"ok": True}))
+        write_json(tmp_path / name, {"ok": True})
         assert json.loads((tmp_path / name).read_text()) == {"ok": True}
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert victim.read_text() == VICTIM_TEXT
@@ -157,6 +157,18 @@ def test_create_exclusive_treats_a_dangling_link_as_an_existing_file(
     with pytest.raises(VaultError, match="file exists"):
         create_exclusive(tmp_path / "key", b"secret")
     assert not gone.exists()
+
+
+def test_a_streamed_log_is_a_new_file_never_a_followed_link(tmp_path: Path, victim: Path) -> None:
+    from tuner.vault.atomic import open_new
+
+    (tmp_path / "stdout.log").symlink_to(victim)
+    with pytest.raises(VaultError, match=r"stdout.log: file exists; refusing to overwrite it"):
+        open_new(tmp_path / "stdout.log")
+    assert victim.read_text() == VICTIM_TEXT
+    with open_new(tmp_path / "stderr.log") as handle:
+        handle.write(b"ok")
+    assert stat.S_IMODE((tmp_path / "stderr.log").stat().st_mode) == 0o600
 
 
 def test_a_lock_file_planted_as_a_link_is_refused_and_not_followed(
@@ -192,7 +204,7 @@ def test_a_lock_file_of_another_user_is_refused(
 _BYPASS = re.compile(
     r"os\.replace\(|os\.rename\(|\.write_text\(|\.write_bytes\(|mkstemp\(|NamedTemporaryFile\("
     r"|O_CREAT|save_file\(|torch\.save\(|np\.savez\w*\((?!buffer)"
-    r"|\bopen\([^)]*[\"'][wax]b?\+?[\"']|\.to_(csv|parquet)\((?!index=False\)|buffer)"
+    r"|\bopen\((?!fileobj=)[^)]*[\"'][wax]b?\+?[\"']|\.to_(csv|parquet)\((?!index=False\)|buffer)"
 )
 
 

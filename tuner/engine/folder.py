@@ -92,11 +92,11 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def try_read(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``, or None when it is missing, unreadable or not an object."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return None
+    """A JSON object from ``path``, or None when it is missing, unreadable, not an object, or
+    not a regular file of at most ``MAX_SUMMARY_BYTES`` (checked before it is read)."""
+    from tuner.bounded import MAX_SUMMARY_BYTES, read_json_quietly
+
+    data = read_json_quietly(path, MAX_SUMMARY_BYTES)
     return data if isinstance(data, dict) else None
 
 

@@ -91,6 +91,7 @@ class CommandObjective:
 
     def _run(self, params: dict[str, Any], trial: TrialContext, workdir: Path) -> dict[str, float]:
         from tuner.objectives.artifacts import pack
+        from tuner.vault.atomic import open_new
 
         config = workdir / f"config.{self.config_format}"
         _write_config(config, params, self.config_format)
@@ -104,7 +105,7 @@ class CommandObjective:
         env = _environment(trial, config, metrics_path, workdir)
         argv = [_substitute(word, str(config)) for word in self.argv]
         stderr_path = workdir / "stderr.log"
-        with open(workdir / "stdout.log", "wb") as out, open(stderr_path, "wb") as err:
+        with open_new(workdir / "stdout.log") as out, open_new(stderr_path) as err:
             process = subprocess.Popen(
                 argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 start_new_session=True,

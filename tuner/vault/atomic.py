@@ -37,6 +37,7 @@ import stat
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from tuner.errors import HypersealError
 from tuner.vault.errors import VaultError, VaultLockedError
@@ -207,6 +208,27 @@ def replace_file(
     except OSError as exc:
         raise error(f"{target}: cannot replace ({exc.strerror}); the old file is intact") from None
     _sync_folder(target, error)
+
+
+def open_new(
+    path: str | os.PathLike[str], *, mode: int = FILE_MODE, error: ErrorType = VaultError
+) -> BinaryIO:
+    """A new file opened for streaming (a log a child process writes), never through a link.
+
+    Created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing file or a symbolic link at
+    ``path`` is an error, never overwritten or followed. Not atomic: for files that are
+    written as they are produced; everything else goes through :func:`atomic_write`.
+
+    Raises:
+        HypersealError: ``error``: ``path`` exists or cannot be created.
+    """
+    try:
+        fd = _open_new(Path(path), mode)
+    except FileExistsError:
+        raise error(f"{path}: file exists; refusing to overwrite it") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot create ({exc.strerror})") from None
+    return os.fdopen(fd, "wb")
 
 
 #: What ``link(2)`` fails with on filesystems without hard links.
