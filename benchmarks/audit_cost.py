@@ -1,11 +1,13 @@
-"""What the weight-decay audit costs, against one plain pass of loss gradients.
+"""What the weight-decay audit costs: the portfolio, one variant, one plain pass of gradients.
 
-The audit (:func:`audit.steal_weight_decay` with the detector's loss) needs
-the loss gradient summed over the known training data at the released weights:
-one forward and backward pass per batch. Everything else it does (two dot
-products per parameter tensor per batch, the scale-invariance test, per-group
-solves, a 1000-replicate bootstrap, the DataFrame) should be small beside it.
-The goal is at most 1.2x the plain pass.
+One attack variant (:func:`audit.steal_weight_decay` with ``portfolio=False``)
+needs the loss gradient over the known training data at the released weights:
+one forward and backward pass per batch. Everything else it does (three dot
+products per parameter tensor per batch, the scale-invariance test, the
+solves, the bootstraps, the DataFrames) should be small beside it: goal at
+most 1.2x the plain pass. The whole portfolio (two random batchings in train
+mode, an eval-mode pass with BatchNorm's running statistics, four solves per
+view, the calibration) runs three passes: goal at most 3x one variant.
 
 Both run on the same model (tiny FCOS), the same batches of synthetic scenes,
 the same device, in this process, interleaved for several rounds after a
@@ -58,12 +60,12 @@ def plain_pass(model: torch.nn.Module, batches: DetectorBatches, device: torch.d
 
 
 def audit_pass(
-    model: torch.nn.Module, batches: DetectorBatches, device: torch.device
+    model: torch.nn.Module, batches: DetectorBatches, device: torch.device, portfolio: bool
 ) -> tuple[float, float]:
-    """The whole attack; returns (seconds, estimate)."""
+    """The whole attack (one variant, or the portfolio); returns (seconds, estimate)."""
     _sync(device)
     start = time.perf_counter()
-    result = steal_weight_decay(model, detector_loss, batches, device=device)
+    result = steal_weight_decay(model, detector_loss, batches, device=device, portfolio=portfolio)
     _sync(device)
     return time.perf_counter() - start, result.estimate
 
@@ -91,23 +93,29 @@ def main(argv: list[str] | None = None) -> int:
     n_params = sum(p.numel() for p in model.parameters())
 
     plain_pass(model, batches, device)  # warm-up: decode and cache images, allocator, imports
-    audit_pass(model, batches, device)
+    audit_pass(model, batches, device, True)
     plain: list[float] = []
     audit: list[float] = []
+    whole: list[float] = []
     for _ in range(args.rounds):
         plain.append(plain_pass(model, batches, device))
-        audit.append(audit_pass(model, batches, device)[0])
-    p, a = statistics.median(plain), statistics.median(audit)
+        audit.append(audit_pass(model, batches, device, False)[0])
+        whole.append(audit_pass(model, batches, device, True)[0])
+    p, a, w = statistics.median(plain), statistics.median(audit), statistics.median(whole)
     ratio = a / p
+    portfolio_ratio = w / a
     print(
         f"tiny FCOS ({n_params:,} parameters), {batches.images} images at {args.size} px in "
         f"{len(batches)} batches of {args.batch_size}, {device}"
         + (f", {args.threads} thread(s)" if device.type == "cpu" else "")
     )
     print(f"plain loss-gradient pass  median {p:.3f} s  ({', '.join(f'{t:.3f}' for t in plain)})")
-    print(f"weight-decay audit        median {a:.3f} s  ({', '.join(f'{t:.3f}' for t in audit)})")
+    print(f"one attack variant        median {a:.3f} s  ({', '.join(f'{t:.3f}' for t in audit)})")
+    print(f"the audit's portfolio     median {w:.3f} s  ({', '.join(f'{t:.3f}' for t in whole)})")
     verdict = "met" if ratio <= 1.2 else "MISSED"
-    print(f"ratio audit / plain pass  {ratio:.3f}   (goal <= 1.2: {verdict})")
+    print(f"ratio one variant / plain pass  {ratio:.3f}   (goal <= 1.2: {verdict})")
+    verdict = "met" if portfolio_ratio <= 3.0 else "MISSED"
+    print(f"ratio portfolio / one variant   {portfolio_ratio:.3f}   (goal <= 3: {verdict})")
     if args.json is not None:
         numbers = {
             "device": str(device),
@@ -118,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             "parameters": n_params,
             "plain_seconds": plain,
             "audit_seconds": audit,
+            "portfolio_seconds": whole,
             "ratio": ratio,
+            "portfolio_ratio": portfolio_ratio,
         }
         args.json.write_text(json.dumps(numbers, indent=2) + "\n")
     return 0

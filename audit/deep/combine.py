@@ -65,6 +65,7 @@ def bootstrap_interval(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int = 0,
+    resample_groups: bool = True,
 ) -> tuple[tuple[float, float] | None, str]:
     """Percentile interval of the pooled estimate, resampling batches and groups.
 
@@ -75,6 +76,8 @@ def bootstrap_interval(
         confidence: Coverage of the interval.
         n_resamples: Bootstrap replicates.
         seed: Seed of the resampling.
+        resample_groups: Redraw the groups too (``False``: batches only, as for
+            the paper's estimate over every group).
 
     Returns:
         ``((lo, hi), method)``, or ``(None, reason)`` when there is nothing to
@@ -85,8 +88,11 @@ def bootstrap_interval(
     n_batches, n_groups = dots.shape
     if n_groups == 0:
         return None, "no informative group, no interval"
+    if not resample_groups and n_groups > 1:
+        dots, weight_sq = dots.sum(axis=1, keepdims=True), weight_sq.sum(keepdims=True)
+        n_groups = 1
     if n_batches < 2 and n_groups < 2:
-        return None, "one batch and one informative group: nothing to resample, no interval"
+        return None, "one batch and one group: nothing to resample, no interval"
     rng = np.random.default_rng(seed)
     estimates: list[np.ndarray] = []
     done = 0

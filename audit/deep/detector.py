@@ -11,6 +11,7 @@ normalises by the batch, so batch size changes the gradient.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,13 @@ def detector_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     images, targets = batch
     losses = model(images, targets)
     return torch.stack([v for v in losses.values()]).sum()
+
+
+def _chunks(indices: list[int], size: int, drop_last: bool) -> list[list[int]]:
+    chunks = [indices[i : i + size] for i in range(0, len(indices), size)]
+    if drop_last and len(chunks) > 1 and len(chunks[-1]) < size:
+        chunks = chunks[:-1]
+    return chunks
 
 
 class DetectorBatches:
@@ -72,10 +80,16 @@ class DetectorBatches:
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.known = known
-        chunks = [known[i : i + batch_size] for i in range(0, len(known), batch_size)]
-        if drop_last and len(chunks) > 1 and len(chunks[-1]) < batch_size:
-            chunks = chunks[:-1]
-        self.chunks: list[list[int]] = chunks
+        self.drop_last = drop_last
+        self.chunks: list[list[int]] = _chunks(known, self.batch_size, drop_last)
+
+    def rebatched(self, seed: int) -> DetectorBatches:
+        """The same known images grouped into batches in another seeded random order."""
+        generator = torch.Generator().manual_seed(seed)
+        order = [self.known[i] for i in torch.randperm(len(self.known), generator=generator)]
+        other = copy.copy(self)
+        other.chunks = _chunks(order, self.batch_size, self.drop_last)
+        return other
 
     @property
     def images(self) -> int:

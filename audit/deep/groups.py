@@ -79,6 +79,7 @@ def parameter_groups(
     *,
     decay_norm_and_bias: bool = False,
     decayed: Callable[[str, nn.Parameter], bool] | None = None,
+    include_undecayed: bool = False,
 ) -> list[ParameterGroup]:
     """The model's parameter groups that hold at least one decayed parameter.
 
@@ -88,6 +89,8 @@ def parameter_groups(
             were decayed too (hyperseal's ``TrainConfig.decay_norm_and_bias``).
         decayed: A predicate ``(name, parameter) -> bool`` that overrides the
             rule, for models trained with another parameter split.
+        include_undecayed: Also return groups without a decayed parameter
+            (a normalisation layer's affine scale and shift, by default).
 
     Returns:
         Groups in the order of ``model.named_parameters()``.
@@ -103,7 +106,7 @@ def parameter_groups(
             continue
         group = groups.setdefault(_module_of(name), ParameterGroup(_module_of(name)))
         (group.decayed if name in names else group.others).append((name, param))
-    return [g for g in groups.values() if g.decayed]
+    return [g for g in groups.values() if g.decayed or include_undecayed]
 
 
 def normalises_by_batch(module: nn.Module) -> bool:

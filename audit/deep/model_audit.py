@@ -141,6 +141,11 @@ class DetectorAudit:
         notes: Caveats in plain language.
         weights_sha256: Hash of the weights audited.
         seconds: Wall time per step.
+        worst_case: The owner's worst case, ``{"variant", "estimate", "ratio"}``:
+            the attack variant closest to the truth (``None`` without the truth
+            or without a positive estimate). The verdict is its verdict.
+        pick_verdict: The verdict the attacker's pick alone earns (``None``
+            without the truth).
     """
 
     model: dict[str, Any]
@@ -159,6 +164,8 @@ class DetectorAudit:
     notes: list[str] = field(default_factory=list)
     weights_sha256: str = ""
     seconds: dict[str, float] = field(default_factory=dict)
+    worst_case: dict[str, Any] | None = None
+    pick_verdict: str | None = None
 
     @property
     def groups(self) -> pd.DataFrame:
@@ -225,6 +232,12 @@ class DetectorAudit:
             "relative_error": _num(self.relative_error),
             "log10_error": _num(self.log10_error),
             "verdict": self.verdict,
+            "pick": est.pick if est is not None else None,
+            "pick_reason": est.pick_reason if est is not None else None,
+            "pick_verdict": self.pick_verdict,
+            "reliable": est.reliable if est is not None else None,
+            "worst_case": dict(self.worst_case) if self.worst_case is not None else None,
+            "variants": _variant_records(est),
             "groups": groups,
             "defences": defences,
             "threat_model": self.threat_model,
@@ -470,7 +483,10 @@ def audit_model(
     notes += list(result.notes)
     estimate = result.estimate if math.isfinite(result.estimate) else None
     rel, log = errors_against(estimate, true_wd)
-    verdict = verdict_for(estimate, true_wd, optimizer=family if family != "unknown" else "sgd")
+    judged = family if family != "unknown" else "sgd"
+    pick_verdict = verdict_for(estimate, true_wd, optimizer=judged)
+    worst = result.worst_case(true_wd) if true_wd is not None and true_wd > 0 else None
+    verdict = verdict_for(worst["estimate"] if worst else None, true_wd, optimizer=judged)
 
     table = empty
     recommended: str | None = "none" if verdict == "resists" else None
@@ -497,7 +513,8 @@ def audit_model(
         optimizer_family=family, verdict=verdict, recommended_defence=recommended,
         estimate=result, truth=true_wd, relative_error=rel, log10_error=log, defences=table,
         threat_model=threat, assumptions=assumptions, notes=notes,
-        weights_sha256=released.weights_sha256, seconds=times,
+        weights_sha256=released.weights_sha256, seconds=times, worst_case=worst,
+        pick_verdict=pick_verdict if true_wd is not None else None,
     )  # fmt: skip
 
 
@@ -512,6 +529,24 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def _variant_records(est: WeightDecayEstimate | None) -> list[dict[str, Any]]:
+    if est is None or est.variants is None:
+        return []
+    return [
+        {
+            "variant": str(r.variant),
+            "estimate": _num(r.estimate),
+            "ci": [_num(r.ci_low), _num(r.ci_high)],
+            "corrected": _num(r.corrected),
+            "calibrated": [_num(r.calibrated_low), _num(r.calibrated_high)],
+            "usable": bool(r.usable),
+            "pick": bool(r.pick),
+            "note": str(r.note),
+        }
+        for r in est.variants.itertuples(index=False)
+    ]
 
 
 def _choose(recipe: Recipe | None, name: str, option: Any, default: Any) -> tuple[Any, str]:

@@ -3,53 +3,59 @@
 SGD with (coupled) weight decay ``wd`` minimises ``L(w) + wd/2 · ‖w‖²`` over
 the decayed parameters, ``L`` the mean training loss. At a stationary point
 ``∇L(w*) + wd · w* = 0``: one equation per decayed coordinate, one unknown.
-:func:`steal_weight_decay` sums the loss gradient over the batches the
-attacker knows, at the released weights, in train mode, and solves it:
+:func:`steal_weight_decay` is where the weight decay is stolen. It runs a
+portfolio of attackers on the same weights and data and reports each:
 
-* per parameter group (one module's parameters): its own estimate, the cosine
-  between its weights and its loss gradient (−1 at a stationary point), and
-  whether it is scale-invariant (:mod:`audit.deep.scale`);
-* over all decayed parameters: the paper's *plain* estimate;
-* over the informative groups only (not scale-invariant, with a gradient):
-  the audit's *estimate*, with a bootstrap interval (:mod:`audit.deep.combine`).
+* views (:mod:`audit.deep.gradients`, :mod:`audit.deep.batching`): train mode
+  at training's batch size averaged over random batchings, train mode on the
+  whole set as one batch, eval mode with BatchNorm's running statistics;
+* solves per view (:mod:`audit.deep.variants`): the informative groups pooled,
+  the same balanced for free norm-layer partners, the best single group, and
+  the paper's plain solve over every decayed parameter;
+* the attacker's pick and its calibrated interval (:mod:`audit.deep.calibration`).
 
-Memory: what one training step needs (the gradient sum accumulates in
-``.grad``) plus a few numbers per batch and parameter tensor, whatever the
-data size. Time: one forward and backward pass per batch plus two dot products
-per parameter tensor.
+Memory: what one training step needs plus one gradient-sized buffer and a few
+numbers per batch and parameter tensor, whatever the data size. Time: one
+forward and backward pass per batch of each pass (two train batchings and, for
+networks with BatchNorm, one eval pass and a full batch where the data fits).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import nn
 
-from audit.deep.combine import bootstrap_interval, pooled_estimate, solve_reduced
-from audit.deep.groups import ParameterGroup, norm_probe, parameter_groups
-from audit.deep.scale import DEFAULT_TOL, invariance_statistic, is_scale_invariant
-from audit.errors import AuditOptionError, NoEquationError, NonFiniteError, UnsupportedModelError
-from tuner.progress import Progress, or_null
+from audit.deep.batching import Batchings
+from audit.deep.calibration import attackers_pick, calibrate, usable
+from audit.deep.combine import solve_reduced
+from audit.deep.equilibrium import EquilibriumEstimate, equilibrium_estimate
+from audit.deep.gradients import LossFn, borrowed, gradient_pass, pick_device
+from audit.deep.groups import ParameterGroup, parameter_groups
+from audit.deep.scale import DEFAULT_TOL
+from audit.deep.variants import VariantRow, View, solve_view, view_of
+from audit.errors import AuditOptionError, NoEquationError, UnsupportedModelError
+from tuner.progress import Progress
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from audit.estimator import Solution
 
-__all__ = ["ADAMW_EXPLANATION", "GROUP_COLUMNS", "WeightDecayEstimate", "steal_weight_decay"]
-
-#: ``loss_fn(model, batch)``: the mean training loss of one batch, a scalar tensor.
-LossFn = Callable[[nn.Module, Any], Tensor]
-
-#: Dtypes whose dot products are taken as they are (others in float32).
-_EXACT = (torch.float32, torch.float64)
+__all__ = [
+    "ADAMW_EXPLANATION",
+    "GROUP_COLUMNS",
+    "VARIANT_COLUMNS",
+    "LossFn",
+    "WeightDecayEstimate",
+    "steal_weight_decay",
+]
 
 #: Columns of :attr:`WeightDecayEstimate.groups`, in order.
 GROUP_COLUMNS: tuple[str, ...] = (
@@ -63,6 +69,25 @@ GROUP_COLUMNS: tuple[str, ...] = (
     "informative",
     "weight_norm",
     "grad_norm",
+    "note",
+)
+
+#: Columns of :attr:`WeightDecayEstimate.variants`, in order.
+VARIANT_COLUMNS: tuple[str, ...] = (
+    "variant",
+    "view",
+    "solve",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "spread",
+    "cosine",
+    "groups",
+    "corrected",
+    "calibrated_low",
+    "calibrated_high",
+    "usable",
+    "pick",
     "note",
 )
 
@@ -83,11 +108,12 @@ class WeightDecayEstimate:
     """What the attacker learns about ``weight_decay`` (torch's SGD convention).
 
     Attributes:
-        estimate: The audit's best estimate: least squares over the informative
-            groups (``nan`` when no group is informative).
+        estimate: The attacker's pick (:attr:`pick`) with its measured bias
+            removed; when no variant is usable (:attr:`reliable` ``False``), the
+            informative-group solve as it is (``nan`` without an informative group).
         plain_estimate: The paper's estimate over every decayed parameter.
-        ci: Bootstrap interval of :attr:`estimate` (``None`` when there is
-            nothing to resample); :attr:`ci_method` says over what.
+        ci: Calibrated interval of :attr:`estimate` (``None`` when unreliable);
+            :attr:`ci_method` says how it was made.
         groups: One row per parameter group (columns :data:`GROUP_COLUMNS`).
         solution: Diagnostics of the informative solve (``None`` without one).
         plain_solution: Diagnostics of the plain solve.
@@ -98,6 +124,14 @@ class WeightDecayEstimate:
         ci_method: How :attr:`ci` was made, or why there is none.
         notes: Plain-language caveats.
         seconds: Wall time of the whole call.
+        variants: Every variant of the portfolio (columns :data:`VARIANT_COLUMNS`).
+        pick: The attacker's pick (a ``variant`` of :attr:`variants`).
+        pick_reason: Why that variant, or why none is usable.
+        reliable: Whether a variant was usable (else :attr:`ci` is ``None``).
+        normalised: Whether some decayed group is scale-invariant (the
+            calibration class).
+        equilibrium: The second channel, ``wd / lr_eff`` from the norms of the
+            scale-invariant groups (:mod:`audit.deep.equilibrium`).
     """
 
     estimate: float
@@ -113,6 +147,34 @@ class WeightDecayEstimate:
     ci_method: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
     seconds: float = 0.0
+    variants: pd.DataFrame | None = None
+    pick: str = ""
+    pick_reason: str = ""
+    reliable: bool = False
+    normalised: bool = False
+    equilibrium: EquilibriumEstimate | None = None
+
+    def worst_case(self, truth: float) -> dict[str, Any] | None:
+        """The owner's worst case: the variant that lands closest to ``truth``.
+
+        Raw and corrected estimates of every variant count. Returns
+        ``{"variant", "estimate", "ratio"}`` (``ratio`` = ``max(e/t, t/e)``), or
+        ``None`` when no variant gave a positive estimate.
+        """
+        if self.variants is None or not truth > 0:
+            return None
+        best: dict[str, Any] | None = None
+        for row in self.variants.itertuples(index=False):
+            for label, value in (
+                (row.variant, row.estimate),
+                (f"{row.variant}, corrected", row.corrected),
+            ):
+                if not (isinstance(value, float) and math.isfinite(value) and value > 0):
+                    continue
+                ratio = 10 ** abs(math.log10(value / truth))
+                if best is None or ratio < best["ratio"]:
+                    best = {"variant": label, "estimate": float(value), "ratio": ratio}
+        return best
 
     @property
     def pinned(self) -> bool | None:
@@ -145,6 +207,12 @@ class WeightDecayEstimate:
                 self.solution.relative_residual if self.solution is not None else None
             ),
             "plain_relative_residual": self.plain_solution.relative_residual,
+            "pick": self.pick,
+            "pick_reason": self.pick_reason,
+            "reliable": self.reliable,
+            "wd_over_lr_eff": (
+                _finite_or_none(self.equilibrium.estimate) if self.equilibrium else None
+            ),
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
         }
@@ -161,6 +229,8 @@ def steal_weight_decay(
     device: str | torch.device | None = "auto",
     amp: bool = False,
     train_mode: bool = True,
+    batchings: int = 2,
+    portfolio: bool = True,
     invariance_tol: float = DEFAULT_TOL,
     confidence: float = 0.95,
     n_bootstrap: int = 1000,
@@ -169,18 +239,20 @@ def steal_weight_decay(
 ) -> WeightDecayEstimate:
     """Estimate the SGD weight decay a model was trained with, from its weights and data.
 
-    The model is left as it was: its parameters, buffers (BatchNorm running
-    statistics), device and train/eval mode are restored; its ``.grad``
-    fields are cleared.
+    Runs the portfolio of attack variants (:mod:`audit.deep.variants`) and
+    returns the attacker's pick (:mod:`audit.deep.calibration`) with every
+    variant in :attr:`WeightDecayEstimate.variants`. The model is left as it
+    was: its parameters, buffers (BatchNorm running statistics), device and
+    train/eval mode are restored; its ``.grad`` fields are cleared.
 
     Args:
         model: The model with its released weights.
         loss_fn: ``loss_fn(model, batch)`` returns the mean training loss of one
             batch as a scalar tensor, as training computed it (no augmentation).
-        batches: The batches the attacker knows. Tensors inside them (also in
-            tuples, lists and dicts) are moved to the device. With BatchNorm in
-            train mode the gradient depends on how images are grouped into
-            batches: use training's batch size.
+        batches: The batches the attacker knows, at training's batch size.
+            Tensors inside them (also in tuples, lists and dicts) are moved to
+            the device. Batches of tensors sharing their first dimension are
+            regrouped at random for each batching (:mod:`audit.deep.batching`).
         decay_norm_and_bias: Training's rule for which parameters were decayed
             (:func:`tuner.train.params.split_decayed`).
         decayed: A predicate ``(name, parameter) -> bool`` overriding that rule.
@@ -188,12 +260,16 @@ def steal_weight_decay(
             :class:`UnsupportedModelError` with :data:`ADAMW_EXPLANATION`.
         device: ``auto`` (CUDA when present), ``None`` (where the model is), or a device.
         amp: Run the forward pass under CUDA autocast (faster, less exact).
-        train_mode: Evaluate the loss in train mode, as training did.
+        train_mode: ``False`` evaluates the loss in eval mode only (one variant view).
+        batchings: Random batchings averaged in train mode (when the batches
+            can be regrouped).
+        portfolio: ``False`` runs one train-mode batching only (the paper's
+            attacker with the informative-group solve), without calibration.
         invariance_tol: Threshold of the scale-invariance test (lowered to
             ``0.1/√n`` for groups of ``n`` parameters, see :mod:`audit.deep.scale`).
-        confidence: Coverage of the bootstrap interval.
+        confidence: Coverage of the bootstrap intervals.
         n_bootstrap: Bootstrap replicates.
-        seed: Seed of the bootstrap.
+        seed: Seed of the batchings and the bootstrap.
         progress: Receives one step per batch.
 
     Returns:
@@ -216,6 +292,81 @@ def steal_weight_decay(
         ['model']
     """
     started = time.perf_counter()
+    _check(optimizer, confidence, invariance_tol, n_bootstrap, batchings)
+    groups = parameter_groups(
+        model, decay_norm_and_bias=decay_norm_and_bias, decayed=decayed, include_undecayed=True
+    )
+    if not any(g.decayed for g in groups):
+        raise NoEquationError(
+            "the model has no decayed parameter under this rule, so weight decay left no "
+            "trace in it; check decay_norm_and_bias"
+        )
+    dev = pick_device(model, device)
+    data = Batchings(batches, count=batchings if portfolio else 1, seed=seed)
+    names = [g.name for g in groups]
+    has_decayed = np.array([bool(g.decayed) for g in groups])
+    views: dict[str, View] = {}
+    skipped: list[str] = []
+
+    def run(name: str, passes: list[Iterable[Any]], train: bool) -> None:
+        stats = [
+            gradient_pass(
+                model,
+                loss_fn,
+                b,
+                groups,
+                dev,
+                train_mode=train,
+                amp=amp,
+                progress=progress,
+                label=f"loss gradients ({name})",
+            )
+            for b in passes
+        ]
+        views[name] = view_of(name, stats, names, has_decayed, invariance_tol)
+
+    with borrowed(model, dev):
+        if not train_mode:
+            run("eval", [data.batching(0)], False)
+        else:
+            run("train", [data.batching(k) for k in range(data.count)], True)
+            if portfolio:
+                full = data.full()
+                if full is None:
+                    skipped.append("full batch: the data cannot be regrouped or is too large")
+                elif not _batch_dependent(model):
+                    skipped.append("full batch: no BatchNorm, the same as train mode")
+                else:
+                    run("full", [full], True)
+                if _batch_dependent(model):
+                    run("eval", [_EveryOther(data.batching(0))], False)
+                else:
+                    skipped.append("eval mode: no BatchNorm or dropout, the same as train mode")
+    primary = views["train" if train_mode else "eval"]
+    if not np.any(primary.weight_sq > 0):
+        raise NoEquationError(
+            "every decayed weight is zero, so the weights say nothing about weight decay"
+        )
+    rows = [
+        row
+        for view in views.values()
+        for row in solve_view(view, confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
+    ]
+    normalised = bool(np.any(primary.numeric | primary.fed))
+    return _assemble(
+        groups=[g for g in groups if g.decayed],
+        primary=primary,
+        rows=rows,
+        normalised=normalised,
+        portfolio=portfolio,
+        data=data,
+        skipped=skipped,
+        confidence=confidence,
+        started=started,
+    )
+
+
+def _check(optimizer: str, confidence: float, tol: float, n_bootstrap: int, batchings: int) -> None:
     family = optimizer.lower()
     if family == "adamw":
         raise UnsupportedModelError(ADAMW_EXPLANATION)
@@ -225,287 +376,234 @@ def steal_weight_decay(
         )
     if not 0 < confidence < 1:
         raise AuditOptionError(f"confidence {confidence} must lie strictly between 0 and 1")
-    if invariance_tol < 0 or n_bootstrap < 1:
+    if tol < 0 or n_bootstrap < 1:
         raise AuditOptionError("invariance_tol must be >= 0 and n_bootstrap >= 1")
-    groups = parameter_groups(model, decay_norm_and_bias=decay_norm_and_bias, decayed=decayed)
-    if not groups:
-        raise NoEquationError(
-            "the model has no decayed parameter under this rule, so weight decay left no "
-            "trace in it; check decay_norm_and_bias"
-        )
-    dev = _device(model, device)
-    with _borrowed(model, dev, train_mode):
-        stats = _gradient_pass(model, loss_fn, batches, groups, dev, amp, progress)
-    return _estimate(
-        groups, stats, invariance_tol, confidence, n_bootstrap, seed, train_mode, started
-    )
+    if batchings < 1:
+        raise AuditOptionError(f"batchings {batchings} must be at least 1")
 
 
-# -- the gradient pass ------------------------------------------------------------------
+class _EveryOther:
+    """Every other batch (the first, third, …): the eval view's half of the data.
 
-
-@dataclass
-class _PassStats:
-    dots: np.ndarray  # (batches, params): wᵀg_i per parameter tensor and batch
-    run_dots: np.ndarray  # (batches, params): wᵀG_i, G_i = g_1 + … + g_i
-    run_sq: np.ndarray  # (batches, params): ‖G_i‖²
-    weight_sq: np.ndarray  # (params,)
-    nonzero: np.ndarray  # (params,) non-zero weights
-    sizes: np.ndarray  # (params,)
-    group_of: np.ndarray  # (params,)
-    is_decayed: np.ndarray  # (params,)
-    mean_grad_sq: np.ndarray  # (params,) ‖G_B / B‖²
-    fed_norm: dict[str, bool]
-    n_batches: int
-
-
-def _device(model: nn.Module, device: str | torch.device | None) -> torch.device:
-    if device is None:
-        first = next(model.parameters(), None)
-        return first.device if first is not None else torch.device("cpu")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise AuditOptionError(f"unknown device {device!r}; use auto, cpu or cuda") from None
-
-
-@contextmanager
-def _borrowed(model: nn.Module, device: torch.device, train_mode: bool) -> Iterator[None]:
-    """Move the model and set its mode; afterwards restore device, mode and buffers, drop grads."""
-    first = next(model.parameters(), None)
-    home = first.device if first is not None else device
-    was_training = model.training
-    buffers = {n: b.detach().clone() for n, b in model.named_buffers()}
-    model.to(device)
-    model.train(train_mode)
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for name, buf in model.named_buffers():
-                saved = buffers.get(name)
-                if saved is not None:
-                    buf.copy_(saved.to(buf.device))
-        for param in model.parameters():
-            param.grad = None
-        model.to(home)
-        model.train(was_training)
-
-
-def _to_device(batch: Any, device: torch.device) -> Any:
-    if isinstance(batch, Tensor):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, tuple):
-        return tuple(_to_device(v, device) for v in batch)
-    if isinstance(batch, list):
-        return [_to_device(v, device) for v in batch]
-    return batch
-
-
-def _gradient_pass(
-    model: nn.Module,
-    loss_fn: LossFn,
-    batches: Iterable[Any],
-    groups: list[ParameterGroup],
-    device: torch.device,
-    amp: bool,
-    progress: Progress | None,
-) -> _PassStats:
-    """One pass: backward accumulates the gradient sum in ``.grad`` (no extra copy).
-
-    After batch ``i`` the only work besides forward and backward is two dot
-    products per parameter tensor, ``wᵀG_i`` and ``‖G_i‖²`` on the running sum
-    ``G_i``, kept on the device until the end (no synchronisation per batch).
-    Per-batch ``wᵀg_i`` are their differences.
+    In eval mode a batch's gradient is the mean of its images' gradients, so
+    half the batches estimate the mean over all of them without bias, at half
+    the cost; the bootstrap over batches carries the extra noise.
     """
-    entries = [(gi, True, p) for gi, g in enumerate(groups) for _, p in g.decayed]
-    entries += [(gi, False, p) for gi, g in enumerate(groups) for _, p in g.others]
-    params = [p for _, _, p in entries]
-    weights = [p.detach().reshape(-1) for p in params]
-    with torch.no_grad():
-        weight_sq = np.array([float(w.double() @ w.double()) for w in weights])
-        nonzero = np.array([int(torch.count_nonzero(w)) for w in weights])
-    for p in model.parameters():
-        p.grad = None
-    zero = torch.zeros((), dtype=torch.float32, device=device)
-    per_batch: list[Tensor] = []
-    fed: dict[str, bool] = {}
-    bar = or_null(progress)
-    total = len(batches) if hasattr(batches, "__len__") else None  # type: ignore[arg-type]
-    bar.start("loss gradients", total=total)
-    autocast = torch.autocast(device.type) if amp and device.type == "cuda" else nullcontext()
-    try:
-        for i, batch in enumerate(batches):
-            batch = _to_device(batch, device)
-            probe = norm_probe(model) if i == 0 else nullcontext(None)
-            with probe as seen, autocast:
-                loss = loss_fn(model, batch)
-            if seen:
-                fed.update(seen)
-            if not isinstance(loss, Tensor) or loss.numel() != 1:
-                raise AuditOptionError(
-                    "loss_fn must return the batch's mean loss as a scalar tensor"
-                )
-            if not bool(torch.isfinite(loss.detach()).all()):
-                raise NonFiniteError(
-                    f"the training loss is {float(loss.detach())} on batch {i + 1}; "
-                    "check the weights and the data"
-                )
-            loss.reshape(()).float().backward()
-            with torch.no_grad():
-                row: list[Tensor] = []
-                for p, w in zip(params, weights, strict=True):
-                    if p.grad is None:
-                        row += [zero, zero]
-                    else:
-                        g = p.grad.reshape(-1)
-                        if g.dtype not in _EXACT:  # half precision: reduce in float32
-                            g, w = g.float(), w.float()
-                        row += [torch.dot(w, g), torch.dot(g, g)]
-                per_batch.append(torch.stack(row))
-            bar.advance(1, batch=i + 1)
-    finally:
-        bar.finish()
-    n_batches = len(per_batch)
-    if n_batches == 0:
-        raise AuditOptionError("no batch to compute the loss gradient on; pass the training data")
-    table = torch.stack(per_batch).double().cpu().numpy().reshape(n_batches, len(params), 2)
-    if not np.all(np.isfinite(table)):
-        raise NonFiniteError("the loss gradient holds NaN or infinity; check weights and data")
-    run_dots, run_sq = table[:, :, 0], table[:, :, 1]
-    dots = np.diff(run_dots, axis=0, prepend=0.0)
-    return _PassStats(
-        dots=dots,
-        run_dots=run_dots,
-        run_sq=run_sq,
-        weight_sq=weight_sq,
-        nonzero=nonzero,
-        sizes=np.array([p.numel() for p in params]),
-        group_of=np.array([gi for gi, _, _ in entries]),
-        is_decayed=np.array([d for _, d, _ in entries], dtype=bool),
-        mean_grad_sq=run_sq[-1] / n_batches**2,
-        fed_norm=fed,
-        n_batches=n_batches,
-    )
+
+    def __init__(self, batches: Iterable[Any]) -> None:
+        self.batches = batches
+
+    def __len__(self) -> int:
+        n = len(self.batches) if hasattr(self.batches, "__len__") else 0  # type: ignore[arg-type]
+        return (n + 1) // 2
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for i, batch in enumerate(self.batches):
+            if i % 2 == 0:
+                yield batch
 
 
-# -- from the sums to the estimates -------------------------------------------------------
+def _batch_dependent(model: nn.Module) -> bool:
+    """Whether train and eval mode give different gradients (BatchNorm, dropout)."""
+    kinds = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+    return any(isinstance(m, kinds) for m in model.modules())
 
 
-def _by_group(values: np.ndarray, group_of: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
-    """Sum ``values[..., j]`` over the parameters ``j`` of each group (where ``mask``)."""
-    values = np.asarray(values, dtype=np.float64)
-    out = np.zeros((*values.shape[:-1], n))
-    for gi in range(n):
-        sel = (group_of == gi) & mask
-        out[..., gi] = values[..., sel].sum(axis=-1)
-    return out
+# -- from the views to the result -----------------------------------------------------------
 
 
-def _estimate(
+def _variant_name(row: VariantRow, view: View | None) -> str:
+    if row.view == "train" and view is not None and view.n_batchings > 1:
+        return f"train x{view.n_batchings} {row.solve}"
+    return f"{row.view} {row.solve}"
+
+
+def _assemble(
+    *,
     groups: list[ParameterGroup],
-    s: _PassStats,
-    tol: float,
+    primary: View,
+    rows: list[VariantRow],
+    normalised: bool,
+    portfolio: bool,
+    data: Batchings,
+    skipped: list[str],
     confidence: float,
-    n_bootstrap: int,
-    seed: int,
-    train_mode: bool,
     started: float,
 ) -> WeightDecayEstimate:
     import pandas as pd
 
-    n = len(groups)
-    every = np.ones_like(s.is_decayed)
-    dec = s.is_decayed
-    # decayed parameters: the equation
-    d_dots = _by_group(s.dots, s.group_of, dec, n)  # (batches, groups)
-    d_wsq = _by_group(s.weight_sq, s.group_of, dec, n)
-    d_bsq = _by_group(s.mean_grad_sq, s.group_of, dec, n)
-    d_size = _by_group(s.sizes, s.group_of, dec, n).astype(int)
-    d_nonzero = _by_group(s.nonzero, s.group_of, dec, n).astype(int)
-    mean_dots = d_dots.mean(axis=0)
-    # all of each module's parameters: the scale-invariance test
-    a_dots = _by_group(s.run_dots, s.group_of, every, n)
-    a_gsq = _by_group(s.run_sq, s.group_of, every, n)
-    a_wsq = _by_group(s.weight_sq, s.group_of, every, n)
-    invariance = invariance_statistic(a_dots, a_gsq, a_wsq)
-    a_size = _by_group(s.sizes, s.group_of, every, n)
-    numeric = is_scale_invariant(invariance, a_size, tol)
-    fed = np.array([s.fed_norm.get(g.name, False) for g in groups], dtype=bool)
-    invariant = numeric | fed
-    unused = ~np.any(a_gsq > 0, axis=0)
-    zero_weights = d_wsq <= 0
-    informative = ~invariant & ~unused & ~zero_weights
+    frame = _group_frame(groups, primary)
+    by_view = {primary.name: primary}
+    records = []
+    for row in rows:
+        cal = calibrate(row, normalised) if portfolio else None
+        records.append(
+            {
+                "variant": _variant_name(row, by_view.get(row.view)),
+                "view": row.view,
+                "solve": row.solve,
+                "estimate": row.estimate,
+                "ci_low": row.ci[0] if row.ci else math.nan,
+                "ci_high": row.ci[1] if row.ci else math.nan,
+                "spread": row.spread,
+                "cosine": row.cosine,
+                "groups": row.groups,
+                "corrected": cal.corrected if cal else math.nan,
+                "calibrated_low": cal.low if cal else math.nan,
+                "calibrated_high": cal.high if cal else math.nan,
+                "usable": not usable(row, normalised) if portfolio else False,
+                "pick": False,
+                "note": row.note or (usable(row, normalised) if portfolio else ""),
+            }
+        )
+    variants = pd.DataFrame(records, columns=list(VARIANT_COLUMNS))
+    pooled = next(r for r in rows if r.view == primary.name and r.solve == "pooled")
+    plain = next(r for r in rows if r.view == primary.name and r.solve == "plain")
+    notes = _notes(primary, pooled, normalised, data, skipped)
+    if portfolio:
+        index, reason = attackers_pick(rows, normalised)
+    else:
+        index, reason = None, "single variant (portfolio off)"
+    if index is not None:
+        variants.loc[index, "pick"] = True
+        chosen = variants.loc[index]
+        estimate = float(chosen["corrected"])
+        ci: tuple[float, float] | None = (
+            float(chosen["calibrated_low"]),
+            float(chosen["calibrated_high"]),
+        )
+        pick = str(chosen["variant"])
+        ci_method = (
+            f"calibrated on networks trained with a known weight decay "
+            f"({'normalised' if normalised else 'without normalisation'}), widened by a "
+            f"{confidence:.0%} bootstrap of the batches"
+        )
+        reliable = True
+    else:
+        estimate, ci, pick = pooled.estimate, pooled.ci, _variant_name(pooled, primary)
+        reliable = False
+        ci_method = (
+            pooled.ci_method or "no interval"
+            if not portfolio
+            else f"unreliable ({reason}): no calibrated interval"
+        )
+        if portfolio:
+            ci = None
+            notes.append(
+                f"unreliable: {reason}. The estimate shown is the informative-group "
+                "solve without correction; the weights do not let an attacker pin the "
+                "weight decay down by any variant tried"
+            )
+    mean_dots, wsq, bsq = primary.mean_dots, primary.weight_sq, primary.mean_grad_sq
+    inf = primary.informative
+    plain_solution = solve_reduced(
+        float(wsq.sum()),
+        float(mean_dots.sum()),
+        float(bsq.sum()),
+        n_equations=int(primary.sizes.sum()),
+        n_informative=int(primary.nonzero.sum()),
+    )
+    solution = (
+        solve_reduced(
+            float(wsq[inf].sum()),
+            float(mean_dots[inf].sum()),
+            float(bsq[inf].sum()),
+            n_equations=int(primary.sizes[inf].sum()),
+            n_informative=int(primary.nonzero[inf].sum()),
+        )
+        if np.any(inf)
+        else None
+    )
+    if solution is not None and solution.relative_residual > 0.5:
+        notes.append(
+            f"relative residual {solution.relative_residual:.2f}: the loss gradient is mostly "
+            "not along the weights, as with SGD stopped short of a stationary point"
+        )
+    equilibrium = equilibrium_estimate(
+        primary.grad_sq_all,
+        primary.weight_sq_all,
+        primary.numeric | primary.fed,
+        confidence=confidence,
+        seed=0,
+    )
+    return WeightDecayEstimate(
+        estimate=float(estimate),
+        plain_estimate=float(plain.estimate),
+        ci=ci,
+        groups=frame,
+        solution=solution,
+        plain_solution=plain_solution,
+        n_batches=int(np.sum(primary.batching == 0)),
+        n_decayed=int(primary.sizes.sum()),
+        n_informative=int(primary.sizes[inf].sum()),
+        confidence=confidence,
+        ci_method=ci_method,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - started,
+        variants=variants,
+        pick=pick,
+        pick_reason=reason,
+        reliable=reliable,
+        normalised=normalised,
+        equilibrium=equilibrium,
+    )
+
+
+def _group_frame(groups: list[ParameterGroup], view: View) -> pd.DataFrame:
+    import pandas as pd
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        estimates = np.where(d_wsq > 0, -mean_dots / np.where(d_wsq > 0, d_wsq, 1.0), np.nan)
-        cosine = np.where((d_wsq > 0) & (d_bsq > 0), mean_dots / np.sqrt(d_wsq * d_bsq), np.nan)
-    notes: list[str] = []
+        own = np.where(view.weight_sq > 0, -view.mean_dots / view.weight_sq, np.nan)
+        cosine = np.where(
+            (view.weight_sq > 0) & (view.mean_grad_sq > 0),
+            view.mean_dots / np.sqrt(view.weight_sq * view.mean_grad_sq),
+            np.nan,
+        )
     rows = []
     for gi, group in enumerate(groups):
         note = ""
-        if unused[gi]:
+        if view.unused[gi]:
             note = "no loss gradient on the known data: left out"
-        elif zero_weights[gi]:
+        elif view.weight_sq[gi] <= 0:
             note = "all decayed weights are zero: left out"
-        elif numeric[gi]:
+        elif view.numeric[gi]:
             note = "scale-invariant: w'grad L = 0 on every batch, no signal; left out"
-        elif fed[gi]:
+        elif view.fed[gi]:
             note = (
                 f"feeds a normalisation layer: scale-invariant by design (max |cos| "
-                f"{invariance[gi]:.1e}, the norm's eps at small weights); left out"
+                f"{view.invariance[gi]:.1e}, the norm's eps at small weights); left out"
             )
+        elif view.partner[gi]:
+            note = f"free partner {view.partner[gi]} (undecayed norm affine): balanced solve"
         rows.append(
             {
                 "group": group.name,
-                "parameters": int(d_size[gi]),
-                "estimate": float(estimates[gi]),
-                "scale_invariant": bool(invariant[gi]),
+                "parameters": int(view.sizes[gi]),
+                "estimate": float(own[gi]),
+                "scale_invariant": bool(view.numeric[gi] or view.fed[gi]),
                 "cosine": float(cosine[gi]),
-                "invariance": float(invariance[gi]),
-                "followed_by_norm": bool(fed[gi]),
-                "informative": bool(informative[gi]),
-                "weight_norm": math.sqrt(float(d_wsq[gi])),
-                "grad_norm": math.sqrt(float(d_bsq[gi])),
+                "invariance": float(view.invariance[gi]),
+                "followed_by_norm": bool(view.fed[gi]),
+                "informative": bool(view.informative[gi]),
+                "weight_norm": math.sqrt(float(view.weight_sq[gi])),
+                "grad_norm": math.sqrt(float(view.mean_grad_sq[gi])),
                 "note": note,
             }
         )
-    frame = pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
+    return pd.DataFrame(rows, columns=list(GROUP_COLUMNS))
 
-    if not np.any(d_wsq > 0):
-        raise NoEquationError(
-            "every decayed weight is zero, so the weights say nothing about weight decay"
-        )
-    plain = solve_reduced(
-        float(d_wsq.sum()), float(mean_dots.sum()), float(d_bsq.sum()),
-        n_equations=int(d_size.sum()), n_informative=int(d_nonzero.sum()),
-    )  # fmt: skip
-    plain_estimate = pooled_estimate(mean_dots, d_wsq)
-    solution = None
-    estimate = math.nan
-    ci: tuple[float, float] | None = None
-    ci_method = "no informative group, no interval"
-    if np.any(informative):
-        solution = solve_reduced(
-            float(d_wsq[informative].sum()), float(mean_dots[informative].sum()),
-            float(d_bsq[informative].sum()), n_equations=int(d_size[informative].sum()),
-            n_informative=int(d_nonzero[informative].sum()),
-        )  # fmt: skip
-        estimate = pooled_estimate(mean_dots[informative], d_wsq[informative])
-        ci, ci_method = bootstrap_interval(
-            d_dots[:, informative], d_wsq[informative],
-            confidence=confidence, n_resamples=n_bootstrap, seed=seed,
-        )  # fmt: skip
-    else:
+
+def _notes(
+    view: View, pooled: VariantRow, normalised: bool, data: Batchings, skipped: list[str]
+) -> list[str]:
+    notes: list[str] = []
+    invariant = view.numeric | view.fed
+    if not np.any(view.informative):
         notes.append(
             "every decayed group is scale-invariant or unused: the weights give no estimate "
             "of weight decay through this equation"
         )
-    broken = fed & ~numeric & ~unused
+    broken = view.fed & ~view.numeric & ~view.unused
     if np.any(broken):
         notes.append(
             f"{int(broken.sum())} group(s) feed a normalisation layer but their gradient is not "
@@ -514,46 +612,28 @@ def _estimate(
             "scale-invariant: what signal they carry comes from the norm's eps, not from the loss"
         )
     if np.any(invariant):
-        share = d_wsq[invariant].sum() / d_wsq.sum()
+        share = view.weight_sq[invariant].sum() / view.weight_sq.sum()
         notes.append(
-            f"{int(invariant.sum())} of {n} groups are scale-invariant ({share:.0%} of the "
-            "squared weight norm): the plain estimate is pulled toward zero by them"
+            f"{int(invariant.sum())} of {len(invariant)} groups are scale-invariant ({share:.0%} "
+            "of the squared weight norm): the plain estimate is pulled toward zero by them"
         )
-    if math.isfinite(estimate) and estimate <= 0:
+    if math.isfinite(pooled.estimate) and pooled.estimate <= 0:
         notes.append(
-            "the estimate is not positive: the weights are far from a stationary point of "
-            "loss + weight decay (unconverged SGD), so the attack learns little"
+            "the informative-group estimate is not positive: the weights are far from a "
+            "stationary point of loss + weight decay (unconverged SGD)"
         )
-    if solution is not None and solution.relative_residual > 0.5:
+    if data.dropped:
         notes.append(
-            f"relative residual {solution.relative_residual:.2f}: the loss gradient is mostly "
-            "not along the weights, as with SGD stopped short of a stationary point; the "
-            "groups' estimates disagree and the interval shows it"
+            f"{data.dropped} row(s) of a short last batch left out of each batching, as "
+            "training's drop_last does (BatchNorm on a few rows gives another gradient)"
         )
-    if ci is not None and not _pinned(ci):
+    if data.kind == "as given":
         notes.append(
-            f"the {confidence:.0%} interval ({ci[0]:.2g} to {ci[1]:.2g}) "
-            + ("reaches zero or below" if ci[0] <= 0 else "spans more than a decade")
-            + ": from these weights the attacker cannot tell the estimate from noise, and an "
-            "estimate close to the truth may be close by chance"
+            "the batches could not be regrouped (not tensors sharing their first dimension): "
+            "one batching, as given"
         )
-    if not train_mode:
-        notes.append("loss evaluated in eval mode: normalisation layers used stored statistics")
-    return WeightDecayEstimate(
-        estimate=float(estimate),
-        plain_estimate=float(plain_estimate),
-        ci=ci,
-        groups=frame,
-        solution=solution,
-        plain_solution=plain,
-        n_batches=s.n_batches,
-        n_decayed=int(d_size.sum()),
-        n_informative=int(d_size[informative].sum()),
-        confidence=confidence,
-        ci_method=ci_method,
-        notes=tuple(notes),
-        seconds=time.perf_counter() - started,
-    )
+    notes += [f"not run: {s}" for s in skipped]
+    return notes
 
 
 def _pinned(ci: tuple[float, float]) -> bool:

@@ -1,0 +1,198 @@
+"""Calibrated intervals and the attacker's pick, from networks trained with a known weight decay.
+
+SGD stops short of a stationary point, and on normalised networks it stops
+short in one direction: the estimates run low, by an amount a bootstrap over
+batches cannot see (it resamples the data, not the training run). So the
+interval comes from measurement: ``benchmarks/audit_calibration.py`` trains
+families of small networks with known weight decay (MLPs and CNNs, without
+normalisation, with BatchNorm, with GroupNorm; several decays, batch sizes,
+schedule lengths and seeds), attacks each, and records, per variant and per
+class of network, the quantiles of ``log10(estimate / truth)``. :data:`TABLE`
+holds those quantiles (the benchmark's ``--fit`` prints a new table).
+
+For a variant with estimate ``e`` and error quantiles ``q_lo ≤ q_mid ≤ q_hi``:
+
+* the *corrected* estimate is ``e · 10^−q_mid`` (the median bias removed);
+* the interval for the truth is ``[e · 10^−q_hi, e · 10^−q_lo]``, widened to
+  hold the bootstrap interval's own spread around ``e``.
+
+The class and the bin are what the attacker sees: the class is
+``normalised`` when some decayed group is scale-invariant, ``plain``
+otherwise; the bin is ``aligned`` when the variant's mean loss gradient lies
+within ``acos(0.9)`` of ``−w`` (cosine ≤ −0.9, close to the stationary point
+the equation assumes) and ``loose`` otherwise. Measured: aligned estimates
+land within 2.3x of the truth, loose ones up to 7x away (docs/audit.md).
+Quantiles are split-conformal order statistics: with ``n`` networks in a bin
+the ends are the ``⌊(n+1)·0.025⌋``-th smallest and largest errors (the
+extremes below 39 networks), so that a new network like them falls inside
+with probability at least 95 %.
+
+**The attacker's pick.** Among the variants that are *usable* — a positive
+estimate, a bootstrap interval clear of zero where there is one, estimates of
+single batchings within 50 % of each other, a mean gradient at least as well
+aligned with ``−w`` as on the calibration networks (cosine at most
+``max_cosine``), and an entry in the table — the attacker takes the one with
+the narrowest calibrated interval: the variant whose error was most
+predictable on networks like this one. The single-group solve must beat the
+others by :data:`SINGLE_GROUP` (1.5x): one layer is a smaller sample than
+all of them, and on a network trained otherwise than the calibration ones (a
+full-batch, converged regression MLP) it landed 13 % off where the pooled
+solve was exact. With no usable variant the audit says *unreliable* and
+prints no interval.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from audit.deep.variants import VariantRow
+
+__all__ = [
+    "ALIGNED",
+    "MAX_SPREAD",
+    "SINGLE_GROUP",
+    "TABLE",
+    "Calibrated",
+    "Entry",
+    "attackers_pick",
+    "calibrate",
+    "usable",
+]
+
+#: Largest relative difference between single batchings' estimates of a usable variant.
+MAX_SPREAD = 0.5
+#: Cosine between ``w`` and the mean gradient at or below which a variant is ``aligned``.
+ALIGNED = -0.9
+#: Handicap of the single-group solve in the pick: its interval must be this much narrower.
+SINGLE_GROUP = 1.5
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Measured errors of one variant on one class of network.
+
+    Attributes:
+        q_lo: 2.5 % quantile of ``log10(estimate / truth)``.
+        q_mid: Median.
+        q_hi: 97.5 % quantile.
+        max_cosine: The largest (worst) cosine between ``w`` and the mean
+            gradient seen on the calibration networks.
+        n: Networks measured.
+    """
+
+    q_lo: float
+    q_mid: float
+    q_hi: float
+    max_cosine: float
+    n: int
+
+    @property
+    def width(self) -> float:
+        """Decades between the interval's ends."""
+        return self.q_hi - self.q_lo
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    """A variant's estimate with the measured bias removed and its calibrated interval."""
+
+    corrected: float
+    low: float
+    high: float
+    entry: Entry
+
+
+#: (class, view, solve, bin) → measured errors. Written by ``audit_calibration.py --fit``.
+TABLE: dict[tuple[str, str, str, str], Entry] = {
+    ("normalised", "eval", "balanced", "loose"): Entry(-0.751, -0.045, 0.605, -0.204, 24),
+    ("normalised", "eval", "best-group", "aligned"): Entry(-0.622, -0.297, -0.101, -0.904, 11),
+    ("normalised", "eval", "best-group", "loose"): Entry(-0.779, -0.431, 0.142, -0.518, 13),
+    ("normalised", "eval", "plain", "loose"): Entry(-0.850, -0.173, 0.348, -0.195, 24),
+    ("normalised", "eval", "pooled", "loose"): Entry(-0.850, -0.173, 0.348, -0.195, 24),
+    ("normalised", "full", "balanced", "aligned"): Entry(-0.557, -0.243, -0.093, -0.907, 11),
+    ("normalised", "full", "balanced", "loose"): Entry(-0.582, -0.269, 0.396, -0.516, 13),
+    ("normalised", "full", "best-group", "aligned"): Entry(-0.633, -0.316, -0.098, -0.907, 11),
+    ("normalised", "full", "best-group", "loose"): Entry(-0.780, -0.431, 0.133, -0.516, 13),
+    ("normalised", "full", "plain", "loose"): Entry(-1.324, -0.649, -0.171, -0.145, 24),
+    ("normalised", "full", "pooled", "aligned"): Entry(-0.633, -0.316, -0.098, -0.907, 11),
+    ("normalised", "full", "pooled", "loose"): Entry(-0.780, -0.431, 0.133, -0.516, 13),
+    ("normalised", "train", "balanced", "aligned"): Entry(-0.267, -0.119, -0.025, -0.902, 15),
+    ("normalised", "train", "balanced", "loose"): Entry(-0.365, -0.133, 0.578, -0.177, 22),
+    ("normalised", "train", "best-group", "aligned"): Entry(-0.350, -0.133, -0.033, -0.902, 15),
+    ("normalised", "train", "best-group", "loose"): Entry(-0.773, -0.323, 0.319, -0.177, 22),
+    ("normalised", "train", "plain", "loose"): Entry(-1.103, -0.552, -0.158, -0.033, 37),
+    ("normalised", "train", "pooled", "aligned"): Entry(-0.350, -0.133, -0.033, -0.902, 15),
+    ("normalised", "train", "pooled", "loose"): Entry(-0.773, -0.323, 0.319, -0.177, 22),
+    ("plain", "train", "best-group", "aligned"): Entry(-0.032, -0.003, 0.039, -0.901, 15),
+    ("plain", "train", "best-group", "loose"): Entry(-0.174, 0.100, 0.859, -0.606, 9),
+    ("plain", "train", "plain", "aligned"): Entry(-0.081, -0.013, -0.001, -0.916, 9),
+    ("plain", "train", "plain", "loose"): Entry(-0.423, -0.091, 0.721, -0.325, 15),
+    ("plain", "train", "pooled", "aligned"): Entry(-0.081, -0.013, -0.001, -0.916, 9),
+    ("plain", "train", "pooled", "loose"): Entry(-0.423, -0.091, 0.721, -0.325, 15),
+}
+
+
+def key(row: VariantRow, normalised: bool) -> tuple[str, str, str, str]:
+    """Where ``row``'s measured errors are in :data:`TABLE`."""
+    aligned = row.cosine <= ALIGNED
+    return ("normalised" if normalised else "plain", row.view, row.solve,
+            "aligned" if aligned else "loose")  # fmt: skip
+
+
+def calibrate(row: VariantRow, normalised: bool) -> Calibrated | None:
+    """The corrected estimate and calibrated interval of ``row`` (``None`` without an entry)."""
+    entry = TABLE.get(key(row, normalised))
+    if entry is None or not row.estimate > 0:
+        return None
+    e = row.estimate
+    low, high = e * 10 ** (-entry.q_hi), e * 10 ** (-entry.q_lo)
+    if row.ci is not None and row.ci[0] > 0:
+        low = min(low, row.ci[0] * 10 ** (-entry.q_mid))
+        high = max(high, row.ci[1] * 10 ** (-entry.q_mid))
+    return Calibrated(e * 10 ** (-entry.q_mid), low, high, entry)
+
+
+def usable(row: VariantRow, normalised: bool) -> str:
+    """Why ``row`` cannot be the attacker's pick, or ``""`` when it can."""
+    if not math.isfinite(row.estimate):
+        return row.note or "no estimate"
+    if not row.estimate > 0:
+        return "estimate not positive"
+    if row.ci is not None and row.ci[0] <= 0:
+        return "bootstrap interval reaches zero"
+    if math.isfinite(row.spread) and row.spread > MAX_SPREAD:
+        return f"batchings disagree by {row.spread:.0%}"
+    entry = TABLE.get(key(row, normalised))
+    if entry is None:
+        return "not calibrated"
+    if not row.cosine <= entry.max_cosine:
+        return (
+            f"gradient less aligned with -w (cosine {row.cosine:.2f}) than on any "
+            f"calibration network ({entry.max_cosine:.2f})"
+        )
+    return ""
+
+
+def attackers_pick(rows: list[VariantRow], normalised: bool) -> tuple[int | None, str]:
+    """The index of the attacker's pick in ``rows`` and the reason, or ``None`` and why not."""
+    best: tuple[float, int] | None = None
+    reasons: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        why = usable(row, normalised)
+        if why:
+            reasons[why.split(" (")[0]] = reasons.get(why.split(" (")[0], 0) + 1
+            continue
+        width = TABLE[key(row, normalised)].width * (
+            SINGLE_GROUP if row.solve == "best-group" else 1
+        )
+        if best is None or width < best[0]:
+            best = (width, i)
+    if best is None:
+        listed = "; ".join(f"{why} ({n})" for why, n in reasons.items())
+        return None, f"no variant is usable: {listed}"
+    n_ok = sum(1 for row in rows if not usable(row, normalised))
+    return best[1], (
+        f"narrowest calibrated interval ({10 ** best[0]:.2g}x from end to end) among "
+        f"{n_ok} usable variant(s)"
+    )
