@@ -16,7 +16,9 @@ from tuner.cli_support import count, new_app
 if TYPE_CHECKING:
     from tuner.data.coco import CocoSplit
 
-app = new_app("Datasets: draw the built-in synthetic driving scenes, check COCO folders.")
+app = new_app(
+    "Datasets: draw the built-in synthetic driving scenes, check COCO folders, export them."
+)
 
 
 @app.command("synth")
@@ -64,6 +66,25 @@ def synth(
     for path in summary.annotation_files:
         lines.append(f"  {path}")
     typer.echo("\n".join(lines))
+
+
+@app.command("export-yolo")
+def export_yolo(
+    folder: Path = typer.Argument(..., help="COCO dataset folder (annotations/ plus images)."),
+    out: Path = typer.Option(..., "--out", "-o", help="New folder for the YOLO dataset."),
+) -> None:
+    """Export a COCO dataset folder to the YOLO layout (images/, labels/, data.yaml).
+
+    For training code such as Ultralytics YOLO: pass OUT/data.yaml as its data.
+    """
+    from tuner.data.yolo import export_yolo as export
+
+    done = export(folder, out)
+    typer.echo(
+        f"wrote {done.train_images} train and {done.val_images} val images"
+        f" ({count(done.objects, 'object')}, {len(done.classes)} classes) to {out}"
+    )
+    typer.echo(f"  {done.data_yaml}")
 
 
 @app.command("check")

@@ -6,6 +6,7 @@ The protocol (docs/tuning.md, "Tuning a command"):
 - Its config is a 0600 file there, ``config.json`` (or ``config.yaml`` when the
   command says ``{config.yaml}``); ``{config}`` / ``{config.yaml}`` in the command
   become its path, which is also in ``$HYPERSEAL_CONFIG``. No value is ever on argv.
+  ``{trial_dir}`` becomes the working folder's path (``$HYPERSEAL_TRIAL_DIR``).
 - The program appends JSON lines to ``$HYPERSEAL_METRICS`` (or writes the
   ``--metrics-file`` hyperseal reads): lines with an ``epoch`` are epoch reports
   that pruning judges; the last line is the result.
@@ -34,6 +35,7 @@ from tuner.objectives.metrics import MetricsReader, epoch_of, reader_for
 from tuner.search.trial import TrialContext, TrialPruned, masked_reason
 
 CONFIG_PLACEHOLDERS = {"{config}": "json", "{config.json}": "json", "{config.yaml}": "yaml"}
+TRIAL_DIR_PLACEHOLDER = "{trial_dir}"
 #: Variables set for the program.
 CONFIG_VARIABLE = "HYPERSEAL_CONFIG"
 METRICS_VARIABLE = "HYPERSEAL_METRICS"
@@ -103,7 +105,7 @@ class CommandObjective:
                 reader_for(workdir / self.metrics_file, f"--metrics-file {self.metrics_file}")
             )
         env = _environment(trial, config, metrics_path, workdir)
-        argv = [_substitute(word, str(config)) for word in self.argv]
+        argv = [_substitute(word, str(config), str(workdir)) for word in self.argv]
         stderr_path = workdir / "stderr.log"
         with open_new(workdir / "stdout.log") as out, open_new(stderr_path) as err:
             process = subprocess.Popen(
@@ -155,10 +157,10 @@ class CommandObjective:
             time.sleep(self.poll_seconds)
 
 
-def _substitute(word: str, config: str) -> str:
+def _substitute(word: str, config: str, workdir: str) -> str:
     for placeholder in CONFIG_PLACEHOLDERS:
         word = word.replace(placeholder, config)
-    return word
+    return word.replace(TRIAL_DIR_PLACEHOLDER, workdir)
 
 
 def _write_private(path: Path, data: bytes) -> None:
