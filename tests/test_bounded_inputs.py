@@ -222,3 +222,30 @@ def test_result_files_read_by_reports_are_bounded(tmp_path: Path) -> None:
         handle.truncate(20 << 20)
     with pytest.raises(ResultFormatError, match=r"estimation.csv: the table is 20 MiB, over"):
         read_reproduction(tmp_path)
+
+
+def test_the_cli_prints_one_line_and_a_distinct_exit_code(
+    hostile: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from tuner.main import app
+
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,2\n")
+    model, config = hostile["npz bomb"], hostile["yaml bomb"]
+    audit = ["audit", "sklearn", "--model", model, "--data", data, "--target", "y"]
+    train = ["train", "--out", tmp_path / "o", "--config", config]
+    runs = [(26, "over the limit", audit), (3, "expands to more than", train)]
+    for code, words, args in runs:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+        lines = result.output.strip().splitlines()
+        assert result.exit_code == code and len(lines) == 1 and words in lines[0], result.output
+
+
+def test_a_run_file_that_is_a_device_is_not_read(tmp_path: Path) -> None:
+    from tuner.engine.folder import RUN_FILE, read_run_file
+
+    (tmp_path / RUN_FILE).symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="is not a hyperseal tuning run"):
+        read_run_file(tmp_path)
