@@ -24,9 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# test-all adds the slow tests and the headless-browser check of the HTML reports
-# (Debian's chromium, installed here when apt-get is available).
+# test-all adds the slow tests (with the examples' extra: Ultralytics) and the
+# headless-browser check of the HTML reports (Debian's chromium, installed here when
+# apt-get is available).
 test-all: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[examples]'
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && $$( [ "$$(id -u)" -eq 0 ] || echo sudo -n ) sh -c 'apt-get update -qq && apt-get install -y -qq chromium'; } || echo "chromium not installed: the browser check will be skipped"
 	$(PY) -m pytest -q -m ''
 
