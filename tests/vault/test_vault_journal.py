@@ -405,4 +405,9 @@ def test_only_the_last_end_slot_holds_a_tag(
     assert len(stale_slots(crashed)) == 1
     SealedJournal.open(path, keys.writer).close()  # a writer reopening it zeroes the stale slot
     assert stale_slots(path.read_bytes()) == []
+    # the same after a crash that also tore the next append: zeroed by the repair
+    path.write_bytes(crashed + after[len(before) : -5])
+    with SealedJournal.open(path, keys.reader) as journal:
+        assert journal.repair() > 0
+    assert stale_slots(path.read_bytes()) == []
     assert _read(path, keys.reader) == [{"trial": n} for n in range(4)]

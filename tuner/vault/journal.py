@@ -363,9 +363,8 @@ class SealedJournal:
         """Zero every end slot but the last still holding a tag (a crash between an append and
         its zeroing leaves one), so that cutting the file there cannot pass as its end."""
         zeros = bytes(scan.end_len)
-        stale = [at for at in scan.ends[:-1] if data[at : at + scan.end_len] != zeros]
-        if stale and self._torn is None:
-            self._stale_ends = stale
+        self._stale_ends = [at for at in scan.ends[:-1] if data[at : at + scan.end_len] != zeros]
+        if self._stale_ends and self._torn is None:  # with a torn tail: after repair()
             with self._mutex:
                 self._flush_stale_ends(self._require_writable(), durable=True)
 
@@ -581,6 +580,7 @@ class SealedJournal:
             self._size = torn.offset
             self._torn = None
             self._torn_zero = False
+            self._flush_stale_ends(fd, durable=True)
             return torn.size
 
     def _check_tail_is_torn(self, torn: TornTail) -> None:
