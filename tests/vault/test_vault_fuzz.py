@@ -36,6 +36,15 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 FAST = ScryptParams(log2_n=10)
+#: Starts of sealed files: vault, journal of format 1 (hyperseal 0.1) and 2, modes.
+PREFIXES = [
+    b"",
+    b"\x89HSVAULT\x01",
+    b"\x89HSJOURN\x01",
+    b"\x89HSJOURN\x02",
+    b"\x89HSJOURN\x02\x02",
+    b"\x89HSVAULT\x01\x03",
+]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +106,7 @@ def test_header_and_body_parsers(data: bytes, kind: FileKind) -> None:
 
 @FUZZ
 @given(
-    prefix=st.sampled_from([b"", b"\x89HSVAULT\x01", b"\x89HSJOURN\x01", b"\x89HSVAULT\x01\x03"]),
+    prefix=st.sampled_from(PREFIXES),
     tail=st.binary(max_size=400),
     mode=st.sampled_from(["passphrase", "key_file", "recipient"]),
 )
@@ -199,11 +208,15 @@ RECORDS = [{"trial": n, "config": {"lr": 0.01 * (n + 1)}} for n in range(3)]
 @st.composite
 def edited(draw: st.DrawFn, original: bytes) -> bytes:
     """A valid file mutated, truncated or extended (a partial copy of itself, junk, zeros)."""
-    how = draw(st.sampled_from(["mutate", "truncate", "extend"]))
+    how = draw(st.sampled_from(["mutate", "truncate", "extend", "cut and extend"]))
     if how == "mutate":
         return draw(mutated(original))
     if how == "truncate":
         return original[: draw(st.integers(0, len(original) - 1))]
+    if how == "cut and extend":  # a cut dressed up as a crash: zeros or a partial frame after it
+        kept = original[: draw(st.integers(0, len(original) - 1))]
+        start = draw(st.integers(0, len(original) - 1))
+        return kept + draw(st.sampled_from([bytes(64), original[start : start + 40]]))
     tail = draw(
         st.one_of(
             st.binary(min_size=1, max_size=200),
@@ -371,3 +384,31 @@ def test_the_run_file_reader_raises_only_our_error(samples: dict[str, Any], raw:
     run.mkdir(exist_ok=True)
     (run / "run.json").write_bytes(raw)
     _only_ours(read_run_info, run)
+
+
+def _format_1_journal() -> bytes:
+    """The documented journal of hyperseal 0.1 (passphrase, 2 records)."""
+    import re
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
+    block = re.search(r"```text\n# passphrase-journal-format-1\n(.*?)```", doc.read_text(), re.S)
+    assert block is not None
+    return bytes.fromhex("".join(block.group(1).split()))
+
+
+@FUZZ
+@given(data=st.data())
+def test_migrating_an_edited_format_1_journal_gives_its_records_or_our_error(
+    samples: dict[str, Any], data: st.DataObject
+) -> None:
+    from tuner.vault import migrate_journal
+
+    key = Passphrase("correct horse battery staple")
+    path = samples["scratch"]
+    path.write_bytes(data.draw(edited(_format_1_journal())))
+    try:
+        migrate_journal(path, key)
+    except VaultError:
+        return
+    records = SealedJournal.open(path, key, writable=False).read()
+    assert records == [{"trial": 0, "map": 0.25}, {"trial": 1, "map": 0.5}][: len(records)]
