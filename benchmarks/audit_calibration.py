@@ -4,7 +4,8 @@ Trains the reference families of :mod:`audit.deep.testing` (MLPs and CNNs on
 scikit-learn's digits, without normalisation, with BatchNorm, with GroupNorm)
 over a grid of weight decays (1e-4 … 3e-2), batch sizes with schedule lengths,
 and seeds, plus a few tiny FCOS detectors on synthetic scenes; attacks each
-with :func:`audit.steal_weight_decay`; and prints per family:
+with :func:`audit.steal_weight_decay` three ways (batches of training's size,
+of four times it, and one batch of everything); and prints per family:
 
 * ``coverage``: share of the calibrated 95 % intervals that hold the truth
   (among the networks that got one), and ``unreliable``: share that got none;
@@ -48,27 +49,32 @@ SCHEDULES = ((32, 15), (64, 60), (128, 30))
 QUICK_SCHEDULES = ((64, 10),)
 
 
-def attack_one(job: dict[str, Any]) -> dict[str, Any]:
-    """Train one network, attack it, return its row (runs in a worker)."""
+def attack_one(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train one network and attack it three ways; one row each (runs in a worker).
+
+    The attacker groups the training data at training's batch size (as the
+    docs advise), at four times it (an attacker who does not know it), and
+    as one batch of everything.
+    """
     one_thread()
     from audit.deep.steal import steal_weight_decay
     from audit.deep.testing import cross_entropy, train_reference
 
     started = time.perf_counter()
     ref = train_reference(
-        job["family"],
-        job["wd"],
-        batch_size=job["bs"],
-        epochs=job["epochs"],
-        lr=job["lr"],
+        job["family"], job["wd"], batch_size=job["bs"], epochs=job["epochs"], lr=job["lr"],
         seed=job["seed"],
-    )
+    )  # fmt: skip
     trained = time.perf_counter() - started
-    result = steal_weight_decay(ref.model, cross_entropy, ref.batches(), device="cpu", seed=0)
-    return _row(job, result, trained)
+    rows = []
+    for size in (job["bs"], 4 * job["bs"], len(ref.X)):
+        batches = [(ref.X[i : i + size], ref.y[i : i + size]) for i in range(0, len(ref.X), size)]
+        result = steal_weight_decay(ref.model, cross_entropy, batches, device="cpu", seed=0)
+        rows.append(_row({**job, "attacker_bs": size}, result, trained))
+    return rows
 
 
-def attack_fcos(job: dict[str, Any]) -> dict[str, Any]:
+def attack_fcos(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Train a tiny FCOS on synthetic scenes with a known weight decay and attack it."""
     one_thread()
     import tempfile
@@ -93,7 +99,7 @@ def attack_fcos(job: dict[str, Any]) -> dict[str, Any]:
     trained = time.perf_counter() - started
     batches = DetectorBatches(train, job["bs"], seed=0)
     result = steal_weight_decay(model, detector_loss, batches, device="cpu", seed=0)
-    return _row(job, result, trained)
+    return [_row({**job, "attacker_bs": job["bs"]}, result, trained)]
 
 
 def _row(job: dict[str, Any], result: Any, trained: float) -> dict[str, Any]:
@@ -135,7 +141,8 @@ def reassess(row: dict[str, Any]) -> dict[str, Any]:
                        v["cosine"], v["note"] if not math.isfinite(v["estimate"]) else "")
         )  # fmt: skip
     index, _ = attackers_pick(variants, row["normalised"])
-    out = dict(row, estimate=math.nan, ci=None, reliable=False)
+    pooled = next((v.estimate for v in variants if v.solve == "pooled"), math.nan)
+    out = dict(row, estimate=pooled, ci=None, reliable=False)  # unreliable: the raw solve
     if index is not None:
         cal = calibrate(variants[index], row["normalised"])
         if cal is not None:
@@ -290,8 +297,9 @@ def run_all(todo: list[tuple[str, dict[str, Any]]], workers: int, out: Path) -> 
     ):
         futures = [pool.submit(attack_fcos if k == "fcos" else attack_one, j) for k, j in todo]
         for i, future in enumerate(futures, 1):
-            rows.append(future.result())
-            log.write(json.dumps(rows[-1], default=float) + "\n")
+            for row in future.result():
+                rows.append(row)
+                log.write(json.dumps(row, default=float) + "\n")
             log.flush()
             print(f"\r{i}/{len(futures)} networks trained and attacked", end="", flush=True)
     print()
