@@ -515,13 +515,13 @@ def journal_verify(
     identity: IdentityOption = None,
     recipient: RecipientOption = None,
 ) -> None:
-    """Authenticate every record of JOURNAL, in order, and its end; --repair drops a torn
-    last record (what a crash mid-append leaves; never records that were cut or zeroed).
+    """Authenticate JOURNAL's records and its end; --repair drops a torn last record.
 
-    Says whether the journal is complete: it must end with its authenticated end, and a
-    tuning run's journal must still hold what the checkpoint in the run's vault counted.
-    With only --recipient (no identity) nothing can be authenticated: the frame structure
-    and sequence are checked, completeness is not, and --repair still drops a torn frame.
+    Only what a crash mid-append leaves is repaired, never cut or zeroed records.
+    Says whether the journal is complete: it ends with its authenticated end,
+    and a tuning run's journal holds what its vault's checkpoint counted.
+    With only --recipient (no identity) nothing is authenticated: the frame
+    structure and sequence are checked, completeness is not.
     """
     from tuner.vault import JournalTornTailError, SealedJournal
 
@@ -645,11 +645,11 @@ def journal_migrate(
 ) -> None:
     """Convert a journal written by hyperseal 0.1 (format 1) to the current format, once.
 
-    Format 1 cannot prove that no record was cut off its end; the records are
-    authenticated and sealed again, same key, with an authenticated end. A tuning
-    run's journal is migrated with its run (the checkpoint in the run's vault is
-    updated in the same step, as `vault rotate RUN_DIR` does). Migrate only a journal
-    you trust to be whole: what format 1 held is taken as complete.
+    Format 1 cannot prove that no record was cut off its end. The records are
+    authenticated and sealed again, same key, with an authenticated end.
+    A tuning run's journal is migrated with its run: the checkpoint in the
+    run's vault is updated too, as `vault rotate RUN_DIR` does.
+    Migrate only a journal you trust to be whole.
     """
     from tuner.vault import SealedJournal, inspect_file, migrate_journal
 
