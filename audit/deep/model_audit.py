@@ -186,14 +186,22 @@ class DetectorAudit:
         return self.estimate.estimate
 
     def summary(self) -> dict[str, Any]:
-        """``summary.json``: plaintext, no number that reveals the recipe."""
+        """``summary.json``: plaintext, nothing that reveals the recipe.
+
+        The optimizer is a searched choice of the default space: when it came
+        from the sealed recipe it reads ``sealed`` here, and so does a
+        ``not-applicable`` verdict (it would say AdamW, or no decay); both
+        stay in the sealed entry (:meth:`document`).
+        """
+        from_vault = self.assumptions.get("optimizer_source") == "vault"
+        sealed_verdict = from_vault and self.verdict == "not-applicable"
         return {
             "kind": "model-audit",
             "model": dict(self.model),
             "data": self.data,
             "known_fraction": self.known_fraction,
-            "optimizer_family": self.optimizer_family,
-            "verdict": self.verdict,
+            "optimizer_family": "sealed" if from_vault else self.optimizer_family,
+            "verdict": "sealed" if sealed_verdict else self.verdict,
             "recommended_defence": self.recommended_defence,
         }
 
@@ -232,6 +240,7 @@ class DetectorAudit:
             "relative_error": _num(self.relative_error),
             "log10_error": _num(self.log10_error),
             "verdict": self.verdict,
+            "optimizer_family": self.optimizer_family,
             "pick": est.pick if est is not None else None,
             "pick_reason": est.pick_reason if est is not None else None,
             "pick_verdict": self.pick_verdict,
@@ -466,7 +475,8 @@ def audit_model(
             model=model_info, data=str(data), known_fraction=known_fraction,
             optimizer_family=family, verdict="not-applicable", recommended_defence=None,
             estimate=None, truth=true_wd, relative_error=None, log10_error=None,
-            defences=empty, threat_model=f"{threat} {reason}", assumptions=assumptions,
+            defences=empty, assumptions=assumptions,
+            threat_model=threat if family_source == "vault" else f"{threat} {reason}",
             notes=notes, weights_sha256=released.weights_sha256, seconds=times,
         )  # fmt: skip
     if family == "unknown":
@@ -487,6 +497,17 @@ def audit_model(
     pick_verdict = verdict_for(estimate, true_wd, optimizer=judged)
     worst = result.worst_case(true_wd) if true_wd is not None and true_wd > 0 else None
     verdict = verdict_for(worst["estimate"] if worst else None, true_wd, optimizer=judged)
+    if true_wd is not None and true_wd > 0 and worst is None:
+        chance = result.worst_case(true_wd, usable_only=False)
+        notes.append(
+            "no attack variant is usable without the truth, so the verdict judges none"
+            + (
+                f"; the closest of them landed {chance['ratio']:.2g}x from the truth, by "
+                "chance: an attacker cannot tell it from the others"
+                if chance is not None
+                else ""
+            )
+        )
 
     table = empty
     recommended: str | None = "none" if verdict == "resists" else None
@@ -494,7 +515,7 @@ def audit_model(
         t0 = time.perf_counter()
         table = _price_defences(
             net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed,
-            rule=bool(rule), notes=notes,
+            rule=bool(rule), notes=notes, batches=batches,
         )  # fmt: skip
         times["defences"] = time.perf_counter() - t0
         if verdict != "resists":
@@ -673,11 +694,13 @@ def _price_defences(
     *,
     rule: bool = False,
     notes: list[str] | None = None,
+    batches: Any = None,
 ) -> pd.DataFrame:
     """Attack each defended copy again and re-evaluate its validation mAP.
 
-    A ``rescale`` defence is also attacked by the adaptive attacker, who
-    rebalances the network first (:func:`audit.deep.reparam.rebalance`).
+    A ``rescale`` defence is also attacked by the adaptive attackers, who
+    rebalance the network first (:func:`audit.deep.reparam.rebalance`) or take
+    the median of per-channel estimates (:func:`audit.deep.reparam.channel_median`).
     """
     import pandas as pd
 
@@ -700,7 +723,7 @@ def _price_defences(
         estimate = _attempt(attack, defended)
         adaptive = None
         if done is not None and run is not None:
-            adaptive = _adaptive(defended, attack, run, rule, truth)
+            adaptive = _adaptive(defended, attack, run, rule, truth, batches, dev)
             if notes is not None:
                 notes.append(f"{defence.name}: {done.describe()}")
         m = score(defended)
@@ -717,19 +740,33 @@ def _attempt(attack: Any, model: Any) -> float:
         return math.nan
 
 
-def _adaptive(model: Any, attack: Any, run: Any, rule: bool, truth: float | None) -> float:
-    """The adaptive attacker against a rescaled copy: rebalance, then attack.
+def _adaptive(
+    model: Any,
+    attack: Any,
+    run: Any,
+    rule: bool,
+    truth: float | None,
+    batches: Any = None,
+    dev: Any = None,
+) -> float:
+    """The adaptive attackers against a rescaled copy; the owner's worst case of them.
 
-    Both assumptions about junctions without decay on the producer side are
-    tried (:data:`audit.deep.reparam.PRIORS`); with the truth known, the owner's
-    worst case (the estimate closest to it) is kept.
+    Rebalance, then attack, under both assumptions about junctions without
+    decay on the producer side (:data:`audit.deep.reparam.PRIORS`); and, given
+    the batches, the median of per-channel estimates. With the truth known the
+    estimate closest to it is kept, else the first (rebalanced, ``geomean``).
     """
-    from audit.deep.reparam import rebalance
+    from audit.deep.detector import detector_loss
+    from audit.deep.reparam import channel_median, rebalance
 
     found = [
         _attempt(attack, rebalance(model, run, decay_norm_and_bias=rule, prior=prior))
         for prior in ("geomean", "unit")
     ]
+    if batches is not None:
+        found.append(
+            channel_median(model, detector_loss, batches, run, decay_norm_and_bias=rule, device=dev)
+        )
     positive = [e for e in found if math.isfinite(e) and e > 0]
     if truth is None or not truth > 0 or not positive:
         return found[0]

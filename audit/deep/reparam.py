@@ -39,6 +39,9 @@ decay (a norm layer's affine parameters under hyperseal's default rule) there
 is no optimum to return to; the attacker then assumes the affine scale was left
 near its initial value 1 (``prior="unit"``) and normalises ``|γ_j|`` to 1.
 Layers feeding a norm are left as they are: nothing pins their scale.
+:func:`channel_median` is a second adaptive attacker, which needs no prior: the
+median over channels of each junction consumer's own estimate, in which
+symmetrically drawn factors cancel.
 """
 
 from __future__ import annotations
@@ -62,6 +65,7 @@ __all__ = [
     "NormFeed",
     "RescaleReport",
     "Structure",
+    "channel_median",
     "detector_probe",
     "deviation",
     "rebalance",
@@ -578,14 +582,19 @@ def _row_sq(t: Tensor) -> Tensor:
     return t.detach().double().reshape(t.shape[0], -1).pow(2).sum(dim=1)
 
 
+def _per_input(layer: nn.Module, t: Tensor) -> Tensor:
+    """Sum a tensor shaped like ``layer.weight`` per input channel (grouped convolutions too)."""
+    t = t.double()
+    if isinstance(layer, nn.Linear):
+        return t.sum(dim=0)
+    groups = int(layer.groups)
+    view = t.reshape(groups, t.shape[0] // groups, t.shape[1], -1)
+    return view.sum(dim=(1, 3)).reshape(-1)
+
+
 def _input_sq(layer: nn.Module) -> Tensor:
     """``‖W[:, j]‖²`` per input channel ``j`` (grouped convolutions included)."""
-    w = layer.weight.detach().double()
-    if isinstance(layer, nn.Linear):
-        return w.pow(2).sum(dim=0)
-    groups = int(layer.groups)
-    view = w.reshape(groups, w.shape[0] // groups, w.shape[1], -1)
-    return view.pow(2).sum(dim=(1, 3)).reshape(-1)
+    return _per_input(layer, layer.weight.detach().pow(2))
 
 
 def rebalance(
@@ -671,6 +680,74 @@ def rebalance(
     report.deviation = deviation(reference, _outputs(out, run, structure.sinks))
     out.rescale_report = report  # type: ignore[assignment]
     return out
+
+
+def _moved(batch: Any, device: torch.device) -> Any:
+    if isinstance(batch, Tensor):
+        return batch.to(device)
+    if isinstance(batch, dict):
+        return {k: _moved(v, device) for k, v in batch.items()}
+    if isinstance(batch, tuple | list):
+        return type(batch)(_moved(v, device) for v in batch)
+    return batch
+
+
+def channel_median(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    batches: Any,
+    run: Run,
+    *,
+    decay_norm_and_bias: bool = False,
+    decayed: Callable[[str, nn.Parameter], bool] | None = None,
+    device: str | torch.device | None = None,
+) -> float:
+    """The per-channel attacker: the median over channels of each consumer's own estimate.
+
+    For every decayed conv or linear layer that consumes a junction (and does
+    not feed a norm), input channel ``j`` gives ``−w_jᵀ∇_j L / ‖w_j‖²``, which a
+    rescaling multiplies by ``c_j²``. With factors drawn symmetrically in
+    ``log c`` (as :func:`rescale` draws them), the median of the log estimates
+    over many channels cancels them, whether or not the producer is decayed.
+    The loss gradient is summed over ``batches`` in train mode, on a copy.
+
+    Returns:
+        The estimate, ``nan`` when no channel gives a positive one.
+    """
+    import copy
+
+    net = copy.deepcopy(model)
+    structure = trace(net, run)
+    invariant = {f.layer for f in structure.norm_feeds}
+    modules = _modules(net)
+    ids = _decayed_names(net, decay_norm_and_bias, decayed)
+    layers = {
+        name: modules[name]
+        for j in structure.junctions
+        for name in j.consumers
+        if name not in invariant and id(modules[name].weight) in ids
+    }
+    if not layers:
+        return math.nan
+    if device is not None:
+        net.to(device)
+    first = next(net.parameters())
+    net.train()
+    for p in net.parameters():
+        p.grad = None
+    for batch in batches:
+        loss_fn(net, _moved(batch, first.device)).backward()
+    logs: list[Tensor] = []
+    for layer in layers.values():
+        if layer.weight.grad is None:
+            continue
+        w = layer.weight.detach()
+        num = -_per_input(layer, w * layer.weight.grad).cpu()
+        den = _per_input(layer, w * w).cpu()
+        ok = (den > 0) & (num > 0) & torch.isfinite(num)
+        logs.append((num[ok] / den[ok]).log())
+    found = torch.cat(logs) if logs else torch.zeros(0)
+    return float(found.median().exp()) if found.numel() else math.nan
 
 
 # -- inputs for detectors -------------------------------------------------------------------

@@ -22,7 +22,15 @@ from torch import nn
 
 from audit.datasets import Dataset
 from audit.deep.defend import Defence, apply_defence, parse_defences
-from audit.deep.reparam import detector_probe, rebalance, rescale, trace
+from audit.deep.reparam import (
+    _apply_junction,
+    _modules,
+    channel_median,
+    detector_probe,
+    rebalance,
+    rescale,
+    trace,
+)
 from audit.errors import AuditOptionError
 from tuner.train.params import split_decayed
 
@@ -220,6 +228,23 @@ def test_rescaling_breaks_the_naive_attack_and_rebalancing_undoes_it(diabetes_ba
         assert abs(adaptive - undefended) / undefended < 0.05
 
 
+def test_channel_median_reads_each_channel_and_scales_by_c_squared(
+    diabetes_batch: Batch,
+) -> None:
+    wd = 1e-2
+    torch.manual_seed(0)
+    net = _train(nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 1)), diabetes_batch, wd)
+    run = lambda m: m(diabetes_batch[0])  # noqa: E731
+    undefended = channel_median(net, _mse, [diabetes_batch], run)
+    assert abs(undefended / wd - 1) < 0.1  # converged: every channel's own estimate is wd
+    doubled = copy.deepcopy(net)
+    (junction,) = trace(doubled, run).junctions
+    _apply_junction(_modules(doubled), junction, torch.full((16,), 2.0).double())
+    assert channel_median(doubled, _mse, [diabetes_batch], run) == pytest.approx(
+        4 * undefended, rel=1e-3
+    )
+
+
 def test_all_decayed_batchnorm_junctions_are_undone_but_norm_feeds_are_not(
     diabetes_batch: Batch,
 ) -> None:
@@ -310,6 +335,7 @@ def test_audit_model_prices_rescale_with_the_adaptive_attacker(fcos: dict[str, A
     assert list(report.defences.columns) == list(DEFENCE_COLUMNS)
     assert abs(table.loc["rescale:4", "mAP_lost"]) <= 1e-6
     assert math.isnan(table.loc["round:2", "adaptive_estimate"])
+    assert math.isfinite(table.loc["rescale:4", "adaptive_estimate"])
     assert any(note.startswith("rescale:4: rescaled 13") for note in report.notes)
     rows = {r["defence"]: r for r in report.document()["defences"]}
     assert set(rows["rescale:4"]) >= {"adaptive_estimate", "adaptive_relative_error"}
