@@ -5,6 +5,7 @@ The public API, loaded on first use (importing ``tuner`` imports no torch)::
     from tuner import TrainConfig, run_training          # hyperseal train: data -> release
     from tuner import train_detector                     # the training loop itself
     from tuner import TuneOptions, tune_run, load_results  # tune, read results back
+    from tuner import ObjectiveOptions, tune_objective     # tune your own training code
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tuner._lazy import lazy_exports
 if TYPE_CHECKING:
     from tuner.detectors import ModelSpec, build_detector
     from tuner.evaluate import evaluate_detections, evaluate_model
+    from tuner.objectives import ObjectiveOptions, TrialPruned, tune_objective
     from tuner.release import load_release, save_release
     from tuner.search.space import SearchSpace, default_space, load_space
     from tuner.search.study import Study, StudySettings
@@ -30,6 +32,9 @@ _WHERE = {
     "build_detector": "tuner.detectors",
     "evaluate_detections": "tuner.evaluate",
     "evaluate_model": "tuner.evaluate",
+    "ObjectiveOptions": "tuner.objectives",
+    "TrialPruned": "tuner.objectives",
+    "tune_objective": "tuner.objectives",
     "load_release": "tuner.release",
     "save_release": "tuner.release",
     "SearchSpace": "tuner.search.space",
@@ -49,10 +54,12 @@ _WHERE = {
 
 __all__ = [
     "ModelSpec",
+    "ObjectiveOptions",
     "SearchSpace",
     "Study",
     "StudySettings",
     "TrainConfig",
+    "TrialPruned",
     "TuneOptions",
     "__version__",
     "build_detector",
@@ -67,6 +74,7 @@ __all__ = [
     "run_training",
     "save_release",
     "train_detector",
+    "tune_objective",
     "tune_run",
 ]
 
