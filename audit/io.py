@@ -76,8 +76,9 @@ MAX_UNPACKED_BYTES = 128 * MiB
 MAX_ZIP_MEMBERS = 4096
 #: A CSV or Parquet data file as stored on disk.
 MAX_DATA_BYTES = 32 * MiB
-#: Values (rows x columns) of a Parquet data file, from its footer (8 bytes each once read).
-MAX_DATA_CELLS = 8_000_000
+#: Values (rows x columns) of a data file: counted from a CSV's separators or a Parquet
+#: file's footer before parsing (each value takes 8 bytes, several times over, once read).
+MAX_DATA_CELLS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,20 @@ def save_coefficients(
     return path
 
 
+def _check_csv(path: Path) -> None:
+    """Refuse a CSV file with more than :data:`MAX_DATA_CELLS` values (separators counted
+    in chunks before pandas parses it; a quoted comma counts too)."""
+    cells = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            cells += chunk.count(b",") + chunk.count(b"\n")
+    if cells > MAX_DATA_CELLS:
+        raise DataFileError(
+            f"{path}: the data file holds about {cells} values, over the limit of "
+            f"{MAX_DATA_CELLS}; check that this is the right file"
+        )
+
+
 def _check_parquet(path: Path) -> None:
     """Refuse a Parquet file whose footer declares more than :data:`MAX_DATA_CELLS` values
     or :data:`MAX_UNPACKED_BYTES` of decompressed pages (compression hides its real size)."""
@@ -349,6 +364,7 @@ def load_data(
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":
+            _check_csv(path)
             frame = pd.read_csv(path)
         elif suffix in (".parquet", ".pq"):
             _check_parquet(path)

@@ -146,7 +146,26 @@ def yaml_bomb(folder: Path) -> Path:
     return path
 
 
+def dense_csv(folder: Path) -> Path:
+    """A 10 MB CSV of five million zeros (several times that once parsed and copied)."""
+    path = folder / "dense.csv"
+    path.write_text("a,b,c,d,y\n" + "0,0,0,0,0\n" * 1_000_000)
+    return path
+
+
+def wide_parquet(folder: Path) -> Path:
+    """A few-KiB Parquet file of six million zeros (constant columns compress to nothing)."""
+    import pandas as pd
+
+    column = [0] * 2_000_000
+    path = folder / "wide.parquet"
+    pd.DataFrame({"y": column, "a": column, "b": column}).to_parquet(path)
+    return path
+
+
 HOSTILE: dict[str, Callable[[Path], Path]] = {
+    "dense csv": dense_csv,
+    "wide parquet": wide_parquet,
     "npz bomb": npz_bomb,
     "npz shape bomb": npz_shape_bomb,
     "skops bomb": skops_bomb,
