@@ -13,6 +13,7 @@ but its redacted report hides them just the same.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,11 @@ VERDICT_TEXT = {
     "not-applicable": (
         "The attack's equation does not hold for this training setup, so this "
         "audit cannot measure leakage.",
+        "info",
+    ),
+    "sealed": (
+        "The verdict is sealed: saying why the attack does or does not apply would reveal "
+        "a searched part of the recipe (its optimizer or its weight decay).",
         "info",
     ),
 }
@@ -149,7 +155,7 @@ def build_model_audit_report(audit: ModelAudit, redact: bool = False) -> Report:
         kind="model-audit",
         title=f"Leakage audit: {model_name}",
         subtitle=f"{model_name}, {model.get('image_size', '?')} px · data {s.get('data', '?')} · "
-        f"verdict: {audit.verdict}",
+        f"verdict: {_shown_verdict(audit, redact)}",
         redacted=redact,
         banner=banner,
         sections=sections,
@@ -158,21 +164,42 @@ def build_model_audit_report(audit: ModelAudit, redact: bool = False) -> Report:
     )
 
 
+def _shown_verdict(audit: ModelAudit, redact: bool) -> str:
+    """The verdict a report may show: ``sealed`` in a redacted one when it names the recipe."""
+    return "sealed" if redact and audit.summary.get("verdict") == "sealed" else audit.verdict
+
+
 def _verdict(audit: ModelAudit, redact: bool) -> Section:
     s, r = audit.summary, audit.result
-    verdict = audit.verdict
+    verdict = _shown_verdict(audit, redact)
     text, tone = VERDICT_TEXT.get(verdict, (f"Verdict '{verdict}'.", "info"))
     error = (
         fmt.error_category(r.get("log10_error"), r.get("relative_error"))
         if redact
         else fmt.percent(r.get("relative_error"), 1)
     )
+    worst = r.get("worst_case") if isinstance(r.get("worst_case"), dict) else None
+    worst_ratio = worst.get("ratio") if worst else None
+    worst_text = (
+        DASH
+        if not fmt.is_number(worst_ratio)
+        else fmt.error_category(math.log10(float(worst_ratio)))
+        if redact
+        else f"{float(worst_ratio):.2f}x"
+    )
     cards = [
-        Card("verdict", verdict, "", tone),
+        Card("verdict", verdict, "judged by the owner's worst case" if worst else "", tone),
         Card(
-            "estimation error",
+            "owner's worst case",
+            worst_text,
+            f"closest variant: {worst['variant']}" if worst else "no variant to judge",
+        ),
+        Card(
+            "attacker's pick",
             error,
-            "band of |log10(estimate / truth)|" if redact else "relative to the truth",
+            f"{r.get('pick') or DASH}"
+            + (f", verdict alone: {r['pick_verdict']}" if r.get("pick_verdict") else "")
+            + ("" if r.get("reliable", True) else " (unreliable: no interval)"),
         ),
         Card(
             "recommended defence",
@@ -192,6 +219,7 @@ def _verdict(audit: ModelAudit, redact: bool) -> Section:
             ("Training data", str(s.get("data", "?"))),
             ("Attacker knows", f"{fmt.percent(s.get('known_fraction'))} of the training data"),
             ("Optimizer family", str(s.get("optimizer_family", "?"))),
+            ("Attacker's choice", str(r.get("pick_reason") or DASH)),
         )
     )
     return Section("verdict", MODEL_SECTIONS["verdict"]).add(
@@ -232,7 +260,10 @@ def _estimate(audit: ModelAudit, redact: bool) -> Section:
             )
         )
         section.add(plots_audit.group_estimates(audit))
-    else:
+    variants = [v for v in (r.get("variants") or []) if isinstance(v, dict)]
+    if variants:
+        section.add(_variants_table(variants, redact))
+    if redact:
         section.add(
             Note(
                 "Estimates and the true value are hidden in this redacted report; the "
@@ -273,6 +304,42 @@ def _estimate(audit: ModelAudit, redact: bool) -> Section:
             highlight=frozenset(i for i, g in enumerate(groups) if g.get("scale_invariant")),
             caption=caption,
         )
+    )
+
+
+def _variants_table(variants: list[dict[str, Any]], redact: bool) -> Table:
+    """The portfolio: every attack variant, the pick marked (numbers only when not redacted)."""
+
+    def interval(pair: Any) -> str:
+        if isinstance(pair, list) and len(pair) == 2 and all(map(fmt.is_number, pair)):
+            return f"{fmt.sci(pair[0], 2)} … {fmt.sci(pair[1], 2)}"
+        return DASH
+
+    rows = []
+    for v in variants:
+        row = [str(v.get("variant", "?"))]
+        if not redact:
+            row += [fmt.sci(v.get("estimate"), 3), fmt.sci(v.get("corrected"), 3),
+                    interval(v.get("calibrated"))]  # fmt: skip
+        row += ["pick" if v.get("pick") else "yes" if v.get("usable") else "no"]
+        if not redact:
+            row += [str(v.get("note") or "")]
+        rows.append(tuple(row))
+    columns = (
+        ("variant", "estimate", "corrected", "calibrated interval", "usable", "why not")
+        if not redact
+        else ("variant", "usable")
+    )
+    return Table(
+        columns,
+        tuple(rows),
+        numeric=frozenset({1, 2} if not redact else set()),
+        highlight=frozenset(i for i, v in enumerate(variants) if v.get("pick")),
+        caption=(
+            "The attack portfolio: each variant on the same weights and data. The attacker "
+            "picks the usable variant with the narrowest calibrated interval; the verdict "
+            "judges the variant closest to the truth."
+        ),
     )
 
 

@@ -327,6 +327,13 @@ class ModelAudit:
         found += list(r.get("ci") or [])
         found += [g.get("estimate") for g in self.groups]
         found += [d.get("estimate") for d in self.defences]
+        for v in r.get("variants") or []:
+            if isinstance(v, dict):
+                found += [v.get("estimate"), v.get("corrected")]
+                found += list(v.get("ci") or []) + list(v.get("calibrated") or [])
+        worst = r.get("worst_case")
+        if isinstance(worst, dict):
+            found.append(worst.get("estimate"))
         return [v for v in found if v is not None]
 
 

@@ -154,17 +154,23 @@ class WeightDecayEstimate:
     normalised: bool = False
     equilibrium: EquilibriumEstimate | None = None
 
-    def worst_case(self, truth: float) -> dict[str, Any] | None:
+    def worst_case(self, truth: float, *, usable_only: bool = True) -> dict[str, Any] | None:
         """The owner's worst case: the variant that lands closest to ``truth``.
 
-        Raw and corrected estimates of every variant count. Returns
-        ``{"variant", "estimate", "ratio"}`` (``ratio`` = ``max(e/t, t/e)``), or
-        ``None`` when no variant gave a positive estimate.
+        Raw and corrected estimates count, of every variant an attacker could
+        trust without the truth (``usable``: the rules of the pick, see
+        :mod:`audit.deep.calibration`), or of every variant with
+        ``usable_only=False``. Returns ``{"variant", "estimate", "ratio"}``
+        (``ratio`` = ``max(e/t, t/e)``), or ``None`` when no such variant gave a
+        positive estimate. Among a dozen variants that an attacker cannot
+        tell apart, one lands near the truth by chance; that is not a leak.
         """
         if self.variants is None or not truth > 0:
             return None
         best: dict[str, Any] | None = None
         for row in self.variants.itertuples(index=False):
+            if usable_only and not row.usable:
+                continue
             for label, value in (
                 (row.variant, row.estimate),
                 (f"{row.variant}, corrected", row.corrected),
