@@ -71,7 +71,7 @@ MiB = 1 << 20
 #: A model file (``.skops``, ``.npz``, ``.json``) as stored on disk.
 MAX_MODEL_FILE_BYTES = 64 * MiB
 #: What a ``.skops`` or ``.npz`` file may unpack to (declared member sizes and array shapes).
-MAX_UNPACKED_BYTES = 128 * MiB
+MAX_UNPACKED_BYTES = 64 * MiB  # skops holds a member's bytes and its array at once
 #: Members of a ``.skops`` or ``.npz`` zip file.
 MAX_ZIP_MEMBERS = 4096
 #: A CSV or Parquet data file as stored on disk.

@@ -61,13 +61,13 @@ _FIT = r"does not fit the architecture in manifest.json \(fcos/tiny, 3 classes\)
 CASES: dict[str, tuple[Callable[[Path], Any], type[Exception], str]] = {
     "dense csv": (_audit_data, DataFileError, r"dense.csv: the data file holds about 5000005"),
     "wide parquet": (_audit_data, DataFileError, r"wide.parquet: the data file holds 2000000 rows"),
-    "npz bomb": (_audit_model, ModelFileError, rf"bomb.npz: the model file {_UNPACKED} 128 MiB"),
+    "npz bomb": (_audit_model, ModelFileError, rf"bomb.npz: the model file {_UNPACKED} 64 MiB"),
     "npz shape bomb": (
         _audit_model,
         ModelFileError,
-        r"shape.npz: the model file \(its arrays\) is 74.5 GiB, over the limit of 128 MiB",
+        r"shape.npz: the model file \(its arrays\) is 74.5 GiB, over the limit of 64 MiB",
     ),
-    "skops bomb": (_audit_model, ModelFileError, rf"bomb.skops: the model file {_UNPACKED} 128"),
+    "skops bomb": (_audit_model, ModelFileError, rf"bomb.skops: the model file {_UNPACKED} 64 MiB"),
     "torch bomb": (_audit_release, ModelFileError, rf"weights.pt: the weights file {_UNPACKED}"),
     "many classes": (
         _audit_release,
