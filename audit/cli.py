@@ -355,6 +355,17 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
                 f"{worst['ratio']:.2f}x from the truth (the variant closest to it; the attacker's "
                 f"pick alone: {report.pick_verdict})"
             )
+    second = report.second_channel
+    if second is not None:
+        against = (
+            f"   truth {_sci(second['truth'])}, ratio {second['ratio']:.2g}"
+            if second.get("ratio") is not None
+            else ""
+        )
+        typer.echo(
+            f"channel 2  wd/lr_eff ≥≈ {_sci(second['estimate'])} from the norms of "
+            f"{second['groups']} scale-invariant groups{against}"
+        )
     judged = (
         f" (owner's worst case, {report.worst_case['variant']})"
         if report.worst_case is not None

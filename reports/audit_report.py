@@ -256,6 +256,7 @@ def _estimate(audit: ModelAudit, redact: bool) -> Section:
                         fmt.sci(r.get("plain_estimate"), 3),
                         "estimate with scale-invariant groups left in",
                     ),
+                    *_second_channel_card(r.get("second_channel")),
                 )
             )
         )
@@ -305,6 +306,19 @@ def _estimate(audit: ModelAudit, redact: bool) -> Section:
             caption=caption,
         )
     )
+
+
+def _second_channel_card(second: Any) -> tuple[Card, ...]:
+    """The second channel (wd / lr_eff from scale-invariant norms), when it was measured."""
+    if not isinstance(second, dict) or not fmt.is_number(second.get("estimate")):
+        return ()
+    ratio = second.get("ratio")
+    detail = (
+        f"{float(ratio):.2g}x the recipe's wd·(1−momentum)/lr"
+        if fmt.is_number(ratio)
+        else "wd / lr_eff from the norms of scale-invariant groups"
+    )
+    return (Card("second channel", fmt.sci(second["estimate"], 3), detail),)
 
 
 def _variants_table(variants: list[dict[str, Any]], redact: bool) -> Table:

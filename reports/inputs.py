@@ -334,6 +334,9 @@ class ModelAudit:
         worst = r.get("worst_case")
         if isinstance(worst, dict):
             found.append(worst.get("estimate"))
+        second = r.get("second_channel")
+        if isinstance(second, dict):
+            found += [second.get("estimate"), second.get("truth"), *(second.get("ci") or [])]
         return [v for v in found if v is not None]
 
 

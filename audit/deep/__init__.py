@@ -3,10 +3,16 @@
 Where things are (by file name, as the design asks):
 
 * :mod:`audit.deep.steal`: where the weight decay is stolen, from any torch model
-  (:func:`steal_weight_decay`).
+  (:func:`steal_weight_decay`): the portfolio of attackers and its result.
+* :mod:`audit.deep.gradients`: one pass of loss gradients, reduced to dot products.
+* :mod:`audit.deep.batching`: random batchings of the attacker's data.
+* :mod:`audit.deep.variants`: views and solves (pooled, balanced, best group, plain).
+* :mod:`audit.deep.calibration`: the attacker's pick and its calibrated interval.
+* :mod:`audit.deep.equilibrium`: the second channel, ``wd / lr_eff`` from invariant norms.
+* :mod:`audit.deep.testing`: small networks trained with a known weight decay.
 * :mod:`audit.deep.groups`: parameter groups and the architectural norm probe.
 * :mod:`audit.deep.scale`: the scale-invariance test.
-* :mod:`audit.deep.combine`: the combined estimator and its bootstrap interval.
+* :mod:`audit.deep.combine`: the pooled estimator and its bootstrap interval.
 * :mod:`audit.deep.verdict`: leaks / partial / resists.
 * :mod:`audit.deep.defend`: rounding and noise on network weights.
 * :mod:`audit.deep.release`: loading a released detector safely.

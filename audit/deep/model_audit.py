@@ -78,12 +78,16 @@ class Recipe:
         weight_decay: The true weight decay.
         decay_norm_and_bias: Whether norm weights and biases were decayed.
         batch_size: Training's batch size.
+        lr: Training's peak learning rate (for the second channel).
+        momentum: Training's SGD momentum (for the second channel).
     """
 
     optimizer: str
     weight_decay: float
     decay_norm_and_bias: bool
     batch_size: int
+    lr: float | None = None
+    momentum: float | None = None
 
 
 def recipe_from_entry(document: Mapping[str, Any], where: str = "vault entry") -> Recipe:
@@ -113,8 +117,9 @@ def recipe_from_entry(document: Mapping[str, Any], where: str = "vault entry") -
     except ConfigError as exc:
         raise AuditOptionError(str(exc)) from None
     return Recipe(
-        parsed.optimizer, parsed.weight_decay, parsed.decay_norm_and_bias, parsed.batch_size
-    )
+        parsed.optimizer, parsed.weight_decay, parsed.decay_norm_and_bias, parsed.batch_size,
+        parsed.lr, parsed.momentum,
+    )  # fmt: skip
 
 
 @dataclass
@@ -146,6 +151,10 @@ class DetectorAudit:
             or without a positive estimate). The verdict is its verdict.
         pick_verdict: The verdict the attacker's pick alone earns (``None``
             without the truth).
+        second_channel: ``wd / lr_eff`` read from the norms of the
+            scale-invariant groups (:mod:`audit.deep.equilibrium`):
+            ``{"estimate", "ci", "groups", "truth", "ratio"}`` (truth and ratio
+            ``None`` without the recipe's learning rate and momentum).
     """
 
     model: dict[str, Any]
@@ -166,6 +175,7 @@ class DetectorAudit:
     seconds: dict[str, float] = field(default_factory=dict)
     worst_case: dict[str, Any] | None = None
     pick_verdict: str | None = None
+    second_channel: dict[str, Any] | None = None
 
     @property
     def groups(self) -> pd.DataFrame:
@@ -246,6 +256,9 @@ class DetectorAudit:
             "pick_verdict": self.pick_verdict,
             "reliable": est.reliable if est is not None else None,
             "worst_case": dict(self.worst_case) if self.worst_case is not None else None,
+            "second_channel": (
+                dict(self.second_channel) if self.second_channel is not None else None
+            ),
             "variants": _variant_records(est),
             "groups": groups,
             "defences": defences,
@@ -536,6 +549,7 @@ def audit_model(
         threat_model=threat, assumptions=assumptions, notes=notes,
         weights_sha256=released.weights_sha256, seconds=times, worst_case=worst,
         pick_verdict=pick_verdict if true_wd is not None else None,
+        second_channel=_second_channel(result, recipe),
     )  # fmt: skip
 
 
@@ -550,6 +564,24 @@ def _num(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return value if math.isfinite(value) else None
+
+
+def _second_channel(result: WeightDecayEstimate, recipe: Recipe | None) -> dict[str, Any] | None:
+    """The second channel's estimate of ``wd / lr_eff``, against the recipe's when known."""
+    eq = result.equilibrium
+    if eq is None or not eq.groups or not math.isfinite(eq.estimate):
+        return None
+    truth = None
+    if recipe is not None and recipe.lr and recipe.momentum is not None:
+        truth = eq.truth(recipe.weight_decay, recipe.lr, recipe.momentum)
+    ratio = eq.estimate / truth if truth and truth > 0 and eq.estimate > 0 else None
+    return {
+        "estimate": eq.estimate,
+        "ci": list(eq.ci) if eq.ci is not None else None,
+        "groups": eq.groups,
+        "truth": truth,
+        "ratio": ratio,
+    }
 
 
 def _variant_records(est: WeightDecayEstimate | None) -> list[dict[str, Any]]:

@@ -35,7 +35,8 @@ SUMMARY_KEYS = {"kind", "model", "data", "known_fraction", "optimizer_family", "
                 "recommended_defence"}  # fmt: skip
 DOCUMENT_KEYS = {"estimate", "plain_estimate", "ci", "truth", "relative_error", "log10_error",
                  "verdict", "groups", "defences", "threat_model", "optimizer_family", "pick",
-                 "pick_reason", "pick_verdict", "reliable", "worst_case", "variants"}  # fmt: skip
+                 "pick_reason", "pick_verdict", "reliable", "worst_case", "variants",
+                 "second_channel"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def test_recommendation_is_the_cheapest_sufficient_defence() -> None:
 
 def test_recipe_from_a_tuning_entry() -> None:
     entry = {"config": {"optimizer": "sgd", "weight_decay": 3e-4, "batch_size": 16}, "x": 1}
-    assert recipe_from_entry(entry) == Recipe("sgd", 3e-4, False, 16)
+    assert recipe_from_entry(entry) == Recipe("sgd", 3e-4, False, 16, 0.02, 0.9)
     assert recipe_from_entry({"weight_decay": 0.01}).batch_size == 8  # training's default
     with pytest.raises(AuditOptionError, match="no training config"):
         recipe_from_entry({"metrics": {}})
