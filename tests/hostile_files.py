@@ -177,3 +177,13 @@ HOSTILE: dict[str, Callable[[Path], Path]] = {
     "huge json": huge_json,
     "yaml bomb": yaml_bomb,
 }
+
+
+def npz_unnamed_array(folder: Path) -> Path:
+    """A tiny ``.npz`` whose member has no ``.npy`` suffix but an array header of 80 GB."""
+    with zipfile.ZipFile(folder / "unnamed.npz", "w") as archive:
+        archive.writestr("coef", _npy_header((10_000_000_000,)) + bytes(64))
+    return folder / "unnamed.npz"
+
+
+HOSTILE["npz unnamed array"] = npz_unnamed_array

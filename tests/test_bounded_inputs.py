@@ -67,6 +67,11 @@ CASES: dict[str, tuple[Callable[[Path], Any], type[Exception], str]] = {
         ModelFileError,
         r"shape.npz: the model file \(its arrays\) is 74.5 GiB, over the limit of 64 MiB",
     ),
+    "npz unnamed array": (
+        _audit_model,
+        ModelFileError,
+        r"unnamed.npz: the model file \(its arrays\) is 74.5 GiB, over the limit of 64 MiB",
+    ),
     "skops bomb": (_audit_model, ModelFileError, rf"bomb.skops: the model file {_UNPACKED} 64 MiB"),
     "torch bomb": (_audit_release, ModelFileError, rf"weights.pt: the weights file {_UNPACKED}"),
     "many classes": (

@@ -227,8 +227,8 @@ def check_zip(
 
     Checked before anything is extracted: the number of members, the sum of their
     declared uncompressed sizes (``zipfile`` never returns more than that), the shape
-    and dtype declared in the header of every ``.npy`` member (what numpy allocates
-    before reading the data), and the parsed size of every ``.json`` member.
+    and dtype in the header of every member that is an array, whatever its name (numpy
+    allocates them before reading the data), and the parsed size of every ``.json`` member.
 
     Raises:
         HypersealError: ``error``: not a zip file, too many members, or too much data.
@@ -247,10 +247,9 @@ def check_zip(
             if declared > max_bytes:
                 raise error(too_big(path, f"{what} (unpacked)", declared, max_bytes))
             arrays = 0
-            for info in members:
-                if info.filename.endswith(".npy"):
-                    arrays += _npy_bytes(archive, info, path, what, error)
-                elif info.filename.endswith(".json"):
+            for info in members:  # numpy reads any member that starts like an array
+                arrays += _npy_bytes(archive, info, path, what, error)
+                if info.filename.endswith(".json"):
                     check_json_memory(path, archive.read(info), what, error)
             if arrays > max_bytes:
                 raise error(too_big(path, f"{what} (its arrays)", arrays, max_bytes))
@@ -261,15 +260,20 @@ def check_zip(
 
 
 def _npy_bytes(archive: Any, info: Any, path: Any, what: str, error: ErrorType) -> int:
-    """The bytes numpy allocates for one ``.npy`` member, from its header alone."""
+    """The bytes numpy allocates for a member that is an array (0 for any other), from its
+    header alone."""
     import math
 
     import numpy as np
     from numpy.lib import format as npy
 
     with archive.open(info) as handle:
+        if handle.read(len(npy.MAGIC_PREFIX)) != npy.MAGIC_PREFIX:
+            return 0
         try:
-            version = npy.read_magic(handle)
+            version = tuple(handle.read(2))
+            if len(version) != 2:
+                raise ValueError("the header ends early")
             if version == (1, 0):
                 shape, _, dtype = npy.read_array_header_1_0(handle)
             elif version == (2, 0):
