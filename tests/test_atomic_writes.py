@@ -218,3 +218,23 @@ def test_no_module_writes_a_file_around_the_one_writer() -> None:
                 if _BYPASS.search(line.split("#")[0]):
                     found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert found == []
+
+
+def test_a_filesystem_that_cannot_sync_folders_still_gets_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def unsupported(folder: Path) -> None:
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(atomic, "fsync_dir", unsupported)
+    atomic_write(tmp_path / "report.md", b"ok")
+    assert (tmp_path / "report.md").read_bytes() == b"ok"
+
+    def failing(folder: Path) -> None:
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(atomic, "fsync_dir", failing)
+    with pytest.raises(VaultError, match=r"report.md: written, but syncing its folder failed"):
+        atomic_write(tmp_path / "report.md", b"again")

@@ -108,10 +108,17 @@ def _write_temp(target: Path, data: bytes, mode: int, error: ErrorType, durable:
     return temp
 
 
+#: What ``fsync(2)`` of a folder fails with where the filesystem cannot sync folders (some
+#: network and FUSE mounts): nothing more can be done there, and the rename is done.
+_NO_FOLDER_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
 def _sync_folder(target: Path, error: ErrorType) -> None:
     try:
         fsync_dir(target.parent)
     except OSError as exc:
+        if exc.errno in _NO_FOLDER_SYNC:
+            return
         raise error(f"{target}: written, but syncing its folder failed ({exc.strerror})") from None
 
 
