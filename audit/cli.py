@@ -189,7 +189,9 @@ def model_cmd(
         1.0, "--known-fraction", help="Share of the training images the attacker knows."
     ),
     defend: str | None = typer.Option(
-        None, "--defend", help="Defences to price, e.g. round:3,round:2,noise:1e-3."
+        None,
+        "--defend",
+        help="Defences to price, e.g. round:3,round:2,noise:1e-3,rescale:4 (rescale: no mAP cost).",
     ),
     map_tolerance: float = typer.Option(
         0.01, "--map-tolerance", help="mAP a recommended defence may cost at most."

@@ -270,6 +270,25 @@ def test_all_decayed_batchnorm_junctions_are_undone_but_norm_feeds_are_not(
     assert abs(moved / wd - 1) > 0.3
 
 
+def test_a_rescale_defence_is_recommended_only_if_the_adaptive_attacker_fails_too() -> None:
+    import pandas as pd
+
+    from audit.deep.model_audit import _recommend
+
+    table = pd.DataFrame(
+        {
+            "defence": ["none", "rescale:4", "rescale:100", "noise:1e-2"],
+            "estimate": [1.1e-3, 2e-5, 1e-6, 2e-2],
+            "adaptive_estimate": [None, 1.2e-3, 5e-5, None],
+            "mAP_lost": [0.0, 0.0, 0.0, 0.004],
+        }
+    )
+    # rescale:4's naive estimate resists (50x low) but the adaptive one leaks
+    assert _recommend(table, 1e-3, 0.01) == "rescale:100"
+    table.loc[2, "adaptive_estimate"] = 3e-4  # partial: now only the noise qualifies
+    assert _recommend(table, 1e-3, 0.01) == "noise:1e-2"
+
+
 # -- a detector -------------------------------------------------------------------------------
 
 
