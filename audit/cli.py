@@ -389,7 +389,7 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
             if str(r.defence).startswith("rescale"):
                 typer.echo(
                     f"  {'  adaptive':<12}{_sci(r.adaptive_estimate):>11}"
-                    f"{_sci(r.adaptive_relative_error, 2):>12}   (the attacker who undoes rescaling)"
+                    f"{_sci(r.adaptive_relative_error, 2):>12}   (attacker who undoes it)"
                 )
     if report.recommended_defence is not None:
         typer.echo(f"recommend  {report.recommended_defence}")
