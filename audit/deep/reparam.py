@@ -479,27 +479,36 @@ def _apply_checked(
         else:
             _apply_feed(modules, item, c)
 
+    def restore(item: Junction | NormFeed, old: list[Tensor]) -> None:
+        with torch.no_grad():
+            for t, v in zip(_touched(modules, item), old, strict=True):
+                t.copy_(v)
+
+    def skip(k: int, moved: float) -> None:
+        kept[k] = False
+        item = steps[k][0]
+        name = item.producer if isinstance(item, Junction) else item.layer
+        report.skipped.append((name, f"outputs changed by {moved:.1e} (> {tol:g})"))
+
     saved = [[t.detach().clone() for t in _touched(modules, item)] for item, _ in steps]
     for item, c in steps:
         apply(item, c)
     worst = deviation(reference, _outputs(model, run, structure.sinks))
     kept = [True] * len(steps)
     if worst > tol:
-        with torch.no_grad():  # undo all (in reverse: steps may share modules), then one by one
-            for (item, _), old in reversed(list(zip(steps, saved, strict=True))):
-                for t, v in zip(_touched(modules, item), old, strict=True):
-                    t.copy_(v)
-        for k, (item, c) in enumerate(steps):
-            before = [t.detach().clone() for t in _touched(modules, item)]
-            apply(item, c)
-            dev = deviation(reference, _outputs(model, run, structure.sinks))
-            if dev > tol:
-                kept[k] = False
-                with torch.no_grad():
-                    for t, v in zip(_touched(modules, item), before, strict=True):
-                        t.copy_(v)
-                name = item.producer if isinstance(item, Junction) else item.layer
-                report.skipped.append((name, f"outputs changed by {dev:.1e} (> {tol:g})"))
+        # undo all (in reverse: steps may share modules); retry one by one when several
+        for (item, _), old in reversed(list(zip(steps, saved, strict=True))):
+            restore(item, old)
+        if len(steps) == 1:
+            skip(0, worst)
+        else:
+            for k, (item, c) in enumerate(steps):
+                before = [t.detach().clone() for t in _touched(modules, item)]
+                apply(item, c)
+                moved = deviation(reference, _outputs(model, run, structure.sinks))
+                if moved > tol:
+                    restore(item, before)
+                    skip(k, moved)
         worst = deviation(reference, _outputs(model, run, structure.sinks))
     for (item, _), keep in zip(steps, kept, strict=True):
         if not keep:
@@ -560,8 +569,24 @@ def rescale(
     for j in structure.junctions if junctions else ():
         steps.append((j, draw(j.channels)))
     report = RescaleReport(factor=float(factor))
-    _apply_checked(model, run, structure, steps, reference, tol, report)
+    # exact ones first, all at once (one check); those moving a norm's eps, one at a time
+    exact = [(item, c) for item, c in steps if _exact(modules, item)]
+    _apply_checked(model, run, structure, exact, reference, tol, report)
+    for step in steps:
+        if not _exact(modules, step[0]):
+            _apply_checked(model, run, structure, [step], reference, tol, report)
     return report
+
+
+def _exact(modules: dict[str, nn.Module], item: Junction | NormFeed) -> bool:
+    """Whether a rescaling preserves eval-mode outputs exactly (up to float rounding).
+
+    Junctions do; so do layers feeding only norms with running statistics
+    (their variance is compensated). Other norms see their ``eps`` move.
+    """
+    if isinstance(item, Junction):
+        return True
+    return all(getattr(modules[n], "running_var", None) is not None for n in item.norms)
 
 
 # -- the adaptive attacker ----------------------------------------------------------------------
