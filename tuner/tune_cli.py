@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,6 +19,10 @@ from tuner.vault.cli_keys import (
     PassphraseFileOption,
     RecipientOption,
 )
+
+if TYPE_CHECKING:
+    from tuner.engine.run import TuneOutcome
+    from tuner.objectives import ObjectiveOptions
 
 
 def tune(
@@ -58,7 +63,7 @@ def tune(
         [], "--artifact", help="With --command: a file or folder it writes, kept as best/."
     ),
     trial_timeout: float | None = typer.Option(
-        None, help="Seconds a --command or --objective trial may run."
+        None, help="Seconds a --command trial may run before it is stopped."
     ),
     freeze_unimportant: bool = typer.Option(
         False,
@@ -234,13 +239,14 @@ def _fitness(fitness: str, metric: str | None, given: set[str]) -> str:
 
 
 def _tune_own_code(
-    options,  # type: ignore[no-untyped-def]
+    options: ObjectiveOptions,
     out: Path | None,
     passphrase_file: Path | None,
     key_file: Path | None,
     recipient: str | None,
     identity: Path | None,
-):  # type: ignore[no-untyped-def]
+) -> tuple[TuneOutcome, Any]:
+    """Check, make the key, announce and run a tuning of your own code (the new-run path)."""
     from tuner.cli_support import RichProgress, count
     from tuner.engine.run import check_destination, start_run
     from tuner.objectives.target import prepare

@@ -40,7 +40,7 @@ class ObjectiveOptions:
             its working folder; its last row is the result.
         artifacts: Files or folders a command leaves in its working folder, kept as
             the run's ``best/`` when the trial wins.
-        timeout: Seconds a trial may run (None: no limit).
+        timeout: Seconds a command's trial may run (None: no limit).
         epochs: The epochs of a full trial (for pruning's rungs).
         settings: Optimizer, budget, fitness, direction, pruning, freezing.
         workers, executor, device: Where trials run.
@@ -113,6 +113,11 @@ def prepare(options: ObjectiveOptions) -> tuple[ObjectiveTarget, SearchSpace]:
         raise ConfigError(
             "--metrics-file and --artifact apply to --command; a Python objective returns its"
             " metrics and declares artifacts with trial.add_artifact(path)"
+        )
+    if options.objective is not None and options.timeout is not None:
+        raise ConfigError(
+            "--trial-timeout applies to --command: a Python function cannot be stopped from"
+            " outside; run it as a command, or stop it yourself with trial.should_prune()"
         )
     space = load_space(options.space_file, detector=False)
     settings = replace(options.settings, max_epochs=options.epochs)
