@@ -77,7 +77,7 @@ class Defence:
         kind, sep, raw = text.partition(":")
         if not sep or kind not in ("round", "noise", "rescale"):
             raise AuditOptionError(
-                f"defence {spec!r} is not none, round:K, noise:SIGMA or rescale:C "
+                f"defence {spec!r} is not none, rescale:C, round:K or noise:SIGMA "
                 "(e.g. round:3, noise:1e-3, rescale:4)"
             )
         try:
