@@ -361,3 +361,31 @@ def test_kill_resume_and_report_leave_no_searched_value_in_plaintext(
     report = (run / "report-redacted.md").read_text()
     assert "Objective" in report and "command" in report and "Model" not in report
     assert plaintext_values(run, _values(frame)) == []
+
+
+OBJECTIVE_FILE = """\
+import math
+
+def objective(params, trial):
+    score = 1 - (math.log10(params["lr"]) + 2) ** 2 / 10 - params["wd"]
+    trial.report(1, {"score": score})
+    return {"score": score}
+"""
+
+
+def test_a_file_objective_runs_in_worker_processes_and_resumes(
+    hyperseal_env: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "train.py").write_text(OBJECTIVE_FILE)
+    run = tmp_path / "run"
+    common = ["--space", _space(tmp_path), "--fitness", "score", "--epochs", "1"]
+    code, out = _cli("tune", "--objective", f"{tmp_path / 'train.py'}:objective", *common,
+                     "--budget", "4", "--workers", "2", "--out", run)  # fmt: skip
+    assert code == 0, out
+    assert "4 trials (4 ok" in out and "2 workers" in out
+    code, out = _cli("tune", "--resume", run, "--budget", "6")
+    assert code == 0, out
+    frame = load_results(run, KeyFile(hyperseal_env / "home" / "key"))
+    assert sorted(frame["number"]) == list(range(6)) and set(frame["status"]) == {"ok"}
+    info = json.loads((run / "run.json").read_text())
+    assert info["objective"] == {"kind": "python", "ref": f"{tmp_path / 'train.py'}:objective"}
