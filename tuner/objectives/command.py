@@ -148,8 +148,10 @@ class CommandObjective:
                     epoch = epoch_of(metrics)
                     if epoch is not None and not done and trial.report(epoch, last):
                         return last, "pruned"
-                    if epoch is not None and done:
+                    if epoch is not None and done:  # recorded; it ran to the end regardless
+                        pruned = trial.pruned
                         trial.report(epoch, last)
+                        trial.pruned = pruned
             if done:
                 return last, None
             if self.timeout is not None and time.monotonic() - started > self.timeout:
