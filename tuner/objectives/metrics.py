@@ -117,21 +117,24 @@ class CsvReader:
         self._rows = 0
 
     def poll(self) -> list[Metrics]:
-        rows = self._all()
+        return self._new(final=False)
+
+    def finish(self) -> list[Metrics]:
+        return self._new(final=True)
+
+    def _new(self, final: bool) -> list[Metrics]:
+        rows = self._all(final)
         new, self._rows = rows[self._rows :], max(self._rows, len(rows))
         return new
 
-    def finish(self) -> list[Metrics]:
-        return self.poll()
-
-    def _all(self) -> list[Metrics]:
+    def _all(self, final: bool) -> list[Metrics]:
         try:
             if self.path.stat().st_size > MAX_FILE_BYTES:
                 raise MetricsError(f"{self.where} is larger than {MAX_FILE_BYTES // 1024**2} MiB")
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return []
-        if not text.endswith("\n"):
+        if not final and not text.endswith("\n"):
             text = text[: text.rfind("\n") + 1]  # a row still being written
         rows = list(csv.reader(io.StringIO(text)))
         if len(rows) < 2:
