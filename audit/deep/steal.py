@@ -37,7 +37,7 @@ from audit.deep.calibration import attackers_pick, calibrate, usable
 from audit.deep.combine import solve_reduced
 from audit.deep.equilibrium import EquilibriumEstimate, equilibrium_estimate
 from audit.deep.gradients import LossFn, borrowed, gradient_pass, pick_device
-from audit.deep.groups import ParameterGroup, parameter_groups
+from audit.deep.groups import NORM_TYPES, ParameterGroup, parameter_groups
 from audit.deep.scale import DEFAULT_TOL
 from audit.deep.variants import VariantRow, View, solve_view, view_of
 from audit.errors import AuditOptionError, NoEquationError, UnsupportedModelError
@@ -358,7 +358,10 @@ def steal_weight_decay(
         for view in views.values()
         for row in solve_view(view, confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
     ]
-    normalised = bool(np.any(primary.numeric | primary.fed))
+    if train_mode:
+        normalised = bool(np.any(primary.numeric | primary.fed))
+    else:  # eval mode hides BatchNorm's invariance: judge by the layers the model has
+        normalised = any(isinstance(m, NORM_TYPES) for m in model.modules())
     return _assemble(
         groups=[g for g in groups if g.decayed],
         primary=primary,

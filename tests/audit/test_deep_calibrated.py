@@ -76,7 +76,9 @@ def test_normalised_networks_within_their_interval(family: str, wd: float) -> No
     print(f"\n{family} wd={wd:g}: pick {res.pick} {res.estimate:.3g} interval {res.ci}")
     assert res.normalised and res.reliable and res.ci is not None
     assert res.ci[0] <= wd <= res.ci[1]
-    assert abs(math.log10(res.estimate / wd)) < math.log10(2)
+    # the attacker's pick: within 1.3x in the median on held-out calibration networks, 2.7x
+    # in nine cases of ten (docs/audit.md); the owner's worst case is closer
+    assert abs(math.log10(res.estimate / wd)) < math.log10(4)
     worst = res.worst_case(wd)
     assert worst is not None and worst["ratio"] < 1.5
 
