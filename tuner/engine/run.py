@@ -152,9 +152,9 @@ def start_run(
         with SealedJournal.create(run_dir / JOURNAL_FILE, key) as journal:
             study = _started(run_dir, lambda: target.study(settings, space, journal, None))
             journal.append(target.header())
-            result, warnings = _run(study, run_dir, target, progress)
+            result = _run(study, run_dir, target, progress)
             checkpoint = journal.checkpoint()
-    return _finish(run_dir, target, result, key, vault_path, entry, checkpoint, warnings)
+    return _finish(run_dir, target, result, key, vault_path, entry, checkpoint)
 
 
 def resume_run(
@@ -207,10 +207,10 @@ def resume_run(
         entry = str(info["entry"])
         earlier = float((info.get("summary") or {}).get("seconds") or 0.0)
         write_run_file(run_dir, target, vault_path, entry, status="running")
-        result, warnings = _run(study, run_dir, target, progress)
+        result = _run(study, run_dir, target, progress)
         result.seconds += earlier
         checkpoint = journal.checkpoint()
-    return _finish(run_dir, target, result, key, vault_path, entry, checkpoint, warnings)
+    return _finish(run_dir, target, result, key, vault_path, entry, checkpoint)
 
 
 def _checked_budget(budget: int, records: list[dict[str, Any]]) -> int:
@@ -397,11 +397,8 @@ def _started(run_dir: Path, start: Callable[[], Study]) -> Study:
         raise
 
 
-def _run(
-    study: Study, run_dir: Path, target: RunTarget, progress: Progress | None
-) -> tuple[StudyResult, list[str]]:
+def _run(study: Study, run_dir: Path, target: RunTarget, progress: Progress | None) -> StudyResult:
     best_dir = run_dir / BEST_DIR
-    warnings: list[str] = []
 
     def keep_best(result: TrialResult, state: StudyState) -> None:
         artifacts, result.artifacts = result.artifacts, {}  # a run holds one best at most
@@ -409,12 +406,11 @@ def _run(
         if new_best and target.write_best(best_dir, artifacts, result):
             metrics = {"trial": result.number, "fitness": result.fitness, **result.metrics}
             write_json(best_dir / "metrics.json", metrics)
-            warnings[:] = target.best_warnings(best_dir, result)
         if target.stop_when_failing:
             _stop_if_failing(state.trials)
 
     try:
-        return study.run(progress=progress, on_trial=keep_best), warnings
+        return study.run(progress=progress, on_trial=keep_best)
     except BaseException:
         set_status(run_dir, "interrupted")
         raise
@@ -440,7 +436,6 @@ def _finish(
     vault_path: Path,
     entry: str,
     checkpoint: Any,
-    warnings: list[str],
 ) -> TuneOutcome:
     from tuner.vault import Vault
 
@@ -458,6 +453,8 @@ def _finish(
         document.setdefault("config", dict(best.params))
     vault = Vault.open(vault_path, key)
     vault.put(entry, document)
+    best_dir = run_dir / BEST_DIR
+    warnings = target.best_warnings(best_dir, best) if best and best_dir.is_dir() else []
     summary = run_summary(result)
     if warnings:
         summary["warnings"] = list(warnings)
