@@ -60,7 +60,10 @@ def tune(
         None, help="The fitness is this metric, by its exact name (e.g. 'metrics/mAP50-95(B)')."
     ),
     artifact: list[str] = typer.Option(
-        [], "--artifact", help="With --command: a file or folder it writes, kept as best/."
+        [],
+        "--artifact",
+        metavar="PATH",
+        help="With --command: a file or folder it writes, kept as best/ (repeatable).",
     ),
     trial_timeout: float | None = typer.Option(
         None, help="Seconds a --command trial may run before it is stopped."
