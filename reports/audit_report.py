@@ -364,9 +364,9 @@ def _model_defences(audit: ModelAudit, redact: bool) -> Section:
         return section.add(Note("The audit tried no defence."))
     section.add(plots_audit.defence_tradeoff(audit, redact))
     rows, highlight = [], set()
-    for i, d in enumerate(defences):
+    for d in defences:
         if d.get("recommended"):
-            highlight.add(i)
+            highlight.add(len(rows))
         name = str(d.get("defence", "?")) + (" ★ recommended" if d.get("recommended") else "")
         if redact:
             err: list[str] = [fmt.error_category(d.get("log10_error"), d.get("relative_error"))]
@@ -377,6 +377,8 @@ def _model_defences(audit: ModelAudit, redact: bool) -> Section:
                 fmt.sci(d.get("log10_error")),
             ]
         rows.append((name, *err, fmt.score(d.get("mAP")), fmt.signed(d.get("mAP_lost"))))
+        if str(d.get("defence", "")).startswith("rescale"):
+            rows.append(_adaptive_row(d, redact))
     columns = (
         "defence",
         *(("estimation error",) if redact else ("estimate", "relative error", "|log10 ratio|")),
@@ -391,9 +393,19 @@ def _model_defences(audit: ModelAudit, redact: bool) -> Section:
             numeric=numeric,
             highlight=frozenset(highlight),
             caption="round:k keeps k decimals of every released weight; "
-            "noise:s adds Gaussian noise of relative scale s.",
+            "noise:s adds Gaussian noise of relative scale s; rescale:C reparametrises the "
+            "network without changing its outputs, and the row under it is the attacker "
+            "who knows that and undoes it.",
         )
     )
+
+
+def _adaptive_row(d: dict[str, Any], redact: bool) -> tuple[str, ...]:
+    """The adaptive attacker against a rescale defence, as a row under it."""
+    estimate, rel = d.get("adaptive_estimate"), d.get("adaptive_relative_error")
+    if redact:
+        return ("  ↳ adaptive attacker", fmt.error_category(None, rel), DASH, DASH)
+    return ("  ↳ adaptive attacker", fmt.sci(estimate, 3), fmt.sci(rel), DASH, DASH, DASH)
 
 
 # -- reproduction --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -342,8 +343,13 @@ def test_tiny_fcos_outputs_and_map_unchanged(fcos: dict[str, Any]) -> None:
     assert before["mAP"] > 0 and abs(before["mAP"] - after["mAP"]) <= 1e-6
 
 
-def test_audit_model_prices_rescale_with_the_adaptive_attacker(fcos: dict[str, Any]) -> None:
+def test_audit_model_prices_rescale_with_the_adaptive_attacker(
+    fcos: dict[str, Any], tmp_path: Path
+) -> None:
     from audit.deep.model_audit import DEFENCE_COLUMNS, audit_model
+    from audit.deep.results import save_detector_audit
+    from reports import render_audit_report
+    from tuner.vault import KeyFile, generate_key_file
 
     report = audit_model(
         fcos["release"], fcos["splits"], truth=fcos["config"].to_dict(),
@@ -358,3 +364,13 @@ def test_audit_model_prices_rescale_with_the_adaptive_attacker(fcos: dict[str, A
     assert any(note.startswith("rescale:4: rescaled 13") for note in report.notes)
     rows = {r["defence"]: r for r in report.document()["defences"]}
     assert set(rows["rescale:4"]) >= {"adaptive_estimate", "adaptive_relative_error"}
+    # the reports show the adaptive attacker under the rescale row; redacted, without its number
+    generate_key_file(tmp_path / "k.key")
+    out = save_detector_audit(report, tmp_path / "out", KeyFile(tmp_path / "k.key"))
+    shown = render_audit_report(out, KeyFile(tmp_path / "k.key")).markdown.read_text()
+    hidden = render_audit_report(out, KeyFile(tmp_path / "k.key"), redact=True)
+    value = rows["rescale:4"]["adaptive_estimate"]
+    assert "adaptive attacker" in shown and f"{value:.3e}" in shown
+    redacted = hidden.markdown.read_text()
+    assert "adaptive attacker" in redacted
+    assert f"{value:.3e}" not in redacted and f"{value:.2e}" not in redacted
