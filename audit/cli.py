@@ -337,7 +337,13 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
         typer.echo(f"estimate   weight_decay ≈ {_sci(report.weight_decay)}{ci}")
         usable = int(est.variants["usable"].sum()) if est.variants is not None else 0
         total = len(est.variants) if est.variants is not None else 0
-        typer.echo(f"pick       {est.pick}: {est.pick_reason} ({usable} of {total} usable)")
+        if est.reliable:
+            typer.echo(f"pick       {est.pick}: {est.pick_reason} ({usable} of {total} usable)")
+        else:
+            typer.echo(
+                f"pick       none ({est.pick} shown, uncorrected): {est.pick_reason} "
+                f"(of {total} variants)"
+            )
         typer.echo(
             f"plain      {_sci(est.plain_estimate)}   (the paper's estimate over every decayed "
             "parameter)"
@@ -365,12 +371,14 @@ def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
             else ""
         )
         typer.echo(
-            f"channel 2  wd/lr_eff ≥≈ {_sci(second['estimate'])} from the norms of "
+            f"channel 2  wd/lr_eff ≈ {_sci(second['estimate'])} from the norms of "
             f"{second['groups']} scale-invariant groups{against}"
         )
     judged = (
         f" (owner's worst case, {report.worst_case['variant']})"
         if report.worst_case is not None
+        else " (no variant usable without the truth)"
+        if report.truth is not None and report.verdict == "resists"
         else ""
     )
     typer.echo(f"verdict    {report.verdict}{judged}: {describe_verdict(report.verdict)}")

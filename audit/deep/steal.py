@@ -499,9 +499,9 @@ def _assemble(
         if portfolio:
             ci = None
             notes.append(
-                f"unreliable: {reason}. The estimate shown is the informative-group "
-                "solve without correction; the weights do not let an attacker pin the "
-                "weight decay down by any variant tried"
+                "unreliable: the estimate shown is the informative-group solve without "
+                "correction; the weights do not let an attacker pin the weight decay down "
+                "by any variant tried"
             )
     mean_dots, wsq, bsq = primary.mean_dots, primary.weight_sq, primary.mean_grad_sq
     inf = primary.informative
