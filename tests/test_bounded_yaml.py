@@ -86,3 +86,13 @@ def test_vault_put_refuses_an_alias_bomb_a_device_and_an_oversized_stdin(tmp_pat
         assert result.exit_code == 10, (name, result.output)
         assert message in result.output and result.output.count("\n") == 1, result.output
     assert vault.read_bytes() == before
+
+
+def test_an_optimizer_option_that_is_an_alias_bomb_is_refused() -> None:
+    from tuner.tune_cli import _options
+
+    levels = ["&a [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"&{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(8)]
+    with pytest.raises(ConfigError, match=r"--optimizer-option popsize: expands to more than"):
+        _options(["popsize=[" + ", ".join(levels) + "]"])
+    assert _options(["popsize=12", "scale=[1, 2]"]) == {"popsize": 12, "scale": [1, 2]}

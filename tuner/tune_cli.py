@@ -299,6 +299,7 @@ def _options(pairs: list[str]) -> dict[str, object]:
     import yaml
 
     from tuner.errors import ConfigError
+    from tuner.yamlfile import load_yaml
 
     options: dict[str, object] = {}
     for pair in pairs:
@@ -306,7 +307,8 @@ def _options(pairs: list[str]) -> dict[str, object]:
         if not sep or not name:
             raise ConfigError(f"--optimizer-option {pair!r} is not KEY=VALUE")
         try:
-            options[name.strip()] = yaml.safe_load(value)
+            where = f"--optimizer-option {name.strip()}"  # alias bombs refused, as in files
+            options[name.strip()] = load_yaml(value, where=where, error=ConfigError)
         except yaml.YAMLError:
             raise ConfigError(
                 f"--optimizer-option {pair!r}: {value!r} is not a valid value (YAML);"
