@@ -22,7 +22,7 @@ seeds, with the range) and how many seeds each verdict gets from the worst
 case (leaks ≤ 1.5x, partial ≤ 10x, resists). A tiny FCOS checks outputs and
 mAP.
 
-    python benchmarks/audit_rescale.py [--seeds 5] [--gn-steps 2000] [--json OUT]
+    python benchmarks/audit_rescale.py [--seeds 5] [--only-gn | --only-fcos] [--json OUT]
 """
 
 from __future__ import annotations
@@ -183,11 +183,47 @@ def line(row: dict[str, Any]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def fcos_check(images: int, epochs: int) -> dict[str, Any]:
-    """A tiny FCOS: outputs, detections and mAP before and after rescale:4 and rescale:100."""
+def second_channel(model: nn.Module, batches: Any, run: Any) -> dict[str, float]:
+    """``‖g_B‖² / (2‖w‖²)`` of the layers feeding a norm: pooled, median over layers, range.
+
+    The second channel (:mod:`audit.deep.equilibrium`) reads ``wd·(1 − m)/lr``
+    from it; rescaling a layer feeding a norm by ``c`` divides its ratio by ``c⁴``.
+    """
+    from audit.deep.detector import detector_loss
+    from audit.deep.reparam import _modules
+
+    net = copy.deepcopy(model)
+    feeds = [f.layer for f in trace(net, run).norm_feeds]
+    modules = _modules(net)
+    net.train()
+    grad_sq = dict.fromkeys(feeds, 0.0)
+    n = 0
+    for batch in batches:
+        n += 1
+        net.zero_grad()
+        detector_loss(net, batch).backward()
+        for f in feeds:
+            for p in modules[f].parameters(recurse=False):
+                grad_sq[f] += float(p.grad.double().pow(2).sum()) if p.grad is not None else 0.0
+    weight_sq = {
+        f: sum(float(p.detach().double().pow(2).sum()) for p in modules[f].parameters(False))
+        for f in feeds
+    }
+    per = [grad_sq[f] / n / (2 * weight_sq[f]) for f in feeds]
+    return {
+        "pooled": sum(grad_sq.values()) / n / (2 * sum(weight_sq.values())),
+        "median": math.exp(statistics.median(math.log(v) for v in per)),
+        "low": min(per),
+        "high": max(per),
+    }
+
+
+def fcos_check(images: int, epochs: int, seeds: int) -> dict[str, Any]:
+    """A tiny FCOS: outputs and mAP after rescale:4 and rescale:100, and the second channel."""
     import os
 
     os.environ.setdefault("HYPERSEAL_CACHE", tempfile.mkdtemp())
+    from audit.deep.detector import DetectorBatches
     from audit.deep.reparam import detector_probe
     from tuner.data.dataset import DetectionDataset
     from tuner.data.resolve import resolve_data
@@ -203,7 +239,7 @@ def fcos_check(images: int, epochs: int) -> dict[str, Any]:
     net = net.cpu().eval()
     cpu = torch.device("cpu")
     base = evaluate_model(net, val, cpu)["mAP"]
-    out = {"mAP": base, "defences": []}
+    out: dict[str, Any] = {"mAP": base, "defences": [], "second_channel": []}
     for factor in (4.0, 100.0):
         defended = copy.deepcopy(net)
         start = time.perf_counter()
@@ -217,6 +253,21 @@ def fcos_check(images: int, epochs: int) -> dict[str, Any]:
         })  # fmt: skip
         print(f"tiny FCOS rescale:{factor:g}: {report.describe()}; mAP {base:.6f} -> {m:.6f} "
               f"({seconds:.2f} s)", flush=True)  # fmt: skip
+    # the second channel, in units of its target wd·(1 − momentum)/lr
+    target = config.weight_decay * (1 - config.momentum) / config.lr
+    batches = DetectorBatches(train_set, config.batch_size, seed=0)
+    run = detector_probe(val)
+    for factor in (1.0, 4.0, 100.0):
+        for seed in range(1 if factor == 1 else seeds):
+            defended = copy.deepcopy(net)
+            if factor > 1:
+                rescale(defended, run, factor=factor, seed=seed)
+            found = {k: v / target for k, v in second_channel(defended, batches, run).items()}
+            out["second_channel"].append({"C": factor, "seed": seed, **found})
+            print(f"tiny FCOS second channel, {'none' if factor == 1 else f'rescale:{factor:g}'} "
+                  f"seed {seed}: pooled {found['pooled']:.3g}x, median over layers "
+                  f"{found['median']:.3g}x, layers {found['low']:.2g}-{found['high']:.2g}x "
+                  "of wd(1-m)/lr", flush=True)  # fmt: skip
     return out
 
 
@@ -226,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gn-steps", type=int, default=1500, help="SGD steps of the GN CNN.")
     parser.add_argument("--skip-gn", action="store_true", help="Leave out the GN CNN (slow).")
     parser.add_argument("--only-gn", action="store_true", help="Only the GN CNN.")
+    parser.add_argument("--only-fcos", action="store_true", help="Only the tiny FCOS.")
+    parser.add_argument("--fcos-images", type=int, default=128, help="Synthetic scenes.")
+    parser.add_argument("--fcos-epochs", type=int, default=20)
     parser.add_argument("--json", type=Path, default=None, help="Also write the rows here.")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -244,17 +298,17 @@ def main(argv: list[str] | None = None) -> int:
           "channel median | owner's worst case | leaks/partial/resists |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rows: list[dict[str, Any]] = []
-    for wd in (1e-3, 1e-2, 1e-1) if not args.only_gn else ():
+    for wd in (1e-3, 1e-2, 1e-1) if not (args.only_gn or args.only_fcos) else ():
         net = train(mlp(None), mse, batch, wd, 1500, 0.2, False)
         rows += family("ReLU MLP", net, mse, batch, run, wd, False, factors, args.seeds)
-    for wd in (1e-3, 1e-2, 1e-1) if not args.only_gn else ():
+    for wd in (1e-3, 1e-2, 1e-1) if not (args.only_gn or args.only_fcos) else ():
         net = train(mlp(nn.BatchNorm1d), mse, batch, wd, 1500, 0.2, False)
         rows += family("BN MLP", net, mse, batch, run, wd, False, factors, args.seeds)
-    for wd in (1e-3, 1e-2) if not args.only_gn else ():
+    for wd in (1e-3, 1e-2) if not (args.only_gn or args.only_fcos) else ():
         net = train(mlp(nn.BatchNorm1d), mse, batch, wd, 1500, 0.2, True)
         rows += family("BN MLP, norms decayed", net, mse, batch, run, wd, True, factors,
                        args.seeds)  # fmt: skip
-    if not args.skip_gn:
+    if not (args.skip_gn or args.only_fcos):
         from sklearn.datasets import load_digits
 
         digits = load_digits()
@@ -272,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"(GN CNN, wd {wd:g}: {seconds:.0f} s of training, final loss "
                   f"{float(ce(net, gbatch).detach()):.3f})", flush=True)  # fmt: skip
             rows += family("GN CNN", net, ce, gbatch, grun, wd, False, factors, args.seeds)
-    fcos = fcos_check(48, 6) if not args.only_gn else {}
+    fcos = fcos_check(args.fcos_images, args.fcos_epochs, 3) if not args.only_gn else {}
     if args.json is not None:
         args.json.write_text(json.dumps({"rows": rows, "fcos": fcos}, indent=1))
     return 0
