@@ -389,3 +389,46 @@ def test_a_file_objective_runs_in_worker_processes_and_resumes(
     assert sorted(frame["number"]) == list(range(6)) and set(frame["status"]) == {"ok"}
     info = json.loads((run / "run.json").read_text())
     assert info["objective"] == {"kind": "python", "ref": f"{tmp_path / 'train.py'}:objective"}
+
+
+def only_lr(params: dict, trial) -> dict:  # type: ignore[no-untyped-def]
+    """Depends on lr alone; wd and flavor are read but change nothing."""
+    import math
+
+    _ = params["wd"], params["flavor"]
+    return {"score": 1 - (math.log10(params["lr"]) + 2) ** 2}
+
+
+def test_importance_and_freezing_work_for_a_python_objective(hyperseal_env: Path) -> None:
+    space = _space(
+        hyperseal_env, SPACE + "flavor: {type: choice, choices: [a, b, c], default: a}\n"
+    )
+    options = ObjectiveOptions(
+        space, objective=only_lr,
+        settings=StudySettings(budget=16, fitness="score", pruner="none", freeze_unimportant=True,
+                               freeze_after=10, freeze_threshold=0.2),
+    )  # fmt: skip
+    outcome = tune_objective(
+        options, generate_key_file(hyperseal_env / "k.key"), hyperseal_env / "r"
+    )
+    importance = outcome.result.importance
+    assert importance is not None and importance.iloc[0]["param"] == "lr"
+    assert outcome.result.frozen and "lr" not in outcome.result.frozen
+
+
+@pytest.mark.slow  # a Dask local cluster takes seconds to start
+def test_a_command_runs_on_a_dask_local_cluster(
+    hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "train.py").write_text(PROGRAM)
+    (tmp_path / "seen").mkdir()
+    monkeypatch.setenv("SEEN_DIR", str(tmp_path / "seen"))
+    monkeypatch.chdir(tmp_path)
+    code, out = _cli(
+        "tune", "--command", f"{sys.executable} train.py --config {{config}}", "--space",
+        _space(tmp_path), "--fitness", "score", "--budget", "4", "--epochs", "3", "--pruner",
+        "none", "--workers", "2", "--executor", "dask-local", "--artifact", "out/model.bin",
+        "--out", tmp_path / "run",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "4 trials (4 ok" in out and (tmp_path / "run" / "best" / "model.bin").is_file()
