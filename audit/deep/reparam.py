@@ -36,9 +36,9 @@ weight decay's term must be stationary too: per channel
 network is *balanced*). Iterated over all junctions, this restores the balanced
 network whatever factors the defence drew. Where the producer side carries no
 decay (a norm layer's affine parameters under hyperseal's default rule) there
-is no optimum to return to; the attacker then assumes the affine scale was left
-near its initial value 1 (``prior="unit"``) and normalises ``|γ_j|`` to 1.
-Layers feeding a norm are left as they are: nothing pins their scale.
+is no optimum to return to; the attacker then assumes the channels' affine
+scales were equal (``prior="geomean"``) or still at their initial value 1
+(``prior="unit"``). Layers feeding a norm are left as they are: nothing pins their scale.
 :func:`channel_median` is a second adaptive attacker, which needs no prior: the
 median over channels of each junction consumer's own estimate, in which
 symmetrically drawn factors cancel.
@@ -638,15 +638,17 @@ def rebalance(
     rebalanced per channel, ``c_j⁴ = ‖consumer_j‖² / ‖producer_j‖²`` over the
     decayed parameters (training's rule, as in the attack), sweeping until no
     factor moves by more than 1e-6 (at most ``sweeps`` sweeps). A producer
-    without decayed parameters (a norm's affine scale and shift) is normalised
-    to ``|γ_j| = 1`` when ``prior`` is ``unit`` and left alone when ``none``.
+    without decayed parameters (a norm's affine scale and shift) has no such
+    optimum; by ``prior``, its per-channel scales ``|γ_j|`` are set to their
+    geometric mean (``geomean``: they were equal), to 1 (``unit``: their
+    initial value), or left alone (``none``).
 
     Returns:
         The rebalanced copy; ``model`` is not changed. Its attribute
         ``rescale_report`` is the :class:`RescaleReport` of what was rebalanced.
 
     Raises:
-        AuditOptionError: ``prior`` is not ``unit`` or ``none``.
+        AuditOptionError: ``prior`` is not one of :data:`PRIORS`.
     """
     import copy
 
