@@ -126,3 +126,17 @@ def test_equilibrium_estimate_pools_invariant_groups_only() -> None:
     assert est.truth(1e-3, 0.1, 0.9) == pytest.approx(1e-3)
     none = equilibrium_estimate(grad_sq, weight_sq, np.zeros(3, dtype=bool))
     assert math.isnan(none.estimate) and none.ci is None and none.groups == 0
+
+
+def test_bad_portfolio_options_are_one_error() -> None:
+    from audit.errors import AuditOptionError
+
+    X, y = torch.randn(8, 64), torch.randint(0, 10, (8,))
+    with pytest.raises(AuditOptionError, match="batchings 0 must be at least 1"):
+        steal_weight_decay(make_net("mlp-none"), cross_entropy, [(X, y)], batchings=0)
+    single = steal_weight_decay(
+        make_net("mlp-bn"), cross_entropy, [(X[:4], y[:4]), (X[4:], y[4:])], device="cpu",
+        portfolio=False,
+    )  # fmt: skip
+    assert set(single.variants["view"]) == {"train"} and not single.variants["usable"].any()
+    assert not single.reliable and single.pick_reason == "single variant (portfolio off)"
