@@ -353,6 +353,10 @@ def test_kill_resume_and_report_leave_no_searched_value_in_plaintext(
 
     code, out = _cli("tune", "--resume", run, "--budget", "8")
     assert code == 0, out
+    # The killed driver's trial folder (its config in plaintext) was swept by the resumed run.
+    import tempfile
+
+    assert not list(Path(tempfile.gettempdir()).glob(f"hyperseal-trial-{driver.pid}-*"))
     key = KeyFile(hyperseal_env / "home" / "key")
     frame = load_results(run, key)
     assert len(frame) == 8 and sorted(frame["number"]) == list(range(len(frame)))
@@ -432,3 +436,19 @@ def test_a_command_runs_on_a_dask_local_cluster(
     )  # fmt: skip
     assert code == 0, out
     assert "4 trials (4 ok" in out and (tmp_path / "run" / "best" / "model.bin").is_file()
+
+
+def test_orphaned_trial_folders_are_swept(tmp_path: Path) -> None:
+    import subprocess
+
+    from tuner.objectives.workdir import sweep_orphans
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    orphan = tmp_path / f"hyperseal-trial-{gone.stdout.strip()}-3-abc"
+    orphan.mkdir()
+    (orphan / "config.json").write_text('{"lr": 0.0123457}')
+    mine = tmp_path / f"hyperseal-trial-{os.getpid()}-4-abc"
+    mine.mkdir()
+    assert sweep_orphans(tmp_path) == [orphan]
+    assert not orphan.exists() and mine.exists()

@@ -24,7 +24,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 from tuner.errors import ConfigError
 from tuner.objectives.metrics import MetricsReader, epoch_of, reader_for
+from tuner.objectives.workdir import new_trial_dir, remove
 from tuner.search.trial import TrialContext, TrialPruned, masked_reason
 
 CONFIG_PLACEHOLDERS = {"{config}": "json", "{config.json}": "json", "{config.yaml}": "yaml"}
@@ -84,12 +84,12 @@ class CommandObjective:
         return "json"
 
     def __call__(self, params: dict[str, Any], trial: TrialContext) -> dict[str, float]:
-        workdir = Path(tempfile.mkdtemp(prefix=f"hyperseal-trial-{trial.number}-"))
+        workdir = new_trial_dir(trial.number)
         trial.workdir = str(workdir)
         try:
             return self._run(params, trial, workdir)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove(workdir)
 
     def _run(self, params: dict[str, Any], trial: TrialContext, workdir: Path) -> dict[str, float]:
         from tuner.objectives.artifacts import pack

@@ -13,15 +13,14 @@ import hashlib
 import importlib
 import importlib.util
 import math
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuner.errors import ConfigError
+from tuner.objectives.workdir import new_trial_dir, remove
 from tuner.search.trial import TrialContext
 
 _LOADED: dict[str, Callable[..., Any]] = {}
@@ -159,7 +158,7 @@ class PythonObjective:
         from tuner.objectives.artifacts import pack
 
         function = self.function or load_objective(str(self.ref))
-        workdir = Path(tempfile.mkdtemp(prefix=f"hyperseal-trial-{trial.number}-"))
+        workdir = new_trial_dir(trial.number)
         trial.workdir = str(workdir)
         tracked = TrackedParams(params)
         try:
@@ -175,7 +174,7 @@ class PythonObjective:
                 trial.artifacts["files"] = pack(trial.artifact_paths, Path.cwd())
             return metrics
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            remove(workdir)
 
     def _metrics(self, result: Any) -> dict[str, float]:
         if isinstance(result, bool) or result is None:
