@@ -526,9 +526,12 @@ def audit_model(
     recommended: str | None = "none" if verdict == "resists" else None
     if plan:
         t0 = time.perf_counter()
+        judged_undefended = (
+            (worst["estimate"] if worst else math.nan) if true_wd is not None else result.estimate
+        )
         table = _price_defences(
-            net, plan, attack, result.estimate, true_wd, DetectionDataset(splits.val), dev, seed,
-            rule=bool(rule), notes=notes, batches=batches,
+            net, plan, attack, judged_undefended, true_wd, DetectionDataset(splits.val), dev,
+            seed, rule=bool(rule), notes=notes, batches=batches,
         )  # fmt: skip
         times["defences"] = time.perf_counter() - t0
         if verdict != "resists":
@@ -730,6 +733,10 @@ def _price_defences(
 ) -> pd.DataFrame:
     """Attack each defended copy again and re-evaluate its validation mAP.
 
+    With the truth, each row's estimate is the owner's worst case of the
+    re-attack (as the verdict judges the undefended weights), so a defence is
+    recommended only when no usable variant stays within 10x.
+
     A ``rescale`` defence is also attacked by the adaptive attackers, who
     rebalance the network first (:func:`audit.deep.reparam.rebalance`) or take
     the median of per-channel estimates (:func:`audit.deep.reparam.channel_median`).
@@ -752,7 +759,7 @@ def _price_defences(
     for defence in plan:
         defended = copy.deepcopy(net)
         done = apply_defence(defended, defence, seed=seed, run=run)
-        estimate = _attempt(attack, defended)
+        estimate = _attempt(attack, defended, truth)
         adaptive = None
         if done is not None and run is not None:
             adaptive = _adaptive(defended, attack, run, rule, truth, batches, dev)
@@ -764,12 +771,20 @@ def _price_defences(
     return pd.DataFrame(rows, columns=list(DEFENCE_COLUMNS))
 
 
-def _attempt(attack: Any, model: Any) -> float:
-    """The attack's estimate, ``nan`` where it finds no equation (rounding zeroed every weight)."""
+def _attempt(attack: Any, model: Any, truth: float | None = None) -> float:
+    """What the attack gets from ``model``, ``nan`` where it finds no equation.
+
+    With the truth, the owner's worst case (the usable variant closest to it,
+    ``nan`` when none is usable), as the verdict judges; else the attacker's pick.
+    """
     try:
-        return float(attack(model).estimate)
-    except (NoEquationError, NonFiniteError):
+        result = attack(model)
+    except (NoEquationError, NonFiniteError):  # e.g. rounding zeroed every weight
         return math.nan
+    if truth is None or not truth > 0:
+        return float(result.estimate)
+    worst = result.worst_case(truth)
+    return float(worst["estimate"]) if worst is not None else math.nan
 
 
 def _adaptive(
@@ -792,7 +807,7 @@ def _adaptive(
     from audit.deep.reparam import channel_median, rebalance
 
     found = [
-        _attempt(attack, rebalance(model, run, decay_norm_and_bias=rule, prior=prior))
+        _attempt(attack, rebalance(model, run, decay_norm_and_bias=rule, prior=prior), truth)
         for prior in ("geomean", "unit")
     ]
     if batches is not None:

@@ -124,7 +124,9 @@ def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
     assert list(table.columns) == list(DEFENCE_COLUMNS)
     assert list(table["defence"]) == ["none", "round:2", "noise:1e-2"]
     assert table["mAP"].between(0, 1).all() and table["recommended"].sum() <= 1
-    assert table.loc[0, "mAP_lost"] == 0 and table.loc[0, "estimate"] == pytest.approx(est.estimate)
+    # with the truth, each row judges the owner's worst case: here no usable variant, none
+    undefended = table.loc[0, "estimate"]
+    assert table.loc[0, "mAP_lost"] == 0 and (undefended is None or math.isnan(undefended))
     assert set(report.summary()) == SUMMARY_KEYS
     document = report.document()
     assert set(document) == DOCUMENT_KEYS
