@@ -23,6 +23,17 @@ def _one_blas_thread() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for tests that train or attack small networks (a shared machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def diabetes() -> Dataset:
     """Diabetes, standardised (331 training rows, 10 features)."""

@@ -37,13 +37,7 @@ from tuner.train.params import split_decayed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _mse(model: nn.Module, batch: Batch) -> torch.Tensor:

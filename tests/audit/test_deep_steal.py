@@ -9,7 +9,6 @@ BatchNorm sees exactly the batch the audit evaluates).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,13 +21,7 @@ from audit.deep.steal import GROUP_COLUMNS, steal_weight_decay
 from audit.errors import AuditOptionError, NoEquationError, NonFiniteError, UnsupportedModelError
 from tuner.train.params import split_decayed
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _mse(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
