@@ -8,6 +8,7 @@ Where things are (by file name, as the design asks):
 * :mod:`audit.deep.batching`: random batchings of the attacker's data.
 * :mod:`audit.deep.variants`: views and solves (pooled, balanced, best group, plain).
 * :mod:`audit.deep.calibration`: the attacker's pick and its calibrated interval.
+* :mod:`audit.deep.outcome`: the :class:`WeightDecayEstimate` the attack returns.
 * :mod:`audit.deep.equilibrium`: the second channel, ``wd / lr_eff`` from invariant norms.
 * :mod:`audit.deep.testing`: small networks trained with a known weight decay.
 * :mod:`audit.deep.groups`: parameter groups and the architectural norm probe.
