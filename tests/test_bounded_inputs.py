@@ -253,3 +253,36 @@ def test_a_run_file_that_is_a_device_is_not_read(tmp_path: Path) -> None:
     (tmp_path / RUN_FILE).symlink_to("/dev/zero")
     with pytest.raises(ConfigError, match="is not a hyperseal tuning run"):
         read_run_file(tmp_path)
+
+
+def test_a_large_real_annotation_file_is_read_once_the_limit_is_raised(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The defaults hold hostile files to 200 MiB; a real COCO file needs the limit raised."""
+    from tuner.bounded import ANNOTATION_LIMIT_ENV, MAX_JSON_MEMORY, MiB, json_memory
+    from tuner.data.coco import load_coco
+
+    images = [{"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 64} for i in range(16000)]
+    annotations = [
+        {"id": i, "image_id": i, "category_id": 1, "bbox": [1.5, 2.5, 10.0, 12.0], "area": 120.0,
+         "iscrowd": 0, "segmentation": [[1.5, 2.5, 11.5, 2.5, 11.5, 14.5, 1.5, 14.5] * 32]}
+        for i in range(16000)
+    ]  # fmt: skip
+    path = tmp_path / "instances_train.json"
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "car"}]}))  # fmt: skip
+    # small on disk, costly once parsed
+    assert path.stat().st_size < 64 * MiB < MAX_JSON_MEMORY < json_memory(path.read_bytes())
+    with pytest.raises(DataError, match=rf"over the limit of 128 MiB; .*{ANNOTATION_LIMIT_ENV}"):
+        load_coco(path, tmp_path, check_images=False)
+    monkeypatch.setenv(ANNOTATION_LIMIT_ENV, "64")
+    split = load_coco(path, tmp_path, check_images=False)
+    assert len(split.images) == 16000
+    monkeypatch.setenv(ANNOTATION_LIMIT_ENV, "1")
+    with pytest.raises(
+        DataError, match=rf"over the limit of 1 MiB; .*{ANNOTATION_LIMIT_ENV} \(now 1\)"
+    ):
+        load_coco(path, tmp_path, check_images=False)
+    monkeypatch.setenv(ANNOTATION_LIMIT_ENV, "lots")
+    with pytest.raises(DataError, match="must be a whole number of MiB"):
+        load_coco(path, tmp_path, check_images=False)

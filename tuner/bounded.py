@@ -39,6 +39,11 @@ MAX_ANNOTATION_BYTES = 64 * MiB
 MAX_JSON_MEMORY = 128 * MiB
 #: A YAML file (search space, train config, ``vault put``).
 MAX_YAML_BYTES = 1 * MiB
+#: Raises the annotation file's limits, in MiB on disk (real COCO files are bigger than the
+#: default; parsing one costs up to 16 times its size): an explicit, per-process choice.
+ANNOTATION_LIMIT_ENV = "HYPERSEAL_MAX_ANNOTATION_MIB"
+#: Parsed memory allowed per byte of a raised annotation limit (COCO's measured worst).
+ANNOTATION_MEMORY_FACTOR = 16
 
 ErrorType = type[HypersealError]
 
@@ -174,26 +179,72 @@ def json_memory(data: bytes | str) -> int:
 
 
 def check_json_memory(
-    path: str | os.PathLike[str], data: bytes | str, what: str, error: ErrorType
+    path: str | os.PathLike[str],
+    data: bytes | str,
+    what: str,
+    error: ErrorType,
+    memory_limit: int = MAX_JSON_MEMORY,
+    hint: str = "check that this is the right file",
 ) -> None:
-    """Refuse a JSON text whose parsed form would exceed :data:`MAX_JSON_MEMORY`."""
+    """Refuse a JSON text whose parsed form would exceed ``memory_limit``."""
     cost = json_memory(data)
-    if cost > MAX_JSON_MEMORY:
+    if cost > memory_limit:
         raise error(
             f"{path}: {what} would take about {size_text(cost)} of memory to parse, over the "
-            f"limit of {size_text(MAX_JSON_MEMORY)}; check that this is the right file"
+            f"limit of {size_text(memory_limit)}; {hint}"
         )
 
 
-def load_json(path: str | os.PathLike[str], limit: int, what: str, error: ErrorType) -> Any:
+def annotation_limits(error: ErrorType = HypersealError) -> tuple[int, int, str]:
+    """``(bytes on disk, parsed memory, hint)`` allowed for a COCO annotation file.
+
+    The defaults keep a hostile file within the 200 MiB every input is held to;
+    :data:`ANNOTATION_LIMIT_ENV` raises both for a real dataset (COCO's
+    ``instances_val2017.json`` is 25 MB, ``instances_train2017.json`` 448 MB).
+
+    Raises:
+        HypersealError: ``error``: the variable is not a whole number of MiB above 0.
+    """
+    raw = os.environ.get(ANNOTATION_LIMIT_ENV, "").strip()
+    if not raw:
+        hint = (
+            "check that this is the right file; for a large real dataset raise the limit "
+            f"with {ANNOTATION_LIMIT_ENV}=MIB (e.g. 1024)"
+        )
+        return MAX_ANNOTATION_BYTES, MAX_JSON_MEMORY, hint
+    try:
+        mib = int(raw)
+    except ValueError:
+        mib = 0
+    if mib < 1:
+        raise error(f"{ANNOTATION_LIMIT_ENV}={raw!r} must be a whole number of MiB, e.g. 1024")
+    size = mib * MiB
+    hint = f"check that this is the right file, or raise {ANNOTATION_LIMIT_ENV} (now {mib})"
+    return size, max(MAX_JSON_MEMORY, ANNOTATION_MEMORY_FACTOR * size), hint
+
+
+def with_hint(message: str, hint: str) -> str:
+    """A size refusal whose advice is ``hint`` (e.g. how to raise the limit)."""
+    return message.replace("check that this is the right file", hint, 1)
+
+
+def load_json(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str,
+    error: ErrorType,
+    *,
+    memory_limit: int = MAX_JSON_MEMORY,
+    hint: str = "check that this is the right file",
+) -> Any:
     """Read and parse a JSON file, bounded in size and in parsed memory.
 
     Raises:
-        HypersealError: ``error``: as :func:`read_bytes`, over :data:`MAX_JSON_MEMORY`
+        HypersealError: ``error``: as :func:`read_bytes`, over ``memory_limit``
             once parsed, or not valid JSON (with its line and column).
     """
     data = read_bytes(path, limit, what, error)
-    check_json_memory(path, data, what, error)
+    check_json_memory(path, data, what, error, memory_limit, hint)
     try:
         return json.loads(data)
     except json.JSONDecodeError as exc:

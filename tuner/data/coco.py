@@ -33,7 +33,7 @@ from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from tuner.bounded import MAX_ANNOTATION_BYTES, load_json
+from tuner.bounded import annotation_limits, load_json, with_hint
 from tuner.errors import DataError
 
 #: How far, in pixels, a box may cross its image's border before it is an error.
@@ -227,7 +227,13 @@ def _read_json(path: Path) -> Any:
         )
     if path.is_dir():
         raise DataError(f"annotation file is not a file: {path}; give a COCO instances json")
-    return load_json(path, MAX_ANNOTATION_BYTES, "the annotation file", DataError)
+    limit, memory, hint = annotation_limits(DataError)
+    try:
+        return load_json(
+            path, limit, "the annotation file", DataError, memory_limit=memory, hint=hint
+        )
+    except DataError as exc:
+        raise DataError(with_hint(str(exc), hint)) from None
 
 
 def _is_int(value: Any) -> bool:

@@ -231,9 +231,13 @@ def _signature(found: dict[str, tuple[Path, Path]]) -> _Signature | None:
 
 
 def _sha256(path: Path) -> str:
-    from tuner.bounded import MAX_ANNOTATION_BYTES, check_file
+    from tuner.bounded import annotation_limits, check_file, with_hint
 
-    check_file(path, MAX_ANNOTATION_BYTES, "the annotation file", DataError)  # not /dev/zero
+    limit, _, hint = annotation_limits(DataError)
+    try:
+        check_file(path, limit, "the annotation file", DataError)  # not /dev/zero
+    except DataError as exc:
+        raise DataError(with_hint(str(exc), hint)) from None
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
