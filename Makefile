@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all bench lint clean
+.PHONY: install demo test test-all bench bench-ultralytics lint clean
 
 install: $(STAMP)
 
@@ -35,6 +35,12 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) benchmarks/run_all.py
+
+# Ultralytics' own tuner against `hyperseal tune`, same YOLO training and budget (not in
+# `make bench`: about 30 min on 2 CPU cores). Its options: make bench-ultralytics ARGS='--device 0 --trials 30'
+bench-ultralytics: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[examples]'
+	$(PY) benchmarks/vs_ultralytics.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
