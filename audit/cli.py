@@ -221,7 +221,12 @@ def model_cmd(
     force: bool = typer.Option(
         False, "--force", help="Write into a non-empty --out (an earlier audit is replaced)."
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    as_json: bool = typer.Option(
+        False,
+        "--json",
+        help="Print exactly one JSON object: a PLAINTEXT export (the estimate, and with "
+        "--vault the truth and recipe values).",
+    ),
     passphrase_file: PassphraseFileOption = None,
     key_file: KeyFileOption = None,
     identity: IdentityOption = None,
@@ -303,15 +308,62 @@ def _sci(value: Any, digits: int = 3) -> str:
     return f"{float(value):.{digits - 1}e}"
 
 
-def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
-    from audit.deep.verdict import describe_verdict
+SOURCES = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
 
-    sources = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
-    a, m = report.assumptions, report.model
+
+def _print_model_audit(report: Any, out: Path, tolerance: float) -> None:
+    from tuner import plaintext
+
+    m = report.model
     typer.echo(
         f"model      {m['arch']}/{m['backbone']}, {m['image_size']} px "
         f"(weights {report.weights_sha256[:12]}…)"
     )
+    if plaintext.stdout_is_terminal():
+        _print_model_audit_values(report, out, tolerance)
+    else:
+        _print_model_audit_sealed(report, out)
+
+
+def _print_model_audit_sealed(report: Any, out: Path) -> None:
+    """Into a pipe or a file: what summary.json holds, no estimate, truth or recipe value."""
+    from audit.deep.verdict import describe_verdict
+
+    a, summary = report.assumptions, report.summary()
+    batches = (
+        "in batches of the training batch size"
+        if a["batch_size_source"] == "vault"
+        else f"{a['batches']} batch{'es' if a['batches'] != 1 else ''} of {_batch_images(a)}"
+    )
+    typer.echo(
+        f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
+        f"'{report.data}': {batches} (batch size {SOURCES[a['batch_size_source']]}), "
+        "train mode, no augmentation"
+    )
+    typer.echo(f"optimizer  {summary['optimizer_family']} ({SOURCES[a['optimizer_source']]})")
+    verdict = summary["verdict"]
+    meaning = (
+        "saying why would name a searched part of the recipe"
+        if verdict == "sealed"
+        else describe_verdict(verdict)
+    )
+    typer.echo(f"verdict    {verdict}: {meaning}")
+    if summary["recommended_defence"] is not None:
+        typer.echo(f"recommend  {summary['recommended_defence']}")
+    typer.echo(
+        "sealed     weight decay estimates, the truth, errors, defences and notes are printed on a"
+        " terminal"
+        f" only, never into a pipe or a file; see them with `hyperseal report audit {out}`"
+        " (or --json, which prints them)"
+    )
+    typer.echo(f"wrote {out}: summary.json (no values) and audit.hsv (sealed)")
+
+
+def _print_model_audit_values(report: Any, out: Path, tolerance: float) -> None:
+    from audit.deep.verdict import describe_verdict
+
+    sources = SOURCES
+    a = report.assumptions
     typer.echo(
         f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
         f"'{report.data}': {a['batches']} batch{'es' if a['batches'] != 1 else ''} of "

@@ -48,9 +48,11 @@ def train(
     from tuner.train.run import run_training
 
     cfg = load_config(config) if config is not None else TrainConfig()
+    # transient: its epochs and steps (which give the batch size) are the recipe's, so the
+    # bar is drawn on a terminal only and never left in a log (tuner.plaintext)
     result = run_training(
         data, cfg, out, arch=arch, backbone=backbone, image_size=image_size, device=device,
-        synthetic_images=images, synthetic_seed=seed, progress=RichProgress(),
+        synthetic_images=images, synthetic_seed=seed, progress=RichProgress(transient=True),
     )  # fmt: skip
     _print_metrics(result.metrics, result.seconds)
     typer.echo(f"model written to {out}")

@@ -9,13 +9,13 @@ read with ``weights_only=True`` when the caller passes one explicitly.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuner.bounded import MAX_MANIFEST_BYTES, load_json
 from tuner.detectors.spec import ModelSpec
 from tuner.errors import ModelError
+from tuner.plaintext import dumps
 
 if TYPE_CHECKING:
     import torch
@@ -58,7 +58,7 @@ def save_release(model: nn.Module, spec: ModelSpec, out: Path, *, overwrite: boo
         "parameters": int(sum(v.numel() for v in state.values())),
     }
     path = out / MANIFEST
-    _write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    _write(path, dumps("manifest.json", manifest))
     return path
 
 
@@ -78,7 +78,7 @@ def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
         "parameters": parameters,
     }
     path = out / MANIFEST
-    _write(path, (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    _write(path, dumps("manifest.json", manifest))
     return path
 
 

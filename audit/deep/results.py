@@ -16,7 +16,6 @@ notebooks use.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +69,7 @@ def save_detector_audit(
             :func:`audit.output.check_output_folder`) or cannot be written.
         VaultError: the key cannot seal, or the vault cannot be written.
     """
+    from tuner.plaintext import dumps
     from tuner.vault import Vault
 
     out = Path(out)
@@ -77,7 +77,8 @@ def save_detector_audit(
     try:
         out.mkdir(parents=True, exist_ok=True)
         Vault.create(out / VAULT_FILE, key, overwrite=force).put(ENTRY, audit.document())
-        _atomic_text(out / SUMMARY_FILE, json.dumps(audit.summary(), indent=2) + "\n")
+        # fields checked against the plaintext allow-list (tuner.plaintext)
+        _atomic_text(out / SUMMARY_FILE, dumps("audit summary.json", audit.summary()).decode())
         remove_earlier_reports(out)
     except OSError as exc:
         raise AuditOptionError(

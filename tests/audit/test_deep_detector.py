@@ -196,8 +196,10 @@ def test_results_folder_round_trip(world: dict[str, Any], tmp_path: Path) -> Non
 
 
 def test_cli_with_the_vault_prints_estimate_and_verdict(
-    world: dict[str, Any], tmp_path: Path
+    world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # into a pipe the values stay sealed (tests/test_no_plaintext_recipe.py): on a terminal
+    monkeypatch.setattr("tuner.plaintext.stdout_is_terminal", lambda: True)
     out = tmp_path / "result"
     result = run("model", *common(world), "--vault", world["vault"], "--key-file",
                  world["key_path"], "--defend", "round:3,noise:1e-3", "--out", out)  # fmt: skip

@@ -78,9 +78,18 @@ def created_run_dir(run_dir: Path) -> Iterator[None]:
         raise
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as indented JSON through the project's one atomic writer."""
-    write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+def write_json(path: Path, data: dict[str, Any], kind: str | None = None) -> None:
+    """Write ``data`` as indented JSON through the project's one atomic writer.
+
+    ``kind`` (``run.json``, ``best metrics.json``) names the plaintext allow-list the
+    fields are checked against (:mod:`tuner.plaintext`); every file of a run passes one.
+    """
+    from tuner import plaintext
+
+    if kind is not None:
+        write_bytes(path, plaintext.dumps(kind, data))
+    else:
+        write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -118,8 +127,11 @@ def set_status(run_dir: Path, status: str) -> None:
     """Set ``run.json``'s status (``running``, ``interrupted``, ``finished``), if it exists."""
     info = try_read(Path(run_dir) / RUN_FILE)
     if info:
+        from tuner.plaintext import allowed_only
+
         info["status"] = status
-        write_json(Path(run_dir) / RUN_FILE, info)
+        # as read back: fields hyperseal did not write there are dropped, never refused
+        write_json(Path(run_dir) / RUN_FILE, allowed_only(RUN_FILE, info), RUN_FILE)
 
 
 def now() -> str:

@@ -37,6 +37,7 @@ from tuner.engine.folder import (
 )
 from tuner.errors import ConfigError
 from tuner.outputs import folder_name
+from tuner.plaintext import allowed_only
 from tuner.progress import Progress
 from tuner.search.study import Study, StudyResult, StudySettings, StudyState, trials_frame
 from tuner.search.trial import FAILED, OK, TrialResult, masked_reason
@@ -405,7 +406,7 @@ def _run(study: Study, run_dir: Path, target: RunTarget, progress: Progress | No
         new_best = result.status == OK and state.best is result and artifacts
         if new_best and target.write_best(best_dir, artifacts, result):
             metrics = {"trial": result.number, "fitness": result.fitness, **result.metrics}
-            write_json(best_dir / "metrics.json", metrics)
+            write_json(best_dir / "metrics.json", metrics, "best metrics.json")
         if target.stop_when_failing:
             _stop_if_failing(state.trials)
 
@@ -548,9 +549,9 @@ def write_run_file(
         info["summary"] = summary
     else:
         old = try_read(run_dir / RUN_FILE)
-        if old and "summary" in old:
-            info["summary"] = old["summary"]
-    write_json(run_dir / RUN_FILE, info)
+        if old and "summary" in old:  # as read back: only the fields hyperseal writes
+            info["summary"] = allowed_only(RUN_FILE, {"summary": old["summary"]}).get("summary")
+    write_json(run_dir / RUN_FILE, info, RUN_FILE)  # checked: tuner.plaintext
 
 
 def _ensure_vault(path: Path, key: KeySource) -> None:

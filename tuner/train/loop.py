@@ -65,18 +65,13 @@ class TrainResult:
     stopped_early: bool = False
 
     def summary(self) -> dict[str, Any]:
-        """Plain-data metrics for ``metrics.json``: no hyperparameter in it."""
-        return {
-            **{k: round(v, 6) for k, v in self.metrics.items()},
-            "epochs_run": self.epochs_run,
-            "stopped_early": self.stopped_early,
-            "seconds": round(self.seconds, 2),
-            "images_per_second": round(self.images_per_second, 1),
-            "history": [
-                {"epoch": r.epoch, "train_loss": round(r.train_loss, 5), **r.metrics}
-                for r in self.history
-            ],
-        }
+        """``metrics.json`` of the release: the validation metrics, nothing else.
+
+        Not the epochs run, the per-epoch history or the throughput: training ran
+        every epoch of the recipe, so each of them counts its epochs (the throughput
+        and the time with the size of the data do too). See :mod:`tuner.plaintext`.
+        """
+        return {k: round(v, 6) for k, v in self.metrics.items()}
 
 
 def resolve_device(name: str | torch.device | None = None) -> torch.device:

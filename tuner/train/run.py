@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,7 +39,7 @@ def run_training(
     """Train on ``data`` (``"synthetic"`` or a COCO folder) and write a release to ``out``.
 
     ``out`` receives ``weights.safetensors``, ``manifest.json`` (architecture only)
-    and ``metrics.json`` (validation metrics and per-epoch history, no hyperparameter).
+    and ``metrics.json`` (the validation metrics only: nothing that counts the epochs).
 
     Raises:
         ConfigError: ``out`` already holds files (nothing is overwritten), or cannot be
@@ -50,6 +49,7 @@ def run_training(
     from tuner.data.resolve import resolve_data
     from tuner.errors import OutputError
     from tuner.outputs import check_output_folder
+    from tuner.plaintext import dumps
     from tuner.release import save_release
     from tuner.vault.atomic import atomic_write
 
@@ -63,6 +63,7 @@ def run_training(
         config, train_set, val_set, spec, device=device, eval_every=config.epochs, progress=progress
     )
     save_release(result.model, spec, out)
-    text = json.dumps(result.summary(), indent=2) + "\n"
-    atomic_write(out / METRICS_FILE, text.encode("utf-8"), error=OutputError)
+    # validation metrics only: no field that counts the epochs (tuner.plaintext)
+    atomic_write(out / METRICS_FILE, dumps("release metrics.json", result.summary()),
+                 error=OutputError)  # fmt: skip
     return result

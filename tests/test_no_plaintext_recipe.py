@@ -1,0 +1,276 @@
+"""No searched value of the recipe in plaintext: every file and every line hyperseal writes.
+
+Real commands on tiny synthetic data, none with an export: ``tune`` (default space,
+random search, so that trials leave the defaults), ``audit model --vault`` on its best
+model, ``report tune/audit --redact``, and ``train`` on configs drawn from the default
+space (hypothesis). Their stdout and stderr, as a pipe or a log file gets them (no
+terminal), and every file they write are searched for each searched value.
+
+What is searched (the rule, chosen so that a hit is a leak and not chance):
+
+* the values of every trial in the sealed journal and the sealed best config (and, for
+  ``train``, the config it was given); a value equal to its parameter's default is left
+  out (the default space is public, and trial 0 runs it);
+* a float with at least 3 significant digits (``0.0137``, not ``0.02``), in each of its
+  printed forms: ``repr``, ``str``, ``g``, ``.6g``, ``.4g``, ``.3g``, ``e``, ``.3e``, ``.2e``,
+  and for a value in [0, 1] ``.1%``; a form standing on its own (not inside a longer
+  number or word);
+* a choice by name, as a whole word, when it was not the default (``adamw``); names
+  that are ordinary words (``step``, ``constant``) only where they would name the value
+  (quoted, or after ``=`` or ``:``);
+* numbers too short to search as text (a batch size of 4, 8 or 16; an epoch count) where
+  they would be named: ``batch size N``, ``batches of N``, ``batch_size``; and the
+  fields that would count them (a released model's ``metrics.json`` holds the
+  validation metrics only; no progress bar is left in the log);
+* the audit's sealed estimates (estimate, plain estimate, interval) the same way.
+
+Not searched: sealed files (``.hsv``, ``.hsj``: encrypted), the key file, the synthetic
+data cache (the data is not the secret), the ``train --config`` file (the user's input),
+and the tensors of a weights file (only its header is text).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from tuner.main import app
+from tuner.search.space import default_space
+
+TINY = ["--images", "24", "--image-size", "64"]
+SPACE = default_space(epochs=1)
+DEFAULTS = {p.name: p.default for p in SPACE.params if p.kind != "fixed"}
+#: Choice names that are ordinary words: searched only where they would name the value.
+COMMON_WORDS = {"step", "constant"}
+#: Files not searched: sealed (encrypted) and lock files.
+SEALED = {".hsv", ".hsj", ".lock"}
+METRICS = {"mAP", "mAP50", "mAP75", "AR100"}
+
+
+def significant_digits(value: float) -> int:
+    mantissa = f"{abs(value):.6e}".split("e")[0].replace(".", "").rstrip("0")
+    return len(mantissa.lstrip("0"))
+
+
+def float_forms(value: float) -> set[str]:
+    """The printed forms of a float specific enough that a hit is not chance."""
+    if not math.isfinite(value) or value == 0 or significant_digits(value) < 3:
+        return set()
+    forms = {repr(value), str(value), f"{value:g}", f"{value:.6g}", f"{value:.4g}",
+             f"{value:.3g}", f"{value:e}", f"{value:.3e}", f"{value:.2e}"}  # fmt: skip
+    if 0 < value <= 1:
+        forms.add(f"{value:.1%}")
+    return {f for f in forms if sum(c.isdigit() for c in f.split("e")[0]) >= 3}
+
+
+def patterns(name: str, value: Any) -> list[re.Pattern[str]]:
+    """How ``value`` of parameter ``name`` would read in plaintext (see the module's rule)."""
+    if value == DEFAULTS.get(name) or isinstance(value, bool):
+        return []
+    if isinstance(value, float):
+        return [
+            re.compile(r"(?<![\w.])" + re.escape(f) + (r"(?![\w])" if f[-1].isalnum() else ""))
+            for f in float_forms(value)
+        ]
+    if isinstance(value, int):
+        if name != "batch_size":
+            return []
+        n = str(value)
+        return [re.compile(rf"(?i)\b(batch[ _]size[\"']?[:=]?\s*|batch(es)? of ){n}\b")]
+    if isinstance(value, str):
+        word = re.escape(value)
+        if value in COMMON_WORDS:
+            return [re.compile(rf"([\"']{word}[\"']|[=:]\s*{word}\b)")]
+        return [re.compile(rf"(?i)\b{word}\b")]
+    return []
+
+
+def leaks(texts: dict[str, str], secrets: dict[str, list[Any]]) -> list[str]:
+    """``where: name=value (form)`` for every searched value found in ``texts``."""
+    found = []
+    searched = [(n, v, p) for n, values in secrets.items() for v in values for p in patterns(n, v)]
+    for where, text in texts.items():
+        for name, value, pattern in searched:
+            hit = pattern.search(text)
+            if hit:
+                context = text[max(0, hit.start() - 40) : hit.end() + 40]
+                found.append(f"{where}: {name}={value!r} as {hit.group(0)!r}: {context!r}")
+    return found
+
+
+def written(folder: Path) -> dict[str, str]:
+    """Every plaintext file under ``folder`` (sealed and lock files left out), as text; of
+    weights, their header (what the audit measures is in the numbers, not in text)."""
+    texts = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix not in SEALED:
+            data = path.read_bytes()
+            if path.suffix == ".safetensors":
+                data = data[8 : 8 + int.from_bytes(data[:8], "little")]
+            texts[str(path.relative_to(folder.parent))] = data.decode("latin-1")
+    return texts
+
+
+def cli(*args: Any) -> tuple[str, str]:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return result.stdout, result.stderr
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A tiny tuning run, an audit of its best model against its vault, and both redacted
+    reports; what each command printed; the sealed values to look for."""
+    from tuner.tune import load_results
+    from tuner.vault import KeyFile, Vault
+
+    root = tmp_path_factory.mktemp("plaintext")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HYPERSEAL_CACHE", str(root / "cache"))
+        mp.setenv("HYPERSEAL_HOME", str(root / "home"))
+        mp.delenv("HYPERSEAL_PASSPHRASE", raising=False)
+        run, audit = root / "run", root / "audit"
+        tune = ["tune", *TINY, "--epochs", 1, "--budget", 3, "--optimizer", "RandomSearch"]
+        audit_model = ["audit", "model", "--model", run / "best", "--vault", run / "vault.hsv"]
+        audit_model += ["--device", "cpu"]
+        printed = {
+            "tune": cli(*tune, "--out", run),
+            "audit model": cli(*audit_model, *TINY[:2], "--defend", "round:3", "--out", audit),
+            "report tune --redact": cli("report", "tune", run, "--redact"),
+            "report audit --redact": cli("report", "audit", audit, "--redact"),
+        }
+        key = KeyFile(root / "home" / "key")
+        frame = load_results(run, key)
+        best = Vault.open(run / "vault.hsv", key).get("run")["config"]
+        document = Vault.open(audit / "audit.hsv", key).get("audit")
+    torch.set_num_threads(threads)
+    secrets: dict[str, list[Any]] = {name: [best[name]] for name in DEFAULTS}
+    for name in DEFAULTS:
+        secrets[name] += [v.item() if hasattr(v, "item") else v for v in frame[f"param_{name}"]]
+    secrets["audit estimate"] = [
+        v for v in (document["estimate"], document["plain_estimate"], *(document["ci"] or []))
+        if isinstance(v, float)
+    ]  # fmt: skip
+    texts = {**written(run), **written(audit)}
+    for command, (out, err) in printed.items():
+        texts[f"{command} stdout"], texts[f"{command} stderr"] = out, err
+    yield {"root": root, "texts": texts, "secrets": secrets, "frame": frame, "printed": printed}
+
+
+def test_the_search_left_the_defaults(world: dict[str, Any]) -> None:
+    """The check below means something: the sealed trials hold searchable values."""
+    searchable = [
+        (name, value)
+        for name, values in world["secrets"].items()
+        for value in values
+        if patterns(name, value)
+    ]
+    assert len(searchable) >= 6, searchable
+
+
+def test_no_searched_value_in_any_plaintext_file_or_line(world: dict[str, Any]) -> None:
+    texts = world["texts"]
+    # what was searched: run.json, best/ (manifest, metrics), the summary, both reports
+    files = ["run/run.json", "run/best/manifest.json", "run/best/metrics.json"]
+    files += ["audit/summary.json", "run/report-redacted.html", "audit/report-redacted.md"]
+    for name in files:
+        assert name in texts, sorted(texts)
+    assert leaks(texts, world["secrets"]) == []
+
+
+def test_audit_output_into_a_pipe_names_no_recipe_value(world: dict[str, Any]) -> None:
+    """Off a terminal the audit prints what summary.json holds, and says where the rest is."""
+    out, _ = world["printed"]["audit model"]
+    assert "printed on a terminal only" in out and "hyperseal report audit" in out
+    for sealed in ("truth      ", "estimate   weight_decay", "plain  ", "worst case", "round:3 "):
+        assert sealed not in out, sealed
+    assert "from the sealed recipe" in out and "verdict" in out
+
+
+def test_files_are_built_from_the_allow_lists(world: dict[str, Any]) -> None:
+    from tuner import plaintext
+
+    texts = world["texts"]
+    for name, kind in (("run/run.json", "run.json"), ("run/best/metrics.json",
+                       "best metrics.json"), ("run/best/manifest.json", "manifest.json"),
+                       ("audit/summary.json", "audit summary.json")):  # fmt: skip
+        plaintext.check(kind, json.loads(texts[name]))
+
+
+def test_a_field_off_the_list_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    from tuner import plaintext
+    from tuner.engine.folder import write_json
+
+    with pytest.raises(plaintext.PlaintextFieldError, match=r"run.json.summary.best_config"):
+        write_json(tmp_path / "run.json", {"summary": {"best_config": {"lr": 0.0137}}}, "run.json")
+    with pytest.raises(plaintext.PlaintextFieldError, match=r"metrics must be|a number"):
+        plaintext.dumps("release metrics.json", {"optimizer": "adamw"})
+    with pytest.raises(plaintext.PlaintextFieldError, match="batch_size"):
+        plaintext.dumps("manifest.json", {"format": "x", "batch_size": 16})
+    assert not (tmp_path / "run.json").exists()
+    # a run.json read back with a field hyperseal did not write is rewritten without it
+    kept = plaintext.allowed_only("run.json", {"status": "running", "note": "x",
+                                               "summary": {"ok": 1, "lr": 0.0137}})  # fmt: skip
+    assert kept == {"status": "running", "summary": {"ok": 1}}
+
+
+# -- train: configs drawn from the default space ---------------------------------------------
+
+
+def _round(value: float, digits: int = 4) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def _param(p: Any) -> st.SearchStrategy[Any]:
+    if p.kind == "choice":
+        return st.sampled_from(p.choices)
+    if p.kind == "log":
+        low, high = math.log10(p.low), math.log10(p.high)
+        return st.floats(low, high).map(lambda x: _round(10**x))
+    return st.floats(p.low, p.high).map(_round)
+
+
+RECIPES = st.fixed_dictionaries(
+    {p.name: _param(p) for p in SPACE.params if p.kind != "fixed"} | {"epochs": st.integers(1, 2)}
+).map(SPACE.complete)
+
+
+@settings(max_examples=3, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(recipe=RECIPES)
+def test_a_released_model_and_its_log_name_no_recipe_value(
+    recipe: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import yaml
+
+    root = tmp_path_factory.mktemp("train")
+    config = root / "config.yaml"
+    config.write_text(yaml.safe_dump({**recipe, "epochs": recipe["epochs"]}))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("HYPERSEAL_CACHE", str(root.parent / "train-cache"))
+            mp.setenv("HYPERSEAL_HOME", str(root / "home"))
+            out, err = cli("train", *TINY, "--config", config, "--out", root / "model")
+    finally:
+        torch.set_num_threads(threads)
+    texts = {**written(root / "model"), "train stdout": out, "train stderr": err}
+    assert leaks(texts, {name: [recipe[name]] for name in DEFAULTS}) == []
+    # nothing that counts the epochs or the steps (which give the batch size)
+    metrics = json.loads(texts["model/metrics.json"])
+    assert set(metrics) <= METRICS and set(metrics) >= {"mAP", "mAP50"}
+    assert "epoch" not in err and not re.search(r"\d+/\d+", err), err
+    assert "validation: mAP=" in out
