@@ -274,3 +274,19 @@ def test_a_released_model_and_its_log_name_no_recipe_value(
     assert set(metrics) <= METRICS and set(metrics) >= {"mAP", "mAP50"}
     assert "epoch" not in err and not re.search(r"\d+/\d+", err), err
     assert "validation: mAP=" in out
+
+
+def test_a_summary_with_importance_failures_and_freezes_is_on_the_list() -> None:
+    """Every field a finished search can put in run.json's summary is on the allow-list."""
+    from tuner import plaintext
+    from tuner.engine.run import run_summary
+    from tuner.search.study import Study, StudySettings
+    from tuner.testing import QuadraticObjective, quadratic_space
+
+    settings = StudySettings(optimizer="OnePlusOne", budget=24, seed=0, pruner="median",
+                             max_epochs=6, freeze_unimportant=True, freeze_after=8,
+                             freeze_threshold=0.2)  # fmt: skip
+    result = Study(QuadraticObjective(fail_above_lr=0.3), quadratic_space(), settings).run()
+    summary = run_summary(result)
+    assert summary["importance"] and summary["failures"] and summary["frozen"]
+    plaintext.check("run.json", {"summary": {**summary, "warnings": ["w"]}})

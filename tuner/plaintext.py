@@ -99,7 +99,7 @@ RUN_FILE: Schema = {
         "duplicates_avoided": VALUE,
         "seconds": VALUE,
         "frozen": VALUE,  # names only; the values they were frozen at are sealed
-        "importance": [{"param": VALUE, "importance": VALUE}],
+        "importance": [{"param": VALUE, "importance": VALUE, "rank": VALUE}],
         "failures": [{"trial": VALUE, "error": VALUE}],  # reasons masked (masked_reason)
         "warnings": VALUE,
     },
