@@ -258,25 +258,19 @@ def train_args(args: argparse.Namespace, seed: int) -> dict[str, Any]:
     }
 
 
-def ultralytics_child(spec: dict[str, Any]) -> None:
-    """In a child process: build the model, save its initial weights for hyperseal, tune."""
-    import numpy as np
+def base_model(spec: dict[str, Any]) -> Any:
+    """The seed's model, built from its YAML; its initial weights written to ``spec["base"]``
+    exactly as Ultralytics' tuner writes its own copy (MultiTrainer: a half-precision
+    deepcopy), so that both tuners train every trial from the same start."""
+    from copy import deepcopy
+
     import torch
-    import ultralytics.engine.tuner as tuner_module
     from ultralytics import YOLO
     from ultralytics.utils.patches import torch_save
     from ultralytics.utils.torch_utils import qat_state, strip_qat
 
-    seed = spec["seed"]
-    # Ultralytics' tuner mutates with np.random.default_rng() (unseeded): seed it so
-    # that a run is repeatable; the mutation itself is untouched.
-    tuner_module.np = _SeededNumpy(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(spec["seed"])
     model = YOLO(spec["model"])
-    # the base weights, written exactly as Ultralytics' tuner writes its own copy
-    # (MultiTrainer: a half-precision deepcopy), so both tuners train from the same start
-    from copy import deepcopy
-
     base = deepcopy(model.model).half()
     strip_qat(base)
     torch_save(
@@ -287,6 +281,22 @@ def ultralytics_child(spec: dict[str, Any]) -> None:
         },
         spec["base"],
     )
+    return model
+
+
+def ultralytics_child(spec: dict[str, Any]) -> None:
+    """In a child process: build the model, save its initial weights for hyperseal, tune
+    (or only save the weights, with ``spec["tune"]`` false)."""
+    import numpy as np
+    import ultralytics.engine.tuner as tuner_module
+
+    seed = spec["seed"]
+    # Ultralytics' tuner mutates with np.random.default_rng() (unseeded): seed it so
+    # that a run is repeatable; the mutation itself is untouched.
+    tuner_module.np = _SeededNumpy(seed)
+    model = base_model(spec)
+    if not spec.get("tune", True):
+        return
     np.random.seed(seed)
     model.tune(
         data=spec["data"],
@@ -342,9 +352,16 @@ def ultralytics_trials(tune_dir: Path) -> list[dict[str, Any]]:
 
 
 def run_ultralytics(
-    args: argparse.Namespace, seed: int, data: Path, folder: Path, env: Mapping[str, str]
+    args: argparse.Namespace,
+    seed: int,
+    data: Path,
+    folder: Path,
+    env: Mapping[str, str],
+    tune: bool = True,
 ) -> dict[str, Any]:
+    """Ultralytics' tuner for this seed (with ``tune`` false: only the initial weights)."""
     spec = {
+        "tune": tune,
         "seed": seed,
         "model": args.model,
         "data": str(data),
@@ -355,6 +372,8 @@ def run_ultralytics(
     }
     cmd = [sys.executable, str(Path(__file__).resolve()), "--ultralytics-child", json.dumps(spec)]
     wall = run_logged(cmd, folder / "ultralytics.log", env, folder, "Ultralytics' model.tune()")
+    if not tune:
+        return {}
     trials = ultralytics_trials(folder / "ultralytics" / "tune")
     for t in trials:
         if t["epochs"] is None:
@@ -403,6 +422,8 @@ def run_hyperseal(
         "--out",
         str(run),
     ]
+    if args.pruner is not None:
+        cmd += ["--pruner", args.pruner]
     wall = run_logged(
         cmd,
         folder / "hyperseal.log",
@@ -436,6 +457,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--model", default="yolov8n.yaml", help="A model YAML (built, not downloaded)."
     )
     parser.add_argument("--optimizer", default="AdamW", help="model.tune()'s default: AdamW.")
+    parser.add_argument(
+        "--pruner",
+        default=None,
+        choices=["asha", "median", "none"],
+        help="hyperseal's pruner (default: hyperseal's default, ASHA).",
+    )
+    parser.add_argument(
+        "--ultralytics-from",
+        type=Path,
+        default=None,
+        help="Ultralytics' side from this earlier JSON (same settings), not run again.",
+    )
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--ultralytics-child", default=None, help=argparse.SUPPRESS)
@@ -452,6 +485,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import ultralytics
 
     json_path = args.json or results_dir() / "vs_ultralytics.json"
+    earlier = _earlier_ultralytics(args) if args.ultralytics_from else {}
     work = Path(tempfile.mkdtemp(prefix="hyperseal-vs-ultralytics-"))
     env = child_env(work)
     print(f"working folder {work} (YOLO_CONFIG_DIR={env['YOLO_CONFIG_DIR']}, offline)", flush=True)
@@ -466,10 +500,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for seed in range(args.seeds):
             folder = work / f"seed{seed}"
             folder.mkdir()
-            ultra = run_ultralytics(args, seed, data, folder, env)
+            if earlier:
+                run_ultralytics(args, seed, data, folder, env, tune=False)  # the weights only
+                ultra = earlier[seed]
+            else:
+                ultra = run_ultralytics(args, seed, data, folder, env)
+            source = f", from {args.ultralytics_from}" if earlier else ""
             print(
                 f"seed {seed}: Ultralytics' tuner  best mAP50-95 {ultra['best']:.4f}"
-                f"  ({ultra['wall']:.0f} s)",
+                f"  ({ultra['wall']:.0f} s{source})",
                 flush=True,
             )
             hs = run_hyperseal(args, seed, data, space, folder, env)
@@ -504,6 +543,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
+#: Settings that must match for Ultralytics' side to be taken from an earlier run.
+SAME_TRAINING = ("trials", "epochs", "images", "imgsz", "batch", "device", "model", "optimizer")
+
+
+def _earlier_ultralytics(args: argparse.Namespace) -> dict[int, dict[str, Any]]:
+    """Ultralytics' per-seed runs from an earlier JSON of the same training settings."""
+    earlier = json.loads(Path(args.ultralytics_from).read_text())
+    settings = earlier.get("settings", {})
+    differ = [k for k in SAME_TRAINING if settings.get(k) != getattr(args, k)]
+    if differ:
+        raise BenchError(
+            f"{args.ultralytics_from} was run with other settings ({', '.join(differ)}); "
+            "rerun Ultralytics' side instead"
+        )
+    runs = {r["seed"]: r["ultralytics"] for r in earlier.get("runs", [])}
+    missing = [seed for seed in range(args.seeds) if seed not in runs]
+    if missing:
+        raise BenchError(f"{args.ultralytics_from} has no Ultralytics run for seed(s) {missing}")
+    return runs
+
+
 def _result(
     args: argparse.Namespace,
     rows: list[dict[str, Any]],
@@ -512,7 +572,11 @@ def _result(
     version: str,
     started: float,
 ) -> dict[str, Any]:
-    settings = {k: v for k, v in vars(args).items() if k not in ("json", "ultralytics_child")}
+    settings = {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in vars(args).items()
+        if k not in ("json", "ultralytics_child")
+    }
     return {
         "settings": settings,
         "ultralytics": version,
@@ -559,7 +623,14 @@ def report(result: Mapping[str, Any]) -> str:
     return "\n".join(
         [
             f"best mAP50-95 per seed ({st['trials']} trials x {st['epochs']} epochs, "
-            f"{st['images']} images at {st['imgsz']} px, device {st['device']}):",
+            f"{st['images']} images at {st['imgsz']} px, device {st['device']}; hyperseal's "
+            f"pruner {st.get('pruner') or 'default (asha)'}"
+            + (
+                f"; Ultralytics' side from {st['ultralytics_from']}"
+                if st.get("ultralytics_from")
+                else ""
+            )
+            + "):",
             body,
             f"median best: Ultralytics {s['median_ultralytics']:.4f}, hyperseal "
             f"{s['median_hyperseal']:.4f} (median difference {s['median_diff']:+.4f})",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shlex
 from pathlib import Path
@@ -136,3 +137,18 @@ def _settings() -> dict:
         "device": "cpu",
         "optimizer": "AdamW",
     }
+
+
+def test_ultralytics_side_is_reused_only_from_the_same_training(tmp_path: Path) -> None:
+    earlier = tmp_path / "earlier.json"
+    run = {"trials": [], "wall": 1.0, "best": 0.1}
+    settings = {**_settings(), "model": "yolov8n.yaml"}
+    earlier.write_text(
+        json.dumps({"settings": settings, "runs": [{"seed": 0, "ultralytics": run}]})
+    )
+    args = argparse.Namespace(**settings, seeds=1, ultralytics_from=earlier)
+    assert vs._earlier_ultralytics(args) == {0: run}
+    with pytest.raises(vs.BenchError, match=r"seed\(s\) \[1\]"):
+        vs._earlier_ultralytics(argparse.Namespace(**{**vars(args), "seeds": 2}))
+    with pytest.raises(vs.BenchError, match="other settings \\(epochs\\)"):
+        vs._earlier_ultralytics(argparse.Namespace(**{**vars(args), "epochs": 30}))
