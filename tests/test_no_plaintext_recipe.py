@@ -129,8 +129,11 @@ def cli(*args: Any) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """A tiny tuning run, an audit of its best model against its vault, and both redacted
-    reports; what each command printed; the sealed values to look for."""
+    """A tiny tuning run; audits of its best model against its vault and against the
+    configs of its other trials (at this size trial 0, the default, often wins, and an
+    audit of a default recipe has nothing to leak); the redacted reports; what each
+    command printed; the sealed values to look for."""
+    from tuner.release import read_manifest
     from tuner.tune import load_results
     from tuner.vault import KeyFile, Vault
 
@@ -141,32 +144,54 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         mp.setenv("HYPERSEAL_CACHE", str(root / "cache"))
         mp.setenv("HYPERSEAL_HOME", str(root / "home"))
         mp.delenv("HYPERSEAL_PASSPHRASE", raising=False)
-        run, audit = root / "run", root / "audit"
+        run = root / "run"
         tune = ["tune", *TINY, "--epochs", 1, "--budget", 3, "--optimizer", "RandomSearch"]
-        audit_model = ["audit", "model", "--model", run / "best", "--vault", run / "vault.hsv"]
-        audit_model += ["--device", "cpu"]
-        printed = {
-            "tune": cli(*tune, "--out", run),
-            "audit model": cli(*audit_model, *TINY[:2], "--defend", "round:3", "--out", audit),
-            "report tune --redact": cli("report", "tune", run, "--redact"),
-            "report audit --redact": cli("report", "audit", audit, "--redact"),
-        }
+        printed = {"tune": cli(*tune, "--out", run)}
         key = KeyFile(root / "home" / "key")
         frame = load_results(run, key)
         best = Vault.open(run / "vault.hsv", key).get("run")["config"]
-        document = Vault.open(audit / "audit.hsv", key).get("audit")
+        # one trial of each optimizer that left the defaults, as the recipe of the best model
+        trials, seen = Vault.create(root / "trials.hsv", key), set()
+        for number in sorted(frame["number"])[1:]:
+            params = frame.set_index("number").loc[number]
+            config = {n: _native(params[f"param_{n}"]) for n in DEFAULTS} | {"epochs": 1}
+            if config["optimizer"] not in seen:
+                seen.add(config["optimizer"])
+                trials.put(f"trial-{number}", {
+                    "config": config,
+                    "weights_sha256": read_manifest(run / "best")["weights_sha256"],
+                })  # fmt: skip
+        audits = {"audit": (run / "vault.hsv", "run")}
+        audits |= {f"audit-{n}": (root / "trials.hsv", n) for n in trials.names()}
+        documents = []
+        for folder, (vault, entry) in audits.items():
+            printed[f"{folder} model"] = cli(
+                "audit", "model", "--model", run / "best", "--vault", vault, "--entry", entry,
+                *TINY[:2], "--device", "cpu", "--defend", "round:3", "--out", root / folder,
+            )  # fmt: skip
+            printed[f"report {folder} --redact"] = cli("report", "audit", root / folder, "--redact")
+            documents.append(Vault.open(root / folder / "audit.hsv", key).get("audit"))
+        printed["report tune --redact"] = cli("report", "tune", run, "--redact")
     torch.set_num_threads(threads)
     secrets: dict[str, list[Any]] = {name: [best[name]] for name in DEFAULTS}
     for name in DEFAULTS:
-        secrets[name] += [v.item() if hasattr(v, "item") else v for v in frame[f"param_{name}"]]
-    secrets["audit estimate"] = [
-        v for v in (document["estimate"], document["plain_estimate"], *(document["ci"] or []))
-        if isinstance(v, float)
-    ]  # fmt: skip
-    texts = {**written(run), **written(audit)}
+        secrets[name] += [_native(v) for v in frame[f"param_{name}"]]
+    estimates = []
+    for d in documents:
+        estimates += [d["estimate"], d["plain_estimate"], *(d["ci"] or [])]
+        estimates.append((d["worst_case"] or {}).get("estimate"))
+    secrets["audit estimate"] = [v for v in estimates if isinstance(v, float)]
+    texts = written(run)
+    for folder in audits:
+        texts |= written(root / folder)
     for command, (out, err) in printed.items():
         texts[f"{command} stdout"], texts[f"{command} stderr"] = out, err
-    yield {"root": root, "texts": texts, "secrets": secrets, "frame": frame, "printed": printed}
+    yield {"root": root, "texts": texts, "secrets": secrets, "frame": frame, "printed": printed,
+           "audits": list(audits), "documents": documents}  # fmt: skip
+
+
+def _native(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
 
 
 def test_the_search_left_the_defaults(world: dict[str, Any]) -> None:
@@ -178,6 +203,7 @@ def test_the_search_left_the_defaults(world: dict[str, Any]) -> None:
         if patterns(name, value)
     ]
     assert len(searchable) >= 6, searchable
+    assert world["secrets"]["audit estimate"]  # the SGD recipe's audit estimated something
 
 
 def test_no_searched_value_in_any_plaintext_file_or_line(world: dict[str, Any]) -> None:
@@ -192,20 +218,24 @@ def test_no_searched_value_in_any_plaintext_file_or_line(world: dict[str, Any]) 
 
 def test_audit_output_into_a_pipe_names_no_recipe_value(world: dict[str, Any]) -> None:
     """Off a terminal the audit prints what summary.json holds, and says where the rest is."""
-    out, _ = world["printed"]["audit model"]
-    assert "printed on a terminal only" in out and "hyperseal report audit" in out
-    for sealed in ("truth      ", "estimate   weight_decay", "plain  ", "worst case", "round:3 "):
-        assert sealed not in out, sealed
-    assert "from the sealed recipe" in out and "verdict" in out
+    assert {d["optimizer_family"] for d in world["documents"]} == {"sgd", "adamw"}
+    for folder in world["audits"]:
+        out, _ = world["printed"][f"{folder} model"]
+        assert "printed on a terminal only" in out and "hyperseal report audit" in out
+        for sealed in ("truth      ", "weight_decay ≈", "plain  ", "worst case", "round:3 ",
+                       "note:", "adamw", "AdamW", "batches of 16"):  # fmt: skip
+            assert sealed not in out, (folder, sealed, out)
+        assert "optimizer  sealed (from the sealed recipe)" in out and "verdict    " in out
 
 
 def test_files_are_built_from_the_allow_lists(world: dict[str, Any]) -> None:
     from tuner import plaintext
 
     texts = world["texts"]
-    for name, kind in (("run/run.json", "run.json"), ("run/best/metrics.json",
-                       "best metrics.json"), ("run/best/manifest.json", "manifest.json"),
-                       ("audit/summary.json", "audit summary.json")):  # fmt: skip
+    files = {"run/run.json": "run.json", "run/best/metrics.json": "best metrics.json",
+             "run/best/manifest.json": "manifest.json"}  # fmt: skip
+    files |= {f"{folder}/summary.json": "audit summary.json" for folder in world["audits"]}
+    for name, kind in files.items():
         plaintext.check(kind, json.loads(texts[name]))
 
 
