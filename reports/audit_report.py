@@ -111,15 +111,20 @@ def render_audit_report(
 
     result_dir = Path(result_dir)
     paths = report_paths(result_dir, out, redact=redact)
+    sealed: dict[str, list[Any]] = {}
     if audit_kind(result_dir) == "model-audit":
         audit = read_model_audit(result_dir, key)
         check_writable(paths)
         report = build_model_audit_report(audit, redact=redact)
+        r = audit.result
+        sealed = {k: [r.get(k)] for k in ("estimate", "plain_estimate", "truth")}
+        sealed["interval"] = list(r.get("ci") or [])
     else:
         rep = read_reproduction(result_dir)
         check_writable(paths)
         report = build_reproduce_report(rep, redact=redact)
-    return write_report(paths, to_html(report), to_markdown(report), private=report.private)
+    return write_report(paths, to_html(report), to_markdown(report), private=report.private,
+                        sealed=sealed)  # fmt: skip
 
 
 # -- detector audit ------------------------------------------------------------------------

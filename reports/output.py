@@ -10,8 +10,10 @@ written atomically; reports that show hyperparameter values get mode 0600.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reports.errors import ReportOutputError
 
@@ -76,7 +78,14 @@ def check_writable(paths: ReportPaths) -> None:
             )
 
 
-def write_report(paths: ReportPaths, html: str, markdown: str, *, private: bool) -> ReportPaths:
+def write_report(
+    paths: ReportPaths,
+    html: str,
+    markdown: str,
+    *,
+    private: bool,
+    sealed: Mapping[str, Iterable[Any]] | None = None,
+) -> ReportPaths:
     """Write both files atomically (after :func:`check_writable`).
 
     Args:
@@ -84,9 +93,18 @@ def write_report(paths: ReportPaths, html: str, markdown: str, *, private: bool)
         html: The page.
         markdown: Its twin.
         private: Mode 0600 (a report that shows hyperparameter values); else 0644 less umask.
+        sealed: For a redacted report, the sealed values it must not print (name -> values);
+            one printed in full stops the write (:func:`tuner.plaintext.check_redacted`).
+
+    Raises:
+        PlaintextFieldError: a redacted report shows a sealed value (nothing is written).
     """
     check_writable(paths)
+    from tuner.plaintext import check_redacted
     from tuner.vault.atomic import atomic_write
+
+    if not private and sealed:
+        check_redacted(f"the redacted report {paths.html.name}", (html, markdown), sealed)
 
     mode = 0o600 if private else 0o644
     for path, text in ((paths.html, html), (paths.markdown, markdown)):

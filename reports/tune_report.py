@@ -81,7 +81,12 @@ def render_tune_report(
     run = read_tune_run(Path(run_dir), key)
     check_writable(paths)  # before the plots are drawn
     report = build_tune_report(run, redact=redact)
-    return write_report(paths, to_html(report), to_markdown(report), private=report.private)
+    sealed: dict[str, list[Any]] = {}
+    for trial in run.trials:
+        for name, value in trial.params.items():
+            sealed.setdefault(name, []).append(value)
+    return write_report(paths, to_html(report), to_markdown(report), private=report.private,
+                        sealed=sealed)  # fmt: skip
 
 
 def build_tune_report(run: TuneRun, redact: bool = False) -> Report:

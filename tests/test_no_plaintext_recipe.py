@@ -320,3 +320,23 @@ def test_a_summary_with_importance_failures_and_freezes_is_on_the_list() -> None
     summary = run_summary(result)
     assert summary["importance"] and summary["failures"] and summary["frozen"]
     plaintext.check("run.json", {"summary": {**summary, "warnings": ["w"]}})
+
+
+def test_a_redacted_report_that_shows_a_sealed_value_is_not_written(tmp_path: Path) -> None:
+    """The last guard of report redaction: a sealed value printed in full stops the write."""
+    from reports.output import report_paths, write_report
+    from tuner.plaintext import PlaintextFieldError, shown_values
+
+    paths = report_paths(tmp_path, redact=True)
+    sealed = {"lr": [0.0474658, 0.02], "weight_decay": [0.000429925]}
+    with pytest.raises(PlaintextFieldError, match=r"shows the sealed value of lr;"):
+        write_report(paths, "<p>lr 0.0474658</p>", "lr 0.0474658", private=False, sealed=sealed)
+    assert not paths.html.exists() and not paths.markdown.exists()
+    # short values (a default, a printed metric) and longer numbers are not taken for them
+    assert shown_values(["0.02 0.04746581 0.0004299 4.30e-04"], sealed) == []
+    write_report(paths, "<p>fitness 0.0475</p>", "fitness 0.0475", private=False, sealed=sealed)
+    assert paths.html.exists()
+    # a private report shows the values on purpose
+    (tmp_path / "private").mkdir()
+    private = report_paths(tmp_path / "private")
+    write_report(private, "lr 0.0474658", "lr 0.0474658", private=True, sealed=sealed)

@@ -40,8 +40,10 @@ drawn on a terminal only, gone when done, never printed into a log.
 from __future__ import annotations
 
 import json
+import math
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tuner.errors import OutputError
@@ -164,6 +166,50 @@ def allowed_only(kind: str, document: Mapping[str, Any]) -> dict[str, Any]:
     """``document`` with only the fields ``kind``'s list names, at every level (a file read
     back from disk, whose other fields hyperseal did not write, is rewritten without them)."""
     return _allowed(KINDS[kind], document)
+
+
+#: A sealed value is looked for in a redacted report only with at least this many
+#: significant digits, in its full printed forms: the numbers a report prints (metrics and
+#: errors to 2-4 places) then cannot match one by chance, and a hit is a redaction bug.
+REDACTED_MIN_DIGITS = 5
+
+
+def shown_values(texts: Iterable[str], sealed: Mapping[str, Iterable[Any]]) -> list[str]:
+    """The names in ``sealed`` (name -> values) one of whose floats ``texts`` print in full."""
+    found = []
+    for name, values in sealed.items():
+        patterns = [_standing_alone(f) for v in values for f in _full_forms(v)]
+        if any(p.search(text) for text in texts for p in patterns):
+            found.append(name)
+    return found
+
+
+def check_redacted(what: str, texts: Iterable[str], sealed: Mapping[str, Iterable[Any]]) -> None:
+    """Refuse to write a redacted ``what`` whose ``texts`` print a sealed value in full.
+
+    Raises:
+        PlaintextFieldError: naming the values (never the values themselves).
+    """
+    texts = list(texts)
+    shown = shown_values(texts, sealed)
+    if shown:
+        raise PlaintextFieldError(
+            f"refusing to write {what}: it shows the sealed value of {', '.join(shown)}; {_bug()}"
+        )
+
+
+def _full_forms(value: Any) -> set[str]:
+    if not isinstance(value, float) or not math.isfinite(value) or value == 0:
+        return set()
+    digits = f"{abs(value):.6e}".split("e")[0].replace(".", "").strip("0")
+    if len(digits) < REDACTED_MIN_DIGITS:
+        return set()
+    return {repr(value), str(value), f"{value:.6g}", f"{value:g}"}
+
+
+def _standing_alone(form: str) -> re.Pattern[str]:
+    """``form`` not inside a longer number or word (0.123456 in 0.1234567)."""
+    return re.compile(r"(?<![\w.])" + re.escape(form) + r"(?![\w])")
 
 
 def stdout_is_terminal() -> bool:
