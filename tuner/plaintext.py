@@ -29,6 +29,10 @@ Kinds (see ``docs/vault-format.md``, "What stays sealed"):
     it came from the vault), the verdict (``sealed`` where it would name the
     recipe), the recommended defence.
 
+Redacted reports are built without values section by section (``reports``);
+:func:`check_redacted` is their last guard: ``reports.output.write_report`` refuses a
+redacted report that prints in full a sealed value it was made from.
+
 Terminal output follows the rule of ``hyperseal vault show``: a number that is
 part of a recipe, or that is as good as one (an audit's estimate next to the
 truth), is printed only when stdout is a terminal, never into a pipe or a log
