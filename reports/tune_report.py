@@ -21,6 +21,7 @@ from reports.document import Card, Cards, Facts, Gallery, Note, Report, Section,
 from reports.inputs import TuneRun, read_tune_run
 from reports.output import ReportPaths, check_writable, report_paths, write_report
 from tuner.outputs import folder_name
+from tuner.plaintext import public_metrics
 
 if TYPE_CHECKING:
     from tuner.search.trial import TrialResult
@@ -450,7 +451,7 @@ def _trials(run: TuneRun, redact: bool) -> Section:
 
 
 def _metric_names(trials: list[TrialResult]) -> list[str]:
-    seen = {m for t in trials for m in t.metrics}
+    seen = {m for t in trials for m in public_metrics(t.metrics, t.params)}
     return [m for m in METRIC_ORDER if m in seen] + sorted(seen - set(METRIC_ORDER))
 
 

@@ -340,3 +340,36 @@ def test_a_redacted_report_that_shows_a_sealed_value_is_not_written(tmp_path: Pa
     (tmp_path / "private").mkdir()
     private = report_paths(tmp_path / "private")
     write_report(private, "lr 0.0474658", "lr 0.0474658", private=True, sealed=sealed)
+
+
+OBJECTIVE = """\
+from pathlib import Path
+
+
+def objective(params, trial):
+    weights = Path(trial.workdir) / "weights.bin"
+    weights.write_bytes(b"\\0" * 16)
+    trial.add_artifact(weights)
+    # reports its learning rate as a metric, as training code often logs it
+    return {"score": 1 - abs(params["lr"] - 0.01), "lr": params["lr"]}
+"""
+
+
+def test_a_metric_named_like_a_parameter_stays_sealed(hyperseal_env: Path) -> None:
+    from tuner.tune import load_results
+    from tuner.vault import KeyFile
+
+    (hyperseal_env / "train.py").write_text(OBJECTIVE)
+    space = hyperseal_env / "space.yaml"
+    space.write_text("lr: {type: log, low: 1.0e-4, high: 1.0, default: 0.0123457}\n")
+    run = hyperseal_env / "run"
+    objective = f"{hyperseal_env / 'train.py'}:objective"
+    args = ["--fitness", "score", "--epochs", 1, "--budget", 3, "--optimizer", "RandomSearch"]
+    out, err = cli("tune", "--objective", objective, "--space", space, *args, "--out", run)
+    report = cli("report", "tune", run, "--redact")
+    frame = load_results(run, KeyFile(hyperseal_env / "home" / "key"))
+    assert set(frame["metric_lr"]) == set(frame["param_lr"])  # the journal keeps it
+    texts = {**written(run), "stdout": out, "stderr": err, "report": "".join(report)}
+    values = [v for v in frame["param_lr"] if v != 0.0123457]
+    assert values and leaks(texts, {"lr": values}) == []
+    assert json.loads(texts["run/best/metrics.json"]).keys() == {"trial", "fitness", "score"}

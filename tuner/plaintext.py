@@ -172,6 +172,14 @@ def allowed_only(kind: str, document: Mapping[str, Any]) -> dict[str, Any]:
     return _allowed(KINDS[kind], document)
 
 
+def public_metrics(metrics: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``metrics`` less those named like a parameter of the trial (``params``): an objective
+    that reports its learning rate as a metric would otherwise put a searched value in
+    ``best/metrics.json``, ``run.json``, the terminal and the reports. The sealed journal
+    keeps every metric."""
+    return {k: v for k, v in metrics.items() if k not in params}
+
+
 #: A sealed value is looked for in a redacted report only with at least this many
 #: significant digits, in its full printed forms: the numbers a report prints (metrics and
 #: errors to 2-4 places) then cannot match one by chance, and a hit is a redaction bug.

@@ -470,7 +470,9 @@ def _metrics(trial) -> str:  # type: ignore[no-untyped-def]
     """The metrics in the evaluation's order (a trial replayed from the journal has them
     sorted by name)."""
     from tuner.evaluate import METRICS
+    from tuner.plaintext import public_metrics
 
     order = {name: i for i, name in enumerate(METRICS)}
-    items = sorted(trial.metrics.items(), key=lambda kv: order.get(kv[0], len(order)))
+    metrics = public_metrics(trial.metrics, trial.params)  # none named like a parameter
+    items = sorted(metrics.items(), key=lambda kv: order.get(kv[0], len(order)))
     return " ".join(f"{k}={v:.3f}" for k, v in items)

@@ -37,7 +37,7 @@ from tuner.engine.folder import (
 )
 from tuner.errors import ConfigError
 from tuner.outputs import folder_name
-from tuner.plaintext import allowed_only
+from tuner.plaintext import allowed_only, public_metrics
 from tuner.progress import Progress
 from tuner.search.study import Study, StudyResult, StudySettings, StudyState, trials_frame
 from tuner.search.trial import FAILED, OK, TrialResult, masked_reason
@@ -405,7 +405,8 @@ def _run(study: Study, run_dir: Path, target: RunTarget, progress: Progress | No
         artifacts, result.artifacts = result.artifacts, {}  # a run holds one best at most
         new_best = result.status == OK and state.best is result and artifacts
         if new_best and target.write_best(best_dir, artifacts, result):
-            metrics = {"trial": result.number, "fitness": result.fitness, **result.metrics}
+            metrics = {"trial": result.number, "fitness": result.fitness,
+                       **public_metrics(result.metrics, result.params)}  # fmt: skip
             write_json(best_dir / "metrics.json", metrics, "best metrics.json")
         if target.stop_when_failing:
             _stop_if_failing(state.trials)
@@ -496,7 +497,7 @@ def run_summary(result: StudyResult) -> dict[str, Any]:
         "failed": statuses.count("failed"),
         "best_trial": best.number if best else None,
         "best_fitness": best.fitness if best else None,
-        "best_metrics": best.metrics if best else None,
+        "best_metrics": public_metrics(best.metrics, best.params) if best else None,
         "default_fitness": default.fitness if default else None,
         "epochs_saved": result.epochs_saved,
         "epochs_run": sum(t.epochs_run for t in result.trials),
