@@ -45,6 +45,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audit.deep.reparam import channel_median, rebalance, rescale, trace
+from audit.deep.testing import train_full_batch
 from audit.deep.verdict import verdict_for
 from tuner.train.params import split_decayed
 
@@ -72,19 +73,7 @@ def median(model: nn.Module, loss: Loss, batch: Any, run: Any, dnb: bool) -> flo
 
 def train(model: nn.Module, loss: Loss, batch: Any, wd: float, steps: int, lr: float,
           dnb: bool) -> nn.Module:  # fmt: skip
-    decayed, plain = split_decayed(model, dnb)
-    optimizer = torch.optim.SGD(
-        [{"params": [p for _, p in decayed], "weight_decay": wd},
-         {"params": [p for _, p in plain], "weight_decay": 0.0}], lr=lr, momentum=0.9,
-    )  # fmt: skip
-    model.train()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        optimizer.zero_grad()
-        loss(model, batch).backward()
-        optimizer.step()
-    return model
+    return train_full_batch(model, loss, batch, wd, steps=steps, lr=lr, decay_norm_and_bias=dnb)
 
 
 def mlp(norm: type[nn.Module] | None) -> nn.Sequential:

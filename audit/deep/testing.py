@@ -13,15 +13,26 @@ batches with a short last batch dropped.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from tuner.train.params import split_decayed
 
-__all__ = ["FAMILIES", "Reference", "cross_entropy", "digits", "make_net", "train_reference"]
+__all__ = [
+    "FAMILIES",
+    "Reference",
+    "cross_entropy",
+    "digits",
+    "make_net",
+    "sgd_with_decay",
+    "train_full_batch",
+    "train_reference",
+]
 
 #: ``shape-norm``: shape ``mlp`` or ``cnn``, norm ``none``, ``bn`` or ``gn``.
 FAMILIES = ("mlp-none", "mlp-bn", "mlp-gn", "cnn-none", "cnn-bn", "cnn-gn")
@@ -89,6 +100,47 @@ def make_net(family: str, seed: int = 0) -> nn.Module:
     )  # fmt: skip
 
 
+def sgd_with_decay(
+    model: nn.Module, weight_decay: float, lr: float, decay_norm_and_bias: bool = False
+) -> torch.optim.SGD:
+    """torch's SGD with momentum 0.9 and coupled decay on the parameters training decays."""
+    decayed, plain = split_decayed(model, decay_norm_and_bias)
+    return torch.optim.SGD(
+        [
+            {"params": [p for _, p in decayed], "weight_decay": weight_decay},
+            {"params": [p for _, p in plain], "weight_decay": 0.0},
+        ],
+        lr=lr,
+        momentum=0.9,
+    )
+
+
+def _cosine(optimizer: torch.optim.Optimizer, lr: float, step: int, steps: int) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
+def train_full_batch(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    batch: Any,
+    weight_decay: float,
+    *,
+    steps: int = 1500,
+    lr: float = 0.2,
+    decay_norm_and_bias: bool = False,
+) -> nn.Module:
+    """Full-batch SGD to (near) convergence: momentum 0.9, cosine schedule, one batch a step."""
+    optimizer = sgd_with_decay(model, weight_decay, lr, decay_norm_and_bias)
+    model.train()
+    for step in range(steps):
+        _cosine(optimizer, lr, step, steps)
+        optimizer.zero_grad()
+        loss_fn(model, batch).backward()
+        optimizer.step()
+    return model
+
+
 def train_reference(
     family: str,
     weight_decay: float,
@@ -101,15 +153,7 @@ def train_reference(
     """Train a network of ``family`` on the digits with a known weight decay."""
     X, y = digits()
     model = make_net(family, seed)
-    decayed, plain = split_decayed(model, False)
-    optimizer = torch.optim.SGD(
-        [
-            {"params": [p for _, p in decayed], "weight_decay": weight_decay},
-            {"params": [p for _, p in plain], "weight_decay": 0.0},
-        ],
-        lr=lr,
-        momentum=0.9,
-    )
+    optimizer = sgd_with_decay(model, weight_decay, lr)
     n = len(X)
     per_epoch = n // batch_size
     steps = epochs * per_epoch
@@ -119,8 +163,7 @@ def train_reference(
     for _ in range(epochs):
         order = torch.randperm(n, generator=generator)
         for i in range(per_epoch):
-            for group in optimizer.param_groups:
-                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            _cosine(optimizer, lr, step, steps)
             index = order[i * batch_size : (i + 1) * batch_size]
             optimizer.zero_grad()
             cross_entropy(model, (X[index], y[index])).backward()

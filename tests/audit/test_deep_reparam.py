@@ -32,6 +32,7 @@ from audit.deep.reparam import (
     rescale,
     trace,
 )
+from audit.deep.testing import train_full_batch
 from audit.errors import AuditOptionError
 from tuner.train.params import split_decayed
 
@@ -56,19 +57,9 @@ def _mlp(norm: type[nn.Module] | None = None, hidden: int = 16) -> nn.Sequential
 def _train(model: nn.Module, batch: Batch, wd: float, *, decay_norm_and_bias: bool = False,
            steps: int = 1500, lr: float = 0.2) -> nn.Module:  # fmt: skip
     """Full-batch SGD, momentum 0.9, cosine schedule, decay split as hyperseal's training does."""
-    decayed, plain = split_decayed(model, decay_norm_and_bias)
-    optimizer = torch.optim.SGD(
-        [{"params": [p for _, p in decayed], "weight_decay": wd},
-         {"params": [p for _, p in plain], "weight_decay": 0.0}], lr=lr, momentum=0.9,
-    )  # fmt: skip
-    model.train()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        optimizer.zero_grad()
-        _mse(model, batch).backward()
-        optimizer.step()
-    return model
+    return train_full_batch(
+        model, _mse, batch, wd, steps=steps, lr=lr, decay_norm_and_bias=decay_norm_and_bias
+    )
 
 
 @pytest.fixture(scope="module")

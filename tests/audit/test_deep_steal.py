@@ -18,8 +18,8 @@ from torch import nn
 from audit.datasets import Dataset
 from audit.deep.groups import norm_probe, parameter_groups
 from audit.deep.steal import GROUP_COLUMNS, steal_weight_decay
+from audit.deep.testing import train_full_batch
 from audit.errors import AuditOptionError, NoEquationError, NonFiniteError, UnsupportedModelError
-from tuner.train.params import split_decayed
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -47,23 +47,9 @@ def _train(
     decay_norm_and_bias: bool = False,
 ) -> nn.Module:
     """Full-batch SGD, momentum 0.9, cosine schedule, decay as hyperseal's training splits it."""
-    decayed, plain = split_decayed(model, decay_norm_and_bias)
-    optimizer = torch.optim.SGD(
-        [
-            {"params": [p for _, p in decayed], "weight_decay": wd},
-            {"params": [p for _, p in plain], "weight_decay": 0.0},
-        ],
-        lr=lr,
-        momentum=0.9,
+    return train_full_batch(
+        model, _mse, batch, wd, steps=steps, lr=lr, decay_norm_and_bias=decay_norm_and_bias
     )
-    model.train()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        optimizer.zero_grad()
-        _mse(model, batch).backward()
-        optimizer.step()
-    return model
 
 
 @pytest.fixture(scope="module")
