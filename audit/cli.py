@@ -385,6 +385,8 @@ def _print_model_audit_values(report: Any, out: Path, tolerance: float) -> None:
             f"   {est.confidence:.0%} interval {_sci(est.ci[0], 2)} … {_sci(est.ci[1], 2)}"
             if est.ci is not None
             else "   (no interval: unreliable)"
+            if not est.reliable
+            else "   (no interval: not calibrated for detectors)"
         )
         typer.echo(f"estimate   weight_decay ≈ {_sci(report.weight_decay)}{ci}")
         usable = int(est.variants["usable"].sum()) if est.variants is not None else 0

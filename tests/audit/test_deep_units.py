@@ -142,3 +142,19 @@ def test_seed_and_device_are_checked_before_any_work(options: dict, words: str) 
     with pytest.raises(AuditOptionError, match=words):
         check_options(**options)
     assert check_options(seed=0, device="cpu") == []
+
+
+def test_a_detector_audit_prints_no_calibrated_interval() -> None:
+    """The calibration is measured on classifiers; a detector's audit withdraws the interval."""
+    from audit.deep.model_audit import DETECTOR_INTERVAL, _uncalibrated_for_detectors
+    from audit.deep.steal import steal_weight_decay
+    from audit.deep.testing import cross_entropy, train_reference
+
+    torch.set_num_threads(1)
+    ref = train_reference("mlp-none", 3e-2, batch_size=64, epochs=10, seed=1)
+    res = steal_weight_decay(ref.model, cross_entropy, ref.batches(), device="cpu")
+    assert res.reliable and res.ci is not None
+    withdrawn = _uncalibrated_for_detectors(res)
+    assert withdrawn.ci is None and withdrawn.reliable and withdrawn.pinned is None
+    assert withdrawn.estimate == res.estimate and withdrawn.worst_case(3e-2) == res.worst_case(3e-2)
+    assert withdrawn.ci_method == DETECTOR_INTERVAL and DETECTOR_INTERVAL in withdrawn.notes
