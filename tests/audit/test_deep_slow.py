@@ -103,3 +103,28 @@ def test_tiny_fcos_trained_long_is_never_given_a_false_interval() -> None:
     assert 0 < pooled < wd / 3  # still far below the truth: not a stationary point
     assert not res.reliable and res.ci is None
     assert res.worst_case(wd) is None
+
+
+@pytest.mark.timeout(900)
+def test_tiny_fcos_near_stationary_is_estimated_within_its_interval() -> None:
+    """1,500 full-batch steps at a constant lr 0.05 and wd 5e-2 on 4 scenes: near stationary.
+
+    The calibrated interval holds the truth and the owner's worst case is within 3x. The
+    pick itself moves with the run (0.90x with two torch threads, 3.5x with one: a
+    detector's trajectory is chaotic), and docs/audit.md gives a counterexample (lr 0.1,
+    800 steps: 10x high, outside its interval), which is why ``audit model`` prints no
+    interval for detectors; ``steal_weight_decay`` itself keeps it.
+    """
+    wd = 5e-2
+    config = TrainConfig(epochs=1500, batch_size=4, weight_decay=wd, hflip=0.0, lr=0.05,
+                         warmup_epochs=0, grad_clip=1000.0, schedule="constant")  # fmt: skip
+    torch.set_num_threads(1)
+    splits = resolve_data("synthetic", images=5, size=64, seed=0)
+    train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)
+    spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))
+    model = train_detector(config, train, val, spec, device="cpu", eval_every=100_000).model
+    res = steal_weight_decay(model, detector_loss, DetectorBatches(train, 4), device="cpu")
+    worst = res.worst_case(wd)
+    print(f"\n{res.pick}: {res.estimate / wd:.3g}x, interval {res.ci}, worst {worst}")
+    assert res.reliable and res.ci is not None and res.ci[0] <= wd <= res.ci[1]
+    assert worst is not None and worst["ratio"] < 3
