@@ -186,9 +186,9 @@ def attackers_pick(rows: list[VariantRow], normalised: bool) -> tuple[int | None
     best: tuple[float, int] | None = None
     reasons: dict[str, int] = {}
     for i, row in enumerate(rows):
-        why = usable(row, normalised)
+        why = usable(row, normalised).split(" (")[0]
         if why:
-            reasons[why.split(" (")[0]] = reasons.get(why.split(" (")[0], 0) + 1
+            reasons[why] = reasons.get(why, 0) + 1
             continue
         width = TABLE[key(row, normalised)].width * (
             SINGLE_GROUP if row.solve == "best-group" else 1
@@ -198,7 +198,7 @@ def attackers_pick(rows: list[VariantRow], normalised: bool) -> tuple[int | None
     if best is None:
         listed = "; ".join(f"{why} ({n})" for why, n in reasons.items())
         return None, f"no variant is usable: {listed}"
-    n_ok = sum(1 for row in rows if not usable(row, normalised))
+    n_ok = len(rows) - sum(reasons.values())
     return best[1], (
         f"narrowest calibrated interval ({10 ** best[0]:.2g}x from end to end) among "
         f"{n_ok} usable variant(s)"

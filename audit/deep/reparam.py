@@ -270,6 +270,14 @@ def trace(model: nn.Module, run: Run) -> Structure:
     def sole_input_is(i: int, node: int) -> bool:
         return bool(calls[i].inputs) and all(n == node for n in calls[i].inputs)
 
+    def sole_consumer(i: int, kinds: tuple[type, ...]) -> int | None:
+        """The one call that uses call ``i``'s output, when it is a module of ``kinds``."""
+        x = calls[i].output
+        used = consumers.get(x, []) if x is not None else []
+        if len(used) != 1 or not isinstance(leaves[calls[used[0]].module], kinds):
+            return None
+        return used[0]
+
     junctions: list[Junction] = []
     feeds: list[NormFeed] = []
     for name, idx in by_module.items():
@@ -281,15 +289,10 @@ def trace(model: nn.Module, run: Run) -> Structure:
         ok = channels is not None
         for i in idx if ok else []:
             x = calls[i].output
-            used = consumers.get(x, []) if x is not None else []
-            if (
-                x is None
-                or len(used) != 1
-                or not isinstance(leaves[calls[used[0]].module], ACTIVATIONS)
-            ):
+            act = sole_consumer(i, ACTIVATIONS)
+            if x is None or act is None:
                 ok = False
                 break
-            act = used[0]
             y = calls[act].output
             after = consumers.get(y, []) if y is not None else []
             if y is None or not after or not sole_input_is(act, x):
@@ -320,15 +323,11 @@ def trace(model: nn.Module, run: Run) -> Structure:
         outs = set()
         for i in idx:
             x = calls[i].output
-            used = consumers.get(x, []) if x is not None else []
-            if (
-                x is None
-                or len(used) != 1
-                or not isinstance(leaves[calls[used[0]].module], NORM_TYPES)
-            ):
+            norm = sole_consumer(i, NORM_TYPES)
+            if x is None or norm is None:
                 feeds_ok = False
                 break
-            norms.add(calls[used[0]].module)
+            norms.add(calls[norm].module)
             outs.add(x)
         if feeds_ok and norms and all(first_input(j) in outs for n in norms for j in by_module[n]):
             feeds.append(NormFeed(name, tuple(sorted(norms))))

@@ -172,7 +172,7 @@ def view_of(
     a_gsq = np.vstack([_sum_by_group(p.run_sq, p.group_of, every, n) for p in passes])
     unused = ~np.any(a_gsq > 0, axis=0)
     informative = has_decayed & ~numeric & ~fed & ~unused & (weight_sq > 0)
-    correction, partner = _partners(passes, names, has_decayed, informative, n)
+    correction, partner = _partners(passes, names, has_decayed, informative, dots, weight_sq, a_wsq)
     g_all = np.vstack([_sum_by_group(p.grad_sq, p.group_of, every, n) for p in passes])
     keep = np.flatnonzero(has_decayed)
     return View(
@@ -201,22 +201,23 @@ def _partners(
     names: list[str],
     has_decayed: np.ndarray,
     informative: np.ndarray,
-    n: int,
+    group_dots: np.ndarray,
+    x: np.ndarray,
+    z_all: np.ndarray,
 ) -> tuple[np.ndarray, list[str]]:
-    """The free-partner factor ``(1 + x/z) / (1 + z_d/z)`` of each informative group.
+    """The free-partner factor ``1 + x/z`` of each informative group.
 
     A group without decayed parameters (a norm layer's affine, by default) is
     the free partner of the informative groups whose per-batch ``wᵀg_i`` add
     up to its own ``θᵀg_i`` on every batch (one consumer, or two sharing it).
+    ``group_dots`` are the decayed per-batch dots, ``x`` the decayed and
+    ``z_all`` the whole squared norms, per group.
     """
+    n = len(names)
     correction = np.ones(n)
     partner = [""] * n
-    first = passes[0]
-    dec, every = first.is_decayed, np.ones_like(first.is_decayed)
-    group_dots = np.vstack([_sum_by_group(p.dots, p.group_of, dec, n) for p in passes])
+    every = np.ones_like(passes[0].is_decayed)
     all_dots = np.vstack([_sum_by_group(p.dots, p.group_of, every, n) for p in passes])
-    x = _sum_by_group(first.weight_sq, first.group_of, dec, n)
-    z_all = _sum_by_group(first.weight_sq, first.group_of, every, n)
     candidates = [j for j in range(n) if not has_decayed[j] and z_all[j] > 0]
     consumers = [g for g in range(n) if informative[g]]
     taken: set[int] = set()
