@@ -6,17 +6,16 @@ with ``b = ∇L(w*)`` and ``A = [∇R_k(w*)]``; least squares gives ``λ̂``.
 
 Where things are:
 
-* :mod:`audit.estimator`: the least-squares solve with diagnostics.
-* :mod:`audit.learners`: one module per learner family, each with its
-  library's exact objective.
-* :mod:`audit.steal`: learner + weights + data → estimate.
-* :mod:`audit.io`: safe model and data loading (skops, ``.npz``, JSON; never pickle).
-* :mod:`audit.sklearn_audit`: one model file against its data (the CLI's ``sklearn``).
-* :mod:`audit.defences`: rounding and noise.
-* :mod:`audit.reproduction`, :mod:`audit.tsr`, :mod:`audit.datasets`: the paper's experiments.
+* :mod:`audit.estimator`: the least-squares solve with diagnostics, shared by
+  both attacks, and the error of an estimate against the truth.
+* :mod:`audit.classical`: Audit I, scikit-learn models: the learners' exact
+  objectives, the attack, safe model and data loading, defences and the
+  paper's experiments (the CLI's ``sklearn`` and ``reproduce``).
 * :mod:`audit.deep`: Audit II, deep networks and detectors: steal the weight
   decay of any torch model (:func:`steal_weight_decay`), audit a released
-  detector (:func:`audit_model`), its results folder.
+  detector (:func:`audit_model`), its results folder (the CLI's ``model``).
+* :mod:`audit.cli`: the ``hyperseal audit`` commands; :mod:`audit.output`: the
+  results folder checks both attacks share.
 * :mod:`audit.errors`: the error hierarchy (exit codes 20-29).
 
 Names are imported on first use, so ``import audit`` stays light.
@@ -41,7 +40,21 @@ from audit.errors import (
 from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from audit.datasets import Dataset, load_dataset
+    from audit.classical.datasets import Dataset, load_dataset
+    from audit.classical.defences import add_noise, round_weights
+    from audit.classical.io import LoadedModel, load_data, load_model, save_coefficients
+    from audit.classical.learners import (
+        LEARNERS,
+        Equation,
+        KernelLogisticRegression,
+        Learner,
+        get_learner,
+        learner_for,
+    )
+    from audit.classical.reproduction import ReproduceConfig, ReproduceResult, reproduce
+    from audit.classical.sklearn_audit import ModelAudit, audit_sklearn
+    from audit.classical.steal import StealResult, steal_from_estimator, steal_hyperparameters
+    from audit.classical.tsr import train_steal_retrain
     from audit.deep import (
         DetectorAudit,
         SavedDetectorAudit,
@@ -51,27 +64,7 @@ if TYPE_CHECKING:
         save_detector_audit,
         steal_weight_decay,
     )
-    from audit.defences import add_noise, round_weights
-    from audit.estimator import Solution, solve_hyperparameters
-    from audit.io import LoadedModel, load_data, load_model, save_coefficients
-    from audit.learners import (
-        LEARNERS,
-        Equation,
-        KernelLogisticRegression,
-        Learner,
-        get_learner,
-        learner_for,
-    )
-    from audit.reproduction import ReproduceConfig, ReproduceResult, reproduce
-    from audit.sklearn_audit import ModelAudit, audit_sklearn
-    from audit.steal import (
-        StealResult,
-        log10_error,
-        relative_error,
-        steal_from_estimator,
-        steal_hyperparameters,
-    )
-    from audit.tsr import train_steal_retrain
+    from audit.estimator import Solution, log10_error, relative_error, solve_hyperparameters
 
 __all__ = [
     "LEARNERS",
@@ -121,8 +114,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Dataset": "audit.datasets",
-    "load_dataset": "audit.datasets",
+    "Dataset": "audit.classical.datasets",
+    "load_dataset": "audit.classical.datasets",
     "DetectorAudit": "audit.deep.model_audit",
     "audit_model": "audit.deep.model_audit",
     "SavedDetectorAudit": "audit.deep.results",
@@ -130,31 +123,31 @@ _LAZY = {
     "save_detector_audit": "audit.deep.results",
     "WeightDecayEstimate": "audit.deep.steal",
     "steal_weight_decay": "audit.deep.steal",
-    "add_noise": "audit.defences",
-    "round_weights": "audit.defences",
+    "add_noise": "audit.classical.defences",
+    "round_weights": "audit.classical.defences",
     "Solution": "audit.estimator",
     "solve_hyperparameters": "audit.estimator",
-    "LoadedModel": "audit.io",
-    "load_data": "audit.io",
-    "load_model": "audit.io",
-    "save_coefficients": "audit.io",
-    "LEARNERS": "audit.learners",
-    "Equation": "audit.learners",
-    "KernelLogisticRegression": "audit.learners",
-    "Learner": "audit.learners",
-    "get_learner": "audit.learners",
-    "learner_for": "audit.learners",
-    "ReproduceConfig": "audit.reproduction",
-    "ReproduceResult": "audit.reproduction",
-    "reproduce": "audit.reproduction",
-    "ModelAudit": "audit.sklearn_audit",
-    "audit_sklearn": "audit.sklearn_audit",
-    "StealResult": "audit.steal",
-    "log10_error": "audit.steal",
-    "relative_error": "audit.steal",
-    "steal_from_estimator": "audit.steal",
-    "steal_hyperparameters": "audit.steal",
-    "train_steal_retrain": "audit.tsr",
+    "LoadedModel": "audit.classical.io",
+    "load_data": "audit.classical.io",
+    "load_model": "audit.classical.io",
+    "save_coefficients": "audit.classical.io",
+    "LEARNERS": "audit.classical.learners",
+    "Equation": "audit.classical.learners",
+    "KernelLogisticRegression": "audit.classical.learners",
+    "Learner": "audit.classical.learners",
+    "get_learner": "audit.classical.learners",
+    "learner_for": "audit.classical.learners",
+    "ReproduceConfig": "audit.classical.reproduction",
+    "ReproduceResult": "audit.classical.reproduction",
+    "reproduce": "audit.classical.reproduction",
+    "ModelAudit": "audit.classical.sklearn_audit",
+    "audit_sklearn": "audit.classical.sklearn_audit",
+    "StealResult": "audit.classical.steal",
+    "log10_error": "audit.estimator",
+    "relative_error": "audit.estimator",
+    "steal_from_estimator": "audit.classical.steal",
+    "steal_hyperparameters": "audit.classical.steal",
+    "train_steal_retrain": "audit.classical.tsr",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -60,8 +60,8 @@ def sklearn_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ) -> None:
     """Estimate a scikit-learn model's hyperparameters from its weights and training data."""
-    from audit.learners import get_learner
-    from audit.sklearn_audit import audit_sklearn
+    from audit.classical.learners import get_learner
+    from audit.classical.sklearn_audit import audit_sklearn
 
     report = audit_sklearn(model, data, target, learner=learner, true=true or None)
     if as_json:
@@ -105,7 +105,7 @@ def reproduce_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
 ) -> None:
     """Reproduce Wang & Gong (IEEE S&P 2018) on bundled datasets and write the tables."""
-    from audit.reproduction import median_errors, reproduce, status_counts
+    from audit.classical.reproduction import median_errors, reproduce, status_counts
 
     result = reproduce(out, quick=quick, progress=None if as_json else RichProgress(), force=force)
     est = result.tables["estimation"]
@@ -163,7 +163,7 @@ def reproduce_cmd(
 @app.command("learners")
 def learners_cmd() -> None:
     """List the learners the audit knows, with their objectives."""
-    from audit.learners import LEARNERS
+    from audit.classical.learners import LEARNERS
 
     for lrn in LEARNERS.values():
         names = ", ".join(lrn.hyperparameters)

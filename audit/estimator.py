@@ -12,11 +12,14 @@ passed as *nuisance* columns after the hyperparameter columns, solved for and
 reported apart.
 
 This module knows nothing about learners or libraries: give it arrays, get back
-the estimate and the diagnostics a reviewer needs to trust it.
+the estimate and the diagnostics a reviewer needs to trust it. Both attacks
+(:mod:`audit.classical`, :mod:`audit.deep`) solve here and measure an
+estimate against the truth with :func:`relative_error` and :func:`log10_error`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +28,7 @@ import numpy as np
 
 from audit.errors import NoEquationError, NonFiniteError, ShapeMismatchError
 
-__all__ = ["Solution", "solve_hyperparameters"]
+__all__ = ["Solution", "log10_error", "relative_error", "solve_hyperparameters"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,30 @@ def solve_hyperparameters(
         >>> round(sol.values[0], 12)
         0.5
     """
+    b, A, names, n_hyper = _checked_system(b, A, names, n_nuisance)
+    n_informative = _count_informative(A[:, :n_hyper])
+    scale, singular, rank = _column_scaling(A)
+    z, *_ = np.linalg.lstsq(A / scale, -b, rcond=None)
+    lam = z / scale
+    residual_norm = float(np.linalg.norm(b + A @ lam))
+    return Solution(
+        values=lam[:n_hyper].copy(),
+        names=names,
+        nuisance=lam[n_hyper:].copy(),
+        residual_norm=residual_norm,
+        relative_residual=_relative(residual_norm, float(np.linalg.norm(b))),
+        condition_number=float(singular.max() / singular.min()),
+        n_equations=int(A.shape[0]),
+        n_informative=n_informative,
+        n_unknowns=int(A.shape[1]),
+        rank=rank,
+    )
+
+
+def _checked_system(
+    b: Any, A: Any, names: Sequence[str] | None, n_nuisance: int
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], int]:
+    """``b`` and ``A`` as float arrays (``A`` a matrix), the names and the hyperparameter count."""
     b = np.asarray(b, dtype=np.float64)
     A = np.asarray(A, dtype=np.float64)
     if b.ndim != 1:
@@ -144,14 +171,26 @@ def solve_hyperparameters(
             "the stationarity equation holds NaN or infinity; "
             "check the weights and the data for non-finite values"
         )
-    informative = np.any(A[:, :n_hyper] != 0, axis=1)
-    n_informative = int(informative.sum())
-    if A.shape[0] == 0 or n_informative == 0:
+    return b, A, names, n_hyper
+
+
+def _count_informative(hyper_columns: np.ndarray) -> int:
+    """Rows in which some hyperparameter column is non-zero; refuses a system with none."""
+    n_informative = int(np.any(hyper_columns != 0, axis=1).sum())
+    if hyper_columns.shape[0] == 0 or n_informative == 0:
         raise NoEquationError(
             "every regulariser gradient is zero (all-zero weights?), "
             "so the weights say nothing about the hyperparameters; nothing to estimate"
         )
+    return n_informative
 
+
+def _column_scaling(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Column norms of ``A``, singular values of the unit-column ``A`` and its rank.
+
+    Raises:
+        NoEquationError: A zero column, or a rank below the number of unknowns.
+    """
     scale = np.linalg.norm(A, axis=0)
     if np.any(scale == 0):
         raise NoEquationError(
@@ -162,27 +201,33 @@ def solve_hyperparameters(
     singular = np.linalg.svd(As, compute_uv=False)
     tol = singular.max() * max(As.shape) * np.finfo(np.float64).eps
     rank = int(np.sum(singular > tol))
-    if rank < n_unknowns:
+    if rank < A.shape[1]:
         raise NoEquationError(
-            f"A has rank {rank} for {n_unknowns} unknowns ({A.shape[0]} equations): "
+            f"A has rank {rank} for {A.shape[1]} unknowns ({A.shape[0]} equations): "
             "the hyperparameters are not identifiable from these weights"
         )
-    condition = float(singular.max() / singular.min())
-    z, *_ = np.linalg.lstsq(As, -b, rcond=None)
-    lam = z / scale
-    residual = b + A @ lam
-    residual_norm = float(np.linalg.norm(residual))
-    b_norm = float(np.linalg.norm(b))
-    relative = residual_norm / b_norm if b_norm > 0 else (0.0 if residual_norm == 0 else np.inf)
-    return Solution(
-        values=lam[:n_hyper].copy(),
-        names=names,
-        nuisance=lam[n_hyper:].copy(),
-        residual_norm=residual_norm,
-        relative_residual=float(relative),
-        condition_number=condition,
-        n_equations=int(A.shape[0]),
-        n_informative=n_informative,
-        n_unknowns=int(n_unknowns),
-        rank=rank,
-    )
+    return scale, singular, rank
+
+
+def _relative(residual_norm: float, b_norm: float) -> float:
+    """``residual_norm / ‖b‖`` (zero over zero is zero, anything else over zero infinite)."""
+    if b_norm > 0:
+        return residual_norm / b_norm
+    return 0.0 if residual_norm == 0 else math.inf
+
+
+def relative_error(estimate: float, true: float) -> float:
+    """``|estimate − true| / |true|`` (``inf`` for a zero truth with a non-zero estimate)."""
+    if true == 0:
+        return 0.0 if estimate == 0 else math.inf
+    return abs(estimate - true) / abs(true)
+
+
+def log10_error(estimate: float, true: float) -> float:
+    """``|log10(estimate / true)|``: orders of magnitude apart (``inf`` if signs differ)."""
+    if estimate <= 0 or true <= 0:
+        return 0.0 if estimate == true else math.inf
+    ratio = estimate / true
+    if ratio == 0 or math.isinf(ratio):  # an infinite value, or a ratio out of float range
+        return math.inf
+    return abs(math.log10(ratio))

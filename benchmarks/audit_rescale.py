@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="Also write the rows here.")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from audit.datasets import load_dataset
+    from audit.classical.datasets import load_dataset
 
     d = load_dataset("diabetes")
     X = torch.tensor(d.X_train, dtype=torch.float32)

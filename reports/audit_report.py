@@ -521,7 +521,7 @@ def _estimation(rep: Reproduction, redact: bool) -> Section:
 
 def _medians(est: pd.DataFrame) -> Table | Note:
     """Median errors per learner over the rows with status ``ok`` (the figures the docs quote)."""
-    from audit.reproduction import median_errors
+    from audit.classical.reproduction import median_errors
 
     if est.empty or "log10_error" not in est:
         return Note("No estimation rows to summarise.")

@@ -55,7 +55,7 @@ def _write_audit_summary(folder: Path) -> Path:
 
 
 def _write_coefficients(folder: Path) -> Path:
-    from audit.io import save_coefficients
+    from audit.classical.io import save_coefficients
 
     return save_coefficients(folder / "model.npz", "ridge", {"coef": [1.0, 2.0]})
 
@@ -63,7 +63,7 @@ def _write_coefficients(folder: Path) -> Path:
 def _write_table(folder: Path) -> Path:
     import pandas as pd
 
-    from audit.reproduction import _write_table
+    from audit.classical.reproduction import _write_table
 
     _write_table(folder, "table", pd.DataFrame({"a": [1, 2]}))
     return folder / "table.csv"

@@ -25,7 +25,7 @@ MEMORY_BUDGET_MIB = 200
 
 
 def _audit_model(path: Path) -> Any:
-    from audit.io import load_model
+    from audit.classical.io import load_model
 
     return load_model(path)
 
@@ -37,7 +37,7 @@ def _audit_release(path: Path) -> Any:
 
 
 def _audit_data(path: Path) -> Any:
-    from audit.io import load_data
+    from audit.classical.io import load_data
 
     return load_data(path, "y")
 
@@ -200,7 +200,7 @@ def test_a_real_release_still_loads(hostile: dict[str, Path]) -> None:
 
 
 def test_data_files_over_the_limit_are_refused(tmp_path: Path) -> None:
-    from audit.io import load_data
+    from audit.classical.io import load_data
 
     big = tmp_path / "train.csv"
     with open(big, "wb") as handle:

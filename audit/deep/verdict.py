@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from audit.steal import log10_error, relative_error
+from audit.estimator import log10_error, relative_error
 
 __all__ = [
     "LEAKS_WITHIN",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.datasets import Dataset, load_dataset
+from audit.classical.datasets import Dataset, load_dataset
 
 
 @pytest.fixture(autouse=True)

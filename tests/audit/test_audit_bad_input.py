@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import audit.reproduction
+import audit.classical.reproduction
+from audit.classical.datasets import Dataset
+from audit.classical.reproduction import ReproduceConfig
 from audit.cli import app
-from audit.datasets import Dataset
-from audit.reproduction import ReproduceConfig
 
 TINY = ReproduceConfig(
     learners=("ridge",),
@@ -63,7 +63,7 @@ def no_experiments(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("an experiment ran before the output folder was checked")
 
-    monkeypatch.setattr(audit.reproduction, "estimation_table", refuse)
+    monkeypatch.setattr(audit.classical.reproduction, "estimation_table", refuse)
 
 
 @pytest.fixture
@@ -268,8 +268,8 @@ def test_sklearn_refuses_true_values_no_model_has(
 
 
 def test_sklearn_l1_ratio_must_lie_in_the_unit_interval() -> None:
+    from audit.classical.sklearn_audit import parse_true_values
     from audit.errors import AuditOptionError
-    from audit.sklearn_audit import parse_true_values
 
     names = ("alpha", "l1_ratio")
     assert parse_true_values(["0.1", "0"], names) == {"alpha": 0.1, "l1_ratio": 0.0}
@@ -288,7 +288,7 @@ def test_sklearn_says_a_folder_is_not_a_file(
 
 
 def test_log10_error_of_an_infinite_truth_is_infinite() -> None:
-    from audit.steal import log10_error
+    from audit.estimator import log10_error
 
     assert log10_error(1.0, float("inf")) == float("inf")
     assert log10_error(1e-300, 1e300) == float("inf")
@@ -326,7 +326,7 @@ def test_sklearn_flags_a_model_its_data_does_not_fit(
 def test_sklearn_reads_text_booleans_and_refuses_other_text(
     tmp_path: Path, write_data: Callable[..., Path], text: str, expected: int
 ) -> None:
-    from audit.learners.base import optional_bool
+    from audit.classical.learners.base import optional_bool
 
     assert optional_bool({"fit_intercept": text}, "fit_intercept", True) is bool(expected)
     path = tmp_path / "m.json"

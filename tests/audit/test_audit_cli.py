@@ -19,9 +19,9 @@ import skops.io as sio
 from sklearn.linear_model import ElasticNet, Lasso, LogisticRegression
 from typer.testing import CliRunner
 
+from audit.classical.datasets import Dataset
+from audit.classical.reproduction import ReproduceConfig
 from audit.cli import app
-from audit.datasets import Dataset
-from audit.reproduction import ReproduceConfig
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_sklearn_json_is_one_object(runner: CliRunner, enet_files: tuple[Path, P
 def test_sklearn_says_when_an_estimate_is_not_a_measurement(
     runner: CliRunner, tmp_path: Path, write_data: Callable[..., Path], fit: Any
 ) -> None:
-    from audit.datasets import load_dataset
-    from audit.learners import get_learner
+    from audit.classical.datasets import load_dataset
+    from audit.classical.learners import get_learner
 
     iris = load_dataset("iris2")
     data = write_data(iris.X_train, iris.y_train)
@@ -192,7 +192,7 @@ def test_each_error_is_one_line_with_its_exit_code(
 
 
 def test_learners_lists_every_learner(runner: CliRunner) -> None:
-    from audit.learners import LEARNERS
+    from audit.classical.learners import LEARNERS
 
     out = run(runner, "learners").stdout
     for name in LEARNERS:

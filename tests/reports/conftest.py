@@ -250,7 +250,7 @@ def make_audit(tmp_path: Path) -> Any:
 @pytest.fixture(scope="session")
 def reproduction(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``audit.reproduce`` tables from a very small config (about a second)."""
-    from audit.reproduction import ReproduceConfig, reproduce
+    from audit.classical.reproduction import ReproduceConfig, reproduce
 
     folder = tmp_path_factory.mktemp("reproduce") / "out"
     config = ReproduceConfig(

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.reproduction import COLUMNS
+from audit.classical.reproduction import COLUMNS
 from reports import build_reproduce_report, to_html, to_markdown
 from reports.inputs import Reproduction
 
