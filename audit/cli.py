@@ -264,12 +264,23 @@ def model_cmd(
         key = None
         result_key = _result_key(passphrase_file, key_file, recipient)
     report = audit_model(
-        released, splits, vault=vault, key=key, entry=entry, known_fraction=known_fraction,
-        defences=defend, map_tolerance=map_tolerance, batch_size=batch_size,
-        optimizer=optimizer, decay_norm_and_bias=decay_norm_and_bias,
-        synthetic_images=images, synthetic_seed=data_seed, device=device, seed=seed,
+        released,
+        splits,
+        vault=vault,
+        key=key,
+        entry=entry,
+        known_fraction=known_fraction,
+        defences=defend,
+        map_tolerance=map_tolerance,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        decay_norm_and_bias=decay_norm_and_bias,
+        synthetic_images=images,
+        synthetic_seed=data_seed,
+        device=device,
+        seed=seed,
         progress=None if as_json else RichProgress(transient=True),
-    )  # fmt: skip
+    )
     save_detector_audit(report, out, result_key, force=force)
     if as_json:
         typer.echo(json.dumps(_json_safe({**report.to_json(), "out": str(out)})))
@@ -285,8 +296,9 @@ def _batch_images(a: Any) -> str:
     return str(a["batch_size"])
 
 
-def _vault_key(vault: Path, passphrase_file: Path | None, key_file: Path | None,
-               identity: Path | None) -> Any:  # fmt: skip
+def _vault_key(
+    vault: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
+) -> Any:
     from tuner.vault.cli_keys import key_for_reading_or_default
 
     return key_for_reading_or_default(

@@ -140,8 +140,12 @@ TABLE: dict[tuple[str, str, str, str], Entry] = {
 def key(row: VariantRow, normalised: bool) -> tuple[str, str, str, str]:
     """Where ``row``'s measured errors are in :data:`TABLE`."""
     aligned = row.cosine <= ALIGNED
-    return ("normalised" if normalised else "plain", row.view, row.solve,
-            "aligned" if aligned else "loose")  # fmt: skip
+    return (
+        "normalised" if normalised else "plain",
+        row.view,
+        row.solve,
+        "aligned" if aligned else "loose",
+    )
 
 
 def calibrate(row: VariantRow, normalised: bool) -> Calibrated | None:

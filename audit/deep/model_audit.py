@@ -117,9 +117,13 @@ def recipe_from_entry(document: Mapping[str, Any], where: str = "vault entry") -
     except ConfigError as exc:
         raise AuditOptionError(str(exc)) from None
     return Recipe(
-        parsed.optimizer, parsed.weight_decay, parsed.decay_norm_and_bias, parsed.batch_size,
-        parsed.lr, parsed.momentum,
-    )  # fmt: skip
+        parsed.optimizer,
+        parsed.weight_decay,
+        parsed.decay_norm_and_bias,
+        parsed.batch_size,
+        parsed.lr,
+        parsed.momentum,
+    )
 
 
 @dataclass
@@ -297,9 +301,13 @@ def check_options(
     Raises:
         AuditOptionError: the first option out of range, in one line.
     """
-    _check_types(known_fraction=(known_fraction, "a number"),
-                 map_tolerance=(map_tolerance, "a number"), batch_size=(batch_size, "an int"),
-                 threads=(threads, "an int"), seed=(seed, "an int"))  # fmt: skip
+    _check_types(
+        known_fraction=(known_fraction, "a number"),
+        map_tolerance=(map_tolerance, "a number"),
+        batch_size=(batch_size, "an int"),
+        threads=(threads, "an int"),
+        seed=(seed, "an int"),
+    )
     if not 0 < known_fraction <= 1:
         raise AuditOptionError(f"--known-fraction {known_fraction} must lie in (0, 1]")
     if not map_tolerance >= 0:
@@ -425,9 +433,14 @@ def audit_model(
     times: dict[str, float] = {}
     started = time.perf_counter()
     plan = check_options(
-        known_fraction, defences, map_tolerance, optimizer, batch_size,
-        device=device if isinstance(device, str) else None, seed=seed,
-    )  # fmt: skip
+        known_fraction,
+        defences,
+        map_tolerance,
+        optimizer,
+        batch_size,
+        device=device if isinstance(device, str) else None,
+        seed=seed,
+    )
     if truth is not None and vault is not None:
         raise AuditOptionError("give the truth either through a vault or directly, not both")
     notes: list[str] = []
@@ -465,33 +478,52 @@ def audit_model(
 
     batches = DetectorBatches(train_set, int(bs), fraction=known_fraction, seed=seed)
     assumptions = {
-        "optimizer": family, "optimizer_source": family_source,
-        "batch_size": int(bs), "batch_size_source": bs_source,
-        "decay_norm_and_bias": bool(rule), "decay_rule_source": rule_source,
-        "training_images": len(train_set), "known_images": len(batches.known),
-        "images_used": batches.images, "batches": len(batches), "device": str(dev),
-        "augmentation": "none", "mode": "train (batch statistics)",
-    }  # fmt: skip
+        "optimizer": family,
+        "optimizer_source": family_source,
+        "batch_size": int(bs),
+        "batch_size_source": bs_source,
+        "decay_norm_and_bias": bool(rule),
+        "decay_rule_source": rule_source,
+        "training_images": len(train_set),
+        "known_images": len(batches.known),
+        "images_used": batches.images,
+        "batches": len(batches),
+        "device": str(dev),
+        "augmentation": "none",
+        "mode": "train (batch statistics)",
+    }
     threat = _threat_model(spec, str(data), known_fraction, assumptions)
     model_info = {"arch": spec.arch, "backbone": spec.backbone, "image_size": spec.image_size}
     empty = pd.DataFrame(columns=list(DEFENCE_COLUMNS))
 
     if family == "adamw" or true_wd == 0:
-        reason = ADAMW_EXPLANATION if family == "adamw" else (
-            "the recipe used no weight decay (0): there is nothing for this attack to steal"
-        )  # fmt: skip
+        reason = (
+            ADAMW_EXPLANATION
+            if family == "adamw"
+            else ("the recipe used no weight decay (0): there is nothing for this attack to steal")
+        )
         notes.append(reason)
         if plan:
             notes.append("defences were not tried: the attack they defend against does not apply")
         times["total"] = time.perf_counter() - started
         return DetectorAudit(
-            model=model_info, data=str(data), known_fraction=known_fraction,
-            optimizer_family=family, verdict="not-applicable", recommended_defence=None,
-            estimate=None, truth=true_wd, relative_error=None, log10_error=None,
-            defences=empty, assumptions=assumptions,
+            model=model_info,
+            data=str(data),
+            known_fraction=known_fraction,
+            optimizer_family=family,
+            verdict="not-applicable",
+            recommended_defence=None,
+            estimate=None,
+            truth=true_wd,
+            relative_error=None,
+            log10_error=None,
+            defences=empty,
+            assumptions=assumptions,
             threat_model=threat if family_source == "vault" else f"{threat} {reason}",
-            notes=notes, weights_sha256=released.weights_sha256, seconds=times,
-        )  # fmt: skip
+            notes=notes,
+            weights_sha256=released.weights_sha256,
+            seconds=times,
+        )
     if family == "unknown":
         notes.append(
             "optimizer unknown (no vault, no --optimizer): the attack assumes SGD with coupled "
@@ -530,9 +562,18 @@ def audit_model(
             (worst["estimate"] if worst else math.nan) if true_wd is not None else result.estimate
         )
         table = _price_defences(
-            net, plan, attack, judged_undefended, true_wd, DetectionDataset(splits.val), dev,
-            seed, rule=bool(rule), notes=notes, batches=batches,
-        )  # fmt: skip
+            net,
+            plan,
+            attack,
+            judged_undefended,
+            true_wd,
+            DetectionDataset(splits.val),
+            dev,
+            seed,
+            rule=bool(rule),
+            notes=notes,
+            batches=batches,
+        )
         times["defences"] = time.perf_counter() - t0
         if verdict != "resists":
             recommended = _recommend(table, true_wd, map_tolerance)
@@ -546,14 +587,26 @@ def audit_model(
         table["recommended"] = table["defence"] == recommended
     times["total"] = time.perf_counter() - started
     return DetectorAudit(
-        model=model_info, data=str(data), known_fraction=known_fraction,
-        optimizer_family=family, verdict=verdict, recommended_defence=recommended,
-        estimate=result, truth=true_wd, relative_error=rel, log10_error=log, defences=table,
-        threat_model=threat, assumptions=assumptions, notes=notes,
-        weights_sha256=released.weights_sha256, seconds=times, worst_case=worst,
+        model=model_info,
+        data=str(data),
+        known_fraction=known_fraction,
+        optimizer_family=family,
+        verdict=verdict,
+        recommended_defence=recommended,
+        estimate=result,
+        truth=true_wd,
+        relative_error=rel,
+        log10_error=log,
+        defences=table,
+        threat_model=threat,
+        assumptions=assumptions,
+        notes=notes,
+        weights_sha256=released.weights_sha256,
+        seconds=times,
+        worst_case=worst,
         pick_verdict=pick_verdict if true_wd is not None else None,
         second_channel=_second_channel(result, recipe),
-    )  # fmt: skip
+    )
 
 
 # -- pieces ------------------------------------------------------------------------------
@@ -701,9 +754,10 @@ def _threat_model(spec: ModelSpec, data: str, fraction: float, a: Mapping[str, A
         rule = "the parameters training decayed (from the sealed recipe)"
     else:
         rule = (
-            "all weights, norms and biases" if a["decay_norm_and_bias"]
+            "all weights, norms and biases"
+            if a["decay_norm_and_bias"]
             else "conv and linear weights, not norms or biases"
-        )  # fmt: skip
+        )
         rule += " (as given)" if a["decay_rule_source"] == "option" else " (assumed)"
     return (
         f"The attacker holds the released weights of the {spec.arch}/{spec.backbone} detector "
@@ -729,9 +783,15 @@ def _attacker(
 
     def attack(model: Any) -> WeightDecayEstimate:
         return steal_weight_decay(
-            model, detector_loss, batches, decay_norm_and_bias=rule, device=dev,
-            n_bootstrap=n_bootstrap, seed=seed, progress=progress,
-        )  # fmt: skip
+            model,
+            detector_loss,
+            batches,
+            decay_norm_and_bias=rule,
+            device=dev,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            progress=progress,
+        )
 
     return attack
 

@@ -202,10 +202,13 @@ def _rebuild(spec: ModelSpec, state: dict[str, Any], where: Path) -> nn.Module:
     ]
     if missing or extra or shapes:
         detail = (
-            f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}" if extra
+            f"missing {missing[0]!r}"
+            if missing
+            else f"unexpected {extra[0]!r}"
+            if extra
             else f"{shapes[0]!r} has shape {tuple(state[shapes[0]].shape)}, "
             f"expected {tuple(expected[shapes[0]].shape)}"
-        )  # fmt: skip
+        )
         raise ShapeMismatchError(
             f"{where} does not fit the architecture in manifest.json "
             f"({spec.arch}/{spec.backbone}, {len(spec.classes)} classes): {detail}"

@@ -88,16 +88,25 @@ def make_net(family: str, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     if shape == "mlp":
         return nn.Sequential(
-            nn.Linear(64, 128), *_norm(norm, 128, 1), nn.ReLU(),
-            nn.Linear(128, 64), *_norm(norm, 64, 1), nn.ReLU(),
+            nn.Linear(64, 128),
+            *_norm(norm, 128, 1),
+            nn.ReLU(),
+            nn.Linear(128, 64),
+            *_norm(norm, 64, 1),
+            nn.ReLU(),
             nn.Linear(64, 10),
-        )  # fmt: skip
+        )
     return nn.Sequential(
         nn.Unflatten(1, (1, 8, 8)),
-        nn.Conv2d(1, 16, 3, padding=1), *_norm(norm, 16, 2), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, stride=2, padding=1), *_norm(norm, 32, 2), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 16, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, 16, 3, padding=1),
+        *_norm(norm, 16, 2),
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        *_norm(norm, 32, 2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(32 * 16, 10),
+    )
 
 
 def sgd_with_decay(

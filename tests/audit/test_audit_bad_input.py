@@ -152,8 +152,9 @@ def test_model_refuses_a_non_empty_out(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("threads", ["0", "-1"])
 def test_model_refuses_fewer_than_one_thread(tmp_path: Path, threads: str) -> None:
-    result = run("model", "--model", tmp_path, "--threads", threads, "--out", tmp_path / "o",
-                 code=29)  # fmt: skip
+    result = run(
+        "model", "--model", tmp_path, "--threads", threads, "--out", tmp_path / "o", code=29
+    )
     one_error_line(result, f"--threads {threads}", "at least 1")
 
 
@@ -165,8 +166,7 @@ def test_model_refuses_a_bad_device_before_anything(
     tmp_path: Path, device: str, fragment: str
 ) -> None:
     # tmp_path is no model: the device is refused before the model is even looked at.
-    result = run("model", "--model", tmp_path, "--device", device, "--out", tmp_path / "o",
-                 code=29)  # fmt: skip
+    result = run("model", "--model", tmp_path, "--device", device, "--out", tmp_path / "o", code=29)
     one_error_line(result, "--device", fragment)
 
 
@@ -199,8 +199,9 @@ def test_sklearn_ragged_json_names_the_file_and_field(
 ) -> None:
     path = tmp_path / "rrag.json"
     path.write_text(json.dumps({"learner": "ridge", "coef": [[1, 2], [3]], "intercept": 0}))
-    result = run("sklearn", "--model", path, "--data", ridge_files[1], "--target", "target",
-                 code=26)  # fmt: skip
+    result = run(
+        "sklearn", "--model", path, "--data", ridge_files[1], "--target", "target", code=26
+    )
     one_error_line(result, str(path), "'coef'", "ragged")
 
 
@@ -242,8 +243,9 @@ def test_sklearn_malformed_settings_in_a_coefficient_file_are_one_line(
     y = np.array([0, 1, 0, 1]) if learner != "ridge" else np.arange(4.0)
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"learner": learner, **fields}))
-    result = run("sklearn", "--model", path, "--data", write_data(X, y), "--target", "target",
-                 code=code)  # fmt: skip
+    result = run(
+        "sklearn", "--model", path, "--data", write_data(X, y), "--target", "target", code=code
+    )
     one_error_line(result, text)
 
 
@@ -262,8 +264,18 @@ def test_sklearn_refuses_true_values_no_model_has(
     ridge_files: tuple[Path, Path], value: str, text: str
 ) -> None:
     model, data = ridge_files
-    result = run("sklearn", "--model", model, "--data", data, "--target", "target",
-                 f"--true={value}", "--json", code=29)  # fmt: skip
+    result = run(
+        "sklearn",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--target",
+        "target",
+        f"--true={value}",
+        "--json",
+        code=29,
+    )
     one_error_line(result, f"'{value}'", text)
 
 

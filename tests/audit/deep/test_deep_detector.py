@@ -31,12 +31,35 @@ from tuner.vault import KeyFile, Vault, generate_key_file
 
 WD = 1e-3
 CONFIG = TrainConfig(epochs=2, batch_size=4, weight_decay=WD, hflip=0.0, seed=0)
-SUMMARY_KEYS = {"kind", "model", "data", "known_fraction", "optimizer_family", "verdict",
-                "recommended_defence"}  # fmt: skip
-DOCUMENT_KEYS = {"estimate", "plain_estimate", "ci", "truth", "relative_error", "log10_error",
-                 "verdict", "groups", "defences", "threat_model", "optimizer_family", "pick",
-                 "pick_reason", "pick_verdict", "reliable", "worst_case", "variants",
-                 "second_channel"}  # fmt: skip
+SUMMARY_KEYS = {
+    "kind",
+    "model",
+    "data",
+    "known_fraction",
+    "optimizer_family",
+    "verdict",
+    "recommended_defence",
+}
+DOCUMENT_KEYS = {
+    "estimate",
+    "plain_estimate",
+    "ci",
+    "truth",
+    "relative_error",
+    "log10_error",
+    "verdict",
+    "groups",
+    "defences",
+    "threat_model",
+    "optimizer_family",
+    "pick",
+    "pick_reason",
+    "pick_verdict",
+    "reliable",
+    "worst_case",
+    "variants",
+    "second_channel",
+}
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +88,14 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
                 "model": {"arch": "fcos", "backbone": "tiny", "image_size": 64},
             },
         )
-        yield {"root": root, "release": release, "spec": spec, "key": key, "vault": vault,
-               "key_path": root / "owner.key"}  # fmt: skip
+        yield {
+            "root": root,
+            "release": release,
+            "spec": spec,
+            "key": key,
+            "vault": vault,
+            "key_path": root / "owner.key",
+        }
     torch.set_num_threads(threads)
 
 
@@ -82,8 +111,16 @@ def one_error_line(result: Any, text: str) -> None:
 
 
 def common(world: dict[str, Any]) -> list[str]:
-    return ["--model", str(world["release"]), "--data", "synthetic", "--images", "24",
-            "--device", "cpu"]  # fmt: skip
+    return [
+        "--model",
+        str(world["release"]),
+        "--data",
+        "synthetic",
+        "--images",
+        "24",
+        "--device",
+        "cpu",
+    ]
 
 
 # -- the Python API ------------------------------------------------------------------------
@@ -91,9 +128,14 @@ def common(world: dict[str, Any]) -> list[str]:
 
 def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
     report = audit_model(
-        world["release"], "synthetic", synthetic_images=24, truth=CONFIG.to_dict(),
-        defences="round:2,noise:1e-2", device="cpu", n_bootstrap=200,
-    )  # fmt: skip
+        world["release"],
+        "synthetic",
+        synthetic_images=24,
+        truth=CONFIG.to_dict(),
+        defences="round:2,noise:1e-2",
+        device="cpu",
+        n_bootstrap=200,
+    )
     est = report.estimate
     assert est is not None
     print(
@@ -112,12 +154,19 @@ def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
     assert any("usable without the truth" in note for note in report.notes)
     groups = report.groups.set_index("group")
     # convs followed by BatchNorm (backbone) and GroupNorm (FCOS heads): no signal
-    for name in ("backbone.stem.0", "backbone.stage4.1.0", "head.classification_head.conv.0",
-                 "head.regression_head.conv.3"):  # fmt: skip
+    for name in (
+        "backbone.stem.0",
+        "backbone.stage4.1.0",
+        "head.classification_head.conv.0",
+        "head.regression_head.conv.3",
+    ):
         assert groups.loc[name, "scale_invariant"] and groups.loc[name, "followed_by_norm"], name
     # the prediction layers and the FPN's 1x1 convs carry the signal
-    for name in ("head.classification_head.cls_logits", "head.regression_head.bbox_reg",
-                 "backbone.fpn.inner_blocks.0.0"):  # fmt: skip
+    for name in (
+        "head.classification_head.cls_logits",
+        "head.regression_head.bbox_reg",
+        "backbone.fpn.inner_blocks.0.0",
+    ):
         assert groups.loc[name, "informative"], name
     assert est.n_informative < est.n_decayed / 10
     table = report.defences
@@ -130,8 +179,13 @@ def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
     assert set(report.summary()) == SUMMARY_KEYS
     document = report.document()
     assert set(document) == DOCUMENT_KEYS
-    assert set(document["groups"][0]) == {"group", "parameters", "estimate", "scale_invariant",
-                                          "cosine"}  # fmt: skip
+    assert set(document["groups"][0]) == {
+        "group",
+        "parameters",
+        "estimate",
+        "scale_invariant",
+        "cosine",
+    }
     assert "train mode" in report.threat_model and "24" not in report.data
     # the threat model appears in redacted reports: no recipe value in it
     assert "batches of 4" not in report.threat_model and "0.001" not in report.threat_model
@@ -139,8 +193,14 @@ def test_fcos_estimate_verdict_and_defences(world: dict[str, Any]) -> None:
 
 
 def test_attacker_with_half_the_data_and_no_truth(world: dict[str, Any]) -> None:
-    report = audit_model(world["release"], "synthetic", synthetic_images=24, known_fraction=0.5,
-                         device="cpu", n_bootstrap=100)  # fmt: skip
+    report = audit_model(
+        world["release"],
+        "synthetic",
+        synthetic_images=24,
+        known_fraction=0.5,
+        device="cpu",
+        n_bootstrap=100,
+    )
     assert report.verdict == "unknown" and report.truth is None and report.relative_error is None
     # 10 known images in batches of 8 (the default): the partial last batch is left out
     assert report.assumptions["known_images"] == 10 and report.assumptions["batches"] == 1
@@ -152,9 +212,14 @@ def test_attacker_with_half_the_data_and_no_truth(world: dict[str, Any]) -> None
 
 
 def test_adamw_recipe_is_not_applicable(world: dict[str, Any]) -> None:
-    report = audit_model(world["release"], "synthetic", synthetic_images=24, device="cpu",
-                         truth={**CONFIG.to_dict(), "optimizer": "adamw"},
-                         defences="round:2")  # fmt: skip
+    report = audit_model(
+        world["release"],
+        "synthetic",
+        synthetic_images=24,
+        device="cpu",
+        truth={**CONFIG.to_dict(), "optimizer": "adamw"},
+        defences="round:2",
+    )
     assert report.verdict == "not-applicable" and report.estimate is None
     assert report.document()["estimate"] is None and report.document()["groups"] == []
     assert report.document()["optimizer_family"] == "adamw" and len(report.defences) == 0
@@ -164,16 +229,23 @@ def test_adamw_recipe_is_not_applicable(world: dict[str, Any]) -> None:
     assert report.summary()["verdict"] == report.summary()["optimizer_family"] == "sealed"
     assert "adamw" not in summary and "decoupled" not in report.threat_model.lower()
     # the attacker's own assumption is no secret
-    assumed = audit_model(world["release"], "synthetic", synthetic_images=24, device="cpu",
-                          optimizer="adamw")  # fmt: skip
+    assumed = audit_model(
+        world["release"], "synthetic", synthetic_images=24, device="cpu", optimizer="adamw"
+    )
     assert assumed.summary()["optimizer_family"] == "adamw"
     assert assumed.summary()["verdict"] == "not-applicable"
     assert "decoupled" in assumed.threat_model
 
 
 def test_results_folder_round_trip(world: dict[str, Any], tmp_path: Path) -> None:
-    report = audit_model(world["release"], "synthetic", synthetic_images=24, device="cpu",
-                         truth=CONFIG.to_dict(), n_bootstrap=100)  # fmt: skip
+    report = audit_model(
+        world["release"],
+        "synthetic",
+        synthetic_images=24,
+        device="cpu",
+        truth=CONFIG.to_dict(),
+        n_bootstrap=100,
+    )
     key = generate_key_file(tmp_path / "k.key")
     out = save_detector_audit(report, tmp_path / "out", key)
     saved = load_detector_audit(out, KeyFile(tmp_path / "k.key"))
@@ -201,12 +273,30 @@ def test_cli_with_the_vault_prints_estimate_and_verdict(
     # into a pipe the values stay sealed (tests/test_no_plaintext_recipe.py): on a terminal
     monkeypatch.setattr("tuner.plaintext.stdout_is_terminal", lambda: True)
     out = tmp_path / "result"
-    result = run("model", *common(world), "--vault", world["vault"], "--key-file",
-                 world["key_path"], "--defend", "round:3,noise:1e-3", "--out", out)  # fmt: skip
+    result = run(
+        "model",
+        *common(world),
+        "--vault",
+        world["vault"],
+        "--key-file",
+        world["key_path"],
+        "--defend",
+        "round:3,noise:1e-3",
+        "--out",
+        out,
+    )
     text = result.stdout
     print(text)
-    for label in ("estimate   weight_decay ≈", "plain", "truth      1.00e-03", "verdict",
-                  "round:3", "noise:1e-3", "from the sealed recipe", "wrote"):  # fmt: skip
+    for label in (
+        "estimate   weight_decay ≈",
+        "plain",
+        "truth      1.00e-03",
+        "verdict",
+        "round:3",
+        "noise:1e-3",
+        "from the sealed recipe",
+        "wrote",
+    ):
         assert label in text, label
     # (the vault keeps its write-lock file beside it, as every hyperseal vault does)
     assert sorted(p.name for p in out.iterdir()) == ["audit.hsv", "audit.hsv.lock", "summary.json"]
@@ -225,8 +315,17 @@ def test_cli_with_the_vault_prints_estimate_and_verdict(
 
 
 def test_cli_json_is_one_object(world: dict[str, Any], tmp_path: Path) -> None:
-    result = run("model", *common(world), "--vault", world["vault"], "--key-file",
-                 world["key_path"], "--json", "--out", tmp_path / "r")  # fmt: skip
+    result = run(
+        "model",
+        *common(world),
+        "--vault",
+        world["vault"],
+        "--key-file",
+        world["key_path"],
+        "--json",
+        "--out",
+        tmp_path / "r",
+    )
     data = json.loads(result.stdout)
     assert set(data) >= DOCUMENT_KEYS | SUMMARY_KEYS
     assert data["truth"] == WD and data["pick_verdict"] == verdict_for(data["estimate"], WD)
@@ -301,16 +400,18 @@ def test_weights_only_torch_file_is_accepted(world: dict[str, Any], tmp_path: Pa
     torch.save(released.model.state_dict(), folder / "model.pt")
     again = load_released_detector(folder / "model.pt")
     assert not again.pinned and again.spec == released.spec
-    for (name, a), b in zip(again.model.state_dict().items(), released.model.state_dict().values(),
-                            strict=True):  # fmt: skip
+    for (name, a), b in zip(
+        again.model.state_dict().items(), released.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
 
 
 def test_data_with_other_classes_is_refused(world: dict[str, Any], tmp_path: Path) -> None:
     other = ModelSpec("fcos", "tiny", 64, ("cat", "dog"))
     save_release(build_detector(other), other, tmp_path / "other")
-    result = run("model", "--model", tmp_path / "other", "--images", "24", "--out",
-                 tmp_path / "o", code=22)  # fmt: skip
+    result = run(
+        "model", "--model", tmp_path / "other", "--images", "24", "--out", tmp_path / "o", code=22
+    )
     one_error_line(result, "differ from the model's")
 
 
@@ -326,8 +427,7 @@ def test_weights_that_do_not_fit_the_manifest_are_refused(
 
 def test_missing_manifest_and_bad_options(world: dict[str, Any], tmp_path: Path) -> None:
     one_error_line(run("model", "--model", tmp_path, code=26), "manifest.json is missing")
-    result = run("model", *common(world), "--known-fraction", "0", "--out", tmp_path / "o",
-                 code=29)  # fmt: skip
+    result = run("model", *common(world), "--known-fraction", "0", "--out", tmp_path / "o", code=29)
     one_error_line(result, "known-fraction")
     result = run("model", *common(world), "--defend", "blur:3", "--out", tmp_path / "o", code=29)
     one_error_line(result, "round:K or noise:SIGMA")

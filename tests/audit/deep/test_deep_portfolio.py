@@ -110,8 +110,9 @@ def test_model_without_batchnorm_runs_one_view_and_is_left_as_it_was() -> None:
     net = make_net("cnn-gn")
     before = {k: v.clone() for k, v in net.state_dict().items()}
     X, y = torch.randn(48, 64), torch.randint(0, 10, (48,))
-    res = steal_weight_decay(net, cross_entropy, [(X[:16], y[:16]), (X[16:32], y[16:32]),
-                                                  (X[32:], y[32:])], device="cpu")  # fmt: skip
+    res = steal_weight_decay(
+        net, cross_entropy, [(X[:16], y[:16]), (X[16:32], y[16:32]), (X[32:], y[32:])], device="cpu"
+    )
     assert set(res.variants["view"]) == {"train"}
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p.grad is None for p in net.parameters())
@@ -135,8 +136,11 @@ def test_bad_portfolio_options_are_one_error() -> None:
     with pytest.raises(AuditOptionError, match="batchings 0 must be at least 1"):
         steal_weight_decay(make_net("mlp-none"), cross_entropy, [(X, y)], batchings=0)
     single = steal_weight_decay(
-        make_net("mlp-bn"), cross_entropy, [(X[:4], y[:4]), (X[4:], y[4:])], device="cpu",
+        make_net("mlp-bn"),
+        cross_entropy,
+        [(X[:4], y[:4]), (X[4:], y[4:])],
+        device="cpu",
         portfolio=False,
-    )  # fmt: skip
+    )
     assert set(single.variants["view"]) == {"train"} and not single.variants["usable"].any()
     assert not single.reliable and single.pick_reason == "single variant (portfolio off)"

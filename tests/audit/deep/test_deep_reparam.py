@@ -54,8 +54,15 @@ def _mlp(norm: type[nn.Module] | None = None, hidden: int = 16) -> nn.Sequential
     return nn.Sequential(*block(10), *block(hidden), nn.Linear(hidden, 1))
 
 
-def _train(model: nn.Module, batch: Batch, wd: float, *, decay_norm_and_bias: bool = False,
-           steps: int = 1500, lr: float = 0.2) -> nn.Module:  # fmt: skip
+def _train(
+    model: nn.Module,
+    batch: Batch,
+    wd: float,
+    *,
+    decay_norm_and_bias: bool = False,
+    steps: int = 1500,
+    lr: float = 0.2,
+) -> nn.Module:
     """Full-batch SGD, momentum 0.9, cosine schedule, decay split as hyperseal's training does."""
     return train_full_batch(
         model, _mse, batch, wd, steps=steps, lr=lr, decay_norm_and_bias=decay_norm_and_bias
@@ -96,10 +103,14 @@ class _GNCNN(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.body = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.GroupNorm(4, 8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1, groups=2), nn.GroupNorm(4, 16), nn.ReLU(inplace=True),
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.GroupNorm(4, 8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, padding=1, groups=2),
+            nn.GroupNorm(4, 16),
+            nn.ReLU(inplace=True),
             nn.Conv2d(16, 10, 1),
-        )  # fmt: skip
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).mean(dim=(2, 3))
@@ -147,11 +158,19 @@ def test_rescale_is_seeded_and_bad_input_is_one_error() -> None:
     rescale(c, lambda m: m(X), seed=6)
     assert torch.equal(a[0].weight, b[0].weight) and not torch.equal(a[0].weight, c[0].weight)
     assert parse_defences("rescale,rescale:4,rescale:100") == [
-        Defence("rescale", 4.0), Defence("rescale", 100.0)
-    ]  # fmt: skip
+        Defence("rescale", 4.0),
+        Defence("rescale", 100.0),
+    ]
     assert parse_defences("rescale:2.5")[0].name == "rescale:2.5"
-    for bad in ("rescale:0", "rescale:abc", "rescale:1", "rescale:-4", "rescale:1e9",
-                "rescale:nan", "rescale:"):  # fmt: skip
+    for bad in (
+        "rescale:0",
+        "rescale:abc",
+        "rescale:1",
+        "rescale:-4",
+        "rescale:1e9",
+        "rescale:nan",
+        "rescale:",
+    ):
         with pytest.raises(AuditOptionError) as info:
             parse_defences(bad)
         assert "\n" not in str(info.value)
@@ -205,8 +224,10 @@ def test_rescaling_breaks_the_naive_attack_and_rebalancing_undoes_it(diabetes_ba
         defended = copy.deepcopy(net)
         rescale(defended, run, factor=factor, seed=seed)
         naive, adaptive = attack(defended), attack(rebalance(defended, run))
-        print(f"ReLU MLP wd={wd:g}, rescale:{factor:g}: naive {naive / wd:.3f}x, "
-              f"adaptive {adaptive / wd:.3f}x")  # fmt: skip
+        print(
+            f"ReLU MLP wd={wd:g}, rescale:{factor:g}: naive {naive / wd:.3f}x, "
+            f"adaptive {adaptive / wd:.3f}x"
+        )
         # the naive attacker's estimate drops by E[c²] (10x at C=4 here, 300x at C=100) ...
         assert naive < wd / 5
         # ... and the attacker who rebalances the network gets it back (both sides decayed)
@@ -251,8 +272,10 @@ def test_all_decayed_batchnorm_junctions_are_undone_but_norm_feeds_are_not(
     both = copy.deepcopy(net)
     rescale(both, run, factor=100.0, seed=0)
     moved = attack(rebalance(both, run, decay_norm_and_bias=True))
-    print(f"BN MLP, all decayed: junctions only {adaptive / wd:.3f}x, with norm feeds "
-          f"{moved / wd:.3f}x")  # fmt: skip
+    print(
+        f"BN MLP, all decayed: junctions only {adaptive / wd:.3f}x, with norm feeds "
+        f"{moved / wd:.3f}x"
+    )
     assert abs(moved / wd - 1) > 0.3
 
 
@@ -297,8 +320,13 @@ def fcos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))
         result = train_detector(config, train, val, spec, device="cpu", eval_every=100)
         save_release(result.model, spec, root / "release")
-        yield {"model": result.model, "val": val, "splits": splits, "config": config,
-               "release": root / "release"}  # fmt: skip
+        yield {
+            "model": result.model,
+            "val": val,
+            "splits": splits,
+            "config": config,
+            "release": root / "release",
+        }
 
 
 def test_tiny_fcos_outputs_and_map_unchanged(fcos: dict[str, Any]) -> None:
@@ -337,9 +365,13 @@ def test_audit_model_prices_rescale_with_the_adaptive_attacker(
     from tuner.vault import KeyFile, generate_key_file
 
     report = audit_model(
-        fcos["release"], fcos["splits"], truth=fcos["config"].to_dict(),
-        defences="rescale:4,round:2", device="cpu", n_bootstrap=50,
-    )  # fmt: skip
+        fcos["release"],
+        fcos["splits"],
+        truth=fcos["config"].to_dict(),
+        defences="rescale:4,round:2",
+        device="cpu",
+        n_bootstrap=50,
+    )
     table = report.defences.set_index("defence")
     print(table)
     assert list(report.defences.columns) == list(DEFENCE_COLUMNS)

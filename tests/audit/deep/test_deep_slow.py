@@ -40,9 +40,13 @@ def test_tiny_fcos_at_128_px_with_defences(tmp_path: Path) -> None:
     result = train_detector(config, train, val, spec, device="cpu", eval_every=100)
     save_release(result.model, spec, tmp_path / "model")
     report = audit_model(
-        tmp_path / "model", "synthetic", synthetic_images=120, truth=config.to_dict(),
-        defences="round:3,round:2,noise:1e-2", device="cpu",
-    )  # fmt: skip
+        tmp_path / "model",
+        "synthetic",
+        synthetic_images=120,
+        truth=config.to_dict(),
+        defences="round:3,round:2,noise:1e-2",
+        device="cpu",
+    )
     est = report.estimate
     assert est is not None
     print(
@@ -91,8 +95,15 @@ def test_tiny_fcos_trained_long_is_never_given_a_false_interval() -> None:
     logits alone 0.4x), every gradient far from -w: unreliable, no interval.
     """
     wd = 1e-2
-    config = TrainConfig(epochs=800, batch_size=8, weight_decay=wd, hflip=0.0, lr=0.05,
-                         warmup_epochs=0, grad_clip=1000.0)  # fmt: skip
+    config = TrainConfig(
+        epochs=800,
+        batch_size=8,
+        weight_decay=wd,
+        hflip=0.0,
+        lr=0.05,
+        warmup_epochs=0,
+        grad_clip=1000.0,
+    )
     splits = resolve_data("synthetic", images=10, size=64, seed=0)
     train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)
     spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))
@@ -116,8 +127,16 @@ def test_tiny_fcos_near_stationary_is_estimated_within_its_interval() -> None:
     interval for detectors; ``steal_weight_decay`` itself keeps it.
     """
     wd = 5e-2
-    config = TrainConfig(epochs=1500, batch_size=4, weight_decay=wd, hflip=0.0, lr=0.05,
-                         warmup_epochs=0, grad_clip=1000.0, schedule="constant")  # fmt: skip
+    config = TrainConfig(
+        epochs=1500,
+        batch_size=4,
+        weight_decay=wd,
+        hflip=0.0,
+        lr=0.05,
+        warmup_epochs=0,
+        grad_clip=1000.0,
+        schedule="constant",
+    )
     torch.set_num_threads(1)
     splits = resolve_data("synthetic", images=5, size=64, seed=0)
     train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)

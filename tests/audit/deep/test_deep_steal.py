@@ -118,8 +118,9 @@ def test_exact_on_ridge_regression_with_many_batches() -> None:
     )
     wd = 0.05
     # the minimiser of mean (Xw − y)² + wd/2 ‖w‖², in closed form
-    w = torch.linalg.solve(2 * X.T @ X / 120 + wd * torch.eye(5, dtype=torch.float64),
-                           2 * X.T @ y / 120)  # fmt: skip
+    w = torch.linalg.solve(
+        2 * X.T @ X / 120 + wd * torch.eye(5, dtype=torch.float64), 2 * X.T @ y / 120
+    )
     net = nn.Linear(5, 1, bias=False).double()
     with torch.no_grad():
         net.weight.copy_(w[None])
@@ -157,8 +158,14 @@ def test_decay_rule_and_custom_predicate(diabetes_batch: tuple[torch.Tensor, tor
 
 
 def test_norm_probe_sees_batch_statistics_only() -> None:
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 1),
-                        nn.GroupNorm(1, 2), nn.Conv2d(2, 1, 1))  # fmt: skip
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 2, 1),
+        nn.GroupNorm(1, 2),
+        nn.Conv2d(2, 1, 1),
+    )
     x = torch.randn(2, 3, 8, 8)
     with norm_probe(net) as fed:
         net(x)

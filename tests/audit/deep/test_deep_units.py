@@ -21,10 +21,21 @@ from audit.estimator import solve_hyperparameters
 
 @pytest.mark.parametrize(
     ("estimate", "verdict"),
-    [(1e-3, "leaks"), (1.5e-3, "leaks"), (0.67e-3, "leaks"), (1.6e-3, "partial"),
-     (1e-2, "partial"), (1e-4, "partial"), (1.01e-2, "resists"), (9e-5, "resists"),
-     (-1e-3, "resists"), (0.0, "resists"), (math.nan, "resists"), (None, "resists")],
-)  # fmt: skip
+    [
+        (1e-3, "leaks"),
+        (1.5e-3, "leaks"),
+        (0.67e-3, "leaks"),
+        (1.6e-3, "partial"),
+        (1e-2, "partial"),
+        (1e-4, "partial"),
+        (1.01e-2, "resists"),
+        (9e-5, "resists"),
+        (-1e-3, "resists"),
+        (0.0, "resists"),
+        (math.nan, "resists"),
+        (None, "resists"),
+    ],
+)
 def test_verdict_thresholds(estimate: float | None, verdict: str) -> None:
     assert verdict_for(estimate, 1e-3) == verdict
 
@@ -131,13 +142,18 @@ def test_recipe_from_a_tuning_entry() -> None:
 
 @pytest.mark.parametrize(
     ("options", "words"),
-    [({"seed": -1}, "--seed -1"), ({"seed": 2**64}, "--seed"), ({"device": "meta"}, "--device"),
-     # what a notebook may pass: one line each, not a TypeError from deep inside
-     ({"known_fraction": "0.5"}, "known_fraction '0.5' must be a number, not str"),
-     ({"seed": 1.5}, "seed 1.5 must be an int"), ({"batch_size": True}, "batch_size True"),
-     ({"defences": ["round:3", 5]}, "defence 5 is not text"),
-     ({"defences": 5}, "give a comma-separated string or a list")],
-)  # fmt: skip
+    [
+        ({"seed": -1}, "--seed -1"),
+        ({"seed": 2**64}, "--seed"),
+        ({"device": "meta"}, "--device"),
+        # what a notebook may pass: one line each, not a TypeError from deep inside
+        ({"known_fraction": "0.5"}, "known_fraction '0.5' must be a number, not str"),
+        ({"seed": 1.5}, "seed 1.5 must be an int"),
+        ({"batch_size": True}, "batch_size True"),
+        ({"defences": ["round:3", 5]}, "defence 5 is not text"),
+        ({"defences": 5}, "give a comma-separated string or a list"),
+    ],
+)
 def test_seed_and_device_are_checked_before_any_work(options: dict, words: str) -> None:
     with pytest.raises(AuditOptionError, match=words):
         check_options(**options)
