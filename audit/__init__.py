@@ -116,7 +116,7 @@ __all__ = [
 _LAZY = {
     "Dataset": "audit.classical.datasets",
     "load_dataset": "audit.classical.datasets",
-    "DetectorAudit": "audit.deep.model_audit",
+    "DetectorAudit": "audit.deep.results",
     "audit_model": "audit.deep.model_audit",
     "SavedDetectorAudit": "audit.deep.results",
     "load_detector_audit": "audit.deep.results",

@@ -233,7 +233,8 @@ def model_cmd(
     recipient: RecipientOption = None,
 ) -> None:
     """Steal a released detector's weight decay; compare with the sealed truth; price defences."""
-    from audit.deep.model_audit import audit_model, check_options, training_data
+    from audit.deep.model_audit import audit_model
+    from audit.deep.options import check_options, training_data
     from audit.deep.release import load_released_detector
     from audit.deep.results import default_out_dir, save_detector_audit
     from audit.output import check_output_folder

@@ -48,10 +48,9 @@ def _write_release_file(folder: Path) -> Path:
 
 
 def _write_audit_summary(folder: Path) -> Path:
-    from audit.deep.results import SUMMARY_FILE, _atomic_text
+    from audit.deep.results import write_summary
 
-    _atomic_text(folder / SUMMARY_FILE, "{}\n")
-    return folder / SUMMARY_FILE
+    return write_summary(folder, {})
 
 
 def _write_coefficients(folder: Path) -> Path:

@@ -31,8 +31,14 @@ from typing import TYPE_CHECKING
 from tuner._lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from audit.deep.model_audit import DetectorAudit, Recipe, audit_model
-    from audit.deep.results import SavedDetectorAudit, load_detector_audit, save_detector_audit
+    from audit.deep.model_audit import audit_model
+    from audit.deep.recipe import Recipe
+    from audit.deep.results import (
+        DetectorAudit,
+        SavedDetectorAudit,
+        load_detector_audit,
+        save_detector_audit,
+    )
     from audit.deep.steal import WeightDecayEstimate, steal_weight_decay
 
 __all__ = [
@@ -47,8 +53,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "DetectorAudit": "audit.deep.model_audit",
-    "Recipe": "audit.deep.model_audit",
+    "DetectorAudit": "audit.deep.results",
+    "Recipe": "audit.deep.recipe",
     "audit_model": "audit.deep.model_audit",
     "SavedDetectorAudit": "audit.deep.results",
     "load_detector_audit": "audit.deep.results",

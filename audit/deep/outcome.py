@@ -22,6 +22,7 @@ from audit.deep.combine import solve_reduced
 from audit.deep.equilibrium import EquilibriumEstimate, equilibrium_estimate
 from audit.deep.groups import ParameterGroup
 from audit.deep.variants import VariantRow, View
+from audit.deep.verdict import finite_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,8 +162,8 @@ class WeightDecayEstimate:
     def summary(self) -> dict[str, Any]:
         """Plain JSON-friendly values (estimates included: keep it private)."""
         return {
-            "estimate": _finite_or_none(self.estimate),
-            "plain_estimate": _finite_or_none(self.plain_estimate),
+            "estimate": finite_or_none(self.estimate),
+            "plain_estimate": finite_or_none(self.plain_estimate),
             "ci": list(self.ci) if self.ci is not None else None,
             "ci_method": self.ci_method,
             "pinned": self.pinned,
@@ -179,7 +180,7 @@ class WeightDecayEstimate:
             "pick_reason": self.pick_reason,
             "reliable": self.reliable,
             "wd_over_lr_eff": (
-                _finite_or_none(self.equilibrium.estimate) if self.equilibrium else None
+                finite_or_none(self.equilibrium.estimate) if self.equilibrium else None
             ),
             "notes": list(self.notes),
             "seconds": round(self.seconds, 3),
@@ -413,7 +414,3 @@ def _notes(
 
 def _pinned(ci: tuple[float, float]) -> bool:
     return ci[0] > 0 and ci[1] <= 10 * ci[0]
-
-
-def _finite_or_none(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None

@@ -17,6 +17,7 @@ estimate within 10× removes three of them.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from audit.estimator import log10_error, relative_error
 
@@ -26,6 +27,7 @@ __all__ = [
     "VERDICTS",
     "describe_verdict",
     "errors_against",
+    "finite_or_none",
     "verdict_for",
 ]
 
@@ -43,6 +45,17 @@ _TEXT = {
     "unknown": "no true value to compare with: unlock the vault (--vault) for a verdict",
     "not-applicable": "decoupled weight decay (AdamW): this attack does not apply",
 }
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float, ``None`` for a missing, non-numeric or non-finite one (JSON)."""
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def errors_against(

@@ -18,7 +18,8 @@ import torch
 from typer.testing import CliRunner
 
 from audit.cli import app
-from audit.deep.model_audit import DEFENCE_COLUMNS, audit_model
+from audit.deep.model_audit import audit_model
+from audit.deep.pricing import DEFENCE_COLUMNS
 from audit.deep.results import load_detector_audit, save_detector_audit
 from audit.deep.verdict import VERDICTS, verdict_for
 from audit.errors import AuditOptionError

@@ -282,7 +282,7 @@ def test_all_decayed_batchnorm_junctions_are_undone_but_norm_feeds_are_not(
 def test_a_rescale_defence_is_recommended_only_if_the_adaptive_attacker_fails_too() -> None:
     import pandas as pd
 
-    from audit.deep.model_audit import _recommend
+    from audit.deep.pricing import recommend
 
     table = pd.DataFrame(
         {
@@ -293,9 +293,9 @@ def test_a_rescale_defence_is_recommended_only_if_the_adaptive_attacker_fails_to
         }
     )
     # rescale:4's naive estimate resists (50x low) but the adaptive one leaks
-    assert _recommend(table, 1e-3, 0.01) == "rescale:100"
+    assert recommend(table, 1e-3, 0.01) == "rescale:100"
     table.loc[2, "adaptive_estimate"] = 3e-4  # partial: now only the noise qualifies
-    assert _recommend(table, 1e-3, 0.01) == "noise:1e-2"
+    assert recommend(table, 1e-3, 0.01) == "noise:1e-2"
 
 
 # -- a detector -------------------------------------------------------------------------------
@@ -359,7 +359,8 @@ def test_tiny_fcos_outputs_and_map_unchanged(fcos: dict[str, Any]) -> None:
 def test_audit_model_prices_rescale_with_the_adaptive_attacker(
     fcos: dict[str, Any], tmp_path: Path
 ) -> None:
-    from audit.deep.model_audit import DEFENCE_COLUMNS, audit_model
+    from audit.deep.model_audit import audit_model
+    from audit.deep.pricing import DEFENCE_COLUMNS
     from audit.deep.results import save_detector_audit
     from reports import render_audit_report
     from tuner.vault import KeyFile, generate_key_file

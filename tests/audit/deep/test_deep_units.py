@@ -12,7 +12,9 @@ from torch import nn
 
 from audit.deep.combine import bootstrap_interval, pooled_estimate, solve_reduced
 from audit.deep.defend import Defence, apply_defence, parse_defences
-from audit.deep.model_audit import Recipe, _recommend, check_options, recipe_from_entry
+from audit.deep.options import check_options
+from audit.deep.pricing import recommend
+from audit.deep.recipe import Recipe, recipe_from_entry
 from audit.deep.scale import invariance_statistic, is_scale_invariant
 from audit.deep.verdict import errors_against, verdict_for
 from audit.errors import AuditOptionError, NoEquationError
@@ -125,9 +127,9 @@ def test_recommendation_is_the_cheapest_sufficient_defence() -> None:
             "mAP_lost": [0.0, 0.0, 0.004, 0.002, 0.05],
         }
     )
-    assert _recommend(table, 1e-3, 0.01) == "noise:1e-3"
-    assert _recommend(table, 1e-3, 0.001) is None
-    assert _recommend(table, None, 0.01) is None
+    assert recommend(table, 1e-3, 0.01) == "noise:1e-3"
+    assert recommend(table, 1e-3, 0.001) is None
+    assert recommend(table, None, 0.01) is None
 
 
 def test_recipe_from_a_tuning_entry() -> None:
