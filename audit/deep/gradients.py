@@ -147,22 +147,8 @@ def gradient_pass(
         AuditOptionError: no batch, or a loss that is not a scalar tensor.
         NonFiniteError: a batch loss or gradient is NaN or infinite.
     """
-    model.train()
-    if not train_mode:
-        for module in model.modules():
-            if isinstance(module, _EVAL_IN_EVAL):
-                module.eval()
-    entries = [(gi, True, p) for gi, g in enumerate(groups) for _, p in g.decayed]
-    entries += [(gi, False, p) for gi, g in enumerate(groups) for _, p in g.others]
-    params = [p for _, _, p in entries]
-    weights = [p.detach().reshape(-1) for p in params]
-    with torch.no_grad():
-        weight_sq = np.array([float(w.double() @ w.double()) for w in weights])
-        nonzero = np.array([int(torch.count_nonzero(w)) for w in weights])
-        sums = [
-            torch.zeros_like(w, dtype=torch.float32 if w.dtype not in _EXACT else w.dtype)
-            for w in weights
-        ]
+    _set_mode(model, train_mode)
+    tensors = _Tensors(groups)
     zero = torch.zeros((), dtype=torch.float32, device=device)
     per_batch: list[Tensor] = []
     fed: dict[str, bool] = {}
@@ -172,58 +158,101 @@ def gradient_pass(
     autocast = torch.autocast(device.type) if amp and device.type == "cuda" else nullcontext()
     try:
         for i, batch in enumerate(batches):
-            for p in params:
-                p.grad = None
+            tensors.clear_grads()
             batch = _to_device(batch, device)
             probe = norm_probe(model) if i == 0 else nullcontext(None)
             with probe as seen, autocast:
                 loss = loss_fn(model, batch)
             if seen:
                 fed.update(seen)
-            if not isinstance(loss, Tensor) or loss.numel() != 1:
-                raise AuditOptionError(
-                    "loss_fn must return the batch's mean loss as a scalar tensor"
-                )
-            if not bool(torch.isfinite(loss.detach()).all()):
-                raise NonFiniteError(
-                    f"the training loss is {float(loss.detach())} on batch {i + 1}; "
-                    "check the weights and the data"
-                )
-            loss.reshape(()).float().backward()
-            with torch.no_grad():
-                row: list[Tensor] = []
-                for p, w, total_g in zip(params, weights, sums, strict=True):
-                    if p.grad is None:
-                        row += [zero, zero, zero]
-                        continue
-                    g = p.grad.reshape(-1)
-                    if g.dtype not in _EXACT:  # half precision: reduce in float32
-                        g, w = g.float(), w.float()
-                    total_g.add_(g)
-                    row += [torch.dot(w, g), torch.dot(g, g), torch.dot(total_g, total_g)]
-                per_batch.append(torch.stack(row))
+            _checked(loss, i).reshape(()).float().backward()
+            per_batch.append(tensors.dots(zero))
             bar.advance(1, batch=i + 1)
     finally:
         bar.finish()
-        for p in params:
+        tensors.clear_grads()
+    return tensors.stats(per_batch, fed)
+
+
+def _set_mode(model: nn.Module, train_mode: bool) -> None:
+    """Train mode; for an eval pass, norm and dropout layers in eval mode."""
+    model.train()
+    if not train_mode:
+        for module in model.modules():
+            if isinstance(module, _EVAL_IN_EVAL):
+                module.eval()
+
+
+def _checked(loss: Any, i: int) -> Tensor:
+    """The loss of batch ``i`` if it is a finite scalar tensor."""
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise AuditOptionError("loss_fn must return the batch's mean loss as a scalar tensor")
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise NonFiniteError(
+            f"the training loss is {float(loss.detach())} on batch {i + 1}; "
+            "check the weights and the data"
+        )
+    return loss
+
+
+class _Tensors:
+    """The parameter tensors of one pass (decayed first), their weights and running sums."""
+
+    def __init__(self, groups: list[ParameterGroup]) -> None:
+        entries = [(gi, True, p) for gi, g in enumerate(groups) for _, p in g.decayed]
+        entries += [(gi, False, p) for gi, g in enumerate(groups) for _, p in g.others]
+        self.entries = entries
+        self.params = [p for _, _, p in entries]
+        self.weights = [p.detach().reshape(-1) for p in self.params]
+        with torch.no_grad():
+            self.weight_sq = np.array([float(w.double() @ w.double()) for w in self.weights])
+            self.nonzero = np.array([int(torch.count_nonzero(w)) for w in self.weights])
+            self.sums = [
+                torch.zeros_like(w, dtype=torch.float32 if w.dtype not in _EXACT else w.dtype)
+                for w in self.weights
+            ]
+
+    def clear_grads(self) -> None:
+        for p in self.params:
             p.grad = None
-    n_batches = len(per_batch)
-    if n_batches == 0:
-        raise AuditOptionError("no batch to compute the loss gradient on; pass the training data")
-    table = torch.stack(per_batch).double().cpu().numpy().reshape(n_batches, len(params), 3)
-    if not np.all(np.isfinite(table)):
-        raise NonFiniteError("the loss gradient holds NaN or infinity; check weights and data")
-    dots = table[:, :, 0]
-    return PassStats(
-        dots=dots,
-        grad_sq=table[:, :, 1],
-        run_dots=np.cumsum(dots, axis=0),
-        run_sq=table[:, :, 2],
-        weight_sq=weight_sq,
-        nonzero=nonzero,
-        sizes=np.array([p.numel() for p in params]),
-        group_of=np.array([gi for gi, _, _ in entries]),
-        is_decayed=np.array([d for _, d, _ in entries], dtype=bool),
-        fed_norm=fed,
-        n_batches=n_batches,
-    )
+
+    @torch.no_grad()
+    def dots(self, zero: Tensor) -> Tensor:
+        """``wᵀg``, ``‖g‖²`` and ``‖G‖²`` of the running sum ``G``, per tensor, for one batch."""
+        row: list[Tensor] = []
+        for p, w, total_g in zip(self.params, self.weights, self.sums, strict=True):
+            if p.grad is None:
+                row += [zero, zero, zero]
+                continue
+            g = p.grad.reshape(-1)
+            if g.dtype not in _EXACT:  # half precision: reduce in float32
+                g, w = g.float(), w.float()
+            total_g.add_(g)
+            row += [torch.dot(w, g), torch.dot(g, g), torch.dot(total_g, total_g)]
+        return torch.stack(row)
+
+    def stats(self, per_batch: list[Tensor], fed: dict[str, bool]) -> PassStats:
+        """The pass's :class:`PassStats` from its per-batch rows."""
+        n_batches = len(per_batch)
+        if n_batches == 0:
+            raise AuditOptionError(
+                "no batch to compute the loss gradient on; pass the training data"
+            )
+        table = torch.stack(per_batch).double().cpu().numpy()
+        table = table.reshape(n_batches, len(self.params), 3)
+        if not np.all(np.isfinite(table)):
+            raise NonFiniteError("the loss gradient holds NaN or infinity; check weights and data")
+        dots = table[:, :, 0]
+        return PassStats(
+            dots=dots,
+            grad_sq=table[:, :, 1],
+            run_dots=np.cumsum(dots, axis=0),
+            run_sq=table[:, :, 2],
+            weight_sq=self.weight_sq,
+            nonzero=self.nonzero,
+            sizes=np.array([p.numel() for p in self.params]),
+            group_of=np.array([gi for gi, _, _ in self.entries]),
+            is_decayed=np.array([d for _, d, _ in self.entries], dtype=bool),
+            fed_norm=fed,
+            n_batches=n_batches,
+        )

@@ -121,6 +121,9 @@ def audit_model(
             files or data whose classes differ from the model's.
         AuditOptionError: an option out of range, or an unusable vault entry.
         DataError: from loading the data. WrongKeyError etc.: from the vault.
+
+    Long for its signature and this docstring, one entry per option; the
+    body reads as the steps the module's docstring lists.
     """
     started = time.perf_counter()
     plan = check_options(

@@ -32,7 +32,7 @@ from torch import nn
 
 from audit.deep.batching import Batchings
 from audit.deep.gradients import LossFn, borrowed, gradient_pass, pick_device
-from audit.deep.groups import NORM_TYPES, parameter_groups
+from audit.deep.groups import NORM_TYPES, ParameterGroup, parameter_groups
 from audit.deep.outcome import GROUP_COLUMNS, VARIANT_COLUMNS, WeightDecayEstimate, assemble
 from audit.deep.scale import DEFAULT_TOL
 from audit.deep.variants import View, solve_view, view_of
@@ -132,9 +132,45 @@ def steal_weight_decay(
         >>> res = steal_weight_decay(net, loss_fn, [(X, y)], device="cpu")
         >>> list(res.groups["group"])
         ['model']
+
+    Long for its signature and this docstring, one entry per option; the
+    body reads as its steps.
     """
     started = time.perf_counter()
     _check(optimizer, confidence, invariance_tol, n_bootstrap, batchings)
+    groups = _groups(model, decay_norm_and_bias, decayed)
+    dev = pick_device(model, device)
+    data = Batchings(batches, count=batchings if portfolio else 1, seed=seed)
+    passes = _Passes(model, loss_fn, groups, dev, amp, invariance_tol, progress)
+    with borrowed(model, dev):
+        skipped = passes.run_all(data, train_mode=train_mode, portfolio=portfolio)
+    primary = passes.views["train" if train_mode else "eval"]
+    if not np.any(primary.weight_sq > 0):
+        raise NoEquationError(
+            "every decayed weight is zero, so the weights say nothing about weight decay"
+        )
+    rows = [
+        row
+        for view in passes.views.values()
+        for row in solve_view(view, confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
+    ]
+    return assemble(
+        groups=[g for g in groups if g.decayed],
+        primary=primary,
+        rows=rows,
+        normalised=_normalised(model, primary, train_mode),
+        portfolio=portfolio,
+        data=data,
+        skipped=skipped,
+        confidence=confidence,
+        started=started,
+    )
+
+
+def _groups(
+    model: nn.Module, decay_norm_and_bias: bool, decayed: Callable[[str, nn.Parameter], bool] | None
+) -> list[ParameterGroup]:
+    """Every parameter group, decayed or not; refuses a model with no decayed one."""
     groups = parameter_groups(
         model, decay_norm_and_bias=decay_norm_and_bias, decayed=decayed, include_undecayed=True
     )
@@ -143,72 +179,79 @@ def steal_weight_decay(
             "the model has no decayed parameter under this rule, so weight decay left no "
             "trace in it; check decay_norm_and_bias"
         )
-    dev = pick_device(model, device)
-    data = Batchings(batches, count=batchings if portfolio else 1, seed=seed)
-    names = [g.name for g in groups]
-    has_decayed = np.array([bool(g.decayed) for g in groups])
-    views: dict[str, View] = {}
-    skipped: list[str] = []
+    return groups
 
-    def run(name: str, passes: list[Iterable[Any]], train: bool) -> None:
+
+class _Passes:
+    """The gradient passes of the attack, one :class:`View` per mode it looks in."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        groups: list[ParameterGroup],
+        device: torch.device,
+        amp: bool,
+        invariance_tol: float,
+        progress: Progress | None,
+    ) -> None:
+        self.model, self.loss_fn, self.groups, self.device = model, loss_fn, groups, device
+        self.amp, self.invariance_tol, self.progress = amp, invariance_tol, progress
+        self.names = [g.name for g in groups]
+        self.has_decayed = np.array([bool(g.decayed) for g in groups])
+        self.views: dict[str, View] = {}
+
+    def run_all(self, data: Batchings, *, train_mode: bool, portfolio: bool) -> list[str]:
+        """Train mode over every batching, then (the portfolio) full batch and eval mode.
+
+        Returns:
+            Why a view was skipped, one line each.
+        """
+        if not train_mode:
+            self.run("eval", [data.batching(0)], train=False)
+            return []
+        self.run("train", [data.batching(k) for k in range(data.count)], train=True)
+        if not portfolio:
+            return []
+        skipped = []
+        full = data.full()
+        if full is None:
+            skipped.append("full batch: the data cannot be regrouped or is too large")
+        elif not _batch_dependent(self.model):
+            skipped.append("full batch: no BatchNorm, the same as train mode")
+        else:
+            self.run("full", [full], train=True)
+        if _batch_dependent(self.model):
+            self.run("eval", [_EveryOther(data.batching(0))], train=False)
+        else:
+            skipped.append("eval mode: no BatchNorm or dropout, the same as train mode")
+        return skipped
+
+    def run(self, name: str, passes: list[Iterable[Any]], *, train: bool) -> None:
+        """One view: a gradient pass over each batching, in train or eval mode."""
         stats = [
             gradient_pass(
-                model,
-                loss_fn,
-                b,
-                groups,
-                dev,
+                self.model,
+                self.loss_fn,
+                batches,
+                self.groups,
+                self.device,
                 train_mode=train,
-                amp=amp,
-                progress=progress,
+                amp=self.amp,
+                progress=self.progress,
                 label=f"loss gradients ({name})",
             )
-            for b in passes
+            for batches in passes
         ]
-        views[name] = view_of(name, stats, names, has_decayed, invariance_tol)
+        self.views[name] = view_of(name, stats, self.names, self.has_decayed, self.invariance_tol)
 
-    with borrowed(model, dev):
-        if not train_mode:
-            run("eval", [data.batching(0)], False)
-        else:
-            run("train", [data.batching(k) for k in range(data.count)], True)
-            if portfolio:
-                full = data.full()
-                if full is None:
-                    skipped.append("full batch: the data cannot be regrouped or is too large")
-                elif not _batch_dependent(model):
-                    skipped.append("full batch: no BatchNorm, the same as train mode")
-                else:
-                    run("full", [full], True)
-                if _batch_dependent(model):
-                    run("eval", [_EveryOther(data.batching(0))], False)
-                else:
-                    skipped.append("eval mode: no BatchNorm or dropout, the same as train mode")
-    primary = views["train" if train_mode else "eval"]
-    if not np.any(primary.weight_sq > 0):
-        raise NoEquationError(
-            "every decayed weight is zero, so the weights say nothing about weight decay"
-        )
-    rows = [
-        row
-        for view in views.values()
-        for row in solve_view(view, confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
-    ]
+
+def _normalised(model: nn.Module, primary: View, train_mode: bool) -> bool:
+    """Whether the model normalises (scale-invariant groups found, or norm layers present)."""
     if train_mode:
-        normalised = bool(np.any(primary.numeric | primary.fed))
-    else:  # eval mode hides BatchNorm's invariance: judge by the layers the model has
-        normalised = any(isinstance(m, NORM_TYPES) for m in model.modules())
-    return assemble(
-        groups=[g for g in groups if g.decayed],
-        primary=primary,
-        rows=rows,
-        normalised=normalised,
-        portfolio=portfolio,
-        data=data,
-        skipped=skipped,
-        confidence=confidence,
-        started=started,
-    )
+        return bool(np.any(primary.numeric | primary.fed))
+    # eval mode hides BatchNorm's invariance: judge by the layers the model has
+    return any(isinstance(m, NORM_TYPES) for m in model.modules())
 
 
 def _check(optimizer: str, confidence: float, tol: float, n_bootstrap: int, batchings: int) -> None:

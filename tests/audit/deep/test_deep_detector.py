@@ -480,7 +480,7 @@ def test_malformed_model_description_names_the_manifest(
 
 
 def test_the_attacker_line_counts_the_images_a_short_batch_holds() -> None:
-    from audit.cli import _batch_images
+    from audit.presentation import _batch_images
 
     assert _batch_images({"batches": 1, "batch_size": 100, "images_used": 19}) == (
         "19 (fewer images known than the batch size 100)"
