@@ -351,9 +351,21 @@ def load_data(
         ShapeMismatchError: A feature column the model expects is missing.
         NonFiniteError: Missing values or infinities in the features or target.
     """
+    path = Path(path)
+    frame = _read_frame(path)
+    if target not in frame.columns:
+        raise DataFileError(
+            f"{path} has no target column '{target}'; columns are: "
+            f"{', '.join(list(frame.columns)[:12])}"
+        )
+    columns = _feature_columns(path, frame, target, feature_names)
+    return _features(path, frame, columns), _target(path, frame, target), columns
+
+
+def _read_frame(path: Path) -> Any:
+    """The data file as a DataFrame with string column names, its size checked first."""
     import pandas as pd
 
-    path = Path(path)
     if path.is_dir():
         raise DataFileError(
             f"data file {path} is a folder, not a file; pass the .csv or .parquet file"
@@ -378,11 +390,13 @@ def load_data(
     except Exception as exc:  # pandas/pyarrow raise many kinds on bad files
         raise DataFileError(f"cannot read {path} ({type(exc).__name__}); check the file") from None
     frame.columns = [str(c) for c in frame.columns]
-    if target not in frame.columns:
-        raise DataFileError(
-            f"{path} has no target column '{target}'; columns are: "
-            f"{', '.join(list(frame.columns)[:12])}"
-        )
+    return frame
+
+
+def _feature_columns(
+    path: Path, frame: Any, target: str, feature_names: Sequence[str] | None
+) -> list[str]:
+    """The model's feature columns, all present; by default every column but the target."""
     if feature_names is not None:
         if target in feature_names:
             raise DataFileError(
@@ -400,6 +414,13 @@ def load_data(
         columns = [c for c in frame.columns if c != target]
     if not columns:
         raise DataFileError(f"{path} has no feature columns besides '{target}'")
+    return columns
+
+
+def _features(path: Path, frame: Any, columns: list[str]) -> np.ndarray:
+    """The feature matrix: numeric columns, every value finite."""
+    import pandas as pd
+
     features = frame[columns]
     bad = [c for c in columns if not pd.api.types.is_numeric_dtype(features[c])]
     if bad:
@@ -413,6 +434,13 @@ def load_data(
             f"{path}: {len(rows)} missing or infinite feature value(s), first in column "
             f"'{columns[cols[0]]}' row {rows[0]}; clean the data first"
         )
+    return X
+
+
+def _target(path: Path, frame: Any, target: str) -> np.ndarray:
+    """The target column: no missing or infinite value; text labels as ``str``."""
+    import pandas as pd
+
     y = frame[target].to_numpy()
     if pd.isna(frame[target]).any():
         raise NonFiniteError(f"{path}: the target column '{target}' has missing values")
@@ -420,4 +448,4 @@ def load_data(
         raise NonFiniteError(f"{path}: the target column '{target}' has infinite values")
     if y.dtype == object:
         y = y.astype(str)
-    return X, y, columns
+    return y

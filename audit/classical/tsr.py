@@ -76,33 +76,17 @@ def train_steal_retrain(
     best_all, model_all, seconds_all = _grid_search(
         learner, reference, name, grid, data.X_train, data.y_train, cv, seed
     )
-    coefs_all = learner.coefficients(model_all)
-    score_all = learner.score(coefs_all, data.X_test, data.y_test)
+    score_all = learner.score(learner.coefficients(model_all), data.X_test, data.y_test)
     rng = np.random.default_rng(seed)
     rows = []
     n = len(data.y_train)
     for fraction in fractions:
-        size = max(int(round(fraction * n)), 4 * cv)
-        idx = np.sort(rng.choice(n, size=size, replace=False))
-        if data.task == "classification":
-            # keep every class present so that the model has the full label set
-            missing = np.setdiff1d(np.unique(data.y_train), data.y_train[idx])
-            extra = [np.flatnonzero(data.y_train == c)[:cv] for c in missing]
-            idx = np.unique(np.concatenate([idx, *extra])) if extra else idx
+        idx = _subsample(data, fraction, rng, cv)
         X_f, y_f = data.X_train[idx], data.y_train[idx]
         best_f, model_f, seconds_tune = _grid_search(
             learner, reference, name, grid, X_f, y_f, cv, seed
         )
-        coefs_f = learner.coefficients(model_f)
-        result, status, message, seconds_steal = steal_safely(learner, coefs_f, X_f, y_f)
-        if result is not None:
-            verdict = judge_estimate(
-                result.estimates,
-                relative_residual=result.solution.relative_residual,
-                **prediction_facts(learner, coefs_f, data.X_test, data.y_test),
-            )
-            status, message = verdict.status, verdict.reason
-        stolen = result.estimates[name] if result is not None else float("nan")
+        stolen, status, message, seconds_steal = _steal(learner, model_f, X_f, y_f, data)
         row: dict[str, Any] = {
             "learner": learner.name,
             "dataset": data.name,
@@ -110,8 +94,10 @@ def train_steal_retrain(
             "fraction": float(len(idx) / n),
             "value_tuned_all": best_all,
             "value_tuned_fraction": best_f,
-            "value_stolen": stolen,
-            "steal_relative_error": relative_error(stolen, best_f) if result else float("nan"),
+            "value_stolen": stolen if stolen is not None else float("nan"),
+            "steal_relative_error": (
+                relative_error(stolen, best_f) if stolen is not None else float("nan")
+            ),
             "status": status,
             "message": message,
             "seconds_tune_all": seconds_all,
@@ -120,16 +106,7 @@ def train_steal_retrain(
             "test_metric": learner.metric,
             "score_tune_all": score_all,
         }
-        if result is not None and np.isfinite(stolen) and stolen > 0:
-            hyper = {**reference, name: stolen}
-            start = time.perf_counter()
-            model, _, _ = fit_quietly(
-                learner.make_estimator(hyper, random_state=seed), data.X_train, data.y_train
-            )
-            seconds_retrain = time.perf_counter() - start
-            score_tsr = learner.score(learner.coefficients(model), data.X_test, data.y_test)
-        else:
-            seconds_retrain, score_tsr = 0.0, float("nan")
+        seconds_retrain, score_tsr = _retrain(learner, reference, stolen, data, seed)
         seconds_tsr = seconds_tune + seconds_steal + seconds_retrain
         row.update(
             seconds_retrain=seconds_retrain,
@@ -141,3 +118,57 @@ def train_steal_retrain(
         )
         rows.append(row)
     return rows
+
+
+def _subsample(data: Dataset, fraction: float, rng: np.random.Generator, cv: int) -> np.ndarray:
+    """Sorted training rows for tuning: ``fraction`` of them, at least ``4 * cv``.
+
+    A classification subsample gets ``cv`` rows of every class it missed, so
+    that the model has the full label set.
+    """
+    n = len(data.y_train)
+    size = max(int(round(fraction * n)), 4 * cv)
+    idx = np.sort(rng.choice(n, size=size, replace=False))
+    if data.task == "classification":
+        missing = np.setdiff1d(np.unique(data.y_train), data.y_train[idx])
+        extra = [np.flatnonzero(data.y_train == c)[:cv] for c in missing]
+        idx = np.unique(np.concatenate([idx, *extra])) if extra else idx
+    return idx
+
+
+def _steal(
+    learner: Learner, model: Any, X: np.ndarray, y: np.ndarray, data: Dataset
+) -> tuple[float | None, str, str, float]:
+    """The stolen value, its status and message, and the seconds the attack took.
+
+    The value is ``None`` when the attack found no estimate (the status and message say why).
+    """
+    name = learner.hyperparameters[0]
+    coefs = learner.coefficients(model)
+    result, status, message, seconds = steal_safely(learner, coefs, X, y)
+    if result is None:
+        return None, status, message, seconds
+    verdict = judge_estimate(
+        result.estimates,
+        relative_residual=result.solution.relative_residual,
+        **prediction_facts(learner, coefs, data.X_test, data.y_test),
+    )
+    return result.estimates[name], verdict.status, verdict.reason, seconds
+
+
+def _retrain(
+    learner: Learner, reference: dict[str, float], stolen: float | None, data: Dataset, seed: int
+) -> tuple[float, float]:
+    """Retrain on all the training rows with the stolen value: (seconds, test score).
+
+    ``(0.0, nan)`` without a positive finite stolen value.
+    """
+    if stolen is None or not np.isfinite(stolen) or not stolen > 0:
+        return 0.0, float("nan")
+    hyper = {**reference, learner.hyperparameters[0]: stolen}
+    start = time.perf_counter()
+    model, _, _ = fit_quietly(
+        learner.make_estimator(hyper, random_state=seed), data.X_train, data.y_train
+    )
+    seconds = time.perf_counter() - start
+    return seconds, learner.score(learner.coefficients(model), data.X_test, data.y_test)
