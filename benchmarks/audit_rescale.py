@@ -179,7 +179,7 @@ def second_channel(model: nn.Module, batches: Any, run: Any) -> dict[str, float]
     from it; rescaling a layer feeding a norm by ``c`` divides its ratio by ``c⁴``.
     """
     from audit.deep.detector import detector_loss
-    from audit.deep.reparam import _modules
+    from audit.deep.reparam.structure import module_paths as _modules
 
     net = copy.deepcopy(model)
     feeds = [f.layer for f in trace(net, run).norm_feeds]

@@ -28,7 +28,7 @@ from audit.deep.groups import ParameterGroup, norm_probe
 from audit.errors import AuditOptionError, NonFiniteError
 from tuner.progress import Progress, or_null
 
-__all__ = ["LossFn", "PassStats", "borrowed", "gradient_pass", "pick_device"]
+__all__ = ["LossFn", "PassStats", "borrowed", "gradient_pass", "pick_device", "to_device"]
 
 #: ``loss_fn(model, batch)``: the mean training loss of one batch, a scalar tensor.
 LossFn = Callable[[nn.Module, Any], Tensor]
@@ -111,15 +111,16 @@ def borrowed(model: nn.Module, device: torch.device) -> Iterator[None]:
         model.train(was_training)
 
 
-def _to_device(batch: Any, device: torch.device) -> Any:
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Tensors in ``batch`` (also inside dicts, tuples and lists) moved to ``device``."""
     if isinstance(batch, Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, Mapping):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+        return {k: to_device(v, device) for k, v in batch.items()}
     if isinstance(batch, tuple):
-        return tuple(_to_device(v, device) for v in batch)
+        return tuple(to_device(v, device) for v in batch)
     if isinstance(batch, list):
-        return [_to_device(v, device) for v in batch]
+        return [to_device(v, device) for v in batch]
     return batch
 
 
@@ -159,7 +160,7 @@ def gradient_pass(
     try:
         for i, batch in enumerate(batches):
             tensors.clear_grads()
-            batch = _to_device(batch, device)
+            batch = to_device(batch, device)
             probe = norm_probe(model) if i == 0 else nullcontext(None)
             with probe as seen, autocast:
                 loss = loss_fn(model, batch)

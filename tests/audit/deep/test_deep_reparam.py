@@ -24,14 +24,14 @@ from torch import nn
 from audit.classical.datasets import Dataset
 from audit.deep.defend import Defence, apply_defence, parse_defences
 from audit.deep.reparam import (
-    _apply_junction,
-    _modules,
     channel_median,
     detector_probe,
     rebalance,
     rescale,
     trace,
 )
+from audit.deep.reparam.scaling import apply_junction
+from audit.deep.reparam.structure import module_paths
 from audit.deep.testing import train_full_batch
 from audit.errors import AuditOptionError
 from tuner.train.params import split_decayed
@@ -246,7 +246,7 @@ def test_channel_median_reads_each_channel_and_scales_by_c_squared(
     assert abs(undefended / wd - 1) < 0.1  # converged: every channel's own estimate is wd
     doubled = copy.deepcopy(net)
     (junction,) = trace(doubled, run).junctions
-    _apply_junction(_modules(doubled), junction, torch.full((16,), 2.0).double())
+    apply_junction(module_paths(doubled), junction, torch.full((16,), 2.0).double())
     assert channel_median(doubled, _mse, [diabetes_batch], run) == pytest.approx(
         4 * undefended, rel=1e-3
     )
