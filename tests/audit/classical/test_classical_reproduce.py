@@ -12,13 +12,13 @@ import pytest
 from audit.classical.datasets import DATASETS, load_dataset
 from audit.classical.defences import add_noise, round_weights
 from audit.classical.learners import LEARNERS, get_learner
-from audit.classical.reproduction import (
+from audit.classical.reproduction import reproduce
+from audit.classical.tables import (
     COLUMNS,
     SETTINGS,
     ReproduceConfig,
     defence_table,
     estimation_table,
-    reproduce,
     tolerance_summary,
     tolerance_table,
     tsr_table,

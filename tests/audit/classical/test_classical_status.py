@@ -13,14 +13,7 @@ import pytest
 from audit.classical.datasets import load_dataset
 from audit.classical.experiments import train_and_steal
 from audit.classical.learners import get_learner
-from audit.classical.reproduction import (
-    COLUMNS,
-    ReproduceConfig,
-    estimation_table,
-    median_errors,
-    same_estimates,
-    status_counts,
-)
+from audit.classical.reproduction import median_errors, status_counts
 from audit.classical.status import (
     IDENTIFIABLE_RESIDUAL,
     PRECEDENCE,
@@ -28,6 +21,7 @@ from audit.classical.status import (
     judge_estimate,
     prediction_facts,
 )
+from audit.classical.tables import COLUMNS, ReproduceConfig, estimation_table, same_estimates
 
 # -- the rule ------------------------------------------------------------------------------
 
