@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from audit.errors import (
+    AuditError,
     DataFileError,
     ModelFileError,
     NonFiniteError,
@@ -121,13 +122,7 @@ def load_model(path: str | Path) -> LoadedModel:
             f"refusing to load {path}: pickle/joblib files run code when loaded; "
             "save the model with skops.io.dump or export its coefficients to .npz"
         )
-    if path.is_dir():
-        raise ModelFileError(
-            f"model file {path} is a folder, not a file; pass the .skops, .npz or .json file"
-        )
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist; check the path")
-    check_file(path, MAX_MODEL_FILE_BYTES, "the model file", ModelFileError)
+    _check_file(path, "model file", ".skops, .npz or .json", MAX_MODEL_FILE_BYTES, ModelFileError)
     if suffix in (".skops", ".npz") and zipfile.is_zipfile(path):
         check_zip(
             path,
@@ -362,17 +357,20 @@ def load_data(
     return _features(path, frame, columns), _target(path, frame, target), columns
 
 
+def _check_file(path: Path, what: str, formats: str, limit: int, error: type[AuditError]) -> None:
+    """Refuse a folder, a missing file, or one over ``limit`` bytes, as ``error``."""
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder, not a file; pass the {formats} file")
+    if not path.exists():
+        raise error(f"{what} {path} does not exist; check the path")
+    check_file(path, limit, f"the {what}", error)
+
+
 def _read_frame(path: Path) -> Any:
     """The data file as a DataFrame with string column names, its size checked first."""
     import pandas as pd
 
-    if path.is_dir():
-        raise DataFileError(
-            f"data file {path} is a folder, not a file; pass the .csv or .parquet file"
-        )
-    if not path.exists():
-        raise DataFileError(f"data file {path} does not exist; check the path")
-    check_file(path, MAX_DATA_BYTES, "the data file", DataFileError)
+    _check_file(path, "data file", ".csv or .parquet", MAX_DATA_BYTES, DataFileError)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":

@@ -218,6 +218,18 @@ class _Graph:
             return None
         return used[0]
 
+    def feeds(self, name: str, kinds: tuple[type, ...]) -> list[tuple[int, int]] | None:
+        """``(output, consumer call)`` of each call of ``name``, when each output goes into
+        exactly one call, of a module of ``kinds``; else ``None``."""
+        fed = []
+        for i in self.by_module[name]:
+            x = self.calls[i].output
+            user = self.sole_consumer(i, kinds)
+            if x is None or user is None:
+                return None
+            fed.append((x, user))
+        return fed
+
     def only_from(self, modules: set[str], outs: set[int]) -> bool:
         """Whether every call of ``modules`` takes its first input from ``outs``."""
         return all(self.first_input(j) in outs for m in modules for j in self.by_module[m])
@@ -228,13 +240,12 @@ class _Graph:
         channels = _producer_channels(module)
         if channels is None:
             return None
+        fed = self.feeds(name, ACTIVATIONS)
+        if fed is None:
+            return None
         outs: set[int] = set()
         users: set[str] = set()
-        for i in self.by_module[name]:
-            x = self.calls[i].output
-            act = self.sole_consumer(i, ACTIVATIONS)
-            if x is None or act is None:
-                return None
+        for x, act in fed:
             y = self.calls[act].output
             after = self.users(y)
             if y is None or not after or not self.sole_input_is(act, x):
@@ -263,15 +274,11 @@ class _Graph:
         """``name`` as a norm feed: every call of a conv/linear layer goes into one norm only."""
         if not isinstance(self.leaves[name], LAYERS):
             return None
-        norms: set[str] = set()
-        outs: set[int] = set()
-        for i in self.by_module[name]:
-            x = self.calls[i].output
-            norm = self.sole_consumer(i, NORM_TYPES)
-            if x is None or norm is None:
-                return None
-            norms.add(self.calls[norm].module)
-            outs.add(x)
+        fed = self.feeds(name, NORM_TYPES)
+        if fed is None:
+            return None
+        norms = {self.calls[norm].module for _, norm in fed}
+        outs = {x for x, _ in fed}
         if not norms or not self.only_from(norms, outs):
             return None
         return NormFeed(name, tuple(sorted(norms)))
