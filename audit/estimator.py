@@ -21,14 +21,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from audit.errors import NoEquationError, NonFiniteError, ShapeMismatchError
 
-__all__ = ["Solution", "log10_error", "relative_error", "solve_hyperparameters"]
+__all__ = [
+    "Solution",
+    "log10_error",
+    "pooled_estimate",
+    "relative_error",
+    "solve_hyperparameters",
+    "solve_reduced",
+]
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,39 @@ def solve_hyperparameters(
         n_unknowns=int(A.shape[1]),
         rank=rank,
     )
+
+
+def solve_reduced(
+    ata: float, atb: float, btb: float, *, n_equations: int, n_informative: int
+) -> Solution:
+    """Solve ``b + a λ = 0`` from its sufficient statistics ``aᵀa``, ``aᵀb``, ``bᵀb``.
+
+    The exact two-row reduction of the system (``[aᵀb/‖a‖, ‖b − proj_a b‖]``
+    against ``[‖a‖, 0]``) has the same solution, residual norm and relative
+    residual as the full one, with memory independent of the model's size
+    (a deep network's ``a`` is its weights).
+
+    Raises:
+        NoEquationError: ``aᵀa`` is zero (all-zero weights).
+        NonFiniteError: a statistic is NaN or infinite.
+    """
+    na = math.sqrt(ata) if ata > 0 else 0.0
+    along = atb / na if na > 0 else 0.0
+    rest = math.sqrt(max(btb - along * along, 0.0)) if math.isfinite(btb) else btb
+    solution = solve_hyperparameters(
+        np.array([along, rest]), np.array([na, 0.0]), names=("weight_decay",)
+    )
+    return replace(solution, n_equations=int(n_equations), n_informative=int(n_informative))
+
+
+def pooled_estimate(mean_dots: np.ndarray, weight_sq: np.ndarray) -> float:
+    """``−Σ wᵀb / Σ ‖w‖²``: the least-squares ``λ`` of ``b + λ w = 0`` over the given groups.
+
+    ``mean_dots`` holds ``wᵀ_g b_g`` and ``weight_sq`` ``‖w_g‖²`` per group
+    (``nan`` when there are none).
+    """
+    den = float(np.sum(weight_sq))
+    return -float(np.sum(mean_dots)) / den if den > 0 else math.nan
 
 
 def _checked_system(

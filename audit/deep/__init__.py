@@ -6,20 +6,26 @@ Where things are (by file name, as the design asks):
   (:func:`steal_weight_decay`): the portfolio of attackers and its result.
 * :mod:`audit.deep.gradients`: one pass of loss gradients, reduced to dot products.
 * :mod:`audit.deep.batching`: random batchings of the attacker's data.
-* :mod:`audit.deep.variants`: views and solves (pooled, balanced, best group, plain).
+* :mod:`audit.deep.variants`: views and solves (pooled, balanced, best group, plain);
+  each solve is :func:`audit.estimator.pooled_estimate`.
 * :mod:`audit.deep.calibration`: the attacker's pick and its calibrated interval.
 * :mod:`audit.deep.outcome`: the :class:`WeightDecayEstimate` the attack returns.
 * :mod:`audit.deep.equilibrium`: the second channel, ``wd / lr_eff`` from invariant norms.
 * :mod:`audit.deep.testing`: small networks trained with a known weight decay.
 * :mod:`audit.deep.groups`: parameter groups and the architectural norm probe.
 * :mod:`audit.deep.scale`: the scale-invariance test.
-* :mod:`audit.deep.combine`: the pooled estimator and its bootstrap interval.
+* :mod:`audit.deep.combine`: the bootstrap interval of the pooled estimate.
 * :mod:`audit.deep.verdict`: leaks / partial / resists.
-* :mod:`audit.deep.defend`: rounding and noise on network weights.
+* :mod:`audit.deep.defend`: rounding, noise and rescaling of network weights.
+* :mod:`audit.deep.reparam`: the rescaling defence and the adaptive attackers.
+* :mod:`audit.deep.pricing`: each defence re-attacked and its mAP re-evaluated.
 * :mod:`audit.deep.release`: loading a released detector safely.
 * :mod:`audit.deep.detector`: a detector's training loss and the known batches.
+* :mod:`audit.deep.options`: :func:`audit_model`'s options, data matching the model.
+* :mod:`audit.deep.recipe`: the true recipe, from the vault or given directly.
 * :mod:`audit.deep.model_audit`: :func:`audit_model`, what ``hyperseal audit model`` runs.
-* :mod:`audit.deep.results`: the results folder (``summary.json`` + sealed ``audit.hsv``).
+* :mod:`audit.deep.results`: the :class:`DetectorAudit` and its results folder
+  (``summary.json`` + sealed ``audit.hsv``).
 
 Names are imported on first use, so importing this package does not import torch.
 """

@@ -7,11 +7,9 @@ solution over a set of groups is
     λ̂ = −Σ_g wᵀ_g b_g / Σ_g ‖w_g‖²,
 
 so everything the estimator needs is, per group, ``‖w_g‖²`` and the per-batch
-dot products ``wᵀ_g g_{i,g}`` (``wᵀ_g b_g`` is their mean). The solve itself
-goes through :func:`audit.estimator.solve_hyperparameters` on the exact two-row
-reduction of the system (``[aᵀb/‖a‖, ‖b − proj_a b‖]`` against ``[‖a‖, 0]``):
-same solution, residual norm and relative residual as the full system, with
-memory independent of the model's size.
+dot products ``wᵀ_g g_{i,g}`` (``wᵀ_g b_g`` is their mean). The solve itself is
+:func:`audit.estimator.pooled_estimate`, with its diagnostics from
+:func:`audit.estimator.solve_reduced`.
 
 The interval resamples what the estimate depends on: batches (the data the
 attacker happened to know) and informative groups (layers disagree when
@@ -22,40 +20,11 @@ percentile interval of the replicates.
 
 from __future__ import annotations
 
-import math
-from dataclasses import replace
-
 import numpy as np
 
-from audit.estimator import Solution, solve_hyperparameters
-
-__all__ = ["bootstrap_interval", "pooled_estimate", "solve_reduced"]
+__all__ = ["bootstrap_interval"]
 
 _CHUNK = 256
-
-
-def solve_reduced(
-    ata: float, atb: float, btb: float, *, n_equations: int, n_informative: int
-) -> Solution:
-    """Solve ``b + a λ = 0`` from its sufficient statistics ``aᵀa``, ``aᵀb``, ``bᵀb``.
-
-    Raises:
-        NoEquationError: ``aᵀa`` is zero (all-zero weights).
-        NonFiniteError: a statistic is NaN or infinite.
-    """
-    na = math.sqrt(ata) if ata > 0 else 0.0
-    along = atb / na if na > 0 else 0.0
-    rest = math.sqrt(max(btb - along * along, 0.0)) if math.isfinite(btb) else btb
-    solution = solve_hyperparameters(
-        np.array([along, rest]), np.array([na, 0.0]), names=("weight_decay",)
-    )
-    return replace(solution, n_equations=int(n_equations), n_informative=int(n_informative))
-
-
-def pooled_estimate(mean_dots: np.ndarray, weight_sq: np.ndarray) -> float:
-    """``−Σ wᵀb / Σ ‖w‖²`` over the given groups (``nan`` when there are none)."""
-    den = float(np.sum(weight_sq))
-    return -float(np.sum(mean_dots)) / den if den > 0 else math.nan
 
 
 def bootstrap_interval(

@@ -18,16 +18,15 @@ import numpy as np
 
 from audit.deep.batching import Batchings
 from audit.deep.calibration import attackers_pick, calibrate, usable
-from audit.deep.combine import solve_reduced
 from audit.deep.equilibrium import EquilibriumEstimate, equilibrium_estimate
 from audit.deep.groups import ParameterGroup
 from audit.deep.variants import VariantRow, View
 from audit.deep.verdict import finite_or_none
+from audit.estimator import Solution, solve_reduced
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from audit.estimator import Solution
 
 __all__ = ["GROUP_COLUMNS", "VARIANT_COLUMNS", "WeightDecayEstimate", "assemble"]
 

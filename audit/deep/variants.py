@@ -40,6 +40,7 @@ import numpy as np
 from audit.deep.combine import bootstrap_interval
 from audit.deep.gradients import PassStats
 from audit.deep.scale import invariance_statistic, is_scale_invariant
+from audit.estimator import pooled_estimate
 
 __all__ = ["SOLVES", "VariantRow", "View", "solve_view", "view_of"]
 
@@ -294,7 +295,7 @@ def solve_view(view: View, *, confidence: float, n_bootstrap: int, seed: int) ->
             continue
         dots = view.dots[:, mask] * scale[mask]
         wsq = view.weight_sq[mask]
-        estimate = -float(dots.mean(axis=0).sum()) / float(wsq.sum())
+        estimate = pooled_estimate(dots.mean(axis=0), wsq)
         bsq = float((view.mean_grad_sq[mask] * scale[mask] ** 2).sum())
         cosine = (
             float(dots.mean(axis=0).sum()) / math.sqrt(float(wsq.sum()) * bsq)

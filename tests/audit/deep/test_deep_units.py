@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from audit.deep.combine import bootstrap_interval, pooled_estimate, solve_reduced
+from audit.deep.combine import bootstrap_interval
 from audit.deep.defend import Defence, apply_defence, parse_defences
 from audit.deep.options import check_options
 from audit.deep.pricing import recommend
@@ -18,7 +18,7 @@ from audit.deep.recipe import Recipe, recipe_from_entry
 from audit.deep.scale import invariance_statistic, is_scale_invariant
 from audit.deep.verdict import errors_against, verdict_for
 from audit.errors import AuditOptionError, NoEquationError
-from audit.estimator import solve_hyperparameters
+from audit.estimator import pooled_estimate, solve_hyperparameters, solve_reduced
 
 
 @pytest.mark.parametrize(
