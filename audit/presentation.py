@@ -14,7 +14,6 @@ from typing import Any
 import typer
 
 __all__ = [
-    "SOURCES",
     "print_json",
     "print_model_audit",
     "print_reproduction",
@@ -22,7 +21,7 @@ __all__ = [
 ]
 
 #: How an assumption's source reads.
-SOURCES = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
+_SOURCES = {"vault": "from the sealed recipe", "option": "as given", "default": "assumed"}
 
 
 def print_json(document: Any) -> None:
@@ -184,10 +183,10 @@ def _print_model_audit_sealed(report: Any, out: Path) -> None:
     )
     typer.echo(
         f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
-        f"'{report.data}': {batches} (batch size {SOURCES[a['batch_size_source']]}), "
+        f"'{report.data}': {batches} (batch size {_SOURCES[a['batch_size_source']]}), "
         "train mode, no augmentation"
     )
-    typer.echo(f"optimizer  {summary['optimizer_family']} ({SOURCES[a['optimizer_source']]})")
+    typer.echo(f"optimizer  {summary['optimizer_family']} ({_SOURCES[a['optimizer_source']]})")
     verdict = summary["verdict"]
     meaning = (
         "saying why would name a searched part of the recipe"
@@ -213,9 +212,9 @@ def _print_model_audit_values(report: Any, out: Path, tolerance: float) -> None:
         f"attacker   knows {a['known_images']} of {a['training_images']} training images of "
         f"'{report.data}': {a['batches']} batch{'es' if a['batches'] != 1 else ''} of "
         f"{_batch_images(a)} "
-        f"(batch size {SOURCES[a['batch_size_source']]}), train mode, no augmentation"
+        f"(batch size {_SOURCES[a['batch_size_source']]}), train mode, no augmentation"
     )
-    typer.echo(f"optimizer  {report.optimizer_family} ({SOURCES[a['optimizer_source']]})")
+    typer.echo(f"optimizer  {report.optimizer_family} ({_SOURCES[a['optimizer_source']]})")
     if report.estimate is not None:
         _print_estimate(report.estimate, report.weight_decay)
     if report.truth is not None:

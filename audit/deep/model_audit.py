@@ -93,7 +93,8 @@ def audit_model(
             weights file next to a manifest (``.pt`` read weights-only), or a
             release already loaded with :func:`~audit.deep.release.load_released_detector`.
         data: ``synthetic`` or a COCO folder: the training data the attacker
-            knows (or splits already loaded with :func:`training_data`).
+            knows (or splits already loaded with
+            :func:`~audit.deep.options.training_data`).
         vault: A vault holding the true recipe (``hyperseal tune``'s entry).
         key: The vault's key.
         entry: The vault entry; default: the only entry, else the run's name
