@@ -141,13 +141,17 @@ def _record(model: nn.Module, run: Run) -> tuple[list[_Call], list[int], Any]:
     for name, module in leaves.items():
         handles.append(module.register_forward_pre_hook(pre(name)))
         handles.append(module.register_forward_hook(post(name)))
+    return calls, ndims, _run_hooked(model, run, handles)
+
+
+def _run_hooked(model: nn.Module, run: Run, handles: list[Any]) -> Any:
+    """``run(model)`` in eval mode without gradients; the hooks ``handles`` removed after."""
     try:
         with _Eval(model):
-            out = run(model)
+            return run(model)
     finally:
         for h in handles:
             h.remove()
-    return calls, ndims, out
 
 
 def _channel_dim(module: nn.Module) -> int:
@@ -312,12 +316,7 @@ def outputs(model: nn.Module, run: Run, sinks: Sequence[str]) -> list[Tensor]:
         for s in sinks
         if s in leaves
     ]
-    try:
-        with _Eval(model):
-            out = run(model)
-    finally:
-        for h in handles:
-            h.remove()
+    out = _run_hooked(model, run, handles)
     return seen + [t.detach().clone() for t in _returned(out)]
 
 
