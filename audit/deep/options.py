@@ -65,9 +65,10 @@ def check_options(
         raise AuditOptionError(f"--seed {seed} must be a whole number from 0 to 2**64 - 1")
     if device is not None:
         _check_device(device)
+    plan = parse_defences(defences)
     if truth is not None and vault is not None:
         raise AuditOptionError("give the truth either through a vault or directly, not both")
-    return parse_defences(defences)
+    return plan
 
 
 def _check_types(**given: tuple[Any, str]) -> None:
