@@ -100,7 +100,7 @@ def test_weights_left_non_finite_by_the_last_update_are_caught(
 
     import tuner.train.loop as loop
 
-    real_step = loop._step
+    real_step = loop._optimizer_step
 
     def breaking_step(model, *args, **kwargs):  # type: ignore[no-untyped-def]
         loss = real_step(model, *args, **kwargs)
@@ -108,7 +108,7 @@ def test_weights_left_non_finite_by_the_last_update_are_caught(
             next(model.parameters()).fill_(float("nan"))
         return loss
 
-    monkeypatch.setattr(loop, "_step", breaking_step)
+    monkeypatch.setattr(loop, "_optimizer_step", breaking_step)
     train, val = tiny_data
     with pytest.raises(DivergedError, match="weights became NaN or infinite in the last update"):
         train_detector(TrainConfig(epochs=1, batch_size=len(train)), train, val, _spec(train))

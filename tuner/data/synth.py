@@ -20,7 +20,7 @@ the fractions hidden by nearer things and cut off by the image border (extra key
 that COCO tools ignore).
 
 Output is deterministic: the same seed, size and image count give the same bytes
-(with the same numpy and zlib). Image ``i`` depends only on ``(seed, i)``,
+(with the same numpy, Pillow and zlib). Image ``i`` depends only on ``(seed, i)``,
 so a larger dataset extends a smaller one with the same seed.
 
 Example:
@@ -32,10 +32,9 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
-import struct
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,31 +241,16 @@ def generate_synthetic(
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """Encode an ``[H, W, 3]`` uint8 image as a PNG (8-bit RGB, "sub" filter, zlib level 1).
+    """Encode an ``[H, W, 3]`` uint8 image as a PNG with Pillow (zlib level 1, no metadata).
 
-    About twice as fast as Pillow's encoder on noisy scenes, and byte-for-byte
-    deterministic for a given zlib.
+    Level 1: the scenes are noisy, so higher levels save little (about 10 %) for
+    much more time. Deterministic for a given Pillow and zlib.
     """
-    h, w, _ = pixels.shape
-    flat = pixels.reshape(h, w * 3)
-    raw = np.empty((h, w * 3 + 1), dtype=np.uint8)
-    raw[:, 0] = 1  # filter type "sub": each byte minus the same channel one pixel left
-    raw[:, 1:4] = flat[:, :3]
-    np.subtract(flat[:, 3:], flat[:, :-3], out=raw[:, 4:])  # wraps modulo 256
-    header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return b"".join(
-        (
-            b"\x89PNG\r\n\x1a\n",
-            _chunk(b"IHDR", header),
-            _chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)),
-            _chunk(b"IEND", b""),
-        )
-    )
+    from PIL import Image
 
-
-def _chunk(tag: bytes, data: bytes) -> bytes:
-    crc = zlib.crc32(tag + data) & 0xFFFFFFFF
-    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def _annotation(ann_id: int, image_id: int, obj: SceneObject) -> dict[str, Any]:
