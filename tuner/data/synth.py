@@ -177,32 +177,16 @@ def generate_synthetic(
     image_dir.mkdir(parents=True, exist_ok=True)
     ann_dir.mkdir(parents=True, exist_ok=True)
     val_ids = _val_indices(images, seed, val_fraction)
-    digits = max(6, len(str(images - 1)))
-    splits: dict[str, dict[str, list[dict[str, Any]]]] = {
-        "train": {"images": [], "annotations": []},
-        "val": {"images": [], "annotations": []},
-    }
-    counts = {"train": dict.fromkeys(CLASSES, 0), "val": dict.fromkeys(CLASSES, 0)}
-    empty = occluded = truncated = 0
-    ann_id = 0
+    tally = _Tally()
     bar = or_null(progress)
     bar.start("drawing scenes", total=images)
     try:
+        digits = max(6, len(str(images - 1)))
         for index in range(images):
             pixels, objects = render_image(index, size=size, seed=seed)
             name = f"{index:0{digits}d}.png"
             _write(image_dir / name, encode_png(pixels), durable=False)
-            split = "val" if index in val_ids else "train"
-            splits[split]["images"].append(
-                {"id": index + 1, "file_name": name, "width": size, "height": size}
-            )
-            for obj in objects:
-                ann_id += 1
-                splits[split]["annotations"].append(_annotation(ann_id, index + 1, obj))
-                counts[split][CLASSES[obj.category - 1]] += 1
-                occluded += obj.occlusion > 0
-                truncated += obj.truncation > 0
-            empty += not objects
+            tally.add(index, name, size, "val" if index in val_ids else "train", objects)
             bar.advance(1)
     finally:
         bar.finish()
@@ -214,7 +198,62 @@ def generate_synthetic(
         "seed": seed,
         "val_fraction": val_fraction,
     }
-    for split, data in splits.items():
+    _write_annotations(ann_dir, tally, info)
+    return SynthSummary(
+        out=out,
+        images=images,
+        size=size,
+        seed=seed,
+        train_images=len(tally.splits["train"]["images"]),
+        val_images=len(tally.splits["val"]["images"]),
+        train_counts=tally.counts["train"],
+        val_counts=tally.counts["val"],
+        empty_images=tally.empty,
+        occluded=tally.occluded,
+        truncated=tally.truncated,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@dataclass
+class _Tally:
+    """The COCO records of each split, and the counts a :class:`SynthSummary` reports."""
+
+    splits: dict[str, dict[str, list[dict[str, Any]]]] = field(
+        default_factory=lambda: {
+            "train": {"images": [], "annotations": []},
+            "val": {"images": [], "annotations": []},
+        }
+    )
+    counts: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {
+            "train": dict.fromkeys(CLASSES, 0),
+            "val": dict.fromkeys(CLASSES, 0),
+        }
+    )
+    empty: int = 0
+    occluded: int = 0
+    truncated: int = 0
+    ann_id: int = 0  # the last annotation id given
+
+    def add(self, index: int, name: str, size: int, split: str, objects: list[SceneObject]) -> None:
+        """Record image ``index`` (file ``name``) and its objects in ``split``."""
+        records = self.splits[split]
+        records["images"].append(
+            {"id": index + 1, "file_name": name, "width": size, "height": size}
+        )
+        for obj in objects:
+            self.ann_id += 1
+            records["annotations"].append(_annotation(self.ann_id, index + 1, obj))
+            self.counts[split][CLASSES[obj.category - 1]] += 1
+            self.occluded += obj.occlusion > 0
+            self.truncated += obj.truncation > 0
+        self.empty += not objects
+
+
+def _write_annotations(ann_dir: Path, tally: _Tally, info: dict[str, Any]) -> None:
+    """``instances_{train,val}.json``: compact JSON, written durably after the images."""
+    for split, data in tally.splits.items():
         doc = {
             "info": {**info, "split": split},
             "licenses": [],
@@ -224,20 +263,6 @@ def generate_synthetic(
         }
         text = json.dumps(doc, separators=(",", ":"))
         _write(ann_dir / f"instances_{split}.json", (text + "\n").encode("utf-8"))
-    return SynthSummary(
-        out=out,
-        images=images,
-        size=size,
-        seed=seed,
-        train_images=len(splits["train"]["images"]),
-        val_images=len(splits["val"]["images"]),
-        train_counts=counts["train"],
-        val_counts=counts["val"],
-        empty_images=empty,
-        occluded=occluded,
-        truncated=truncated,
-        seconds=time.perf_counter() - started,
-    )
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
