@@ -1,7 +1,7 @@
 """The CUDA paths: AMP training, GPU-trained weights on a CPU, trials sharing a GPU, the audit.
 
 Skipped where there is no CUDA device (CI); run on a GPU machine with
-``python -m pytest tests/test_cuda.py``. Sizes stay tiny: seconds on any GPU.
+``python -m pytest tests/tuner/train/test_cuda.py``. Sizes stay tiny: seconds on any GPU.
 """
 
 from __future__ import annotations
