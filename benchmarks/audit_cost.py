@@ -13,7 +13,7 @@ Both run on the same model (tiny FCOS), the same batches of synthetic scenes,
 the same device, in this process, interleaved for several rounds after a
 warm-up round (image decoding cached, imports done); medians are compared.
 
-    python benchmarks/audit_cost.py [--images 96] [--size 128] [--batch-size 8]
+    python -m benchmarks.audit_cost [--images 96] [--size 128] [--batch-size 8]
                                     [--rounds 5] [--threads 1] [--device auto] [--json OUT]
 """
 

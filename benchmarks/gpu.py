@@ -20,7 +20,7 @@ A time guard skips what would not fit in ``--time-limit`` seconds (default
 450) and says so in the JSON. ``--smoke`` runs a tiny version on the CPU (for
 the tests); its numbers mean nothing.
 
-    python benchmarks/gpu.py [--smoke] [--json benchmarks/results/gpu.json]
+    python -m benchmarks.gpu [--smoke] [--json benchmarks/results/gpu.json]
 """
 
 from __future__ import annotations
@@ -33,10 +33,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import RESULTS_DIR, importable, machine, median, table, write_json
-from _search import warm_up
+from benchmarks._common import RESULTS_DIR, importable, machine, median, table, write_json
+from benchmarks._search import warm_up
 
 #: Detectors of part 1: (architecture, backbone).
 MODELS = (("fcos", "tiny"), ("fasterrcnn", "mobilenet_v3"))
@@ -148,8 +146,7 @@ def packing(
     clock: Clock,
 ) -> list[dict[str, Any]]:
     """Trials per hour with K small trials at once on one device, for each K in ``packs``."""
-    from _objectives import DetectorSettings, detector_problem
-
+    from benchmarks._objectives import DetectorSettings, detector_problem
     from tuner.data.resolve import resolve_data
     from tuner.search.executors import make_executor
     from tuner.search.study import Study, StudySettings
@@ -253,9 +250,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for arch, backbone in MODELS:
         try:
             row = throughput(
-                arch, backbone, args.size, args.images, args.epochs, args.rounds,
-                args.batch_size, device, clock,
-            )  # fmt: skip
+                arch,
+                backbone,
+                args.size,
+                args.images,
+                args.epochs,
+                args.rounds,
+                args.batch_size,
+                device,
+                clock,
+            )
         except Exception as exc:  # record it and go on: the JSON must still be written
             errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
             print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
@@ -270,9 +274,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     packs: list[dict[str, Any]] = []
     try:
         packs = packing(
-            args.packs, args.pack_budget, args.pack_images, args.pack_size, args.pack_epochs,
-            device, clock,
-        )  # fmt: skip
+            args.packs,
+            args.pack_budget,
+            args.pack_images,
+            args.pack_size,
+            args.pack_epochs,
+            device,
+            clock,
+        )
     except Exception as exc:
         errors["packing"] = f"{type(exc).__name__}: {exc}"
         print(f"  packing: FAILED {errors['packing']}", flush=True)

@@ -19,8 +19,8 @@ temporary folder (``YOLO_CONFIG_DIR`` points there), removed at the end unless
 ``--keep``. Nothing is downloaded: ``YOLO_OFFLINE=1``, proxies that lead
 nowhere, and a run whose log mentions a download stops with one line.
 
-    python benchmarks/vs_ultralytics.py                    # the CPU default, ~30 min on 2 cores
-    python benchmarks/vs_ultralytics.py --device 0 --trials 30 --epochs 30 \
+    python -m benchmarks.vs_ultralytics                    # the CPU default, ~30 min on 2 cores
+    python -m benchmarks.vs_ultralytics --device 0 --trials 30 --epochs 30 \
         --images 2000 --imgsz 320 --seeds 5                 # a GPU: a meaningful size
 """
 
@@ -43,9 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import median, results_dir, table, write_json
+from benchmarks._common import median, pythonpath, results_dir, table, write_json
 
 #: The per-trial score of both tuners (Ultralytics' detection fitness is this metric alone).
 METRIC = "metrics/mAP50-95(B)"
@@ -370,7 +368,14 @@ def run_ultralytics(
         "base": str(folder / "base.pt"),
         "train": train_args(args, seed),
     }
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--ultralytics-child", json.dumps(spec)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.vs_ultralytics",
+        "--ultralytics-child",
+        json.dumps(spec),
+    ]
+    env = {**env, "PYTHONPATH": pythonpath(env.get("PYTHONPATH", ""))}  # it runs in ``folder``
     wall = run_logged(cmd, folder / "ultralytics.log", env, folder, "Ultralytics' model.tune()")
     if not tune:
         return {}
