@@ -210,7 +210,57 @@ def packing(
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def all_throughputs(
+    args: argparse.Namespace, device: str, clock: Clock, errors: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Part 1 for each of :data:`MODELS`; a model that fails goes to ``errors``, not up."""
+    speeds: list[dict[str, Any]] = []
+    for arch, backbone in MODELS:
+        try:
+            row = throughput(
+                arch,
+                backbone,
+                args.size,
+                args.images,
+                args.epochs,
+                args.rounds,
+                batch=args.batch_size,
+                device=device,
+                clock=clock,
+            )
+        except Exception as exc:  # record it and go on: the JSON must still be written
+            errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
+            print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
+            continue
+        speeds.append(row)
+        print(
+            f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
+            f"{row['images_per_second']:.1f} images/s (channels-last gain "
+            f"{row['channels_last_gain']:.3f})",
+            flush=True,
+        )
+    return speeds
+
+
+def packing_table(packs: list[dict[str, Any]]) -> str:
+    """Part 2's rows as a table (a skipped K shows dashes)."""
+    nan = float("nan")
+    return table(
+        ["trials at once", "trials/h", "median trial s", "gain"],
+        [
+            [
+                r["trials_at_once"],
+                r.get("trials_per_hour", nan),
+                r.get("median_trial_seconds", nan),
+                r.get("gain", nan),
+            ]
+            for r in packs
+        ],
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="Tiny CPU run (for tests).")
     parser.add_argument("--device", default=None, help="Default: cuda, or cpu with --smoke.")
@@ -226,7 +276,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pack-epochs", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=450.0, help="Seconds (8 min max).")
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "gpu.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
     import torch
 
     if args.smoke:
@@ -245,32 +299,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else ""),
         flush=True,
     )
-    speeds: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
-    for arch, backbone in MODELS:
-        try:
-            row = throughput(
-                arch,
-                backbone,
-                args.size,
-                args.images,
-                args.epochs,
-                args.rounds,
-                args.batch_size,
-                device,
-                clock,
-            )
-        except Exception as exc:  # record it and go on: the JSON must still be written
-            errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
-            print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
-            continue
-        speeds.append(row)
-        print(
-            f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
-            f"{row['images_per_second']:.1f} images/s (channels-last gain "
-            f"{row['channels_last_gain']:.3f})",
-            flush=True,
-        )
+    speeds = all_throughputs(args, device, clock, errors)
     packs: list[dict[str, Any]] = []
     try:
         packs = packing(
@@ -279,26 +309,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.pack_images,
             args.pack_size,
             args.pack_epochs,
-            device,
-            clock,
+            device=device,
+            clock=clock,
         )
     except Exception as exc:
         errors["packing"] = f"{type(exc).__name__}: {exc}"
         print(f"  packing: FAILED {errors['packing']}", flush=True)
-    print(
-        table(
-            ["trials at once", "trials/h", "median trial s", "gain"],
-            [
-                [
-                    r["trials_at_once"],
-                    r.get("trials_per_hour", float("nan")),
-                    r.get("median_trial_seconds", float("nan")),
-                    r.get("gain", float("nan")),
-                ]
-                for r in packs
-            ],
-        )
-    )
+    print(packing_table(packs))
     result = {
         "device": device,
         "smoke": args.smoke,

@@ -598,7 +598,8 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--problems",
@@ -670,7 +671,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=None, help="Results folder.")
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
     if args.quick:
         args.seeds, args.budgets = 2, [6, 10]
         args.problems = [p for p in args.problems if p != "detector"]
