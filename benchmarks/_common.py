@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,23 @@ def importable() -> None:
     """Let workers this process starts (process pools, Dask) import ``benchmarks.*`` by name,
     whatever their working folder."""
     os.environ["PYTHONPATH"] = pythonpath(os.environ.get("PYTHONPATH", ""))
+
+
+def shared_cache() -> None:
+    """Synthetic scenes in one cache for every benchmark run (unless HYPERSEAL_CACHE says
+    where): decoded once, not once per run."""
+    os.environ.setdefault("HYPERSEAL_CACHE", str(Path(tempfile.gettempdir()) / "hyperseal-bench"))
+
+
+def cuda_sync(device: Any = None) -> None:
+    """Wait for the work queued on the GPU (``device``, default the current one), so that
+    a timing ends with it; nothing without CUDA or for a CPU ``device``."""
+    import torch
+
+    if device is not None and torch.device(device).type != "cuda":
+        return
+    if torch.cuda.is_available():
+        torch.cuda.synchronize(device)
 
 
 def results_dir(path: Path | None = None) -> Path:

@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks._common import importable, one_thread, results_dir, table, write_json
+from benchmarks._common import (
+    importable,
+    one_thread,
+    results_dir,
+    shared_cache,
+    table,
+    write_json,
+)
 
 #: Weight decays of the grid.
 DECAYS = (1e-4, 1e-3, 5e-3, 3e-2)
@@ -84,8 +91,6 @@ def attack_one(job: dict[str, Any]) -> list[dict[str, Any]]:
 def attack_fcos(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Train a tiny FCOS on synthetic scenes with a known weight decay and attack it."""
     one_thread()
-    import tempfile
-
     from audit.deep.detector import DetectorBatches, detector_loss
     from audit.deep.steal import steal_weight_decay
     from tuner.data.dataset import DetectionDataset
@@ -93,7 +98,7 @@ def attack_fcos(job: dict[str, Any]) -> list[dict[str, Any]]:
     from tuner.detectors import ModelSpec
     from tuner.train import TrainConfig, train_detector
 
-    os.environ.setdefault("HYPERSEAL_CACHE", str(Path(tempfile.gettempdir()) / "hyperseal-bench"))
+    shared_cache()
     started = time.perf_counter()
     splits = resolve_data("synthetic", images=job["images"], size=64, seed=job["seed"])
     train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)

@@ -33,7 +33,15 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import RESULTS_DIR, importable, machine, median, table, write_json
+from benchmarks._common import (
+    RESULTS_DIR,
+    cuda_sync,
+    importable,
+    machine,
+    median,
+    table,
+    write_json,
+)
 from benchmarks._search import warm_up
 
 #: Detectors of part 1: (architecture, backbone).
@@ -52,13 +60,6 @@ class Clock:
 
     def left(self) -> float:
         return self.limit - self.elapsed()
-
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def throughput(
@@ -97,7 +98,7 @@ def throughput(
 
     def run(cfg: TrainConfig, nhwc: bool) -> TrainResult:
         result = train_detector(cfg, train_set, None, spec, device=device, channels_last=nhwc)
-        _sync()
+        cuda_sync()
         return result
 
     started = time.perf_counter()
