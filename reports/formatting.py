@@ -13,7 +13,6 @@ from typing import Any
 
 from tuner.search.trial import masked_reason
 
-HIDDEN = "hidden"
 DASH = "–"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports import formatting as fmt
-from reports import plots_tune
+from reports import plots_params, plots_tune
 from reports.document import Card, Cards, Facts, Gallery, Note, Report, Section, Table
 from reports.inputs import TuneRun, read_tune_run
 from reports.output import ReportPaths, check_writable, report_paths, write_report
@@ -309,10 +309,10 @@ def _parameters(run: TuneRun, redact: bool) -> Section:
                 "and even ranks against a known search space give the values away roughly."
             )
         )
-    figures = plots_tune.parameter_scatter(run)
+    figures = plots_params.parameter_scatter(run)
     if not figures:
         return section.add(Note("No searched parameter to show."))
-    section.add(Gallery(tuple(figures)), plots_tune.parallel_coordinates(run))
+    section.add(Gallery(tuple(figures)), plots_params.parallel_coordinates(run))
     return section
 
 
