@@ -77,6 +77,16 @@ def percent(value: Any, digits: int = 0) -> str:
     return f"{100 * float(value):.{digits}f}%" if is_number(value) else DASH
 
 
+def provenance(source: str, numbers_from: str) -> str:
+    """A report's footer: the hyperseal version that made it, from which files."""
+    from tuner import __version__
+
+    return (
+        f"Made by hyperseal {__version__} from {source}. Reports only render: every number "
+        f"comes from {numbers_from}."
+    )
+
+
 # -- redaction -----------------------------------------------------------------------------
 
 
