@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports import plots_audit
 from reports.document import Card, Cards, Facts, Note, Report, Section, Table
+from reports.formatting import DASH
 from tuner.outputs import folder_name
 
 if TYPE_CHECKING:
     from reports.inputs import ModelAudit
 
-DASH = fmt.DASH
 
 MODEL_SECTIONS = {
     "verdict": "Verdict",
@@ -27,6 +27,7 @@ MODEL_SECTIONS = {
     "estimate": "Estimate against truth",
     "defences": "Defences: protection against mAP",
 }
+"""Section anchors and headings, in order."""
 VERDICT_TEXT = {
     "leaks": (
         "The released weights give the training recipe away: an attacker who knows the "

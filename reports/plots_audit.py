@@ -22,6 +22,7 @@ from reports.style import (
     STATUS,
     figure,
     finish,
+    label_at,
     log_axis,
     series_style,
 )
@@ -157,11 +158,11 @@ def defence_tradeoff(audit: ModelAudit, redact: bool) -> Figure | None:
                 zorder=4 if rec else 3,
             )
             label = str(d.get("defence", "?")) + ("  (recommended)" if rec else "")
-            ax.annotate(
+            label_at(
+                ax,
                 label,
                 (x, y),
-                xytext=(7, 5),
-                textcoords="offset points",
+                offset=(7, 5),
                 fontsize=8.5,
                 fontweight="bold" if rec else "normal",
             )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports.document import Figure
 from reports.plots_tune import finite, fitness_label, legend_handles, mark_trials
-from reports.style import BEST, CMAP, GREY, SMALL, figure, finish, log_axis
+from reports.style import BEST, CMAP, GREY, SMALL, figure, finish, label_at, log_axis
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -99,15 +99,7 @@ def _vertical_axis(
     """One vertical axis at ``x``, labelled at heights on [0, 1] (``color`` None: the ink)."""
     ax.axvline(x, color=AXIS, linewidth=0.9, zorder=1)
     for y, text in ticks:
-        ax.annotate(
-            text,
-            (x, y),
-            xytext=(4, 0),
-            textcoords="offset points",
-            fontsize=8,
-            va="center",
-            color=color,
-        )
+        label_at(ax, text, (x, y), fontsize=8, va="center", color=color)
 
 
 def _trial_lines(

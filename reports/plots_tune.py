@@ -21,6 +21,7 @@ from reports.style import (
     STATUS,
     figure,
     finish,
+    label_at,
 )
 
 if TYPE_CHECKING:
@@ -223,14 +224,7 @@ def importance(run: TuneRun) -> Figure | None:
                 bar.set_hatch("///")
                 bar.set_edgecolor("white")
         for y, v in enumerate(values):
-            ax.annotate(
-                fmt.importance(v),
-                (v, y),
-                xytext=(4, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8.5,
-            )
+            label_at(ax, fmt.importance(v), (v, y), va="center", fontsize=8.5)
         ax.set_xlim(0, max([*values, 0.01]) * 1.18)
         ax.set_xlabel("importance (share of fitness variance)")
         ax.grid(False, axis="y")

@@ -6,11 +6,13 @@ hyperparameter values (true, estimated, tuned, stolen) just the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from reports import formatting as fmt
 from reports import plots_audit
-from reports.document import Facts, Gallery, Note, Report, Section, Table
+from reports.document import Facts, Figure, Gallery, Note, Report, Section, Table
+from reports.formatting import DASH
 from tuner.outputs import folder_name
 
 if TYPE_CHECKING:
@@ -18,7 +20,6 @@ if TYPE_CHECKING:
 
     from reports.inputs import Reproduction
 
-DASH = fmt.DASH
 
 REPRODUCE_SECTIONS = {
     "about": "What was run",
@@ -27,6 +28,7 @@ REPRODUCE_SECTIONS = {
     "defences": "Rounding and noise defences",
     "tsr": "Train-Steal-Retrain",
 }
+"""Section anchors and headings, in order."""
 
 
 def build_reproduce_report(rep: Reproduction, redact: bool = False) -> Report:
@@ -118,10 +120,8 @@ def _estimation(rep: Reproduction, redact: bool) -> Section:
                 "info",
             )
         )
-    cols = ["learner", "dataset", "hyperparameter"]
-    cols += [] if redact else ["true_value", "estimate"]
-    cols += ["relative_error", "log10_error", "status"]
-    cols += [] if redact else ["message"]  # reasons quote the estimates
+    cols = ["learner", "dataset", "hyperparameter", "true_value", "estimate"]
+    cols += ["relative_error", "log10_error", "status", "message"]
     not_ok = frozenset(i for i, s in enumerate(est["status"]) if s != "ok")
     return section.add(
         _frame_table(
@@ -130,6 +130,7 @@ def _estimation(rep: Reproduction, redact: bool) -> Section:
             "One row per trained model and hyperparameter; highlighted rows are not ok "
             "and left out of the medians.",
             highlight=not_ok,
+            redact=redact,
         )
     )
 
@@ -187,59 +188,62 @@ def _tolerance(rep: Reproduction) -> Section | None:
 
 
 def _defences(rep: Reproduction, redact: bool) -> Section | None:
-    frame = rep.tables.get("defences")
-    if frame is None or frame.empty:
-        return None
-    section = Section(
+    """Errors and test scores under rounding and noise (values hidden when redacted)."""
+    cols = ["learner", "dataset", "defence", "level", "hyperparameter", "true_value", "estimate"]
+    cols += ["relative_error", "status", "test_score_original", "test_score_defended"]
+    cols += ["score_change"]
+    return _plot_and_table(
+        rep,
         "defences",
-        REPRODUCE_SECTIONS["defences"],
+        "defences",
         lead="Round the released weights to k decimals (or add noise): the attack's "
         "error grows, and so may the cost in test score.",
-    )
-    section.add(plots_audit.defence_plots(rep))
-    cols = ["learner", "dataset", "defence", "level", "hyperparameter"]
-    cols += [] if redact else ["true_value", "estimate"]
-    cols += [
-        "relative_error",
-        "status",
-        "test_score_original",
-        "test_score_defended",
-        "score_change",
-    ]
-    return section.add(
-        _frame_table(frame, cols, "level: decimals kept (round) or relative noise scale (noise).")
+        plot=plots_audit.defence_plots,
+        columns=cols,
+        redact=redact,
+        caption="level: decimals kept (round) or relative noise scale (noise).",
     )
 
 
 def _tsr(rep: Reproduction, redact: bool) -> Section | None:
-    frame = rep.tables.get("train_steal_retrain")
-    if frame is None or frame.empty:
-        return None
-    section = Section(
+    """Train-Steal-Retrain against tuning on all the data (values hidden when redacted)."""
+    cols = ["learner", "dataset", "hyperparameter", "fraction", "value_tuned_all", "value_stolen"]
+    cols += ["steal_relative_error", "status", "speedup", "time_saved", "score_tune_all"]
+    cols += ["score_tsr", "score_change"]
+    return _plot_and_table(
+        rep,
+        "train_steal_retrain",
         "tsr",
-        REPRODUCE_SECTIONS["tsr"],
         lead="Tune on a fraction of the data, steal the value from that model, "
         "retrain once on everything; against tuning on all the data.",
-    )
-    section.add(plots_audit.tsr_plot(rep))
-    cols = ["learner", "dataset", "hyperparameter", "fraction"]
-    cols += [] if redact else ["value_tuned_all", "value_stolen"]
-    cols += [
-        "steal_relative_error",
-        "status",
-        "speedup",
-        "time_saved",
-        "score_tune_all",
-        "score_tsr",
-        "score_change",
-    ]
-    return section.add(
-        _frame_table(
-            frame, cols, "speedup: seconds to tune on all rows over seconds of Train-Steal-Retrain."
-        )
+        plot=plots_audit.tsr_plot,
+        columns=cols,
+        redact=redact,
+        caption="speedup: seconds to tune on all rows over seconds of Train-Steal-Retrain.",
     )
 
 
+def _plot_and_table(
+    rep: Reproduction,
+    table: str,
+    section_id: str,
+    *,
+    lead: str,
+    plot: Callable[[Reproduction], Figure | None],
+    columns: list[str],
+    redact: bool,
+    caption: str,
+) -> Section | None:
+    """A section of one table of the reproduction: its plot, then its rows (None when empty)."""
+    frame = rep.tables.get(table)
+    if frame is None or frame.empty:
+        return None
+    section = Section(section_id, REPRODUCE_SECTIONS[section_id], lead=lead)
+    return section.add(plot(rep), _frame_table(frame, columns, caption, redact=redact))
+
+
+VALUE_COLUMNS = frozenset({"true_value", "estimate", "value_tuned_all", "value_stolen", "message"})
+"""Columns a redacted report leaves out: hyperparameter values, and the reasons that quote them."""
 _INT_COLUMNS = {"n_points", "run", "n_train", "n_equations"}
 _SCI_COLUMNS = {
     "relative_error",
@@ -284,8 +288,10 @@ def _frame_table(
     columns: list[str],
     caption: str,
     highlight: frozenset[int] = frozenset(),
+    redact: bool = False,
 ) -> Table:
-    columns = [c for c in columns if c in frame.columns]
+    """The columns of ``frame`` that it has (and, redacted, that hold no value) as a table."""
+    columns = [c for c in columns if c in frame.columns and not (redact and c in VALUE_COLUMNS)]
     rows = tuple(
         tuple(_cell(c, v) for c, v in zip(columns, record, strict=True))
         for record in frame[columns].itertuples(index=False, name=None)

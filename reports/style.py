@@ -123,6 +123,13 @@ def finish(
     return document.Figure(uri=uri, alt=alt, caption=caption, wide=wide, name=name, texts=texts)
 
 
+def label_at(
+    ax: Any, text: str, xy: tuple[float, float], offset: tuple[float, float] = (4, 0), **style: Any
+) -> None:
+    """``text`` beside the point ``xy``, ``offset`` away in points (the same at any scale)."""
+    ax.annotate(text, xy, xytext=offset, textcoords="offset points", **style)
+
+
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 

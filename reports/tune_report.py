@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports import tune_sections
 from reports.document import Facts, Note, Report, Section, Table
+from reports.formatting import DASH
 from reports.inputs import TuneRun, check_tune_folder, read_tune_run
 from reports.output import ReportPaths, check_writable, report_paths, write_report
 from reports.tune_sections import SECTIONS
@@ -28,7 +29,6 @@ from tuner.outputs import folder_name
 if TYPE_CHECKING:
     from tuner.vault import KeySource
 
-DASH = fmt.DASH
 REDACTED_NOTE = (
     "Redacted report: fitness, metrics, importances and failures only. No hyperparameter "
     "value appears in its text, its tables or its plots."

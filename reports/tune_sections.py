@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from reports import formatting as fmt
 from reports import plots_params, plots_tune
 from reports.document import Card, Cards, Facts, Gallery, Note, Section, Table
+from reports.formatting import DASH
 from tuner.plaintext import public_metrics
 
 if TYPE_CHECKING:
     from reports.inputs import TuneRun
     from tuner.search.trial import TrialResult
 
-DASH = fmt.DASH
 METRIC_ORDER = ("mAP", "mAP50", "mAP75", "AR100")
 SECTIONS = {
     "setup": "Setup",
