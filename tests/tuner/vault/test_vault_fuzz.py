@@ -390,7 +390,7 @@ def _format_1_journal() -> bytes:
     """The documented journal of hyperseal 0.1 (passphrase, 2 records)."""
     import re
 
-    doc = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
+    doc = Path(__file__).resolve().parents[3] / "docs" / "vault-format.md"
     block = re.search(r"```text\n# passphrase-journal-format-1\n(.*?)```", doc.read_text(), re.S)
     assert block is not None
     return bytes.fromhex("".join(block.group(1).split()))

@@ -66,7 +66,7 @@ CHILD = textwrap.dedent(
 
 def _child_env() -> dict[str, str]:
     """This environment, with the checkout first on the child's import path."""
-    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    paths = [str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
