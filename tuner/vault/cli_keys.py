@@ -49,7 +49,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -371,36 +371,23 @@ def _no_key_option(*options: object) -> bool:
     return not any(options)
 
 
-def key_for_reading_or_default(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-) -> KeySource:
-    """:func:`key_for_reading`, falling back on the default key file when no key was given."""
-    if _no_key_option(passphrase_file, key_file, identity):
-        key_file = default_key_for(path)
-    return key_for_reading(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-    )
+def _or_default_key(path: Path, options: dict[str, Path | str | None]) -> dict[str, Any]:
+    """``options`` with the default key file as ``key_file`` when no key option is given."""
+    if _no_key_option(*options.values()):
+        return {**options, "key_file": default_key_for(path)}
+    return options
 
 
-def key_for_writing_or_default(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-    recipient: str | None = None,
-) -> KeySource:
-    """:func:`key_for_writing`, falling back on the default key file when no key was given."""
-    if _no_key_option(passphrase_file, key_file, identity, recipient):
-        key_file = default_key_for(path)
-    return key_for_writing(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity,
-        recipient=recipient,
-    )  # fmt: skip
+def key_for_reading_or_default(path: Path, **options: Path | None) -> KeySource:
+    """:func:`key_for_reading` (the same keyword options), falling back on the default key
+    file when no key was given."""
+    return key_for_reading(path, **_or_default_key(path, dict(options)))
+
+
+def key_for_writing_or_default(path: Path, **options: Path | str | None) -> KeySource:
+    """:func:`key_for_writing` (the same keyword options), falling back on the default key
+    file when no key was given."""
+    return key_for_writing(path, **_or_default_key(path, dict(options)))
 
 
 def key_for_new_or_default(

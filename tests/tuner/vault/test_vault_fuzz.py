@@ -26,8 +26,8 @@ from tuner.vault import (
     inspect_file,
     load_recipient,
 )
-from tuner.vault.cli import _load_config
 from tuner.vault.cli_keys import read_passphrase_file
+from tuner.vault.documents import load_document as _load_config
 from tuner.vault.format import FileKind, parse_header, parse_vault_body, scan_journal
 
 FUZZ = settings(
