@@ -150,9 +150,7 @@ def test_memory_stays_within_200_mib_of_the_baseline_on_every_hostile_file(
 ) -> None:
     paths = json.dumps({name: str(path) for name, path in hostile.items()})
     here = Path(__file__).parent
-    probe = _PROBE.format(
-        here=str(here), tests=str(here.parent), folder=str(tmp_path), paths=paths
-    )
+    probe = _PROBE.format(here=str(here), tests=str(here.parent), folder=str(tmp_path), paths=paths)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300

@@ -53,7 +53,7 @@ from typing import Annotated, Any
 
 import typer
 
-from tuner.vault.bounded import read_small
+from tuner.bounded import read_small
 from tuner.vault.errors import KeyKindError, VaultError
 from tuner.vault.format import KeyMode
 from tuner.vault.info import inspect_file
@@ -108,7 +108,7 @@ def read_passphrase_file(path: Path) -> Passphrase:
     Raises:
         VaultError: missing, unreadable, not UTF-8 or empty.
     """
-    raw = read_small(Path(path), "passphrase file")
+    raw = read_small(Path(path), "passphrase file", VaultError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -47,7 +47,7 @@ CHILD = textwrap.dedent(
     elif point == "after-rename":
         atomic.fsync_dir = pause
     elif point == "mid-append":
-        import tuner.vault.journal as journal_module
+        import tuner.vault.journal_append as journal_module
         real = journal_module._pwrite_all
         def half_append(fd, data, offset):
             real(fd, data[: len(data) // 2], offset)
