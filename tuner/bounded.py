@@ -130,15 +130,8 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str, error: Error
     Raises:
         HypersealError: ``error``: missing, unreadable, not a regular file, or over ``limit``.
     """
-    fd = _open_nonblocking(path, what, error, f"{what} does not exist; check the path")
-    try:
-        _check_within(path, os.fstat(fd), limit, what, error)
-        try:
-            data = _read_at_most(fd, limit + 1)
-        except OSError as exc:
-            raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
-    finally:
-        os.close(fd)
+    missing = f"{what} does not exist; check the path"
+    data = _read_checked(path, limit, what, error, missing=missing, streams=False)
     if len(data) > limit:
         raise error(f"{path}: {what} grew past the limit of {size_text(limit)} while read")
     return data
@@ -166,17 +159,8 @@ def read_small(path: str | os.PathLike[str], what: str, error: ErrorType) -> byt
         HypersealError: ``error``: missing, a folder or a device other than a character
             device, larger than the limit, or unreadable.
     """
-    fd = _open_nonblocking(path, what, error, f"no such {what}; check the path")
-    try:
-        info = os.fstat(fd)
-        if not (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
-            _check_within(path, info, MAX_KEY_FILE, what, error)
-        os.set_blocking(fd, True)  # a pipe is read as the user meant it to be
-        data = _read_at_most(fd, MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
-    finally:
-        os.close(fd)
+    missing = f"no such {what}; check the path"
+    data = _read_checked(path, MAX_KEY_FILE, what, error, missing=missing, streams=True)
     if len(data) > MAX_KEY_FILE:
         raise error(
             f"{path}: {what} is over the limit of {size_text(MAX_KEY_FILE)}; check that this is"
@@ -185,16 +169,40 @@ def read_small(path: str | os.PathLike[str], what: str, error: ErrorType) -> byt
     return data
 
 
-def _open_nonblocking(
-    path: str | os.PathLike[str], what: str, error: ErrorType, missing: str
-) -> int:
-    """A read-only descriptor of ``path``, opened without blocking (a FIFO cannot stall)."""
+def _read_checked(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str,
+    error: ErrorType,
+    *,
+    missing: str,
+    streams: bool,
+) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``, opened without blocking (a FIFO cannot stall
+    the open) and checked on the open descriptor: a regular file of at most ``limit`` bytes,
+    or with ``streams`` also a pipe or a character device (read as far as the limit).
+
+    Raises:
+        HypersealError: ``error``: missing (the message ends with ``missing``), unreadable,
+            of another type, or over ``limit``.
+    """
     try:
-        return os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise error(f"{path}: {missing}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not (streams and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode))):
+            _check_within(path, info, limit, what, error)
+        if streams:
+            os.set_blocking(fd, True)  # a pipe is read as the user meant it to be
+        return _read_at_most(fd, limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
 
 
 def _read_at_most(fd: int, count: int) -> bytes:
