@@ -100,6 +100,8 @@ def _write_plaintext(out: str, text: str, what: str, force: bool) -> None:
 
 
 def _say_repaired(journal: Path) -> OnRepair:
+    """What to print when a torn last record of ``journal`` was dropped."""
+
     def say(torn: TornTail, dropped: int) -> None:
         typer.echo(
             f"repaired {journal}: dropped a torn record of {dropped} bytes at byte {torn.offset}"
