@@ -34,6 +34,8 @@ Which function:
   new journal, the new key of ``rotate``): ``--recipient``, ``--key-file``
   (generated when missing) or a passphrase asked twice.
 
+The rules on which options fit which file are in :mod:`tuner.vault.key_options`.
+
 Where a passphrase comes from, first match wins: ``--passphrase-file``
 (its first line), the ``HYPERSEAL_PASSPHRASE`` environment variable when
 the user sets it, else a hidden prompt (typed twice when creating). Never
@@ -46,7 +48,6 @@ a ready key source.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -54,22 +55,27 @@ from typing import Annotated, Any
 import typer
 
 from tuner.bounded import read_small
-from tuner.vault.errors import KeyKindError, VaultError
+from tuner.vault.errors import VaultError
 from tuner.vault.format import KeyMode
 from tuner.vault.info import inspect_file
+from tuner.vault.key_options import (
+    RECIPIENT_ENV,
+    at_most_one,
+    check_reading_options,
+    check_writing_options,
+    pinned_recipient,
+)
 from tuner.vault.keys import (
     Identity,
     KeyFile,
     KeySource,
     Passphrase,
-    Recipient,
     generate_key_file,
     load_recipient,
 )
 
 PASSPHRASE_ENV = "HYPERSEAL_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "HYPERSEAL_NEW_PASSPHRASE"
-RECIPIENT_ENV = "HYPERSEAL_RECIPIENT"
 
 PassphraseFileOption = Annotated[
     Path | None,
@@ -206,17 +212,6 @@ def get_passphrase(
     return prompt_passphrase(prompt, confirm=confirm)
 
 
-def _at_most_one(prefix: str = "", **given: object) -> None:
-    named = [f"--{prefix}{k.replace('_', '-')}" for k, v in given.items() if v is not None]
-    if len(named) > 1:
-        raise VaultError(f"give only one of {', '.join(named)}")
-
-
-def _recipient_arg(recipient: str | None) -> Recipient | None:
-    value = recipient if recipient is not None else os.environ.get(RECIPIENT_ENV) or None
-    return load_recipient(value) if value is not None else None
-
-
 def key_for_reading(
     path: Path,
     *,
@@ -236,22 +231,20 @@ def key_for_reading(
         KeyKindError: the options given do not fit the file's key mode.
         VaultError: the file or a key file cannot be read.
     """
-    _at_most_one(passphrase_file=passphrase_file, key_file=key_file, identity=identity)
-    info = inspect_file(path)
-    mode = info.key_mode
+    mode = check_reading_options(
+        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
+    )
     if mode is KeyMode.PASSPHRASE:
-        if key_file is not None or identity is not None:
-            raise KeyKindError(f"{path}: sealed with a passphrase, not a key file or identity")
         return get_passphrase(passphrase_file)
     if mode is KeyMode.KEY_FILE:
-        if key_file is None:
-            raise KeyKindError(f"{path}: sealed with a key file; pass --key-file FILE")
+        assert key_file is not None
         warn_if_others_can_read(key_file, "key file")
         return KeyFile(key_file)
-    if identity is None:
-        raise KeyKindError(
-            f"{path}: sealed to public key {info.recipient}; reading it needs --identity FILE"
-        )
+    assert identity is not None
+    return _load_identity(identity)
+
+
+def _load_identity(identity: Path) -> Identity:
     warn_if_others_can_read(identity, "identity")
     return Identity.load(identity)
 
@@ -273,31 +266,20 @@ def key_for_writing(
     Raises:
         KeyKindError: the options given do not fit the file's key mode.
     """
-    info = inspect_file(path)
-    if info.key_mode is not KeyMode.RECIPIENT:
-        if recipient is not None:
-            raise KeyKindError(
-                f"{path}: sealed with a {info.key_mode.describe()}, not a public key;"
-                " drop --recipient"
-            )
+    mode = check_writing_options(
+        path,
+        passphrase_file=passphrase_file,
+        key_file=key_file,
+        identity=identity,
+        recipient=recipient,
+    )
+    if mode is not KeyMode.RECIPIENT:
         return key_for_reading(
             path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
         )
-    _at_most_one(
-        passphrase_file=passphrase_file, key_file=key_file, identity=identity, recipient=recipient
-    )
-    if passphrase_file is not None or key_file is not None:
-        raise KeyKindError(f"{path}: sealed to a public key; pass --recipient or --identity")
     if identity is not None:
-        warn_if_others_can_read(identity, "identity")
-        return Identity.load(identity)
-    pinned = _recipient_arg(recipient)
-    if pinned is None:
-        raise KeyKindError(
-            f"{path}: sealed to public key {info.recipient}; pass --recipient PUBKEY (or"
-            f" ${RECIPIENT_ENV}) to confirm it is the key you expect, or --identity FILE"
-        )
-    return pinned
+        return _load_identity(identity)
+    return pinned_recipient(path, recipient)
 
 
 def key_for_new(
@@ -326,7 +308,7 @@ def key_for_new(
     Raises:
         VaultError: conflicting options, or unreadable key material.
     """
-    _at_most_one(
+    at_most_one(
         flag_prefix, passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
     )
     if recipient is not None:
