@@ -60,6 +60,7 @@ from tuner.vault.format import KeyMode
 from tuner.vault.info import inspect_file
 from tuner.vault.key_options import (
     RECIPIENT_ENV,
+    KeyOptions,
     at_most_one,
     check_reading_options,
     check_writing_options,
@@ -231,9 +232,7 @@ def key_for_reading(
         KeyKindError: the options given do not fit the file's key mode.
         VaultError: the file or a key file cannot be read.
     """
-    mode = check_reading_options(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-    )
+    mode = check_reading_options(path, KeyOptions(passphrase_file, key_file, identity))
     if mode is KeyMode.PASSPHRASE:
         return get_passphrase(passphrase_file)
     if mode is KeyMode.KEY_FILE:
@@ -266,13 +265,7 @@ def key_for_writing(
     Raises:
         KeyKindError: the options given do not fit the file's key mode.
     """
-    mode = check_writing_options(
-        path,
-        passphrase_file=passphrase_file,
-        key_file=key_file,
-        identity=identity,
-        recipient=recipient,
-    )
+    mode = check_writing_options(path, KeyOptions(passphrase_file, key_file, identity, recipient))
     if mode is not KeyMode.RECIPIENT:
         return key_for_reading(
             path, passphrase_file=passphrase_file, key_file=key_file, identity=identity

@@ -10,6 +10,7 @@ calls them, then asks for a passphrase or loads the key file it names.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from tuner.vault.errors import KeyKindError, VaultError
@@ -34,21 +35,33 @@ def at_most_one(prefix: str = "", **given: object) -> None:
         raise VaultError(f"give only one of {', '.join(named)}")
 
 
-def check_reading_options(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-) -> KeyMode:
+@dataclass(frozen=True)
+class KeyOptions:
+    """The key options a command was given (``None``: not given).
+
+    Attributes:
+        passphrase_file: ``--passphrase-file``.
+        key_file: ``--key-file``.
+        identity: ``--identity``.
+        recipient: ``--recipient`` (a public key, or a file holding one); adding only.
+    """
+
+    passphrase_file: Path | None = None
+    key_file: Path | None = None
+    identity: Path | None = None
+    recipient: str | None = None
+
+
+def check_reading_options(path: Path, options: KeyOptions) -> KeyMode:
     """How the file at ``path`` is keyed, once the options given are checked to fit it: a
-    passphrase (from ``passphrase_file`` or elsewhere), ``key_file``, or ``identity``.
+    passphrase (from ``options.passphrase_file`` or elsewhere), a key file, or an identity.
 
     Raises:
         VaultError: more than one option given, or the file cannot be read.
         KeyKindError: the options given do not fit the file's key mode.
     """
-    at_most_one(passphrase_file=passphrase_file, key_file=key_file, identity=identity)
+    key_file, identity = options.key_file, options.identity
+    at_most_one(passphrase_file=options.passphrase_file, key_file=key_file, identity=identity)
     info = inspect_file(path)
     mode = info.key_mode
     if mode is KeyMode.PASSPHRASE and (key_file is not None or identity is not None):
@@ -62,17 +75,10 @@ def check_reading_options(
     return mode
 
 
-def check_writing_options(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-    recipient: str | None = None,
-) -> KeyMode:
+def check_writing_options(path: Path, options: KeyOptions) -> KeyMode:
     """How the file at ``path`` is keyed, once the options for adding to it are checked: as
     for reading (:func:`check_reading_options`), except that a file sealed to a public key
-    takes ``identity`` or ``recipient`` (see :func:`pinned_recipient`).
+    takes an identity or a recipient (see :func:`pinned_recipient`).
 
     Raises:
         VaultError: more than one option given, or the file cannot be read.
@@ -80,18 +86,14 @@ def check_writing_options(
     """
     info = inspect_file(path)
     if info.key_mode is not KeyMode.RECIPIENT:
-        if recipient is not None:
+        if options.recipient is not None:
             raise KeyKindError(
                 f"{path}: sealed with a {info.key_mode.describe()}, not a public key;"
                 " drop --recipient"
             )
-        return check_reading_options(
-            path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-        )
-    at_most_one(
-        passphrase_file=passphrase_file, key_file=key_file, identity=identity, recipient=recipient
-    )
-    if passphrase_file is not None or key_file is not None:
+        return check_reading_options(path, options)
+    at_most_one(**vars(options))
+    if options.passphrase_file is not None or options.key_file is not None:
         raise KeyKindError(f"{path}: sealed to a public key; pass --recipient or --identity")
     return info.key_mode
 
@@ -122,6 +124,7 @@ def pinned_recipient(path: Path, recipient: str | None) -> Recipient:
 
 __all__ = [
     "RECIPIENT_ENV",
+    "KeyOptions",
     "at_most_one",
     "check_reading_options",
     "check_writing_options",
