@@ -27,7 +27,7 @@ from tuner.vault import (
     load_recipient,
 )
 from tuner.vault.cli_keys import read_passphrase_file
-from tuner.vault.documents import load_document as _load_config
+from tuner.vault.documents import load_document
 from tuner.vault.format import FileKind, parse_header, parse_vault_body, scan_journal
 
 FUZZ = settings(
@@ -181,7 +181,7 @@ def test_key_binary_parsers(samples: dict[str, Any], raw: bytes) -> None:
 def test_config_loader(samples: dict[str, Any], raw: bytes, suffix: str) -> None:
     path = samples["folder"] / f"config{suffix}"
     path.write_bytes(raw)
-    _only_ours(_load_config, str(path))
+    _only_ours(load_document, str(path))
 
 
 JSON = st.recursive(
