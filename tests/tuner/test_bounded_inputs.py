@@ -265,13 +265,23 @@ def test_a_large_real_annotation_file_is_read_once_the_limit_is_raised(
 
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 64} for i in range(16000)]
     annotations = [
-        {"id": i, "image_id": i, "category_id": 1, "bbox": [1.5, 2.5, 10.0, 12.0], "area": 120.0,
-         "iscrowd": 0, "segmentation": [[1.5, 2.5, 11.5, 2.5, 11.5, 14.5, 1.5, 14.5] * 32]}
+        {
+            "id": i,
+            "image_id": i,
+            "category_id": 1,
+            "bbox": [1.5, 2.5, 10.0, 12.0],
+            "area": 120.0,
+            "iscrowd": 0,
+            "segmentation": [[1.5, 2.5, 11.5, 2.5, 11.5, 14.5, 1.5, 14.5] * 32],
+        }
         for i in range(16000)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "instances_train.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "car"}]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]}
+        )
+    )
     # small on disk, costly once parsed
     assert path.stat().st_size < 64 * MiB < MAX_JSON_MEMORY < json_memory(path.read_bytes())
     with pytest.raises(DataError, match=rf"over the limit of 128 MiB; .*{ANNOTATION_LIMIT_ENV}"):

@@ -297,9 +297,11 @@ def test_an_edited_key_or_identity_file_gives_the_same_key_or_our_error(
     original = source.read_bytes()
     path = samples["scratch"]
     path.write_bytes(data.draw(edited(original)))
-    load = (lambda p: KeyFile(p).material()) if kind == "key" else (
-        lambda p: Identity.load(p).material()
-    )  # fmt: skip
+    load = (
+        (lambda p: KeyFile(p).material())
+        if kind == "key"
+        else (lambda p: Identity.load(p).material())
+    )
     try:
         got = load(path)
     except VaultError:
