@@ -34,13 +34,13 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
-	$(PY) benchmarks/run_all.py
+	$(PY) -m benchmarks.run_all
 
 # Ultralytics' own tuner against `hyperseal tune`, same YOLO training and budget (not in
 # `make bench`: about 30 min on 2 CPU cores). Its options: make bench-ultralytics ARGS='--device 0 --trials 30'
 bench-ultralytics: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[examples]'
-	$(PY) benchmarks/vs_ultralytics.py $(ARGS)
+	$(PY) -m benchmarks.vs_ultralytics $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,7 @@ import json
 import os
 import platform
 import statistics
-import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,13 +36,35 @@ OKABE_ITO = (
 LINESTYLES = ("-", "--", ":", "-.")
 
 
+def pythonpath(paths: str = "") -> str:
+    """``paths`` (a PYTHONPATH value) with the repository root first: the ``benchmarks``
+    package (and this checkout's own packages) importable in a child process."""
+    if str(REPO_ROOT) in paths.split(os.pathsep):
+        return paths
+    return os.pathsep.join(p for p in (str(REPO_ROOT), paths) if p)
+
+
 def importable() -> None:
-    """Let spawned workers (process pools, Dask) import the benchmark modules by name."""
-    if str(BENCH_DIR) not in sys.path:
-        sys.path.insert(0, str(BENCH_DIR))
-    paths = os.environ.get("PYTHONPATH", "")
-    if str(BENCH_DIR) not in paths.split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(BENCH_DIR), paths) if p)
+    """Let workers this process starts (process pools, Dask) import ``benchmarks.*`` by name,
+    whatever their working folder."""
+    os.environ["PYTHONPATH"] = pythonpath(os.environ.get("PYTHONPATH", ""))
+
+
+def shared_cache() -> None:
+    """Synthetic scenes in one cache for every benchmark run (unless HYPERSEAL_CACHE says
+    where): decoded once, not once per run."""
+    os.environ.setdefault("HYPERSEAL_CACHE", str(Path(tempfile.gettempdir()) / "hyperseal-bench"))
+
+
+def cuda_sync(device: Any = None) -> None:
+    """Wait for the work queued on the GPU (``device``, default the current one), so that
+    a timing ends with it; nothing without CUDA or for a CPU ``device``."""
+    import torch
+
+    if device is not None and torch.device(device).type != "cuda":
+        return
+    if torch.cuda.is_available():
+        torch.cuda.synchronize(device)
 
 
 def results_dir(path: Path | None = None) -> Path:

@@ -21,7 +21,7 @@ and prints the table to paste. By default only held-out seeds are trained
 (``--seeds 1``: seed 1), and the figures judge the shipped table on them;
 ``--in-sample`` adds the fitting half to the figures.
 
-    python benchmarks/audit_calibration.py [--quick] [--fit] [--in-sample]
+    python -m benchmarks.audit_calibration [--quick] [--fit] [--in-sample]
         [--seeds 1] [--families F ...] [--fcos 3] [--workers N] [--from JSONL] [--json OUT]
 """
 
@@ -39,9 +39,14 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import importable, one_thread, results_dir, table, write_json
+from benchmarks._common import (
+    importable,
+    one_thread,
+    results_dir,
+    shared_cache,
+    table,
+    write_json,
+)
 
 #: Weight decays of the grid.
 DECAYS = (1e-4, 1e-3, 5e-3, 3e-2)
@@ -64,9 +69,13 @@ def attack_one(job: dict[str, Any]) -> list[dict[str, Any]]:
 
     started = time.perf_counter()
     ref = train_reference(
-        job["family"], job["wd"], batch_size=job["bs"], epochs=job["epochs"], lr=job["lr"],
+        job["family"],
+        job["wd"],
+        batch_size=job["bs"],
+        epochs=job["epochs"],
+        lr=job["lr"],
         seed=job["seed"],
-    )  # fmt: skip
+    )
     trained = time.perf_counter() - started
     rows = []
     sizes = (
@@ -82,8 +91,6 @@ def attack_one(job: dict[str, Any]) -> list[dict[str, Any]]:
 def attack_fcos(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Train a tiny FCOS on synthetic scenes with a known weight decay and attack it."""
     one_thread()
-    import tempfile
-
     from audit.deep.detector import DetectorBatches, detector_loss
     from audit.deep.steal import steal_weight_decay
     from tuner.data.dataset import DetectionDataset
@@ -91,15 +98,18 @@ def attack_fcos(job: dict[str, Any]) -> list[dict[str, Any]]:
     from tuner.detectors import ModelSpec
     from tuner.train import TrainConfig, train_detector
 
-    os.environ.setdefault("HYPERSEAL_CACHE", str(Path(tempfile.gettempdir()) / "hyperseal-bench"))
+    shared_cache()
     started = time.perf_counter()
     splits = resolve_data("synthetic", images=job["images"], size=64, seed=job["seed"])
     train, val = DetectionDataset(splits.train), DetectionDataset(splits.val)
     spec = ModelSpec("fcos", "tiny", 64, tuple(splits.class_names))
     config = TrainConfig(
-        epochs=job["epochs"], batch_size=job["bs"], weight_decay=job["wd"], hflip=0.0,
+        epochs=job["epochs"],
+        batch_size=job["bs"],
+        weight_decay=job["wd"],
+        hflip=0.0,
         seed=job["seed"],
-    )  # fmt: skip
+    )
     model = train_detector(config, train, val, spec, device="cpu", eval_every=1000).model
     trained = time.perf_counter() - started
     batches = DetectorBatches(train, job["bs"], seed=0)
@@ -142,9 +152,18 @@ def reassess(row: dict[str, Any]) -> dict[str, Any]:
     for v in row["variants"]:
         ci = (v["ci_low"], v["ci_high"]) if math.isfinite(v["ci_low"]) else None
         variants.append(
-            VariantRow(v["view"], v["solve"], v["estimate"], ci, "", v["spread"], v["groups"],
-                       v["cosine"], v["note"] if not math.isfinite(v["estimate"]) else "")
-        )  # fmt: skip
+            VariantRow(
+                view=v["view"],
+                solve=v["solve"],
+                estimate=v["estimate"],
+                ci=ci,
+                ci_method="",
+                spread=v["spread"],
+                groups=v["groups"],
+                cosine=v["cosine"],
+                note=v["note"] if not math.isfinite(v["estimate"]) else "",
+            )
+        )
     index, _ = attackers_pick(variants, row["normalised"])
     pooled = next((v.estimate for v in variants if v.solve == "pooled"), math.nan)
     out = dict(row, estimate=pooled, ci=None, reliable=False)  # unreliable: the raw solve
@@ -180,22 +199,30 @@ def jobs(
         for wd in decays
         for bs, ep in schedules
     ]
-    fcos_decays = (1e-3, 1e-2, 1e-4)
-    out += [
-        ("fcos", {"family": "fcos-tiny", "wd": fcos_decays[i % 3], "bs": 4, "epochs": 8,
-                  "seed": 1 + i, "images": 40, "lr": 0.02})
-        for i in range(fcos)
-    ]  # fmt: skip
+    out += [("fcos", _fcos_job(i)) for i in range(fcos)]
     return out
+
+
+def _fcos_job(i: int) -> dict[str, Any]:
+    """The ``i``-th tiny FCOS run: weight decays 1e-3, 1e-2 and 1e-4 in turn, seeds from 1."""
+    wd = (1e-3, 1e-2, 1e-4)[i % 3]
+    return dict(family="fcos-tiny", wd=wd, bs=4, epochs=8, seed=1 + i, images=40, lr=0.02)
 
 
 def _log_ratio(value: float, truth: float) -> float:
     return abs(math.log10(value / truth)) if value > 0 and math.isfinite(value) else math.inf
 
 
-def summarise(rows: list[dict[str, Any]]) -> list[list[Any]]:
+def _pick_reaches_worst_verdict(row: dict[str, Any]) -> bool:
+    """Whether the attacker's pick alone gets the verdict the owner's worst case gives."""
     from audit.deep.verdict import verdict_for
 
+    truth, ratio = row["wd"], row["worst_ratio"]
+    worst = truth * ratio if math.isfinite(ratio) else None
+    return verdict_for(row["estimate"], truth) == verdict_for(worst, truth)
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
     families = sorted({r["family"] for r in rows}, key=lambda f: (f.startswith("fcos"), f))
     for family in families:
@@ -204,12 +231,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[list[Any]]:
         covered = [r for r in with_ci if r["ci"][0] <= r["wd"] <= r["ci"][1]]
         pick = [_log_ratio(r["estimate"], r["wd"]) for r in mine]
         worst = [r["worst_ratio"] for r in mine]
-        same = [
-            verdict_for(r["estimate"], r["wd"])
-            == verdict_for(r["wd"] * r["worst_ratio"] if math.isfinite(r["worst_ratio"])
-                           else None, r["wd"])
-            for r in mine
-        ]  # fmt: skip
+        same = [_pick_reaches_worst_verdict(r) for r in mine]
         out.append(
             [
                 family,
@@ -225,8 +247,16 @@ def summarise(rows: list[dict[str, Any]]) -> list[list[Any]]:
     return out
 
 
-HEADERS = ["family", "nets", "coverage", "unreliable", "pick |log10|", "worst <=3x",
-           "worst |log10|", "verdict"]  # fmt: skip
+HEADERS = [
+    "family",
+    "nets",
+    "coverage",
+    "unreliable",
+    "pick |log10|",
+    "worst <=3x",
+    "worst |log10|",
+    "verdict",
+]
 
 
 def fit(rows: list[dict[str, Any]]) -> str:
@@ -352,8 +382,14 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, started: float)
 
     flat = [{k: v for k, v in r.items() if k != "variants"} for r in rows]
     pd.DataFrame(flat).to_csv(out / "audit_calibration.csv", index=False)
-    write_json(args.json, {"summary": [dict(zip(HEADERS, s, strict=True)) for s in summary],
-                           "goals": goals, "rows": rows})  # fmt: skip
+    write_json(
+        args.json,
+        {
+            "summary": [dict(zip(HEADERS, s, strict=True)) for s in summary],
+            "goals": goals,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Both run on the same model (tiny FCOS), the same batches of synthetic scenes,
 the same device, in this process, interleaved for several rounds after a
 warm-up round (image decoding cached, imports done); medians are compared.
 
-    python benchmarks/audit_cost.py [--images 96] [--size 128] [--batch-size 8]
+    python -m benchmarks.audit_cost [--images 96] [--size 128] [--batch-size 8]
                                     [--rounds 5] [--threads 1] [--device auto] [--json OUT]
 """
 
@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,28 +30,24 @@ import torch
 
 from audit.deep.detector import DetectorBatches, detector_loss
 from audit.deep.steal import steal_weight_decay
+from benchmarks._common import cuda_sync, shared_cache
 from tuner.data.dataset import DetectionDataset
 from tuner.data.resolve import resolve_data
 from tuner.detectors import ModelSpec, build_detector
 from tuner.train.loop import resolve_device
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def plain_pass(model: torch.nn.Module, batches: DetectorBatches, device: torch.device) -> float:
     """One full pass of loss gradients (zero, forward, backward per batch); seconds."""
     model.train()
-    _sync(device)
+    cuda_sync(device)
     start = time.perf_counter()
     for images, targets in batches:
         images = [img.to(device) for img in images]
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         model.zero_grad(set_to_none=True)
         detector_loss(model, (images, targets)).backward()
-    _sync(device)
+    cuda_sync(device)
     seconds = time.perf_counter() - start
     model.zero_grad(set_to_none=True)
     return seconds
@@ -63,10 +57,10 @@ def audit_pass(
     model: torch.nn.Module, batches: DetectorBatches, device: torch.device, portfolio: bool
 ) -> tuple[float, float]:
     """The whole attack (one variant, or the portfolio); returns (seconds, estimate)."""
-    _sync(device)
+    cuda_sync(device)
     start = time.perf_counter()
     result = steal_weight_decay(model, detector_loss, batches, device=device, portfolio=portfolio)
-    _sync(device)
+    cuda_sync(device)
     return time.perf_counter() - start, result.estimate
 
 
@@ -83,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    os.environ.setdefault("HYPERSEAL_CACHE", str(Path(tempfile.gettempdir()) / "hyperseal-bench"))
+    shared_cache()
     splits = resolve_data("synthetic", images=args.images, size=args.size, seed=0)
     train = DetectionDataset(splits.train)
     batches = DetectorBatches(train, args.batch_size)

@@ -22,7 +22,7 @@ seeds, with the range) and how many seeds each verdict gets from the worst
 case (leaks ≤ 1.5x, partial ≤ 10x, resists). A tiny FCOS checks outputs and
 mAP.
 
-    python benchmarks/audit_rescale.py [--seeds 5] [--only-gn | --only-fcos] [--json OUT]
+    python -m benchmarks.audit_rescale [--seeds 5] [--only-gn | --only-fcos] [--json OUT]
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import copy
 import json
 import math
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -41,8 +40,6 @@ from typing import Any
 
 import torch
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audit.deep.reparam import channel_median, rebalance, rescale, trace
 from audit.deep.testing import train_full_batch
@@ -71,8 +68,9 @@ def median(model: nn.Module, loss: Loss, batch: Any, run: Any, dnb: bool) -> flo
     return channel_median(model, loss, [batch], run, decay_norm_and_bias=dnb)
 
 
-def train(model: nn.Module, loss: Loss, batch: Any, wd: float, steps: int, lr: float,
-          dnb: bool) -> nn.Module:  # fmt: skip
+def train(
+    model: nn.Module, loss: Loss, batch: Any, wd: float, steps: int, lr: float, dnb: bool
+) -> nn.Module:
     return train_full_batch(model, loss, batch, wd, steps=steps, lr=lr, decay_norm_and_bias=dnb)
 
 
@@ -91,11 +89,11 @@ class GNCNN(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.GroupNorm(4, 8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, padding=1), nn.GroupNorm(4, 16), nn.ReLU(),
-            nn.Conv2d(16, 10, 1),
-        )  # fmt: skip
+
+        def block(n_in: int, n_out: int) -> list[nn.Module]:
+            return [nn.Conv2d(n_in, n_out, 3, padding=1), nn.GroupNorm(4, n_out), nn.ReLU()]
+
+        self.body = nn.Sequential(*block(1, 8), *block(8, 16), nn.Conv2d(16, 10, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).mean(dim=(2, 3))
@@ -128,12 +126,28 @@ def worst(found: dict[str, float], truth: float) -> float:
     return min(positive, key=lambda v: abs(math.log10(v / truth))) if positive else math.nan
 
 
-def family(name: str, net: nn.Module, loss: Loss, batch: Any, run: Any, wd: float, dnb: bool,
-           factors: tuple[float, ...], seeds: int) -> list[dict[str, Any]]:  # fmt: skip
+def family(
+    name: str,
+    net: nn.Module,
+    loss: Loss,
+    batch: Any,
+    run: Any,
+    wd: float,
+    dnb: bool,
+    factors: tuple[float, ...],
+    seeds: int,
+) -> list[dict[str, Any]]:
     rows = []
     base = attack_all(net, loss, batch, run, dnb)
-    rows.append({"network": name, "wd": wd, "C": 1.0, **{k: [v / wd] for k, v in base.items()},
-                 "worst": [worst(base, wd) / wd]})  # fmt: skip
+    rows.append(
+        {
+            "network": name,
+            "wd": wd,
+            "C": 1.0,
+            **{k: [v / wd] for k, v in base.items()},
+            "worst": [worst(base, wd) / wd],
+        }
+    )
     for factor in factors:
         found: dict[str, list[float]] = {k: [] for k in (*ATTACKERS, "worst")}
         for seed in range(seeds):
@@ -235,13 +249,24 @@ def fcos_check(images: int, epochs: int, seeds: int) -> dict[str, Any]:
         report = rescale(defended, detector_probe(val), factor=factor, seed=0)
         seconds = time.perf_counter() - start
         m = evaluate_model(defended, val, cpu)["mAP"]
-        out["defences"].append({
-            "C": factor, "junctions": len(report.junctions), "channels": report.channels,
-            "norm_feeds": len(report.norm_feeds), "skipped": len(report.skipped),
-            "deviation": report.deviation, "mAP": m, "mAP_lost": base - m, "seconds": seconds,
-        })  # fmt: skip
-        print(f"tiny FCOS rescale:{factor:g}: {report.describe()}; mAP {base:.6f} -> {m:.6f} "
-              f"({seconds:.2f} s)", flush=True)  # fmt: skip
+        out["defences"].append(
+            {
+                "C": factor,
+                "junctions": len(report.junctions),
+                "channels": report.channels,
+                "norm_feeds": len(report.norm_feeds),
+                "skipped": len(report.skipped),
+                "deviation": report.deviation,
+                "mAP": m,
+                "mAP_lost": base - m,
+                "seconds": seconds,
+            }
+        )
+        print(
+            f"tiny FCOS rescale:{factor:g}: {report.describe()}; mAP {base:.6f} -> {m:.6f} "
+            f"({seconds:.2f} s)",
+            flush=True,
+        )
     # the second channel, in units of its target wd·(1 − momentum)/lr
     target = config.weight_decay * (1 - config.momentum) / config.lr
     batches = DetectorBatches(train_set, config.batch_size, seed=0)
@@ -253,10 +278,13 @@ def fcos_check(images: int, epochs: int, seeds: int) -> dict[str, Any]:
                 rescale(defended, run, factor=factor, seed=seed)
             found = {k: v / target for k, v in second_channel(defended, batches, run).items()}
             out["second_channel"].append({"C": factor, "seed": seed, **found})
-            print(f"tiny FCOS second channel, {'none' if factor == 1 else f'rescale:{factor:g}'} "
-                  f"seed {seed}: pooled {found['pooled']:.3g}x, median over layers "
-                  f"{found['median']:.3g}x, layers {found['low']:.2g}-{found['high']:.2g}x "
-                  "of wd(1-m)/lr", flush=True)  # fmt: skip
+            print(
+                f"tiny FCOS second channel, {'none' if factor == 1 else f'rescale:{factor:g}'} "
+                f"seed {seed}: pooled {found['pooled']:.3g}x, median over layers "
+                f"{found['median']:.3g}x, layers {found['low']:.2g}-{found['high']:.2g}x "
+                "of wd(1-m)/lr",
+                flush=True,
+            )
     return out
 
 
@@ -283,8 +311,10 @@ def main(argv: list[str] | None = None) -> int:
         return m(X)
 
     factors = (4.0, 100.0)
-    print("| network | true wd | defence | naive | rebalanced (geomean) | rebalanced (unit) | "
-          "channel median | owner's worst case | leaks/partial/resists |")  # fmt: skip
+    print(
+        "| network | true wd | defence | naive | rebalanced (geomean) | rebalanced (unit) | "
+        "channel median | owner's worst case | leaks/partial/resists |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     rows: list[dict[str, Any]] = []
     for wd in (1e-3, 1e-2, 1e-1) if not (args.only_gn or args.only_fcos) else ():
@@ -295,8 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += family("BN MLP", net, mse, batch, run, wd, False, factors, args.seeds)
     for wd in (1e-3, 1e-2) if not (args.only_gn or args.only_fcos) else ():
         net = train(mlp(nn.BatchNorm1d), mse, batch, wd, 1500, 0.2, True)
-        rows += family("BN MLP, norms decayed", net, mse, batch, run, wd, True, factors,
-                       args.seeds)  # fmt: skip
+        rows += family("BN MLP, norms decayed", net, mse, batch, run, wd, True, factors, args.seeds)
     if not (args.skip_gn or args.only_fcos):
         from sklearn.datasets import load_digits
 
@@ -312,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             net = train(GNCNN(), ce, gbatch, wd, args.gn_steps, 0.05, False)
             seconds = time.perf_counter() - start
-            print(f"(GN CNN, wd {wd:g}: {seconds:.0f} s of training, final loss "
-                  f"{float(ce(net, gbatch).detach()):.3f})", flush=True)  # fmt: skip
+            print(
+                f"(GN CNN, wd {wd:g}: {seconds:.0f} s of training, final loss "
+                f"{float(ce(net, gbatch).detach()):.3f})",
+                flush=True,
+            )
             rows += family("GN CNN", net, ce, gbatch, grun, wd, False, factors, args.seeds)
     fcos = fcos_check(args.fcos_images, args.fcos_epochs, 3) if not args.only_gn else {}
     if args.json is not None:

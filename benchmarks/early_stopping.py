@@ -14,7 +14,7 @@ default, with full trials of 27 epochs (about the default training recipe's
 first ``--epochs`` value. ``--detector`` uses real tiny-FCOS training on
 synthetic scenes instead (slow: minutes per seed; 6 epochs).
 
-    python benchmarks/early_stopping.py [--seeds 10] [--budget 40] [--epochs 27 9] [--detector]
+    python -m benchmarks.early_stopping [--seeds 10] [--budget 40] [--epochs 27 9] [--detector]
 """
 
 from __future__ import annotations
@@ -57,8 +57,14 @@ def run(
         space = quadratic_space().freeze({"epochs": epochs})
     results = {}
     for pruner in ("none", "asha"):
-        settings = StudySettings(optimizer="RandomSearch", budget=budget, seed=seed,
-                                 pruner=pruner, max_epochs=epochs, reduction=reduction)  # fmt: skip
+        settings = StudySettings(
+            optimizer="RandomSearch",
+            budget=budget,
+            seed=seed,
+            pruner=pruner,
+            max_epochs=epochs,
+            reduction=reduction,
+        )
         results[pruner] = Study(objective, space, settings).run()
     best = results["none"].best.fitness
     target = best - TOLERANCE
@@ -91,9 +97,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=40)
     parser.add_argument(
-        "--epochs", type=int, nargs="+", default=[27, 9],
+        "--epochs",
+        type=int,
+        nargs="+",
+        default=[27, 9],
         help="Full trial lengths of the curve objective; the first is judged.",
-    )  # fmt: skip
+    )
     parser.add_argument("--detector", action="store_true")
     parser.add_argument("--reduction", type=int, default=3, help="ASHA reduction factor.")
     parser.add_argument("--json", type=Path, default=None)
@@ -104,18 +113,27 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for e in lengths
     }
     kind = "tiny FCOS" if args.detector else "crossing noisy curves"
-    print(f"early stopping ({kind}), random search, budget {args.budget}, {args.seeds} seeds, "
-          f"ASHA reduction {args.reduction}")  # fmt: skip
+    print(
+        f"early stopping ({kind}), random search, budget {args.budget}, {args.seeds} seeds, "
+        f"ASHA reduction {args.reduction}"
+    )
     print(f"  epochs to reach the unpruned best (-{TOLERANCE}), pruned / unpruned:")
     summaries = {e: _summarise(rows) for e, rows in runs.items()}
     for e, summary in summaries.items():
-        print(f"    trials of {e:>2} epochs: median ratio {summary['median_ratio']:.2f}; "
-              f"reached in {summary['reached']}/{summary['seeds']} seeds; whole-budget "
-              f"epochs {summary['median_total_ratio']:.2f}")  # fmt: skip
-    summary = {**summaries[lengths[0]], "epochs": lengths[0],
-               "by_epochs": {str(e): v for e, v in summaries.items()}}  # fmt: skip
-    print(f"  goal (trials of {lengths[0]} epochs): <= 0.33; "
-          f"{'met' if summary['median_ratio'] <= 1 / 3 else 'NOT met'}")  # fmt: skip
+        print(
+            f"    trials of {e:>2} epochs: median ratio {summary['median_ratio']:.2f}; "
+            f"reached in {summary['reached']}/{summary['seeds']} seeds; whole-budget "
+            f"epochs {summary['median_total_ratio']:.2f}"
+        )
+    summary = {
+        **summaries[lengths[0]],
+        "epochs": lengths[0],
+        "by_epochs": {str(e): v for e, v in summaries.items()},
+    }
+    print(
+        f"  goal (trials of {lengths[0]} epochs): <= 0.33; "
+        f"{'met' if summary['median_ratio'] <= 1 / 3 else 'NOT met'}"
+    )
     if args.json:
         out = {"summary": summary, "rows": {str(e): rows for e, rows in runs.items()}}
         args.json.write_text(json.dumps(out, indent=2))

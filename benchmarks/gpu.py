@@ -20,7 +20,7 @@ A time guard skips what would not fit in ``--time-limit`` seconds (default
 450) and says so in the JSON. ``--smoke`` runs a tiny version on the CPU (for
 the tests); its numbers mean nothing.
 
-    python benchmarks/gpu.py [--smoke] [--json benchmarks/results/gpu.json]
+    python -m benchmarks.gpu [--smoke] [--json benchmarks/results/gpu.json]
 """
 
 from __future__ import annotations
@@ -33,10 +33,16 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import RESULTS_DIR, importable, machine, median, table, write_json
-from _search import warm_up
+from benchmarks._common import (
+    RESULTS_DIR,
+    cuda_sync,
+    importable,
+    machine,
+    median,
+    table,
+    write_json,
+)
+from benchmarks._search import warm_up
 
 #: Detectors of part 1: (architecture, backbone).
 MODELS = (("fcos", "tiny"), ("fasterrcnn", "mobilenet_v3"))
@@ -54,13 +60,6 @@ class Clock:
 
     def left(self) -> float:
         return self.limit - self.elapsed()
-
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
 
 
 def throughput(
@@ -99,7 +98,7 @@ def throughput(
 
     def run(cfg: TrainConfig, nhwc: bool) -> TrainResult:
         result = train_detector(cfg, train_set, None, spec, device=device, channels_last=nhwc)
-        _sync()
+        cuda_sync()
         return result
 
     started = time.perf_counter()
@@ -148,8 +147,7 @@ def packing(
     clock: Clock,
 ) -> list[dict[str, Any]]:
     """Trials per hour with K small trials at once on one device, for each K in ``packs``."""
-    from _objectives import DetectorSettings, detector_problem
-
+    from benchmarks._objectives import DetectorSettings, detector_problem
     from tuner.data.resolve import resolve_data
     from tuner.search.executors import make_executor
     from tuner.search.study import Study, StudySettings
@@ -213,7 +211,57 @@ def packing(
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def all_throughputs(
+    args: argparse.Namespace, device: str, clock: Clock, errors: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Part 1 for each of :data:`MODELS`; a model that fails goes to ``errors``, not up."""
+    speeds: list[dict[str, Any]] = []
+    for arch, backbone in MODELS:
+        try:
+            row = throughput(
+                arch,
+                backbone,
+                args.size,
+                args.images,
+                args.epochs,
+                args.rounds,
+                batch=args.batch_size,
+                device=device,
+                clock=clock,
+            )
+        except Exception as exc:  # record it and go on: the JSON must still be written
+            errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
+            print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
+            continue
+        speeds.append(row)
+        print(
+            f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
+            f"{row['images_per_second']:.1f} images/s (channels-last gain "
+            f"{row['channels_last_gain']:.3f})",
+            flush=True,
+        )
+    return speeds
+
+
+def packing_table(packs: list[dict[str, Any]]) -> str:
+    """Part 2's rows as a table (a skipped K shows dashes)."""
+    nan = float("nan")
+    return table(
+        ["trials at once", "trials/h", "median trial s", "gain"],
+        [
+            [
+                r["trials_at_once"],
+                r.get("trials_per_hour", nan),
+                r.get("median_trial_seconds", nan),
+                r.get("gain", nan),
+            ]
+            for r in packs
+        ],
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="Tiny CPU run (for tests).")
     parser.add_argument("--device", default=None, help="Default: cuda, or cpu with --smoke.")
@@ -229,7 +277,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pack-epochs", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=450.0, help="Seconds (8 min max).")
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "gpu.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
     import torch
 
     if args.smoke:
@@ -248,48 +300,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         + (f" ({torch.cuda.get_device_name(0)})" if device.startswith("cuda") else ""),
         flush=True,
     )
-    speeds: list[dict[str, Any]] = []
     errors: dict[str, str] = {}
-    for arch, backbone in MODELS:
-        try:
-            row = throughput(
-                arch, backbone, args.size, args.images, args.epochs, args.rounds,
-                args.batch_size, device, clock,
-            )  # fmt: skip
-        except Exception as exc:  # record it and go on: the JSON must still be written
-            errors[f"{arch}/{backbone}"] = f"{type(exc).__name__}: {exc}"
-            print(f"  {arch}/{backbone}: FAILED {errors[f'{arch}/{backbone}']}", flush=True)
-            continue
-        speeds.append(row)
-        print(
-            f"  {row['model']} at {args.size} px, batch {args.batch_size}, AMP {row['amp']}: "
-            f"{row['images_per_second']:.1f} images/s (channels-last gain "
-            f"{row['channels_last_gain']:.3f})",
-            flush=True,
-        )
+    speeds = all_throughputs(args, device, clock, errors)
     packs: list[dict[str, Any]] = []
     try:
         packs = packing(
-            args.packs, args.pack_budget, args.pack_images, args.pack_size, args.pack_epochs,
-            device, clock,
-        )  # fmt: skip
+            args.packs,
+            args.pack_budget,
+            args.pack_images,
+            args.pack_size,
+            args.pack_epochs,
+            device=device,
+            clock=clock,
+        )
     except Exception as exc:
         errors["packing"] = f"{type(exc).__name__}: {exc}"
         print(f"  packing: FAILED {errors['packing']}", flush=True)
-    print(
-        table(
-            ["trials at once", "trials/h", "median trial s", "gain"],
-            [
-                [
-                    r["trials_at_once"],
-                    r.get("trials_per_hour", float("nan")),
-                    r.get("median_trial_seconds", float("nan")),
-                    r.get("gain", float("nan")),
-                ]
-                for r in packs
-            ],
-        )
-    )
+    print(packing_table(packs))
     result = {
         "device": device,
         "smoke": args.smoke,

@@ -20,7 +20,7 @@ median of these paired ratios. Goal: 2 workers ≥ 1.8× the trials per hour
 of 1 on 2 cores (other load on the machine lowers it; the load average is
 printed).
 
-    python benchmarks/parallel_scaling.py [--quick] [--budget 12] [--rounds 2] [--json OUT]
+    python -m benchmarks.parallel_scaling [--quick] [--budget 12] [--rounds 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -34,12 +34,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import importable, median, table, write_json
-from _objectives import DetectorSettings, MLPObjective, detector_problem
-from _search import default_task, warm_up
-
+from benchmarks._common import importable, median, table, write_json
+from benchmarks._objectives import DetectorSettings, MLPObjective, detector_problem
+from benchmarks._search import default_task, warm_up
 from tuner.search.executors import make_executor
 from tuner.search.space import Param, SearchSpace
 from tuner.search.study import Study, StudySettings

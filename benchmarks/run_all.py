@@ -1,16 +1,16 @@
 """Run every benchmark except the GPU one and print one summary table of ratios.
 
-Each benchmark runs as its own process (``python benchmarks/NAME.py ...
---json benchmarks/results/NAME.json``), its output shown and kept in
-``benchmarks/results/NAME.log``; then the headline figure of each is read
-back and printed in one table with its goal, and written to
+Each benchmark runs as its own process, from the repository root (``python -m
+benchmarks.NAME ... --json benchmarks/results/NAME.json``), its output shown
+and kept in ``benchmarks/results/NAME.log``; then the headline figure of each
+is read back and printed in one table with its goal, and written to
 ``benchmarks/results/summary.csv`` and ``summary.json``. The CSVs and plot of
-the search-efficiency benchmark land in the same folder. ``benchmarks/gpu.py``
+the search-efficiency benchmark land in the same folder. ``benchmarks.gpu``
 needs CUDA and runs separately. Sized for under 30 minutes on 2 cores (see
 docs/benchmarks.md); ``--quick`` runs a tiny version of each (for tests: its
 numbers mean nothing).
 
-    python benchmarks/run_all.py [--quick] [--only NAME ...] [--out DIR] [--json OUT]
+    python -m benchmarks.run_all [--quick] [--only NAME ...] [--out DIR] [--json OUT]
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import BENCH_DIR, REPO_ROOT, machine, results_dir, table, write_json
+from benchmarks._common import BENCH_DIR, REPO_ROOT, machine, results_dir, table, write_json
 
 Row = tuple[str, str, float, str, bool | None]  # benchmark, measure, value, goal, met
 
@@ -91,13 +89,28 @@ def read_audit_calibration(data: dict[str, Any], log: str) -> list[Row]:
     worst = float(goals["worst_within_3x_normalised"])
     plain = float(goals["pick_within_25pct_plain"])
     return [
-        ("audit_calibration", "95% interval coverage, normalised nets (worst family)",
-         coverage, ">= 0.90", coverage >= 0.9),
-        ("audit_calibration", "owner's worst case within 3x, normalised (worst family)",
-         worst, ">= 0.80", worst >= 0.8),
-        ("audit_calibration", "pick median |log10 error|, unnormalised (worst family)",
-         plain, "<= 0.097 (25%)", plain <= 0.097),
-    ]  # fmt: skip
+        (
+            "audit_calibration",
+            "95% interval coverage, normalised nets (worst family)",
+            coverage,
+            ">= 0.90",
+            coverage >= 0.9,
+        ),
+        (
+            "audit_calibration",
+            "owner's worst case within 3x, normalised (worst family)",
+            worst,
+            ">= 0.80",
+            worst >= 0.8,
+        ),
+        (
+            "audit_calibration",
+            "pick median |log10 error|, unnormalised (worst family)",
+            plain,
+            "<= 0.097 (25%)",
+            plain <= 0.097,
+        ),
+    ]
 
 
 def read_vault(data: dict[str, Any], log: str) -> list[Row]:
@@ -223,12 +236,11 @@ STEPS = (
 
 def run_step(step: Step, quick: bool, folder: Path, timeout: float) -> tuple[list[Row], float, str]:
     """Run one benchmark; return its rows, its seconds and an error (empty when fine)."""
-    script = BENCH_DIR / f"{step.name}.py"
-    if not script.exists():
+    if not (BENCH_DIR / f"{step.name}.py").exists():
         return [], 0.0, "not present"
     json_path = folder / f"{step.name}.json"
     json_path.unlink(missing_ok=True)
-    cmd = [sys.executable, str(script), *(step.quick if quick else step.full)]
+    cmd = [sys.executable, "-m", f"benchmarks.{step.name}", *(step.quick if quick else step.full)]
     if step.json:
         cmd += ["--json", str(json_path)]
     if step.name == "search_efficiency":

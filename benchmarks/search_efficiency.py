@@ -25,7 +25,7 @@ minus (its own best). We print the median best, the median regret and the
 ratio of each method's median regret to TPE's (below 1: better than TPE), and
 write a long CSV of curves, a summary CSV and a plot of median best-so-far.
 
-    python benchmarks/search_efficiency.py [--quick] [--problems mlp detector sphere]
+    python -m benchmarks.search_efficiency [--quick] [--problems mlp detector sphere]
         [--seeds 10] [--first-seed 0] [--detector-seeds 3] [--budgets 20 40]
         [--detector-budgets 20 40]
         [--separate-budgets] [--pruner none|asha|median] [--mlp-epochs 3]
@@ -46,9 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import (
+from benchmarks._common import (
     LINESTYLES,
     OKABE_ITO,
     importable,
@@ -59,8 +57,7 @@ from _common import (
     table,
     write_json,
 )
-from _search import TPE
-
+from benchmarks._search import TPE
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, EXPLORING, RECOMMENDED
 
 
@@ -138,7 +135,7 @@ BUDGET_FREE = frozenset(
 
 def build(problem: str, seed: int, settings: dict[str, Any]) -> tuple[Any, Any]:
     """Objective and space of ``problem`` for ``seed`` (built inside the worker)."""
-    import _objectives as obj
+    from benchmarks import _objectives as obj
 
     if problem == "mlp":
         return obj.MLPObjective(epochs=int(settings.get("epochs", 3)), seed=seed), obj.mlp_space()
@@ -164,8 +161,7 @@ def run_job(job: Job) -> dict[str, Any]:
     one_thread()
     import warnings
 
-    from _search import BenchStudy
-
+    from benchmarks._search import BenchStudy
     from tuner.search.study import StudySettings
 
     warnings.filterwarnings("ignore")
@@ -216,9 +212,17 @@ def expand_nested(rows: list[dict[str, Any]], problems: Sequence[Problem]) -> li
             continue
         for b in (b for b in budgets if b < r["budget"]):
             share = b / r["budget"]
-            out.append({**r, "budget": b, "curve": r["curve"][:b], "fitness": r["fitness"][:b],
-                        "seconds": r["seconds"] * share, "cut_from": r["budget"],
-                        "optimizer_seconds": r["optimizer_seconds"] * share})  # fmt: skip
+            out.append(
+                {
+                    **r,
+                    "budget": b,
+                    "curve": r["curve"][:b],
+                    "fitness": r["fitness"][:b],
+                    "seconds": r["seconds"] * share,
+                    "cut_from": r["budget"],
+                    "optimizer_seconds": r["optimizer_seconds"] * share,
+                }
+            )
     return out
 
 
@@ -444,8 +448,12 @@ def problems_for(args: argparse.Namespace) -> list[Problem]:
     extra = tuple(parse_method(n) for n in dict.fromkeys(args.extra) if n not in known)
     methods += extra
     detector_methods = tuple(m for m in (*ALL_METHODS, *extra) if m.label in args.detector_methods)
-    det = {"images": args.detector_images, "image_size": args.detector_size,
-           "epochs": args.detector_epochs, "fitness": args.detector_fitness}  # fmt: skip
+    det = {
+        "images": args.detector_images,
+        "image_size": args.detector_size,
+        "epochs": args.detector_epochs,
+        "fitness": args.detector_fitness,
+    }
     pruning = "" if args.pruner == "none" else f", pruner {args.pruner}"
     catalogue = {
         "mlp": Problem(
@@ -590,7 +598,8 @@ def report(summary: list[dict[str, Any]], problems: Sequence[Problem]) -> dict[s
     }
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--problems",
@@ -662,7 +671,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--out", type=Path, default=None, help="Results folder.")
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
     if args.quick:
         args.seeds, args.budgets = 2, [6, 10]
         args.problems = [p for p in args.problems if p != "detector"]

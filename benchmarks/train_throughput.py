@@ -10,7 +10,7 @@ back to back, the order alternating. This machine's speed drifts by tens of
 percent within a minute, so each round's pair gives a ratio and the median of
 those ratios is the result; the medians of images/s are printed beside it.
 
-    python benchmarks/train_throughput.py [--images 240] [--rounds 12] [--json OUT]
+    python -m benchmarks.train_throughput [--images 240] [--rounds 12] [--json OUT]
 """
 
 from __future__ import annotations
@@ -58,16 +58,22 @@ def reference_epoch(
 ) -> float:
     """One epoch the torchvision-reference way; returns images per second."""
     loader = torch.utils.data.DataLoader(
-        _ReferenceStyle(dataset, config.seed), batch_size=config.batch_size, shuffle=True,
-        collate_fn=collate, drop_last=True,
-    )  # fmt: skip
+        _ReferenceStyle(dataset, config.seed),
+        batch_size=config.batch_size,
+        shuffle=True,
+        collate_fn=collate,
+        drop_last=True,
+    )
     # The reference builds plain SGD with torch's defaults (per-tensor updates on CPU).
     decayed, plain = split_decayed(model, config.decay_norm_and_bias)
     optimizer = torch.optim.SGD(
-        [{"params": [p for _, p in decayed], "weight_decay": config.weight_decay},
-         {"params": [p for _, p in plain], "weight_decay": 0.0}],
-        lr=config.lr, momentum=config.momentum,
-    )  # fmt: skip
+        [
+            {"params": [p for _, p in decayed], "weight_decay": config.weight_decay},
+            {"params": [p for _, p in plain], "weight_decay": 0.0},
+        ],
+        lr=config.lr,
+        momentum=config.momentum,
+    )
     warmup_iters = max(1, round(config.warmup_epochs * len(loader)))
     scheduler = torch.optim.lr_scheduler.LinearLR(
         optimizer, start_factor=0.001, total_iters=warmup_iters
@@ -147,12 +153,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "rounds": args.rounds,
     }
     low, high = result["ratio_quartiles"]
-    print(f"training throughput, tiny FCOS, 128 px, batch 8, {torch.get_num_threads()} threads, "
-          f"{args.images} images an epoch, {args.rounds} rounds")  # fmt: skip
+    print(
+        f"training throughput, tiny FCOS, 128 px, batch 8, {torch.get_num_threads()} threads, "
+        f"{args.images} images an epoch, {args.rounds} rounds"
+    )
     print(f"  hyperseal loop        {result['ours_images_per_s']:8.1f} images/s (median)")
     print(f"  reference-style loop  {result['reference_images_per_s']:8.1f} images/s (median)")
-    print(f"  ratio (goal >= 1.0)   {result['ratio']:8.2f}  median of the rounds' ratios "
-          f"(quartiles {low:.2f}-{high:.2f})")  # fmt: skip
+    print(
+        f"  ratio (goal >= 1.0)   {result['ratio']:8.2f}  median of the rounds' ratios "
+        f"(quartiles {low:.2f}-{high:.2f})"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return result

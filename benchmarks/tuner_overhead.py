@@ -12,7 +12,7 @@ config, one torch thread, with the benchmark's smallest trial (128 images at 64 
 trial is longer (``make demo``: 500 images at 128 px, 4 epochs), so the share
 printed is an upper bound. Goal: under 1 %.
 
-    python benchmarks/tuner_overhead.py [--quick] [--seeds 3] [--json OUT]
+    python -m benchmarks.tuner_overhead [--quick] [--seeds 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import machine, median, table, write_json
-from _search import BenchStudy
-
+from benchmarks._common import machine, median, table, write_json
+from benchmarks._search import BenchStudy
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
 from tuner.search.space import default_space
 from tuner.search.study import StudySettings

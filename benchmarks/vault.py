@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/vault.py [--records 1000] [--repeat 3]
+    python -m benchmarks.vault [--records 1000] [--repeat 3]
 
 Targets (issue 3): opening a passphrase vault at the default KDF setting
 takes 0.2 to 1 s (a deliberate cost per guess), and appending a journal
@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tuner.vault import (
     DEFAULT_SCRYPT,

@@ -19,8 +19,8 @@ temporary folder (``YOLO_CONFIG_DIR`` points there), removed at the end unless
 ``--keep``. Nothing is downloaded: ``YOLO_OFFLINE=1``, proxies that lead
 nowhere, and a run whose log mentions a download stops with one line.
 
-    python benchmarks/vs_ultralytics.py                    # the CPU default, ~30 min on 2 cores
-    python benchmarks/vs_ultralytics.py --device 0 --trials 30 --epochs 30 \
+    python -m benchmarks.vs_ultralytics                    # the CPU default, ~30 min on 2 cores
+    python -m benchmarks.vs_ultralytics --device 0 --trials 30 --epochs 30 \
         --images 2000 --imgsz 320 --seeds 5                 # a GPU: a meaningful size
 """
 
@@ -43,9 +43,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _common import median, results_dir, table, write_json
+from benchmarks._common import median, pythonpath, results_dir, table, write_json
 
 #: The per-trial score of both tuners (Ultralytics' detection fitness is this metric alone).
 METRIC = "metrics/mAP50-95(B)"
@@ -370,7 +368,14 @@ def run_ultralytics(
         "base": str(folder / "base.pt"),
         "train": train_args(args, seed),
     }
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--ultralytics-child", json.dumps(spec)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.vs_ultralytics",
+        "--ultralytics-child",
+        json.dumps(spec),
+    ]
+    env = {**env, "PYTHONPATH": pythonpath(env.get("PYTHONPATH", ""))}  # it runs in ``folder``
     wall = run_logged(cmd, folder / "ultralytics.log", env, folder, "Ultralytics' model.tune()")
     if not tune:
         return {}
@@ -444,7 +449,51 @@ def run_hyperseal(
     return {"trials": trials, "wall": wall, "best": best_of(trials)}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run_seed(
+    args: argparse.Namespace,
+    seed: int,
+    data: Path,
+    space: Path,
+    folder: Path,
+    env: Mapping[str, str],
+    earlier: Mapping[int, dict[str, Any]],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both tuners on one seed, in ``folder`` (created): the seed's row and its two runs.
+
+    With ``earlier`` (Ultralytics' runs of an earlier JSON), Ultralytics' side is read
+    from there and only its initial weights are made again (hyperseal trains from them).
+    """
+    folder.mkdir()
+    if earlier:
+        run_ultralytics(args, seed, data, folder, env, tune=False)  # the weights only
+        ultra = earlier[seed]
+    else:
+        ultra = run_ultralytics(args, seed, data, folder, env)
+    source = f", from {args.ultralytics_from}" if earlier else ""
+    print(
+        f"seed {seed}: Ultralytics' tuner  best mAP50-95 {ultra['best']:.4f}"
+        f"  ({ultra['wall']:.0f} s{source})",
+        flush=True,
+    )
+    hs = run_hyperseal(args, seed, data, space, folder, env)
+    print(
+        f"seed {seed}: hyperseal tune      best mAP50-95 {hs['best']:.4f}  ({hs['wall']:.0f} s)",
+        flush=True,
+    )
+    row = {
+        "seed": seed,
+        "ultralytics": ultra["best"],
+        "hyperseal": hs["best"],
+        "wall_ultralytics": ultra["wall"],
+        "wall_hyperseal": hs["wall"],
+        "epochs_ultralytics": sum(t["epochs"] for t in ultra["trials"]),
+        "epochs_hyperseal": sum(t["epochs"] for t in hs["trials"]),
+    }
+    return row, {"seed": seed, "ultralytics": ultra, "hyperseal": hs}
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=6, help="Trials per tuning run (both).")
     parser.add_argument("--epochs", type=int, default=6, help="Epochs per trial (both).")
@@ -472,7 +521,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--keep", action="store_true", help="Keep the temporary folder.")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--ultralytics-child", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
     if args.ultralytics_child is not None:
         ultralytics_child(json.loads(args.ultralytics_child))
         return {}
@@ -498,37 +551,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         space.write_text(space_yaml(spec))
         data = make_dataset(work, args.images, args.imgsz, env)
         for seed in range(args.seeds):
-            folder = work / f"seed{seed}"
-            folder.mkdir()
-            if earlier:
-                run_ultralytics(args, seed, data, folder, env, tune=False)  # the weights only
-                ultra = earlier[seed]
-            else:
-                ultra = run_ultralytics(args, seed, data, folder, env)
-            source = f", from {args.ultralytics_from}" if earlier else ""
-            print(
-                f"seed {seed}: Ultralytics' tuner  best mAP50-95 {ultra['best']:.4f}"
-                f"  ({ultra['wall']:.0f} s{source})",
-                flush=True,
-            )
-            hs = run_hyperseal(args, seed, data, space, folder, env)
-            print(
-                f"seed {seed}: hyperseal tune      best mAP50-95 {hs['best']:.4f}"
-                f"  ({hs['wall']:.0f} s)",
-                flush=True,
-            )
-            rows.append(
-                {
-                    "seed": seed,
-                    "ultralytics": ultra["best"],
-                    "hyperseal": hs["best"],
-                    "wall_ultralytics": ultra["wall"],
-                    "wall_hyperseal": hs["wall"],
-                    "epochs_ultralytics": sum(t["epochs"] for t in ultra["trials"]),
-                    "epochs_hyperseal": sum(t["epochs"] for t in hs["trials"]),
-                }
-            )
-            runs.append({"seed": seed, "ultralytics": ultra, "hyperseal": hs})
+            row, run = run_seed(args, seed, data, space, work / f"seed{seed}", env, earlier)
+            rows.append(row)
+            runs.append(run)
             write_json(json_path, _result(args, rows, runs, spec, ultralytics.__version__, started))
     finally:
         if args.keep:

@@ -16,11 +16,7 @@ writing it; :func:`to_html` and :func:`to_markdown` lay one out, and
 
 from __future__ import annotations
 
-from reports.audit_report import (
-    build_model_audit_report,
-    build_reproduce_report,
-    render_audit_report,
-)
+from reports.audit_report import render_audit_report
 from reports.document import Report
 from reports.errors import (
     MissingKeyError,
@@ -40,7 +36,9 @@ from reports.inputs import (
     read_tune_run,
 )
 from reports.markdown import to_markdown
+from reports.model_audit_report import build_model_audit_report
 from reports.output import ReportPaths, report_paths
+from reports.reproduce_report import build_reproduce_report
 from reports.tune_report import build_tune_report, render_tune_report
 
 __all__ = [

@@ -46,12 +46,9 @@ def tune_cmd(
     identity: IdentityOption = None,
 ) -> None:
     """Report on a tuning run: setup, best against default, history, parameters, trials."""
-    from reports.inputs import check_tune_folder
-    from reports.tune_report import render_tune_report
-    from tuner.tune import JOURNAL_FILE
+    from reports.tune_report import render_tune_report, sealed_journal
 
-    check_tune_folder(run_dir)  # a clear line before any key is asked for
-    key = _reading_key(run_dir / JOURNAL_FILE, passphrase_file, key_file, identity)
+    key = _reading_key(sealed_journal(run_dir), passphrase_file, key_file, identity)
     paths = render_tune_report(run_dir, key, out=out, redact=redact)
     _finish(paths, open_report)
 
@@ -69,14 +66,10 @@ def audit_cmd(
     identity: IdentityOption = None,
 ) -> None:
     """Report on an audit: verdict, estimate against truth, defences; or the paper's figures."""
-    from reports.audit_report import render_audit_report
-    from reports.inputs import MODEL_AUDIT_VAULT, audit_kind
+    from reports.audit_report import render_audit_report, sealed_result
 
-    key = None
-    if audit_kind(result_dir) == "model-audit":
-        sealed = result_dir / MODEL_AUDIT_VAULT
-        if sealed.is_file():
-            key = _reading_key(sealed, passphrase_file, key_file, identity)
+    sealed = sealed_result(result_dir)
+    key = None if sealed is None else _reading_key(sealed, passphrase_file, key_file, identity)
     paths = render_audit_report(result_dir, key, out=out, redact=redact)
     _finish(paths, open_report)
 
@@ -93,6 +86,7 @@ def _reading_key(
 
 
 def _finish(paths: ReportPaths, open_report: bool) -> None:
+    """Print the paths written (and a reminder when the report is private); open it if asked."""
     typer.echo(f"report: {paths.html}")
     typer.echo(f"markdown: {paths.markdown}")
     if paths.private:

@@ -13,7 +13,6 @@ from typing import Any
 
 from tuner.search.trial import masked_reason
 
-HIDDEN = "hidden"
 DASH = "–"
 
 
@@ -76,6 +75,16 @@ def param(value: Any) -> str:
 def percent(value: Any, digits: int = 0) -> str:
     """A fraction as a percentage."""
     return f"{100 * float(value):.{digits}f}%" if is_number(value) else DASH
+
+
+def provenance(source: str, numbers_from: str) -> str:
+    """A report's footer: the hyperseal version that made it, from which files."""
+    from tuner import __version__
+
+    return (
+        f"Made by hyperseal {__version__} from {source}. Reports only render: every number "
+        f"comes from {numbers_from}."
+    )
 
 
 # -- redaction -----------------------------------------------------------------------------

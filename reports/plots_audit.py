@@ -20,8 +20,9 @@ from reports.style import (
     SERIES,
     SMALL,
     STATUS,
-    encode,
     figure,
+    finish,
+    label_at,
     log_axis,
     series_style,
 )
@@ -33,11 +34,6 @@ if TYPE_CHECKING:
 
 #: Errors of exactly zero (exact solvers) are drawn at this floor on log axes.
 FLOOR = 1e-17
-
-
-def _done(fig: Any, name: str, alt: str, caption: str = "", wide: bool = False) -> Figure:
-    uri, texts = encode(fig)
-    return Figure(uri=uri, alt=alt, caption=caption, wide=wide, name=name, texts=texts)
 
 
 def _num(value: Any) -> float:
@@ -118,7 +114,7 @@ def group_estimates(audit: ModelAudit) -> Figure | None:
             ),
         ]
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.4, -0.16), ncols=3)
-        return _done(
+        return finish(
             fig,
             "groups",
             "Estimate of each parameter group against the truth",
@@ -162,11 +158,11 @@ def defence_tradeoff(audit: ModelAudit, redact: bool) -> Figure | None:
                 zorder=4 if rec else 3,
             )
             label = str(d.get("defence", "?")) + ("  (recommended)" if rec else "")
-            ax.annotate(
+            label_at(
+                ax,
                 label,
                 (x, y),
-                xytext=(7, 5),
-                textcoords="offset points",
+                offset=(7, 5),
                 fontsize=8.5,
                 fontweight="bold" if rec else "normal",
             )
@@ -183,7 +179,7 @@ def defence_tradeoff(audit: ModelAudit, redact: bool) -> Figure | None:
         if xs:
             span = (max(xs) - min(xs)) or 0.01
             ax.set_xlim(min(xs) - 0.08 * span, max(xs) + 0.35 * span)
-        return _done(
+        return finish(
             fig,
             "defences",
             "Estimation error against mAP lost for each defence",
@@ -258,7 +254,7 @@ def estimation_panels(rep: Reproduction, redact: bool) -> list[Figure]:
             ax.set_ylabel("relative error (log)")
             ax.legend(loc="best")
             out.append(
-                _done(fig, f"estimation-{learner}", f"Relative estimation error of {learner}")
+                finish(fig, f"estimation-{learner}", f"Relative estimation error of {learner}")
             )
     return out
 
@@ -288,7 +284,7 @@ def tolerance_plot(rep: Reproduction) -> Figure | None:
         ax.set_ylabel("relative error (log)")
         ax.set_title("Error against the solver's tolerance")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
-        return _done(
+        return finish(
             fig,
             "tolerance",
             "Relative error against solver tolerance",
@@ -335,7 +331,7 @@ def defence_plots(rep: Reproduction) -> Figure | None:
         cost_ax.legend(
             *err_ax.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.02, 1.0)
         )
-        return _done(
+        return finish(
             fig,
             "rounding",
             "Rounding defence: estimation error and test score change against decimals kept",
@@ -371,7 +367,7 @@ def tsr_plot(rep: Reproduction) -> Figure | None:
         ax.set_ylabel("test score change")
         ax.set_title("Speed-up against score change")
         ax.legend(loc="best")
-        return _done(
+        return finish(
             fig,
             "tsr",
             "Train-Steal-Retrain speed-up against test score change",

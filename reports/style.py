@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from reports import document
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -32,7 +34,6 @@ OKABE_ITO = {
     "purple": "#CC79A7",
 }
 GREY = "#8c8c8c"
-LIGHT = "#d9d9d9"
 INK = "#1f2933"
 
 #: Colour of each trial status, and of the marks that stand out.
@@ -45,7 +46,6 @@ CMAP = "cividis"
 
 DPI = 144
 SMALL = (4.6, 3.3)
-WIDE = (9.0, 3.8)
 
 RC: dict[str, Any] = {
     "font.family": "DejaVu Sans",
@@ -113,6 +113,21 @@ def encode(fig: Figure) -> tuple[str, tuple[str, ...]]:
     texts = tuple(t.get_text() for t in fig.findobj(Text) if t.get_visible() and t.get_text())
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
     return uri, texts
+
+
+def finish(
+    fig: Figure, name: str, alt: str, caption: str = "", wide: bool = False
+) -> document.Figure:
+    """The drawn figure as a report block (see :class:`reports.document.Figure`)."""
+    uri, texts = encode(fig)
+    return document.Figure(uri=uri, alt=alt, caption=caption, wide=wide, name=name, texts=texts)
+
+
+def label_at(
+    ax: Any, text: str, xy: tuple[float, float], offset: tuple[float, float] = (4, 0), **style: Any
+) -> None:
+    """``text`` beside the point ``xy``, ``offset`` away in points (the same at any scale)."""
+    ax.annotate(text, xy, xytext=offset, textcoords="offset points", **style)
 
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")

@@ -2,11 +2,14 @@
 
 Every file a user (or an attacker who can write in a run folder) hands
 hyperseal — manifests, run and audit summaries, COCO annotation files,
-YAML, coefficient and data files, weights — is read through this module or
-checked by it before a library parses it:
+YAML, coefficient and data files, weights, sealed vaults and journals, key and
+passphrase files — is read through this module or checked by it before a
+library parses it:
 
 * it must be a regular file (a folder, a FIFO or a device such as
-  ``/dev/zero`` is refused before a byte is read);
+  ``/dev/zero`` is refused before a byte is read); key and passphrase files
+  may also be a pipe (``--passphrase-file <(pass show x)``), read only up to
+  their limit;
 * its size must be within the limit for its kind (the constants below);
 * a JSON document's parsed size is estimated from its bytes (containers and
   separators) before ``json.loads`` builds it, so that a small file of
@@ -39,6 +42,10 @@ MAX_ANNOTATION_BYTES = 64 * MiB
 MAX_JSON_MEMORY = 128 * MiB
 #: A YAML file (search space, train config, ``vault put``).
 MAX_YAML_BYTES = 1 * MiB
+#: A vault or journal (a tuning journal is a few KiB a trial).
+MAX_SEALED_FILE = 64 * MiB
+#: A key, identity, public-key or passphrase file.
+MAX_KEY_FILE = 64 << 10
 #: Raises the annotation file's limits, in MiB on disk (real COCO files are bigger than the
 #: default; parsing one costs up to 16 times its size): an explicit, per-process choice.
 ANNOTATION_LIMIT_ENV = "HYPERSEAL_MAX_ANNOTATION_MIB"
@@ -100,10 +107,17 @@ def check_file(path: str | os.PathLike[str], limit: int, what: str, error: Error
         raise error(f"{path}: {what} does not exist; check the path") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+    _check_within(path, info, limit, what, error)
+    return info.st_size
+
+
+def _check_within(
+    path: str | os.PathLike[str], info: os.stat_result, limit: int, what: str, error: ErrorType
+) -> None:
+    """Raise unless ``info`` (of ``path``) is a regular file of at most ``limit`` bytes."""
     check_regular(path, info, what, error)
     if info.st_size > limit:
         raise error(too_big(path, what, info.st_size, limit))
-    return info.st_size
 
 
 def read_bytes(path: str | os.PathLike[str], limit: int, what: str, error: ErrorType) -> bytes:
@@ -116,27 +130,79 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str, error: Error
     Raises:
         HypersealError: ``error``: missing, unreadable, not a regular file, or over ``limit``.
     """
-    flags = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0)
+    missing = f"{what} does not exist; check the path"
+    data = _read_checked(path, limit, what, error, missing=missing, streams=False)
+    if len(data) > limit:
+        raise error(f"{path}: {what} grew past the limit of {size_text(limit)} while read")
+    return data
+
+
+def read_sealed(path: str | os.PathLike[str], what: str, missing: str, error: ErrorType) -> bytes:
+    """The bytes of a vault or journal: a regular file of at most :data:`MAX_SEALED_FILE`.
+
+    Raises:
+        HypersealError: ``error``: missing (with ``missing``, how to fix it), a folder, a
+            device, a pipe, too large, or unreadable.
+    """
+    if not os.path.lexists(path):
+        raise error(f"{path}: no such {what}; {missing}")
+    return read_bytes(path, MAX_SEALED_FILE, what, error)
+
+
+def read_small(path: str | os.PathLike[str], what: str, error: ErrorType) -> bytes:
+    """The bytes of a key, identity or passphrase file, at most :data:`MAX_KEY_FILE` of them.
+
+    Unlike :func:`read_bytes`, a pipe or a character device is read too
+    (``--passphrase-file <(pass show x)``), as far as the limit.
+
+    Raises:
+        HypersealError: ``error``: missing, a folder or a device other than a character
+            device, larger than the limit, or unreadable.
+    """
+    missing = f"no such {what}; check the path"
+    data = _read_checked(path, MAX_KEY_FILE, what, error, missing=missing, streams=True)
+    if len(data) > MAX_KEY_FILE:
+        raise error(
+            f"{path}: {what} is over the limit of {size_text(MAX_KEY_FILE)}; check that this is"
+            " the right file"
+        )
+    return data
+
+
+def _read_checked(
+    path: str | os.PathLike[str],
+    limit: int,
+    what: str,
+    error: ErrorType,
+    *,
+    missing: str,
+    streams: bool,
+) -> bytes:
+    """At most ``limit + 1`` bytes of ``path``, opened without blocking (a FIFO cannot stall
+    the open) and checked on the open descriptor: a regular file of at most ``limit`` bytes,
+    or with ``streams`` also a pipe or a character device (read as far as the limit).
+
+    Raises:
+        HypersealError: ``error``: missing (the message ends with ``missing``), unreadable,
+            of another type, or over ``limit``.
+    """
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise error(f"{path}: {what} does not exist; check the path") from None
+        raise error(f"{path}: {missing}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
     try:
         info = os.fstat(fd)
-        check_regular(path, info, what, error)
-        if info.st_size > limit:
-            raise error(too_big(path, what, info.st_size, limit))
-        try:
-            data = _read_at_most(fd, limit + 1)
-        except OSError as exc:
-            raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
+        if not (streams and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode))):
+            _check_within(path, info, limit, what, error)
+        if streams:
+            os.set_blocking(fd, True)  # a pipe is read as the user meant it to be
+        return _read_at_most(fd, limit + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what} ({exc.strerror})") from None
     finally:
         os.close(fd)
-    if len(data) > limit:
-        raise error(f"{path}: {what} grew past the limit of {size_text(limit)} while read")
-    return data
 
 
 def _read_at_most(fd: int, count: int) -> bytes:

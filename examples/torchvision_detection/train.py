@@ -55,15 +55,20 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", default=26, type=int, help="number of total epochs")
     parser.add_argument("--lr", default=0.02, type=float, help="initial learning rate")
     parser.add_argument("--momentum", default=0.9, type=float, help="momentum")
-    parser.add_argument("--wd", "--weight-decay", default=1e-4, type=float, dest="weight_decay",
-                        help="weight decay")  # fmt: skip
+    parser.add_argument(
+        "--wd", "--weight-decay", default=1e-4, type=float, dest="weight_decay", help="weight decay"
+    )
     parser.add_argument("--lr-gamma", default=0.1, type=float, help="decrease lr by a factor")
     parser.add_argument("--lr-steps", default=[16, 22], nargs="+", type=int, help="lr steps")
     parser.add_argument("--image-size", default=64, type=int, help="min and max image side")
     parser.add_argument("--output-dir", default=".", type=str, help="path to save outputs")
     parser.add_argument("--seed", default=0, type=int, help="random seed")
-    parser.add_argument("--config", default=None, type=str,
-                        help="JSON/YAML file of option values (keys: dests, e.g. lr)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        default=None,
+        type=str,
+        help="JSON/YAML file of option values (keys: dests, e.g. lr)",
+    )
     return parser
 
 
@@ -103,8 +108,10 @@ class CocoDetection(torch.utils.data.Dataset):
         info = self.coco.imgs[image_id]
         image = pil_to_tensor(Image.open(self.root / info["file_name"]).convert("RGB")) / 255.0
         anns = self.coco.loadAnns(self.coco.getAnnIds(imgIds=image_id))
-        boxes = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2],
-                  a["bbox"][1] + a["bbox"][3]] for a in anns]  # fmt: skip
+        boxes = [
+            [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+            for a in anns
+        ]
         target = {
             "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
             "labels": torch.tensor(
@@ -124,8 +131,9 @@ def train_one_epoch(model, optimizer, data_loader, device) -> float:  # type: ig
     total = 0.0
     for images, targets in data_loader:
         images = [image.to(device) for image in images]
-        targets = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()}
-                   for t in targets]  # fmt: skip
+        targets = [
+            {k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets
+        ]
         loss = sum(model(images, targets).values())
         if not math.isfinite(loss.item()):
             raise SystemExit(f"Loss is {loss.item()}, stopping training")
@@ -145,12 +153,21 @@ def evaluate(model, data_loader, device) -> dict[str, float]:  # type: ignore[no
     for images, targets in data_loader:
         outputs = model([image.to(device) for image in images])
         for target, output in zip(targets, outputs, strict=True):
-            for box, score, label in zip(output["boxes"].tolist(), output["scores"].tolist(),
-                                         output["labels"].tolist(), strict=True):  # fmt: skip
+            for box, score, label in zip(
+                output["boxes"].tolist(),
+                output["scores"].tolist(),
+                output["labels"].tolist(),
+                strict=True,
+            ):
                 x0, y0, x1, y1 = box
-                results.append({"image_id": target["image_id"], "score": score,
-                                "category_id": to_category[label],
-                                "bbox": [x0, y0, x1 - x0, y1 - y0]})  # fmt: skip
+                results.append(
+                    {
+                        "image_id": target["image_id"],
+                        "score": score,
+                        "category_id": to_category[label],
+                        "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    }
+                )
     if not results:
         return {"mAP": 0.0, "mAP50": 0.0}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -177,11 +194,15 @@ def save_release(model, args, classes: list[str]) -> None:  # type: ignore[no-un
     arch, backbone = MODELS[args.model]
     manifest = {
         "format": "hyperseal-model/1",
-        "model": {"arch": arch, "backbone": backbone, "image_size": args.image_size,
-                  "classes": classes},
+        "model": {
+            "arch": arch,
+            "backbone": backbone,
+            "image_size": args.image_size,
+            "classes": classes,
+        },
         "weights": "weights.safetensors",
         "weights_sha256": hashlib.sha256(data).hexdigest(),
-    }  # fmt: skip
+    }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -199,9 +220,13 @@ def main(args: argparse.Namespace) -> None:
     val_loader = torch.utils.data.DataLoader(val_set, batch_size=4, collate_fn=collate_fn)
 
     model = torchvision.models.detection.__dict__[args.model](
-        weights=None, weights_backbone=None, num_classes=len(classes) + 1,
-        min_size=args.image_size, max_size=args.image_size, box_score_thresh=0.05,
-    )  # fmt: skip
+        weights=None,
+        weights_backbone=None,
+        num_classes=len(classes) + 1,
+        min_size=args.image_size,
+        max_size=args.image_size,
+        box_score_thresh=0.05,
+    )
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(

@@ -6,21 +6,41 @@ import json
 import math
 from pathlib import Path
 
-import audit_calibration
-import run_all
+from benchmarks import audit_calibration, run_all
 
 
 def _variant(view: str, solve: str, estimate: float, cosine: float) -> dict:
-    return {"variant": f"{view} {solve}", "view": view, "solve": solve, "estimate": estimate,
-            "ci_low": estimate * 0.9, "ci_high": estimate * 1.1, "spread": 0.01,
-            "cosine": cosine, "groups": 1, "note": ""}  # fmt: skip
+    return {
+        "variant": f"{view} {solve}",
+        "view": view,
+        "solve": solve,
+        "estimate": estimate,
+        "ci_low": estimate * 0.9,
+        "ci_high": estimate * 1.1,
+        "spread": 0.01,
+        "cosine": cosine,
+        "groups": 1,
+        "note": "",
+    }
 
 
 def _row(wd: float, ratio: float, seed: int, family: str = "mlp-bn") -> dict:
-    return {"family": family, "wd": wd, "bs": 64, "epochs": 10, "seed": seed, "lr": 0.1,
-            "attacker_bs": 64, "normalised": True, "estimate": math.nan, "ci": None,
-            "variants": [_variant("train", "balanced", wd * ratio, -0.95),
-                         _variant("train", "plain", wd * ratio / 4, -0.3)]}  # fmt: skip
+    return {
+        "family": family,
+        "wd": wd,
+        "bs": 64,
+        "epochs": 10,
+        "seed": seed,
+        "lr": 0.1,
+        "attacker_bs": 64,
+        "normalised": True,
+        "estimate": math.nan,
+        "ci": None,
+        "variants": [
+            _variant("train", "balanced", wd * ratio, -0.95),
+            _variant("train", "plain", wd * ratio / 4, -0.3),
+        ],
+    }
 
 
 def test_fit_gives_conformal_ends_per_bin() -> None:
@@ -53,7 +73,10 @@ def test_reassess_judges_a_saved_row_with_the_shipped_table(tmp_path: Path) -> N
 def test_run_all_reads_the_audit_figures() -> None:
     cost = run_all.read_audit_cost({"ratio": 1.05, "portfolio_ratio": 2.8}, "")
     assert [r[4] for r in cost] == [True, True]
-    goals = {"coverage_normalised": 0.95, "worst_within_3x_normalised": 1.0,
-             "pick_within_25pct_plain": 0.2}  # fmt: skip
+    goals = {
+        "coverage_normalised": 0.95,
+        "worst_within_3x_normalised": 1.0,
+        "pick_within_25pct_plain": 0.2,
+    }
     rows = run_all.read_audit_calibration({"goals": goals}, "")
     assert [r[4] for r in rows] == [True, True, False]

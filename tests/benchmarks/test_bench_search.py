@@ -6,10 +6,10 @@ import math
 from pathlib import Path
 
 import pytest
-import search_efficiency as se
-from _objectives import ArtificialObjective, MLPObjective, artificial_space, mlp_space
-from _search import TPE, BenchStudy, OptunaSuggester
 
+from benchmarks import search_efficiency as se
+from benchmarks._objectives import ArtificialObjective, MLPObjective, artificial_space, mlp_space
+from benchmarks._search import TPE, BenchStudy, OptunaSuggester
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
 from tuner.search.space import default_space
 from tuner.search.study import StudySettings
@@ -110,8 +110,11 @@ def test_nested_budgets_are_cut_from_the_longest_search() -> None:
     problem = se.Problem("detector", "mAP50", 1, (2, 4), (se.PEER,), nested=True)
     jobs = se.jobs_for([problem])
     assert [j.budget for j in jobs] == [4]
-    row = {**_row("detector", se.PEER.label, 4, 0, 0.5), "curve": [0.1, 0.2, 0.4, 0.5],
-           "fitness": [0.1, 0.2, 0.4, 0.5]}  # fmt: skip
+    row = {
+        **_row("detector", se.PEER.label, 4, 0, 0.5),
+        "curve": [0.1, 0.2, 0.4, 0.5],
+        "fitness": [0.1, 0.2, 0.4, 0.5],
+    }
     cut = [r for r in se.expand_nested([row], [problem]) if r["budget"] == 2]
     assert len(cut) == 1 and cut[0]["curve"] == [0.1, 0.2] and cut[0]["cut_from"] == 4
 

@@ -7,14 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import parallel_scaling
 import pytest
-import run_all
-import tuner_overhead
 
+from benchmarks import parallel_scaling, run_all, tuner_overhead
+from benchmarks._common import REPO_ROOT
 from tuner.search.optimizers import DEFAULT_OPTIMIZER
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_overhead_times_ask_and_tell_of_every_recommended_optimizer() -> None:
@@ -45,7 +42,8 @@ def test_scaling_bare_processes_run_the_same_trial_without_the_tuner() -> None:
 def test_gpu_script_smoke_run_on_cpu(tmp_path: Path) -> None:
     out = tmp_path / "gpu.json"
     done = subprocess.run(
-        [sys.executable, str(BENCH / "gpu.py"), "--smoke", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks.gpu", "--smoke", "--json", str(out)],
+        cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=280,
@@ -69,22 +67,46 @@ def test_gpu_script_refuses_cuda_when_there_is_none() -> None:
     if torch.cuda.is_available():  # pragma: no cover - a CUDA machine
         return
     done = subprocess.run(
-        [sys.executable, str(BENCH / "gpu.py")], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "benchmarks.gpu"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode != 0 and "--smoke" in done.stderr
 
 
 def test_run_all_reads_each_benchmarks_result() -> None:
     summary = [
-        {"method": "X", "problem": "mlp", "budget": 40, "regret_vs_tpe": 1.5,
-         "best_minus_tpe": 0.0},
-        {"method": "X", "problem": "detector", "budget": 20, "regret_vs_tpe": 0.5,
-         "best_minus_tpe": -0.01},
-        {"method": "X", "problem": "sphere", "budget": 20, "regret_vs_tpe": 2.0,
-         "best_minus_tpe": -1.0},
-        {"method": "Y", "problem": "mlp", "budget": 40, "regret_vs_tpe": 0.1,
-         "best_minus_tpe": 0.1},
-    ]  # fmt: skip
+        {
+            "method": "X",
+            "problem": "mlp",
+            "budget": 40,
+            "regret_vs_tpe": 1.5,
+            "best_minus_tpe": 0.0,
+        },
+        {
+            "method": "X",
+            "problem": "detector",
+            "budget": 20,
+            "regret_vs_tpe": 0.5,
+            "best_minus_tpe": -0.01,
+        },
+        {
+            "method": "X",
+            "problem": "sphere",
+            "budget": 20,
+            "regret_vs_tpe": 2.0,
+            "best_minus_tpe": -1.0,
+        },
+        {
+            "method": "Y",
+            "problem": "mlp",
+            "budget": 40,
+            "regret_vs_tpe": 0.1,
+            "best_minus_tpe": 0.1,
+        },
+    ]
     rows = run_all.read_search_efficiency({"headline": {"default": "X"}, "summary": summary}, "")
     # the goal is the median best (>= TPE's), the value the ratio of median regrets
     assert [(r[2], r[4]) for r in rows] == [(1.5, True), (0.5, False), (2.0, None)]

@@ -10,9 +10,9 @@ import shlex
 from pathlib import Path
 
 import pytest
-import vs_ultralytics as vs
 import yaml
 
+from benchmarks import vs_ultralytics as vs
 from tuner.search.space import load_space
 
 #: The shape of Ultralytics' default tune space (a few of its entries, as written there).

@@ -23,12 +23,29 @@ from tuner.errors import HypersealError
 
 def test_exported_members() -> None:
     assert reports.__all__ == [
-        "MissingKeyError", "ModelAudit", "NotAResultError", "Report", "ReportError",
-        "ReportOutputError", "ReportPaths", "Reproduction", "ResultFormatError", "TuneRun",
-        "audit_kind", "build_model_audit_report", "build_reproduce_report", "build_tune_report",
-        "read_model_audit", "read_reproduction", "read_tune_run", "render_audit_report",
-        "render_tune_report", "report_paths", "to_html", "to_markdown",
-    ]  # fmt: skip
+        "MissingKeyError",
+        "ModelAudit",
+        "NotAResultError",
+        "Report",
+        "ReportError",
+        "ReportOutputError",
+        "ReportPaths",
+        "Reproduction",
+        "ResultFormatError",
+        "TuneRun",
+        "audit_kind",
+        "build_model_audit_report",
+        "build_reproduce_report",
+        "build_tune_report",
+        "read_model_audit",
+        "read_reproduction",
+        "read_tune_run",
+        "render_audit_report",
+        "render_tune_report",
+        "report_paths",
+        "to_html",
+        "to_markdown",
+    ]
     assert all(hasattr(reports, name) for name in reports.__all__)
 
 
@@ -42,9 +59,13 @@ def test_error_codes_are_distinct_and_in_range() -> None:
 def _tiny(text: str) -> Report:
     figure = Figure(uri="data:image/png;base64,AAAA", alt=text, caption=text, name="f")
     section = Section("s", text).add(
-        Note(text), Note(text, "warn"), Facts(((text, text),)), Cards((Card(text, text, text),)),
-        Table((text, "n"), ((text, "1"),), numeric=frozenset({1}), caption=text), figure,
-    )  # fmt: skip
+        Note(text),
+        Note(text, "warn"),
+        Facts(((text, text),)),
+        Cards((Card(text, text, text),)),
+        Table((text, "n"), ((text, "1"),), numeric=frozenset({1}), caption=text),
+        figure,
+    )
     return Report("tune", text, text, False, Note(text), [section], text)
 
 
@@ -78,10 +99,16 @@ def test_scrub_masks_values_and_numbers() -> None:
 
 @pytest.mark.parametrize(
     ("log10_error", "relative", "band"),
-    [(0.01, None, "within 5%"), (0.05, None, "within 25%"), (0.2, None, "within 2×"),
-     (0.9, None, "within 10×"), (1.7, None, "more than 10× off"), (None, 0.2, "within 25%"),
-     (None, None, "unknown")],
-)  # fmt: skip
+    [
+        (0.01, None, "within 5%"),
+        (0.05, None, "within 25%"),
+        (0.2, None, "within 2×"),
+        (0.9, None, "within 10×"),
+        (1.7, None, "more than 10× off"),
+        (None, 0.2, "within 25%"),
+        (None, None, "unknown"),
+    ],
+)
 def test_error_bands(log10_error, relative, band) -> None:
     assert fmt.error_category(log10_error, relative) == band
 

@@ -22,8 +22,9 @@ from reports import (
     to_markdown,
 )
 from reports import formatting as fmt
-from reports.audit_report import MODEL_SECTIONS, REPRODUCE_SECTIONS
 from reports.formatting import ERROR_BANDS
+from reports.model_audit_report import MODEL_SECTIONS
+from reports.reproduce_report import REPRODUCE_SECTIONS
 from tuner.vault import WrongKeyError, generate_key_file
 
 PNG = "data:image/png;base64,"
@@ -53,11 +54,9 @@ def test_model_audit_report(model_audit: dict[str, Any]) -> None:
     for section_id, title in MODEL_SECTIONS.items():
         assert f'<section id="{section_id}">' in html and f"## {title}" in md
     assert "leaks" in html and "round:3 ★ recommended" in html
-    assert "backbone.bn  (scale-invariant)" in " ".join(
-        t for f in build_model_audit_report(read_model_audit(model_audit["folder"],
-                                                             model_audit["key"])).figures()
-        for t in f.texts
-    )  # fmt: skip
+    audit = read_model_audit(model_audit["folder"], model_audit["key"])
+    texts = " ".join(t for f in build_model_audit_report(audit).figures() for t in f.texts)
+    assert "backbone.bn  (scale-invariant)" in texts
     assert "yes: no signal" in html  # the scale-invariant group, marked in the table
     assert "4.938e-04" in html and "5.127e-04" in html  # estimate and truth
     assert html.count(PNG) == 2  # groups, defence trade-off
@@ -85,7 +84,7 @@ def test_redacted_model_audit_shows_no_estimate_truth_or_exact_error(
 
 @pytest.mark.parametrize("verdict", ["partial", "resists", "unknown"])
 def test_each_verdict_is_explained(make_audit, verdict: str) -> None:
-    from reports.audit_report import VERDICT_TEXT
+    from reports.model_audit_report import VERDICT_TEXT
 
     folder, key = make_audit({"verdict": verdict}, verdict=verdict)
     html = render_audit_report(folder, key, redact=True).html.read_text()
@@ -96,11 +95,20 @@ def test_each_verdict_is_explained(make_audit, verdict: str) -> None:
 
 def test_sparse_result_renders(tmp_path: Path, make_audit) -> None:
     folder, key = make_audit(
-        {"estimate": 0.01, "plain_estimate": 0.01, "ci": None, "truth": None,
-         "relative_error": None, "log10_error": None, "verdict": "not-applicable",
-         "groups": [], "defences": [], "threat_model": ""},
+        {
+            "estimate": 0.01,
+            "plain_estimate": 0.01,
+            "ci": None,
+            "truth": None,
+            "relative_error": None,
+            "log10_error": None,
+            "verdict": "not-applicable",
+            "groups": [],
+            "defences": [],
+            "threat_model": "",
+        },
         verdict="not-applicable",
-    )  # fmt: skip
+    )
     html = render_audit_report(folder, key, redact=True).html.read_text()
     assert "not-applicable" in html and "tried no defence" in html
     assert "An attacker holds the released weights" in html  # the default threat model
@@ -139,8 +147,13 @@ def test_redacted_reproduction_hides_values(reproduction: Path, leaks) -> None:
     report = build_reproduce_report(rep, redact=True)
     html = to_html(report)
     allowed = set()
-    for name in ("relative_error", "log10_error", "steal_relative_error", "error_at_loosest",
-                 "error_at_tightest"):  # fmt: skip
+    for name in (
+        "relative_error",
+        "log10_error",
+        "steal_relative_error",
+        "error_at_loosest",
+        "error_at_tightest",
+    ):
         for frame in rep.tables.values():
             if name in frame:
                 allowed |= {f"{v:.2e}" for v in frame[name].dropna()}

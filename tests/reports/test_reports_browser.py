@@ -34,12 +34,23 @@ def _chromium(
 ) -> subprocess.CompletedProcess:
     profile = out.parent / f"profile-{out.stem}"
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
-        "--hide-scrollbars", f"--window-size={size[0]},{size[1]}", *extra,
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--hide-scrollbars",
+        f"--window-size={size[0]},{size[1]}",
+        *extra,
         page.resolve().as_uri(),
-    ]  # fmt: skip
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
 
 

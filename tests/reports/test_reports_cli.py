@@ -93,14 +93,13 @@ def test_writes_both_files_and_replaces_its_own(
 def test_out_names_the_html_file(hyperseal_env: Path, run_copy: Path, synthetic_run, tmp_path):
     target = tmp_path / "shared" / "tuning.html"
     target.parent.mkdir()
-    code, out = _report("tune", run_copy, "--key-file", synthetic_run["key_path"], "--out", target)
+    key = ("--key-file", synthetic_run["key_path"])
+    code, out = _report("tune", run_copy, *key, "--out", target)
     assert code == 0, out
     assert target.exists() and target.with_suffix(".md").exists()
-    code, out = _report("tune", run_copy, "--key-file", synthetic_run["key_path"], "--out",
-                        tmp_path / "tuning.pdf")  # fmt: skip
+    code, out = _report("tune", run_copy, *key, "--out", tmp_path / "tuning.pdf")
     assert code == 33 and "must end in .html" in _one_line_error(out)
-    code, out = _report("tune", run_copy, "--key-file", synthetic_run["key_path"], "--out",
-                        tmp_path / "missing" / "r.html")  # fmt: skip
+    code, out = _report("tune", run_copy, *key, "--out", tmp_path / "missing" / "r.html")
     assert code == 33 and "no such folder" in _one_line_error(out)
 
 
@@ -143,8 +142,9 @@ def test_open_hands_the_file_to_the_browser(
 ) -> None:
     opened: list[str] = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url) or True)
-    code, out = _report("tune", run_copy, "--key-file", synthetic_run["key_path"], "--redact",
-                        "--open")  # fmt: skip
+    code, out = _report(
+        "tune", run_copy, "--key-file", synthetic_run["key_path"], "--redact", "--open"
+    )
     assert code == 0, out
     assert opened == [(run_copy / "report-redacted.html").resolve().as_uri()]
 
@@ -198,14 +198,25 @@ def test_public_reproduction_needs_no_warning(hyperseal_env, reproduction, tmp_p
 @pytest.mark.parametrize(
     ("table", "csv", "text"),
     [
-        ("estimation", "a,b\n1,2\n", "missing column(s) learner, dataset, hyperparameter, "
-         "true_value, relative_error, status"),
-        ("estimation", "learner,dataset,hyperparameter,true_value,relative_error,status\n"
-         "ridge,diabetes,alpha,high,0.1,ok\n", "column(s) true_value hold text"),
-        ("defences", "learner,hyperparameter,defence,level\nridge,alpha,round,2\n",
-         "missing column(s) relative_error, score_change"),
+        (
+            "estimation",
+            "a,b\n1,2\n",
+            "missing column(s) learner, dataset, hyperparameter, "
+            "true_value, relative_error, status",
+        ),
+        (
+            "estimation",
+            "learner,dataset,hyperparameter,true_value,relative_error,status\n"
+            "ridge,diabetes,alpha,high,0.1,ok\n",
+            "column(s) true_value hold text",
+        ),
+        (
+            "defences",
+            "learner,hyperparameter,defence,level\nridge,alpha,round,2\n",
+            "missing column(s) relative_error, score_change",
+        ),
     ],
-)  # fmt: skip
+)
 def test_reproduction_table_without_the_columns_the_report_needs(
     hyperseal_env: Path, tmp_path: Path, table: str, csv: str, text: str
 ) -> None:

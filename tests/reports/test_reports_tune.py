@@ -107,8 +107,16 @@ def test_every_section_and_block(synthetic_reports: dict[str, Any]) -> None:
     figures = synthetic_reports["full"].figures()
     assert all(f._repr_png_().startswith(b"\x89PNG") for f in figures)  # Jupyter shows them
     names = {f.name for f in figures}
-    assert {"history-trials", "history-seconds", "history-epochs", "parallel", "importance",
-            "curves", "param-lr", "param-schedule"} <= names  # fmt: skip
+    assert {
+        "history-trials",
+        "history-seconds",
+        "history-epochs",
+        "parallel",
+        "importance",
+        "curves",
+        "param-lr",
+        "param-schedule",
+    } <= names
     best = run.best
     assert re.search(rf'<tr class="hl">\s*<td class="num">{best.number}</td>', html)
     assert f"{best.fitness:.4f}" in html
@@ -139,8 +147,9 @@ def test_redacted_synthetic_report_holds_no_value(synthetic_reports, leaks, allo
     assert "FloatingPointError: loss became nan" in html
     # the same checks find values in the full report, in its text and on its axes
     assert leaks(synthetic_reports["html"], values, allowed)
-    assert any(leaks(" ".join(f.texts), values, allowed)
-               for f in synthetic_reports["full"].figures())  # fmt: skip
+    assert any(
+        leaks(" ".join(f.texts), values, allowed) for f in synthetic_reports["full"].figures()
+    )
 
 
 def test_markdown_twin(synthetic_reports: dict[str, Any]) -> None:

@@ -8,7 +8,8 @@ Planning (:func:`plan_scene`) draws every random number of the scene from one
 generator: the road, the background, the objects and distractors (as
 :class:`~tuner.data._raster.Sprite` objects, sorted far to near) and the image
 effects. Rendering (:func:`render_scene`) is then deterministic: it decides which
-objects are labelled, paints the scene and applies light, fog, blur and noise.
+objects are labelled, paints the scene and applies light, fog, blur and noise
+(the painting is in :mod:`tuner.data._paint`).
 
 Labelling rules (the boxes follow COCO: the tight box of the *visible* pixels):
 
@@ -27,7 +28,6 @@ Labelling rules (the boxes follow COCO: the tight box of the *visible* pixels):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +48,7 @@ from tuner.data._objects import (
     sign,
     tree,
 )
+from tuner.data._paint import apply_effects, paint_background
 from tuner.data._raster import Sprite
 
 #: Draws one thing: ``maker(rng, world, lateral, yb)``.
@@ -330,7 +331,8 @@ def render_scene(
     w = scene.world
     noise_rng = np.random.default_rng(scene.noise_seed)
     kept, objects = _label(scene)
-    canvas = _paint_background(scene, noise_rng, [s for s in kept if s.category == CAR])
+    cars = [s for s in kept if s.category == CAR]
+    canvas = paint_background(w, scene.background, noise_rng, cars)
     labelled = 0
     for sprite in kept:
         show = True
@@ -339,7 +341,7 @@ def render_scene(
             labelled += 1
         sprite.paint(canvas, labelled=show)
     if effects:
-        canvas = _effects(canvas, scene.effects, w, noise_rng)
+        canvas = apply_effects(canvas, scene.effects, w, noise_rng)
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), objects
 
 
@@ -382,160 +384,3 @@ def _label(scene: Scene) -> tuple[list[Sprite], list[SceneObject]]:
     kept.reverse()
     objects.reverse()
     return kept, objects
-
-
-def _paint_background(scene: Scene, rng: np.random.Generator, cars: list[Sprite]) -> np.ndarray:
-    w, bg = scene.world, scene.background
-    s, yh = w.size, w.yh
-    canvas = np.empty((s, s, 3), dtype=np.float32)
-    ys = (np.arange(s, dtype=np.float32) + 0.5)[:, None]
-    xs = (np.arange(s, dtype=np.float32) + 0.5)[None, :]
-
-    # Sky with clouds and a far band (buildings, a tree line or open land).
-    h0 = int(math.ceil(yh - 0.5))
-    t = np.clip(ys[:h0] / max(yh, 1.0), 0, 1) ** 0.7
-    canvas[:h0] = (bg["sky_top"] * (1 - t) + bg["sky_low"] * t)[:, None, :]
-    for cx, cy, rx, ry, alpha in bg["clouds"]:
-        for where, m in _ellipse(canvas, cx, cy, rx, ry):
-            where[m] += (245 - where[m]) * alpha
-    for x0, x1, top, colour, windows in bg.get("buildings", []):
-        r0, r1, c0, c1 = max(round(top), 0), min(h0 + 1, s), max(round(x0), 0), min(round(x1), s)
-        if r0 >= r1 or c0 >= c1:
-            continue
-        canvas[r0:r1, c0:c1] = colour
-        if windows:
-            wy = ((np.arange(r0, r1) - r0) % 6 < 3)[:, None]
-            wx = ((np.arange(c0, c1) - c0) % 5 < 2)[None, :]
-            canvas[r0:r1, c0:c1][wy & wx] = colour * 0.55
-    for cx, r, colour in bg.get("treeline", []):
-        for where, m in _ellipse(canvas, cx, yh, 1.6 * r, r):
-            where[m] = colour
-
-    # Ground: verge, kerb or sidewalk, road with markings.
-    gy = ys[h0:]
-    d = np.maximum(gy - yh, 0.25)
-    ppm = d / w.hcam
-    lat = w.cam_x + (xs - w.xv) / ppm  # metres across the road, per pixel
-    depth = s * w.hcam / d
-    road_half = w.road_half
-    a = np.abs(lat)
-    on_road = a <= road_half
-    zone = np.zeros(lat.shape, dtype=np.int64)  # 0 verge, 1 sidewalk, 2 kerb, 3 road
-    if w.sidewalk:
-        zone[a <= road_half + w.sidewalk] = 1
-        zone[a <= road_half + 0.2] = 2
-    zone[on_road] = 3
-    palette = np.stack([bg["ground"], bg["kerb"], bg["kerb"] * 1.15, bg["asphalt"]])
-    ground = palette[zone]
-    noise = rng.standard_normal(lat.shape, dtype=np.float32) * (4.0 * on_road)
-    noise += _smooth_noise(rng, s, 8, 6.0)[h0:]
-    ground += noise[:, :, None]
-
-    # Markings: white (or yellow) paint, blended by how much of a pixel a line covers.
-    dash_len, period, phase = bg["dash"]
-    dashes = ((depth + phase) % period) < dash_len
-    paint = {"white": np.zeros(lat.shape, np.float32), "yellow": np.zeros(lat.shape, np.float32)}
-
-    def line(centre: float, width: float, colour: str, on: np.ndarray | None = None) -> None:
-        half = np.maximum(width / 2, 0.5 / ppm)
-        alpha = np.minimum(width * ppm, 1.0) * (np.abs(lat - centre) <= half)
-        if on is not None:
-            alpha *= on
-        np.maximum(paint[colour], alpha, out=paint[colour])
-
-    for k in range(1, w.n_lanes):
-        centre = -road_half + k * w.lane_w
-        if bg["centre"] is not None and k == w.n_lanes // 2:
-            line(centre, 0.15, "yellow")
-        else:
-            line(centre, 0.13, "white", dashes)
-    if bg["edge_lines"]:
-        for sign in (-1, 1):
-            line(sign * (road_half - 0.3), 0.15, "white")
-    if bg["crosswalk"] is not None:
-        z0 = bg["crosswalk"]
-        band = on_road & (depth >= z0) & (depth < z0 + 3) & (((lat + 10) % 1.0) < 0.5)
-        np.maximum(paint["white"], band * np.where(ppm >= 3.0, 1.0, 0.5), out=paint["white"])
-    for name, colour in (("white", bg["marking"]), ("yellow", bg["centre"])):
-        alpha = paint[name]
-        if colour is not None and alpha.any():
-            ground += (colour - ground) * alpha[:, :, None]
-    canvas[h0:] = ground
-
-    # Shadows: blotches on the ground and one under each car.
-    shades = [(cx, cy, rx, ry, f) for cx, cy, rx, ry, f in bg["patches"]]
-    shades += [(*car.shadow, 0.45) for car in cars if car.shadow is not None]
-    for cx, cy, rx, ry, f in shades:
-        for where, m in _ellipse(canvas, cx, cy, rx, ry, top=h0):
-            where[m] *= f
-    return canvas
-
-
-def _ellipse(
-    canvas: np.ndarray, cx: float, cy: float, rx: float, ry: float, top: int = 0
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The canvas window around an ellipse (rows from ``top`` on) and the ellipse's mask.
-
-    Returns an empty list when the ellipse misses the canvas, so callers loop over it.
-    """
-    h, w = canvas.shape[:2]
-    r0, r1 = max(math.floor(cy - ry), top), min(math.ceil(cy + ry) + 1, h)
-    c0, c1 = max(math.floor(cx - rx), 0), min(math.ceil(cx + rx) + 1, w)
-    if r0 >= r1 or c0 >= c1:
-        return []
-    ys = np.arange(r0, r1, dtype=np.float32)[:, None] + 0.5
-    xs = np.arange(c0, c1, dtype=np.float32)[None, :] + 0.5
-    m = ((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1
-    return [(canvas[r0:r1, c0:c1], m)]
-
-
-def _effects(
-    canvas: np.ndarray, fx: dict[str, Any], w: World, rng: np.random.Generator
-) -> np.ndarray:
-    s, yh = w.size, w.yh
-    ys = (np.arange(s, dtype=np.float32) + 0.5)[:, None]
-    xs = (np.arange(s, dtype=np.float32) + 0.5)[None, :]
-    if fx["fog"]:
-        near = np.clip((ys - yh) / (s - yh), 0, 1)
-        alpha = (fx["fog"] * (1 - near) ** 1.5)[:, :, None]
-        canvas += (fx["fog_colour"] - canvas) * alpha
-    # Light: gain and tint, darker corners, then a gamma curve.
-    r2 = ((xs - s / 2) ** 2 + (ys - s / 2) ** 2) / (s * s / 2)
-    light = (1 - fx["vignette"] * r2)[:, :, None] * (fx["gain"] * fx["tint"] / 255.0)
-    canvas *= light
-    np.clip(canvas, 0.0, 1.0, out=canvas)
-    np.power(canvas, np.float32(fx["gamma"]), out=canvas)
-    canvas *= 255.0
-    if fx["blur"]:
-        canvas = _blur(canvas, fx["blur"])
-    canvas += rng.standard_normal(canvas.shape, dtype=np.float32) * np.float32(fx["noise"])
-    return canvas
-
-
-def _blur(img: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur with a 5-tap kernel and edge padding."""
-    taps = np.arange(-2, 3, dtype=np.float32)
-    kernel = np.exp(-(taps**2) / (2 * sigma * sigma))
-    kernel /= kernel.sum()
-    n = img.shape[0]
-    p = np.pad(img, ((2, 2), (0, 0), (0, 0)), mode="edge")
-    img = kernel[0] * p[0:n] + kernel[1] * p[1 : n + 1] + kernel[2] * p[2 : n + 2]
-    img += kernel[3] * p[3 : n + 3] + kernel[4] * p[4 : n + 4]
-    m = img.shape[1]
-    p = np.pad(img, ((0, 0), (2, 2), (0, 0)), mode="edge")
-    img = kernel[0] * p[:, 0:m] + kernel[1] * p[:, 1 : m + 1] + kernel[2] * p[:, 2 : m + 2]
-    img += kernel[3] * p[:, 3 : m + 3] + kernel[4] * p[:, 4 : m + 4]
-    return img
-
-
-def _smooth_noise(rng: np.random.Generator, size: int, cell: int, amount: float) -> np.ndarray:
-    """Smooth random blotches: a coarse grid of normal values, bilinearly upsampled."""
-    n = size // cell + 2
-    grid = rng.normal(0.0, amount, (n, n)).astype(np.float32)
-    t = (np.arange(size, dtype=np.float32) + 0.5) / cell
-    i = t.astype(np.int64)
-    f = t - i
-    up = np.zeros((size, n), dtype=np.float32)  # interpolation weights
-    up[np.arange(size), i] = 1 - f
-    up[np.arange(size), i + 1] = f
-    return up @ grid @ up.T

@@ -40,13 +40,11 @@ def synth(
     from tuner.data.synth import CLASSES, generate_synthetic
     from tuner.outputs import check_output_folder
 
-    check_output_folder(
-        out, "dataset folder",
-        if_not_empty=None if force else (
-            "pass --force to write into it (files of the same names are overwritten) or"
-            " choose another folder"
-        ),
-    )  # fmt: skip
+    advice = (
+        "pass --force to write into it (files of the same names are overwritten)"
+        " or choose another folder"
+    )
+    check_output_folder(out, "dataset folder", if_not_empty=None if force else advice)
     summary = generate_synthetic(
         out,
         images=images,

@@ -156,12 +156,11 @@ def load_coco(annotation_file: Path, images_dir: Path, *, check_images: bool = T
     annotation_file, images_dir = Path(annotation_file), Path(images_dir)
     raw = _read_json(annotation_file)
     where = str(annotation_file)
-    if not images_dir.is_dir():
-        what = "is not a folder" if images_dir.exists() else "not found"
-        raise DataError(
-            f"images folder {what}: {images_dir} (for {where}); "
-            "point it at the folder holding the images named in 'file_name'"
-        )
+    require_folder(
+        images_dir,
+        "images folder",
+        f" (for {where}); point it at the folder holding the images named in 'file_name'",
+    )
     if not isinstance(raw, dict):
         hint = " (it looks like detection results, not a dataset)" if isinstance(raw, list) else ""
         raise DataError(
@@ -220,6 +219,14 @@ class _Problems:
         raise DataError(f"{self.where}: {self.first}{more}")
 
 
+def require_folder(path: Path, name: str, advice: str) -> None:
+    """Raise ``DataError("<name> not found: <path><advice>")`` (or "is not a folder")
+    unless ``path`` is a folder."""
+    if not path.is_dir():
+        what = "is not a folder" if path.exists() else "not found"
+        raise DataError(f"{name} {what}: {path}{advice}")
+
+
 def _read_json(path: Path) -> Any:
     if not path.exists():
         raise DataError(
@@ -242,6 +249,21 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _unique_id(record: Any, section: str, pos: int, where: str, seen: set[int]) -> int:
+    """The id of ``section[pos]`` (``images`` or ``annotations``): a whole number not in
+    ``seen``, added to it."""
+    if not isinstance(record, dict):
+        raise DataError(f"{where}: {section}[{pos}] is not an object")
+    rid = record.get("id")
+    if not _is_int(rid):
+        raise DataError(f"{where}: {section}[{pos}] has id {rid!r}; ids are whole numbers")
+    if rid in seen:
+        noun = {"images": "image", "annotations": "annotation"}[section]
+        raise DataError(f"{where}: {noun} id {rid} appears twice; ids must be unique")
+    seen.add(rid)
+    return rid
 
 
 def _categories(raw: list[Any], where: str) -> list[dict[str, Any]]:
@@ -277,14 +299,7 @@ def _images(raw: list[Any], where: str) -> list[dict[str, Any]]:
     ids: set[int] = set()
     out = []
     for pos, img in enumerate(raw):
-        if not isinstance(img, dict):
-            raise DataError(f"{where}: images[{pos}] is not an object")
-        iid = img.get("id")
-        if not _is_int(iid):
-            raise DataError(f"{where}: images[{pos}] has id {iid!r}; ids are whole numbers")
-        if iid in ids:
-            raise DataError(f"{where}: image id {iid} appears twice; ids must be unique")
-        ids.add(iid)
+        iid = _unique_id(img, "images", pos, where, ids)
         name = img.get("file_name")
         if not isinstance(name, str) or not name:
             raise DataError(f"{where}: image id {iid} has no 'file_name'")
@@ -320,14 +335,7 @@ def _annotation(
     cat_ids: set[int],
     problems: _Problems,
 ) -> dict[str, Any] | None:
-    if not isinstance(ann, dict):
-        raise DataError(f"{where}: annotations[{pos}] is not an object")
-    aid = ann.get("id")
-    if not _is_int(aid):
-        raise DataError(f"{where}: annotations[{pos}] has id {aid!r}; ids are whole numbers")
-    if aid in seen:
-        raise DataError(f"{where}: annotation id {aid} appears twice; ids must be unique")
-    seen.add(aid)
+    aid = _unique_id(ann, "annotations", pos, where, seen)
     iid, cid = ann.get("image_id"), ann.get("category_id")
     if not _is_int(iid) or not _is_int(cid):
         raise DataError(

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuner.data.coco import CocoSplit, load_coco
+from tuner.data.coco import CocoSplit, load_coco, require_folder
 from tuner.data.synth import GENERATOR_VERSION, generate_synthetic
 from tuner.errors import DataError
 from tuner.progress import Progress
@@ -127,12 +127,12 @@ def find_splits(folder: Path) -> dict[str, tuple[Path, Path]]:
         DataError: The folder, an annotation file or an images folder is missing.
     """
     folder = Path(folder)
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "not found"
-        raise DataError(
-            f"dataset {what}: {folder}; give 'synthetic' or a folder with "
-            "annotations/instances_train.json and annotations/instances_val.json"
-        )
+    require_folder(
+        folder,
+        "dataset",
+        "; give 'synthetic' or a folder with "
+        "annotations/instances_train.json and annotations/instances_val.json",
+    )
     found: dict[str, tuple[Path, Path]] = {}
     for split in SPLITS:
         names = (f"instances_{split}.json", f"instances_{split}2017.json")

@@ -58,8 +58,8 @@ def export_yolo(folder: Path, out: Path) -> YoloExport:
     }
     data_yaml = Path(out) / "data.yaml"
     write_bytes(data_yaml, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
-    return YoloExport(data_yaml, len(splits.train.images), len(splits.val.images), objects,
-                      classes)  # fmt: skip
+    train, val = len(splits.train.images), len(splits.val.images)
+    return YoloExport(data_yaml, train, val, objects, classes)
 
 
 def _write_split(split: CocoSplit, out: Path, name: str) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from functools import partial
 
-import torch
 from torch import nn
 from torchvision.models.detection import (
     FCOS,
@@ -72,50 +71,53 @@ def _build_tiny(spec: ModelSpec) -> nn.Module:
     backbone = TinyBackbone()
     c, k = backbone.out_channels, spec.num_classes
     levels = len(STRIDES)
+    # the one-stage heads keep the 300 best candidates per level
+    one_stage = {"score_thresh": SCORE_THRESH, "topk_candidates": 300, **_common(spec)}
     if spec.arch == "fcos":
         # Half-stride sizes put objects up to 32 px on P3, 32-64 px on P4, larger on P5.
         anchors = AnchorGenerator(_sizes(STRIDES, 0.5), ((1.0,),) * levels)
         head = FCOSHead(c, 1, k, num_convs=2)
-        return FCOS(
-            backbone, k, anchor_generator=anchors, head=head, score_thresh=SCORE_THRESH,
-            topk_candidates=300, **_common(spec),
-        )  # fmt: skip
+        return FCOS(backbone, k, anchor_generator=anchors, head=head, **one_stage)
     if spec.arch == "retinanet":
         anchors = AnchorGenerator(_sizes(STRIDES, 1.0, 3), ((0.5, 1.0, 2.0),) * levels)
         head = RetinaNetHead(c, anchors.num_anchors_per_location()[0], k)
-        return RetinaNet(
-            backbone, k, anchor_generator=anchors, head=head, score_thresh=SCORE_THRESH,
-            topk_candidates=300, **_common(spec),
-        )  # fmt: skip
+        return RetinaNet(backbone, k, anchor_generator=anchors, head=head, **one_stage)
     if spec.arch == "fasterrcnn":
         anchors = AnchorGenerator(_sizes(STRIDES, 1.0, 2), ((0.5, 1.0, 2.0),) * levels)
         pool = MultiScaleRoIAlign(["0", "1", "2"], output_size=7, sampling_ratio=2)
         return FasterRCNN(
-            backbone, None, rpn_anchor_generator=anchors, box_roi_pool=pool,
-            box_head=TwoMLPHead(c * 7 * 7, 128), box_predictor=FastRCNNPredictor(128, k),
-            rpn_pre_nms_top_n_train=300, rpn_post_nms_top_n_train=150,
-            rpn_pre_nms_top_n_test=200, rpn_post_nms_top_n_test=100,
-            box_batch_size_per_image=128, box_score_thresh=SCORE_THRESH, **_common(spec),
-        )  # fmt: skip
+            backbone,
+            None,
+            rpn_anchor_generator=anchors,
+            box_roi_pool=pool,
+            box_head=TwoMLPHead(c * 7 * 7, 128),
+            box_predictor=FastRCNNPredictor(128, k),
+            rpn_pre_nms_top_n_train=300,
+            rpn_post_nms_top_n_train=150,
+            rpn_pre_nms_top_n_test=200,
+            rpn_post_nms_top_n_test=100,
+            box_batch_size_per_image=128,
+            box_score_thresh=SCORE_THRESH,
+            **_common(spec),
+        )
     # ssdlite
     anchors = DefaultBoxGenerator([[2, 3]] * levels, min_ratio=0.08, max_ratio=0.6)
-    head = SSDLiteHead(
-        [c] * levels, anchors.num_anchors_per_location(), k,
-        partial(nn.BatchNorm2d, eps=0.001, momentum=0.03),
-    )  # fmt: skip
-    return SSD(
-        backbone, anchors, (spec.image_size, spec.image_size), k, head=head,
-        score_thresh=SCORE_THRESH,
-    )  # fmt: skip
+    norm = partial(nn.BatchNorm2d, eps=0.001, momentum=0.03)
+    head = SSDLiteHead([c] * levels, anchors.num_anchors_per_location(), k, norm)
+    size = (spec.image_size, spec.image_size)
+    return SSD(backbone, anchors, size, k, head=head, score_thresh=SCORE_THRESH)
 
 
 def _build_mobilenet(spec: ModelSpec) -> nn.Module:
     k = spec.num_classes
     if spec.arch == "fasterrcnn":
         return fasterrcnn_mobilenet_v3_large_fpn(
-            weights=None, weights_backbone=None, num_classes=k, box_score_thresh=SCORE_THRESH,
+            weights=None,
+            weights_backbone=None,
+            num_classes=k,
+            box_score_thresh=SCORE_THRESH,
             **_common(spec),
-        )  # fmt: skip
+        )
     if spec.arch == "ssdlite":
         model = ssdlite320_mobilenet_v3_large(
             weights=None, weights_backbone=None, num_classes=k, score_thresh=SCORE_THRESH
@@ -126,21 +128,20 @@ def _build_mobilenet(spec: ModelSpec) -> nn.Module:
         model.size = (spec.image_size, spec.image_size)
         return model
     backbone = mobilenet_backbone(
-        backbone_name="mobilenet_v3_large", weights=None, fpn=True, trainable_layers=6,
+        backbone_name="mobilenet_v3_large",
+        weights=None,
+        fpn=True,
+        trainable_layers=6,
         norm_layer=nn.BatchNorm2d,
-    )  # fmt: skip
+    )
     strides = (16, 32, 64)  # C4, C5 and the max-pooled extra level
+    one_stage = {"score_thresh": SCORE_THRESH, **_common(spec)}
     if spec.arch == "fcos":
         anchors = AnchorGenerator(_sizes(strides), ((1.0,),) * 3)
-        return FCOS(
-            backbone, k, anchor_generator=anchors, score_thresh=SCORE_THRESH, **_common(spec)
-        )
+        return FCOS(backbone, k, anchor_generator=anchors, **one_stage)
     anchors = AnchorGenerator(_sizes(strides, 2.0, 3), ((0.5, 1.0, 2.0),) * 3)
     head = RetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0], k)
-    return RetinaNet(
-        backbone, k, anchor_generator=anchors, head=head, score_thresh=SCORE_THRESH,
-        **_common(spec),
-    )  # fmt: skip
+    return RetinaNet(backbone, k, anchor_generator=anchors, head=head, **one_stage)
 
 
 def _build_resnet(spec: ModelSpec) -> nn.Module:
@@ -153,8 +154,3 @@ def _build_resnet(spec: ModelSpec) -> nn.Module:
     if spec.arch == "fasterrcnn":
         return fasterrcnn_resnet50_fpn(box_score_thresh=SCORE_THRESH, **common)
     raise ModelError("ssdlite runs on the tiny or mobilenet_v3 backbone, not resnet50")
-
-
-def detector_device(model: nn.Module) -> torch.device:
-    """The device a model's parameters live on."""
-    return next(model.parameters()).device

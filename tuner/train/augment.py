@@ -64,10 +64,7 @@ def _zoom(
         canvas[:, top : top + nh, left : left + nw] = scaled
         image = canvas
         boxes = boxes + torch.tensor([left, top, left, top], dtype=boxes.dtype)
-    boxes = torch.stack(
-        [boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w),
-         boxes[:, 3].clamp(0, h)], 1,
-    )  # fmt: skip
+    boxes = torch.minimum(boxes.clamp(min=0), torch.tensor([w, h, w, h], dtype=boxes.dtype))
     keep = ((boxes[:, 2] - boxes[:, 0]) >= MIN_BOX_SIDE) & (
         (boxes[:, 3] - boxes[:, 1]) >= MIN_BOX_SIDE
     )

@@ -8,7 +8,7 @@ the user exports it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,20 @@ OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
 #: The seeds torch's generators accept.
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+
+
+def _one_of(default: str, choices: tuple[str, ...]) -> Any:
+    """A field whose value must be one of ``choices``."""
+    return field(default=default, metadata={"choices": choices})
+
+
+def _within(default: float, low: float, high: float | str, *, low_open: bool = False) -> Any:
+    """A field whose value must lie in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    A ``high`` given as text names another field whose value is the bound; a message
+    names that field, never its value (a sealed recipe's values must not reach one).
+    """
+    return field(default=default, metadata={"within": (low, high, low_open)})
 
 
 @dataclass(frozen=True)
@@ -42,38 +56,25 @@ class TrainConfig:
         seed: Seed of initialisation, shuffling and augmentation.
     """
 
-    optimizer: str = "sgd"
-    lr: float = 0.02
-    momentum: float = 0.9
+    optimizer: str = _one_of("sgd", OPTIMIZERS)
+    lr: float = _within(0.02, 0.0, 10.0, low_open=True)
+    momentum: float = _within(0.9, 0.0, 0.999)
     nesterov: bool = False
-    weight_decay: float = 1e-4
+    weight_decay: float = _within(1e-4, 0.0, 1.0)
     decay_norm_and_bias: bool = False
-    batch_size: int = 8
-    epochs: int = 30
-    warmup_epochs: float = 0.5
-    schedule: str = "cosine"
-    grad_clip: float = 10.0
-    hflip: float = 0.5
-    scale_jitter: float = 0.0
-    color_jitter: float = 0.0
-    seed: int = 0
+    batch_size: int = _within(8, 1, 4096)
+    epochs: int = _within(30, 1, 100_000)
+    warmup_epochs: float = _within(0.5, 0.0, "epochs")
+    schedule: str = _one_of("cosine", SCHEDULES)
+    grad_clip: float = _within(10.0, 0.0, 1e6)
+    hflip: float = _within(0.5, 0.0, 1.0)
+    scale_jitter: float = _within(0.0, 0.0, 0.9)
+    color_jitter: float = _within(0.0, 0.0, 1.0)
+    seed: int = _within(0, SEED_MIN, SEED_MAX)
 
     def __post_init__(self) -> None:
         _check_types(self)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_range("lr", self.lr, 0.0, 10.0, low_open=True)
-        _check_range("momentum", self.momentum, 0.0, 0.999)
-        _check_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _check_range("batch_size", self.batch_size, 1, 4096)
-        _check_range("epochs", self.epochs, 1, 100_000)
-        # the bound is named, not given: a sealed recipe's epochs must not reach a message
-        _check_range("warmup_epochs", self.warmup_epochs, 0.0, float(self.epochs), "epochs")
-        _check_range("grad_clip", self.grad_clip, 0.0, 1e6)
-        _check_range("hflip", self.hflip, 0.0, 1.0)
-        _check_range("scale_jitter", self.scale_jitter, 0.0, 0.9)
-        _check_range("color_jitter", self.color_jitter, 0.0, 1.0)
-        _check_range("seed", self.seed, SEED_MIN, SEED_MAX)
+        _check_values(self)
         if self.nesterov and self.optimizer == "sgd" and self.momentum == 0:
             raise ConfigError(
                 "config field 'nesterov' needs a momentum above 0; set one or drop it"
@@ -197,6 +198,23 @@ def _check_types(config: TrainConfig) -> None:
                 f"config field {f.name!r} must be {_KINDS.get(kind, kind.__name__)},"
                 f" not {type(value).__name__}"
             )
+
+
+def _check_values(config: TrainConfig) -> None:
+    """Every field against its declared choices, then against its declared range (the
+    first fault found, in field order, is the one reported)."""
+    for f in fields(config):
+        if "choices" in f.metadata:
+            _check_choice(f.name, getattr(config, f.name), f.metadata["choices"])
+    for f in fields(config):
+        if "within" in f.metadata:
+            low, high, low_open = f.metadata["within"]
+            value = getattr(config, f.name)
+            if isinstance(high, str):
+                bound = float(getattr(config, high))
+                _check_range(f.name, value, low, bound, high, low_open=low_open)
+            else:
+                _check_range(f.name, value, low, high, low_open=low_open)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

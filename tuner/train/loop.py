@@ -5,6 +5,11 @@ it with a :class:`TrainConfig` (CUDA with AMP when present, CPU otherwise),
 evaluates validation mAP after each epoch and hands an :class:`EpochReport`
 to ``on_epoch``, which may stop the run early (the tuner prunes weak trials
 through it). It is seeded and repeatable on CPU.
+
+Reading order: :func:`train_detector` calls :func:`_setup` (model, optimizer,
+schedule), then per epoch :func:`_train_one_epoch` (which sets the learning rate
+``config.lr`` times the schedule's factor and calls :func:`_optimizer_step`),
+:func:`_evaluate_if_due` and :func:`_stop_requested`, and :func:`_result` at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tuner.evaluate import evaluate_model
 from tuner.progress import Progress, or_null
 from tuner.train.augment import augment
 from tuner.train.config import TrainConfig
+from tuner.train.device import resolve_device
 from tuner.train.params import build_optimizer
 from tuner.train.schedule import lr_factor, schedule_for
 
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from tuner.data.dataset import DetectionDataset
+
+__all__ = ["EpochReport", "OnEpoch", "TrainResult", "resolve_device", "train_detector"]
 
 
 @dataclass(frozen=True)
@@ -74,29 +82,6 @@ class TrainResult:
         return {k: round(v, 6) for k, v in self.metrics.items()}
 
 
-def resolve_device(name: str | torch.device | None = None) -> torch.device:
-    """``auto``/``None`` picks CUDA when present, else CPU; otherwise the named device."""
-    if isinstance(name, torch.device):
-        return name
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):  # meta, mps, xpu...: not what training runs on
-        raise TrainingError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainingError(f"device {name!r} asked for, but CUDA is not available here; use cpu")
-    if device.type == "cuda" and device.index is not None:
-        count = torch.cuda.device_count()
-        if device.index >= count:
-            raise TrainingError(
-                f"unknown device {name!r}: this machine has GPUs cuda:0 to cuda:{count - 1}"
-            )
-    return device
-
-
 def train_detector(
     config: TrainConfig,
     train_set: DetectionDataset,
@@ -134,96 +119,116 @@ def train_detector(
     if len(train_set) == 0:
         raise TrainingError("the training split has no images; add images or check the dataset")
     spec = spec or ModelSpec(classes=tuple(train_set.split.class_names))
-    dev = resolve_device(device)
-    torch.manual_seed(config.seed)
-    model = build_detector(spec).to(dev)
-    if channels_last is None:
-        # oneDNN's convolutions run about 10 % faster on NHWC weights (the same training
-        # up to float rounding): benchmarks/train_throughput.py. CUDA: benchmarks/gpu.py.
-        channels_last = dev.type == "cpu"
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, config)
-    scaler = torch.amp.GradScaler(dev.type, enabled=dev.type == "cuda")
-    generator = torch.Generator().manual_seed(config.seed)
-
-    batch = min(config.batch_size, len(train_set))
-    steps_per_epoch = max(1, len(train_set) // batch)  # drop the last partial batch
-    total_steps, warmup_steps = schedule_for(config, steps_per_epoch)
-    progress = or_null(progress)
-    progress.start("training", total=total_steps)
-
+    run = _setup(config, spec, len(train_set), resolve_device(device), channels_last, progress)
+    run.progress.start("training", total=run.total_steps)
     history: list[EpochReport] = []
-    metrics: dict[str, float] = {}
-    step = 0
-    train_seconds = 0.0
     started = time.perf_counter()
-    stopped_early = False
     try:
         for epoch in range(1, config.epochs + 1):
             epoch_start = time.perf_counter()
-            order = torch.randperm(len(train_set), generator=generator).tolist()
-            losses: list[float] = []
-            for b in range(steps_per_epoch):
-                factor = lr_factor(step, total_steps, warmup_steps, config.schedule)
-                for group in optimizer.param_groups:
-                    group["lr"] = config.lr * factor
-                images, targets = _batch(train_set, order[b * batch : (b + 1) * batch], config,
-                                         generator, dev)  # fmt: skip
-                loss = _step(model, optimizer, scaler, images, targets, config)
-                if not math.isfinite(loss):
-                    raise DivergedError(
-                        f"training loss became {loss} at epoch {epoch}, step {b + 1}; "
-                        "lower the learning rate or enable gradient clipping (grad_clip)"
-                    )
-                losses.append(loss)
-                step += 1
-                progress.advance(1, epoch=epoch, loss=loss)
-            train_seconds += time.perf_counter() - epoch_start
+            train_loss = _train_one_epoch(run, train_set, epoch)
+            run.train_seconds += time.perf_counter() - epoch_start
             last = epoch == config.epochs
-            epoch_metrics: dict[str, float] = {}
-            if val_set is not None and (last or epoch % max(1, eval_every) == 0):
-                epoch_metrics = evaluate_model(model, val_set, dev)
-                metrics = epoch_metrics
-                model.train()
-            report = EpochReport(epoch, config.epochs, sum(losses) / len(losses), epoch_metrics,
-                                 time.perf_counter() - epoch_start)  # fmt: skip
-            history.append(report)
-            if on_epoch is not None and on_epoch(report) and not last:
-                stopped_early = True
+            metrics = _evaluate_if_due(run, val_set, epoch, last, eval_every)
+            seconds = time.perf_counter() - epoch_start
+            history.append(EpochReport(epoch, config.epochs, train_loss, metrics, seconds))
+            if _stop_requested(on_epoch, history[-1], last):
+                run.stopped_early = True
                 break
     except torch.cuda.OutOfMemoryError:
         raise TrainingError(
             "out of GPU memory; lower batch_size, the image size or the trials per GPU"
         ) from None
     finally:
-        progress.finish()
-    _check_finite_weights(model)
-    if val_set is not None and not history[-1].metrics:
-        metrics = evaluate_model(model, val_set, dev)
-    model.eval()
-    images_seen = len(history) * steps_per_epoch * batch
-    return TrainResult(
+        run.progress.finish()
+    return _result(run, spec, val_set, history, started)
+
+
+@dataclass
+class _Run:
+    """What a run carries from one step to the next."""
+
+    config: TrainConfig
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    generator: torch.Generator  # shuffling and augmentation
+    device: torch.device
+    batch: int  # images per step
+    steps_per_epoch: int
+    total_steps: int
+    warmup_steps: int
+    progress: Progress
+    step: int = 0  # optimisation steps done so far
+    train_seconds: float = 0.0  # time in the training passes, evaluation left out
+    stopped_early: bool = False
+
+
+def _setup(
+    config: TrainConfig,
+    spec: ModelSpec,
+    images: int,
+    device: torch.device,
+    channels_last: bool | None,
+    progress: Progress | None,
+) -> _Run:
+    """Seeded model on ``device``, its optimizer and the step schedule of ``images`` images."""
+    torch.manual_seed(config.seed)
+    model = build_detector(spec).to(device)
+    if channels_last is None:
+        # oneDNN's convolutions run about 10 % faster on NHWC weights (the same training
+        # up to float rounding): benchmarks/train_throughput.py. CUDA: benchmarks/gpu.py.
+        channels_last = device.type == "cpu"
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    batch = min(config.batch_size, images)
+    steps_per_epoch = max(1, images // batch)  # drop the last partial batch
+    total_steps, warmup_steps = schedule_for(config, steps_per_epoch)
+    return _Run(
+        config=config,
         model=model,
-        spec=spec,
-        metrics=metrics,
-        history=history,
-        epochs_run=len(history),
-        seconds=time.perf_counter() - started,
-        images_per_second=images_seen / train_seconds if train_seconds > 0 else 0.0,
-        stopped_early=stopped_early,
+        optimizer=build_optimizer(model, config),
+        scaler=torch.amp.GradScaler(device.type, enabled=device.type == "cuda"),
+        generator=torch.Generator().manual_seed(config.seed),
+        device=device,
+        batch=batch,
+        steps_per_epoch=steps_per_epoch,
+        total_steps=total_steps,
+        warmup_steps=warmup_steps,
+        progress=or_null(progress),
     )
 
 
-def _check_finite_weights(model: torch.nn.Module) -> None:
-    """The loss is checked before each update; the weights the last update left are checked
-    here, so that a model with NaN or infinite weights is never evaluated or saved."""
-    tensors = [*model.parameters(), *model.buffers()]
-    if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
-        raise DivergedError(
-            "the weights became NaN or infinite in the last update; lower the learning rate"
-            " or enable gradient clipping (grad_clip)"
-        )
+def _train_one_epoch(run: _Run, train_set: DetectionDataset, epoch: int) -> float:
+    """One shuffled pass over the training split; returns the mean training loss.
+
+    Raises:
+        DivergedError: A loss became NaN or infinite (no update is made with it).
+    """
+    config = run.config
+    order = torch.randperm(len(train_set), generator=run.generator).tolist()
+    losses: list[float] = []
+    for b in range(run.steps_per_epoch):
+        factor = lr_factor(run.step, run.total_steps, run.warmup_steps, config.schedule)
+        _set_lr(run.optimizer, config.lr * factor)
+        indices = order[b * run.batch : (b + 1) * run.batch]
+        images, targets = _batch(train_set, indices, config, run.generator, run.device)
+        loss = _optimizer_step(run.model, run.optimizer, run.scaler, images, targets, config)
+        if not math.isfinite(loss):
+            raise DivergedError(
+                f"training loss became {loss} at epoch {epoch}, step {b + 1}; "
+                "lower the learning rate or enable gradient clipping (grad_clip)"
+            )
+        losses.append(loss)
+        run.step += 1
+        run.progress.advance(1, epoch=epoch, loss=loss)
+    return sum(losses) / len(losses)
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """The learning rate of the next step, for every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def _batch(
@@ -233,6 +238,7 @@ def _batch(
     generator: torch.Generator,
     device: torch.device,
 ) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """The augmented images (floats in [0, 1]) and targets of ``indices``, on ``device``."""
     images: list[torch.Tensor] = []
     targets: list[dict[str, torch.Tensor]] = []
     for i in indices:
@@ -241,15 +247,19 @@ def _batch(
         # the per-image work leaves the CPU (boxes stay on the CPU until the end)
         image = image.to(device, non_blocking=True).float().div_(255)
         image, target = augment(
-            image, target, hflip=config.hflip, scale_jitter=config.scale_jitter,
-            color_jitter=config.color_jitter, generator=generator,
-        )  # fmt: skip
+            image,
+            target,
+            hflip=config.hflip,
+            scale_jitter=config.scale_jitter,
+            color_jitter=config.color_jitter,
+            generator=generator,
+        )
         images.append(image)
         targets.append({"boxes": target["boxes"].to(device), "labels": target["labels"].to(device)})
     return images, targets
 
 
-def _step(
+def _optimizer_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
@@ -257,6 +267,7 @@ def _step(
     targets: list[dict[str, torch.Tensor]],
     config: TrainConfig,
 ) -> float:
+    """Forward, backward, clip and update; returns the loss (no update when it is not finite)."""
     device_type = images[0].device.type
     with torch.autocast(device_type, enabled=device_type == "cuda"):
         loss_dict = model(images, targets)
@@ -272,3 +283,56 @@ def _step(
     scaler.step(optimizer)
     scaler.update()
     return value
+
+
+def _evaluate_if_due(
+    run: _Run, val_set: DetectionDataset | None, epoch: int, last: bool, eval_every: int
+) -> dict[str, float]:
+    """Validation metrics after ``epoch`` when it is due (the last one always is), else ``{}``."""
+    if val_set is None or not (last or epoch % max(1, eval_every) == 0):
+        return {}
+    metrics = evaluate_model(run.model, val_set, run.device)
+    run.model.train()
+    return metrics
+
+
+def _stop_requested(on_epoch: OnEpoch | None, report: EpochReport, last: bool) -> bool:
+    """Whether ``on_epoch`` stops the run before its last epoch (it sees the last one too)."""
+    return on_epoch is not None and bool(on_epoch(report)) and not last
+
+
+def _result(
+    run: _Run,
+    spec: ModelSpec,
+    val_set: DetectionDataset | None,
+    history: list[EpochReport],
+    started: float,
+) -> TrainResult:
+    """The finished run: weights checked, metrics of the final weights, model in eval mode."""
+    _check_finite_weights(run.model)
+    metrics = history[-1].metrics
+    if val_set is not None and not metrics:  # stopped early on an epoch not evaluated
+        metrics = evaluate_model(run.model, val_set, run.device)
+    run.model.eval()
+    images_seen = len(history) * run.steps_per_epoch * run.batch
+    return TrainResult(
+        model=run.model,
+        spec=spec,
+        metrics=metrics,
+        history=history,
+        epochs_run=len(history),
+        seconds=time.perf_counter() - started,
+        images_per_second=images_seen / run.train_seconds if run.train_seconds > 0 else 0.0,
+        stopped_early=run.stopped_early,
+    )
+
+
+def _check_finite_weights(model: torch.nn.Module) -> None:
+    """The loss is checked before each update; the weights the last update left are checked
+    here, so that a model with NaN or infinite weights is never evaluated or saved."""
+    tensors = [*model.parameters(), *model.buffers()]
+    if not all(bool(torch.isfinite(t).all()) for t in tensors if t.is_floating_point()):
+        raise DivergedError(
+            "the weights became NaN or infinite in the last update; lower the learning rate"
+            " or enable gradient clipping (grad_clip)"
+        )

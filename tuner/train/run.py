@@ -55,8 +55,9 @@ def run_training(
 
     out = Path(out)
     check_output_folder(out, "output folder", if_not_empty="choose a new --out folder")
-    splits = resolve_data(data, images=synthetic_images, size=image_size, seed=synthetic_seed,
-                          progress=progress)  # fmt: skip
+    splits = resolve_data(
+        data, images=synthetic_images, size=image_size, seed=synthetic_seed, progress=progress
+    )
     train_set, val_set = load_datasets(splits)
     spec = ModelSpec(arch, backbone, image_size, tuple(splits.train.class_names))
     result = train_detector(
@@ -64,6 +65,6 @@ def run_training(
     )
     save_release(result.model, spec, out)
     # validation metrics only: no field that counts the epochs (tuner.plaintext)
-    atomic_write(out / METRICS_FILE, dumps("release metrics.json", result.summary()),
-                 error=OutputError)  # fmt: skip
+    metrics = dumps("release metrics.json", result.summary())
+    atomic_write(out / METRICS_FILE, metrics, error=OutputError)
     return result

@@ -25,31 +25,16 @@ Example:
     ...     journal.append({"trial": 0, "config": {"lr": 0.02}, "map": 0.31})
 
 Errors are in :mod:`tuner.vault.errors`; CLI-side key resolution for any
-command is in :mod:`tuner.vault.cli_keys`.
+command is in :mod:`tuner.vault.cli_keys`. What each ``hyperseal vault``
+command does is callable from Python too: :mod:`tuner.vault.commands`
+(exports, rotations, journal verification and migration) and
+:mod:`tuner.vault.documents` (reading and rendering YAML/JSON documents).
 """
 
 from __future__ import annotations
 
-from tuner.vault.errors import (
-    DocumentError,
-    EntryNotFoundError,
-    JournalCutError,
-    JournalDroppedError,
-    JournalDuplicatedError,
-    JournalOrderError,
-    JournalReorderedError,
-    JournalTornTailError,
-    KdfParamsError,
-    KeyKindError,
-    NotAVaultError,
-    OldJournalFormatError,
-    TamperedError,
-    TruncatedError,
-    UnknownVersionError,
-    VaultError,
-    VaultLockedError,
-    WrongKeyError,
-)
+from tuner.vault import errors
+from tuner.vault.errors import *  # noqa: F403  (every error; listed in errors.__all__)
 from tuner.vault.format import JOURNAL_VERSION, VERSION, FileKind, KeyMode
 from tuner.vault.info import SealedFileInfo, inspect_file
 from tuner.vault.journal import (
@@ -73,45 +58,28 @@ from tuner.vault.keys import (
 from tuner.vault.vault import EntryInfo, Vault, VerifyReport, verify
 
 __all__ = [
+    *errors.__all__,
     "DEFAULT_LIMITS",
     "DEFAULT_SCRYPT",
     "JOURNAL_VERSION",
     "VERSION",
     "Completeness",
-    "DocumentError",
     "EntryInfo",
-    "EntryNotFoundError",
     "FileKind",
     "Identity",
     "JournalCheckpoint",
-    "JournalCutError",
-    "JournalDroppedError",
-    "JournalDuplicatedError",
-    "JournalOrderError",
-    "JournalReorderedError",
-    "JournalTornTailError",
     "KdfLimits",
-    "KdfParamsError",
     "KeyFile",
-    "KeyKindError",
     "KeyMode",
     "KeySource",
-    "NotAVaultError",
-    "OldJournalFormatError",
     "Passphrase",
     "Recipient",
     "ScryptParams",
     "SealedFileInfo",
     "SealedJournal",
-    "TamperedError",
     "TornTail",
-    "TruncatedError",
-    "UnknownVersionError",
     "Vault",
-    "VaultError",
-    "VaultLockedError",
     "VerifyReport",
-    "WrongKeyError",
     "generate_identity_file",
     "generate_key_file",
     "inspect_file",

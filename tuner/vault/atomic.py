@@ -35,9 +35,10 @@ import os
 import secrets
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from tuner.errors import HypersealError
 from tuner.vault.errors import VaultError, VaultLockedError
@@ -92,20 +93,28 @@ def _write_temp(target: Path, data: bytes, mode: int, error: ErrorType, durable:
         fd = _open_new(temp, mode)
     except OSError as exc:
         raise error(f"{target}: cannot write in {folder} ({exc.strerror})") from None
-    try:
+    with _removed_on_failure(temp, target, error):
         try:
             write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
             os.close(fd)
+    return temp
+
+
+@contextlib.contextmanager
+def _removed_on_failure(temp: Path, target: Path, error: ErrorType) -> Iterator[None]:
+    """Remove ``temp`` when the block fails; an ``OSError`` becomes ``error`` (the old file,
+    if any, is intact: only the temporary file was written)."""
+    try:
+        yield
     except OSError as exc:
         _unlink_quietly(temp)
         raise error(f"{target}: write failed ({exc.strerror}); the old file is intact") from None
     except BaseException:
         _unlink_quietly(temp)
         raise
-    return temp
 
 
 #: What ``fsync(2)`` of a folder fails with where the filesystem cannot sync folders (some
@@ -150,14 +159,8 @@ def atomic_write(
     """
     target = Path(path)
     temp = _write_temp(target, data, mode, error, durable)
-    try:
+    with _removed_on_failure(temp, target, error):
         os.replace(temp, target)
-    except OSError as exc:
-        _unlink_quietly(temp)
-        raise error(f"{target}: write failed ({exc.strerror}); the old file is intact") from None
-    except BaseException:
-        _unlink_quietly(temp)
-        raise
     if durable:
         _sync_folder(target, error)
 
@@ -322,7 +325,29 @@ def open_lock_file(path: str | os.PathLike[str]) -> int:
     return fd
 
 
-class FileLock:
+_Closing = TypeVar("_Closing", bound="ClosedOnExit")
+
+
+class ClosedOnExit:
+    """Base of what a ``with`` block closes on leaving: ``__exit__`` calls :meth:`close`."""
+
+    def close(self) -> None:
+        """Release what the object holds."""
+        raise NotImplementedError
+
+    def __enter__(self: _Closing) -> _Closing:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FileLock(ClosedOnExit):
     """An exclusive, process-wide write lock on a file (``flock`` on ``<file>.lock``).
 
     Two ``FileLock`` objects exclude each other even inside one process.
@@ -385,14 +410,10 @@ class FileLock:
         finally:
             os.close(fd)
 
+    def close(self) -> None:
+        """Release the lock: what leaving a ``with`` block does."""
+        self.release()
+
     def __enter__(self) -> FileLock:
         self.acquire()
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()

@@ -88,10 +88,9 @@ class RecordCipher:
                 "this file is sealed to a public key; checking its end needs the identity file"
                 " (--identity)"
             )
-        assert self.header.recipient is not None
-        plain = crypto.unseal_from_sender(self._identity.material(), self.header.recipient,
-                                          slot, aad)  # fmt: skip
-        return plain == b""
+        public = self.header.recipient
+        assert public is not None
+        return crypto.unseal_from_sender(self._identity.material(), public, slot, aad) == b""
 
     def open(self, frame: Frame) -> bytes | None:
         """The plaintext of ``frame``, or ``None`` when it does not authenticate.
@@ -151,10 +150,8 @@ def new_file(
     if isinstance(key, Passphrase):
         params = kdf if kdf is not None else DEFAULT_SCRYPT
         limits.check(params, where)
-        draft = Header(
-            kind, KeyMode.PASSPHRASE, file_id, version, scrypt=params,
-            salt=crypto.random_bytes(SALT_LEN),
-        )  # fmt: skip
+        salt = crypto.random_bytes(SALT_LEN)
+        draft = Header(kind, KeyMode.PASSPHRASE, file_id, version, scrypt=params, salt=salt)
     elif isinstance(key, KeyFile):
         draft = Header(kind, KeyMode.KEY_FILE, file_id, version)
     else:

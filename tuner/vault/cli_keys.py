@@ -34,6 +34,8 @@ Which function:
   new journal, the new key of ``rotate``): ``--recipient``, ``--key-file``
   (generated when missing) or a passphrase asked twice.
 
+The rules on which options fit which file are in :mod:`tuner.vault.key_options`.
+
 Where a passphrase comes from, first match wins: ``--passphrase-file``
 (its first line), the ``HYPERSEAL_PASSPHRASE`` environment variable when
 the user sets it, else a hidden prompt (typed twice when creating). Never
@@ -46,30 +48,35 @@ a ready key source.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from tuner.vault.bounded import read_small
-from tuner.vault.errors import KeyKindError, VaultError
+from tuner.bounded import read_small
+from tuner.vault.errors import VaultError
 from tuner.vault.format import KeyMode
 from tuner.vault.info import inspect_file
+from tuner.vault.key_options import (
+    RECIPIENT_ENV,
+    KeyOptions,
+    at_most_one,
+    check_reading_options,
+    check_writing_options,
+    pinned_recipient,
+)
 from tuner.vault.keys import (
     Identity,
     KeyFile,
     KeySource,
     Passphrase,
-    Recipient,
     generate_key_file,
     load_recipient,
 )
 
 PASSPHRASE_ENV = "HYPERSEAL_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "HYPERSEAL_NEW_PASSPHRASE"
-RECIPIENT_ENV = "HYPERSEAL_RECIPIENT"
 
 PassphraseFileOption = Annotated[
     Path | None,
@@ -108,7 +115,7 @@ def read_passphrase_file(path: Path) -> Passphrase:
     Raises:
         VaultError: missing, unreadable, not UTF-8 or empty.
     """
-    raw = read_small(Path(path), "passphrase file")
+    raw = read_small(Path(path), "passphrase file", VaultError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -206,17 +213,6 @@ def get_passphrase(
     return prompt_passphrase(prompt, confirm=confirm)
 
 
-def _at_most_one(prefix: str = "", **given: object) -> None:
-    named = [f"--{prefix}{k.replace('_', '-')}" for k, v in given.items() if v is not None]
-    if len(named) > 1:
-        raise VaultError(f"give only one of {', '.join(named)}")
-
-
-def _recipient_arg(recipient: str | None) -> Recipient | None:
-    value = recipient if recipient is not None else os.environ.get(RECIPIENT_ENV) or None
-    return load_recipient(value) if value is not None else None
-
-
 def key_for_reading(
     path: Path,
     *,
@@ -236,22 +232,18 @@ def key_for_reading(
         KeyKindError: the options given do not fit the file's key mode.
         VaultError: the file or a key file cannot be read.
     """
-    _at_most_one(passphrase_file=passphrase_file, key_file=key_file, identity=identity)
-    info = inspect_file(path)
-    mode = info.key_mode
+    mode = check_reading_options(path, KeyOptions(passphrase_file, key_file, identity))
     if mode is KeyMode.PASSPHRASE:
-        if key_file is not None or identity is not None:
-            raise KeyKindError(f"{path}: sealed with a passphrase, not a key file or identity")
         return get_passphrase(passphrase_file)
     if mode is KeyMode.KEY_FILE:
-        if key_file is None:
-            raise KeyKindError(f"{path}: sealed with a key file; pass --key-file FILE")
+        assert key_file is not None
         warn_if_others_can_read(key_file, "key file")
         return KeyFile(key_file)
-    if identity is None:
-        raise KeyKindError(
-            f"{path}: sealed to public key {info.recipient}; reading it needs --identity FILE"
-        )
+    assert identity is not None
+    return _load_identity(identity)
+
+
+def _load_identity(identity: Path) -> Identity:
     warn_if_others_can_read(identity, "identity")
     return Identity.load(identity)
 
@@ -273,31 +265,14 @@ def key_for_writing(
     Raises:
         KeyKindError: the options given do not fit the file's key mode.
     """
-    info = inspect_file(path)
-    if info.key_mode is not KeyMode.RECIPIENT:
-        if recipient is not None:
-            raise KeyKindError(
-                f"{path}: sealed with a {info.key_mode.describe()}, not a public key;"
-                " drop --recipient"
-            )
+    mode = check_writing_options(path, KeyOptions(passphrase_file, key_file, identity, recipient))
+    if mode is not KeyMode.RECIPIENT:
         return key_for_reading(
             path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
         )
-    _at_most_one(
-        passphrase_file=passphrase_file, key_file=key_file, identity=identity, recipient=recipient
-    )
-    if passphrase_file is not None or key_file is not None:
-        raise KeyKindError(f"{path}: sealed to a public key; pass --recipient or --identity")
     if identity is not None:
-        warn_if_others_can_read(identity, "identity")
-        return Identity.load(identity)
-    pinned = _recipient_arg(recipient)
-    if pinned is None:
-        raise KeyKindError(
-            f"{path}: sealed to public key {info.recipient}; pass --recipient PUBKEY (or"
-            f" ${RECIPIENT_ENV}) to confirm it is the key you expect, or --identity FILE"
-        )
-    return pinned
+        return _load_identity(identity)
+    return pinned_recipient(path, recipient)
 
 
 def key_for_new(
@@ -326,7 +301,7 @@ def key_for_new(
     Raises:
         VaultError: conflicting options, or unreadable key material.
     """
-    _at_most_one(
+    at_most_one(
         flag_prefix, passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
     )
     if recipient is not None:
@@ -371,36 +346,23 @@ def _no_key_option(*options: object) -> bool:
     return not any(options)
 
 
-def key_for_reading_or_default(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-) -> KeySource:
-    """:func:`key_for_reading`, falling back on the default key file when no key was given."""
-    if _no_key_option(passphrase_file, key_file, identity):
-        key_file = default_key_for(path)
-    return key_for_reading(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-    )
+def _or_default_key(path: Path, options: dict[str, Path | str | None]) -> dict[str, Any]:
+    """``options`` with the default key file as ``key_file`` when no key option is given."""
+    if _no_key_option(*options.values()):
+        return {**options, "key_file": default_key_for(path)}
+    return options
 
 
-def key_for_writing_or_default(
-    path: Path,
-    *,
-    passphrase_file: Path | None = None,
-    key_file: Path | None = None,
-    identity: Path | None = None,
-    recipient: str | None = None,
-) -> KeySource:
-    """:func:`key_for_writing`, falling back on the default key file when no key was given."""
-    if _no_key_option(passphrase_file, key_file, identity, recipient):
-        key_file = default_key_for(path)
-    return key_for_writing(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity,
-        recipient=recipient,
-    )  # fmt: skip
+def key_for_reading_or_default(path: Path, **options: Path | None) -> KeySource:
+    """:func:`key_for_reading` (the same keyword options), falling back on the default key
+    file when no key was given."""
+    return key_for_reading(path, **_or_default_key(path, dict(options)))
+
+
+def key_for_writing_or_default(path: Path, **options: Path | str | None) -> KeySource:
+    """:func:`key_for_writing` (the same keyword options), falling back on the default key
+    file when no key was given."""
+    return key_for_writing(path, **_or_default_key(path, dict(options)))
 
 
 def key_for_new_or_default(

@@ -24,9 +24,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from tuner.bounded import read_small
 from tuner.vault import crypto
 from tuner.vault.atomic import atomic_write, create_exclusive
-from tuner.vault.bounded import read_small
 from tuner.vault.errors import VaultError
 
 _KEY_PREFIX = "hskey1"
@@ -54,7 +54,7 @@ def _decode(prefix: str, text: str, what: str, where: str) -> bytes:
 
 
 def _key_line(path: Path, prefix: str, what: str) -> str:
-    raw = read_small(path, f"{what} file")
+    raw = read_small(path, f"{what} file", VaultError)
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -266,7 +266,7 @@ def load_recipient(value: str) -> Recipient:
             "the recipient given is neither a public key (hspub1...) nor a file holding one;"
             " pass the line `hyperseal vault keygen` printed"
         )
-    raw = read_small(path, "public key file")
+    raw = read_small(path, "public key file", VaultError)
     try:
         content = raw.decode("ascii")
     except UnicodeDecodeError:

@@ -30,9 +30,8 @@ from tuner.vault.atomic import (
     link_target,
     remove_stale_temps,
 )
-from tuner.vault.bounded import read_sealed
 from tuner.vault.cipher import RecordCipher, new_file, unlock
-from tuner.vault.errors import EntryNotFoundError, KeyKindError, TamperedError, VaultError
+from tuner.vault.errors import EntryNotFoundError, TamperedError, VaultError
 from tuner.vault.format import (
     FileKind,
     Frame,
@@ -44,6 +43,7 @@ from tuner.vault.format import (
 )
 from tuner.vault.kdf import DEFAULT_LIMITS, KdfLimits, ScryptParams
 from tuner.vault.keys import KeySource, Recipient
+from tuner.vault.sealed import SealedFile, read_file
 
 PathLike = str | os.PathLike[str]
 
@@ -109,13 +109,6 @@ def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def read_file(path: Path, what: str) -> bytes:
-    """The bytes of a sealed file: a regular file of at most
-    :data:`~tuner.vault.bounded.MAX_SEALED_FILE` bytes, with our errors otherwise."""
-    hint = "create one with `hyperseal vault init`" if what == "vault" else "check the path"
-    return read_sealed(path, what, hint)
-
-
 def _valid_entry(value: Any, where: str) -> _Entry:
     if (
         not isinstance(value, dict)
@@ -130,7 +123,7 @@ def _valid_entry(value: Any, where: str) -> _Entry:
     return _Entry(value["time"], value["document"])
 
 
-class Vault:
+class Vault(SealedFile):
     """An open vault file. Create with :meth:`create`, open with :meth:`open`.
 
     A vault opened with a :class:`~tuner.vault.keys.Recipient` (public key
@@ -153,10 +146,8 @@ class Vault:
         limits: KdfLimits,
         lock_timeout: float,
     ) -> None:
-        self.path = path
-        self._where = str(path)
+        super().__init__(path, cipher)
         self._key = key
-        self._cipher = cipher
         self._limits = limits
         self._lock_timeout = lock_timeout
         self._frames: list[Frame] = []
@@ -232,22 +223,9 @@ class Vault:
 
     # -- reading --------------------------------------------------------------------------
 
-    @property
-    def key_mode(self) -> KeyMode:
-        """How this vault's keys are protected."""
-        return self._cipher.header.mode
-
-    @property
-    def can_read(self) -> bool:
-        """False when opened with only a public key."""
-        return self._cipher.can_read
-
     def _readable(self) -> dict[str, _Entry]:
         if self._entries is None:
-            raise KeyKindError(
-                f"{self._where}: opened with a public key only; reading needs the identity"
-                " (--identity)"
-            )
+            raise self._public_key_only()
         return self._entries
 
     def names(self) -> list[str]:

@@ -16,10 +16,12 @@ def _batch(size: int = 64, n: int = 2) -> tuple[list[torch.Tensor], list[dict[st
     g = torch.Generator().manual_seed(0)
     images = [torch.rand(3, size, size, generator=g) for _ in range(n)]
     targets = [
-        {"boxes": torch.tensor([[8.0, 10.0, 30.0, 40.0], [35.0, 30.0, 60.0, 50.0]]),
-         "labels": torch.tensor([1, 3])},
+        {
+            "boxes": torch.tensor([[8.0, 10.0, 30.0, 40.0], [35.0, 30.0, 60.0, 50.0]]),
+            "labels": torch.tensor([1, 3]),
+        },
         {"boxes": torch.zeros((0, 4)), "labels": torch.zeros((0,), dtype=torch.int64)},
-    ][:n]  # fmt: skip
+    ][:n]
     return images, targets
 
 
@@ -55,10 +57,16 @@ def test_tiny_fcos_is_small() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("arch", "backbone"),
-    [("fcos", "mobilenet_v3"), ("retinanet", "mobilenet_v3"), ("fasterrcnn", "mobilenet_v3"),
-     ("ssdlite", "mobilenet_v3"), ("fcos", "resnet50"), ("retinanet", "resnet50"),
-     ("fasterrcnn", "resnet50")],
-)  # fmt: skip
+    [
+        ("fcos", "mobilenet_v3"),
+        ("retinanet", "mobilenet_v3"),
+        ("fasterrcnn", "mobilenet_v3"),
+        ("ssdlite", "mobilenet_v3"),
+        ("fcos", "resnet50"),
+        ("retinanet", "resnet50"),
+        ("fasterrcnn", "resnet50"),
+    ],
+)
 def test_torchvision_backbones_build_and_train_a_step(arch: str, backbone: str) -> None:
     model = build_detector(ModelSpec(arch, backbone, 64, CLASSES))
     images, targets = _batch()
@@ -69,11 +77,13 @@ def test_torchvision_backbones_build_and_train_a_step(arch: str, backbone: str) 
 
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
-    [({"arch": "yolo"}, "unknown architecture 'yolo'"),
-     ({"backbone": "vit"}, "unknown backbone 'vit'"),
-     ({"arch": "ssdlite", "backbone": "resnet50"}, "ssdlite runs on"),
-     ({"image_size": 100}, "multiple of 32")],
-)  # fmt: skip
+    [
+        ({"arch": "yolo"}, "unknown architecture 'yolo'"),
+        ({"backbone": "vit"}, "unknown backbone 'vit'"),
+        ({"arch": "ssdlite", "backbone": "resnet50"}, "ssdlite runs on"),
+        ({"image_size": 100}, "multiple of 32"),
+    ],
+)
 def test_bad_specs_name_the_problem(kwargs: dict, fragment: str) -> None:
     with pytest.raises(ModelError, match=fragment):
         ModelSpec(**{"classes": CLASSES, **kwargs})
@@ -90,10 +100,12 @@ def test_spec_round_trips_through_plain_data() -> None:
     with pytest.raises(ModelError, match="incomplete: no backbone, image_size, classes"):
         ModelSpec.from_dict({"arch": "fcos"})
     plain = spec.to_dict()
-    for bad, text in (({"classes": "abc"}, "classes must be a list of names"),
-                      ({"classes": ["a", 1]}, "classes must be a list of names"),
-                      ({"image_size": 96.7}, "image_size 96.7 is not a whole number"),
-                      ({"image_size": True}, "image_size True is not a whole number")):  # fmt: skip
+    for bad, text in (
+        ({"classes": "abc"}, "classes must be a list of names"),
+        ({"classes": ["a", 1]}, "classes must be a list of names"),
+        ({"image_size": 96.7}, "image_size 96.7 is not a whole number"),
+        ({"image_size": True}, "image_size True is not a whole number"),
+    ):
         with pytest.raises(ModelError, match=re.escape(text)):
             ModelSpec.from_dict({**plain, **bad})
     with pytest.raises(ModelError, match="not a mapping"):

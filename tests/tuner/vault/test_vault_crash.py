@@ -47,7 +47,7 @@ CHILD = textwrap.dedent(
     elif point == "after-rename":
         atomic.fsync_dir = pause
     elif point == "mid-append":
-        import tuner.vault.journal as journal_module
+        import tuner.vault.journal_append as journal_module
         real = journal_module._pwrite_all
         def half_append(fd, data, offset):
             real(fd, data[: len(data) // 2], offset)
@@ -66,7 +66,7 @@ CHILD = textwrap.dedent(
 
 def _child_env() -> dict[str, str]:
     """This environment, with the checkout first on the child's import path."""
-    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    paths = [str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH", "")]
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 

@@ -21,7 +21,7 @@ from tuner.errors import HypersealError
 from tuner.vault.atomic import FileLock, atomic_write, create_exclusive
 from tuner.vault.errors import VaultError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 VICTIM_TEXT = "the user's own file\n"
 
 

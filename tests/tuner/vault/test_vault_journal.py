@@ -340,7 +340,7 @@ def test_a_failed_append_is_cut_off_and_the_journal_stays_appendable(
     import errno
     import os
 
-    import tuner.vault.journal as journal_module
+    import tuner.vault.journal_append as journal_module
     from tuner.vault import generate_key_file
 
     key = generate_key_file(tmp_path / "k.key")

@@ -18,12 +18,16 @@ Edit = Callable[[Callable[[dict[str, Any]], Any]], dict[str, Any]]
 
 
 def _error(coco: Any, data: dict[str, Any] | None = None, **kwargs: Any) -> str:
-    path = coco.write(data)
-    with pytest.raises(DataError) as info:
-        load_coco(path, coco.images, **kwargs)
-    message = str(info.value)
+    message = _load_error(coco, coco.write(data), **kwargs)
     assert "\n" not in message
     return message
+
+
+def _load_error(coco: Any, path: Path, **kwargs: Any) -> str:
+    """The message of the DataError that loading ``path`` raises."""
+    with pytest.raises(DataError) as info:
+        load_coco(path, coco.images, **kwargs)
+    return str(info.value)
 
 
 def test_valid_split_loads(coco: Any) -> None:
@@ -185,18 +189,14 @@ def test_box_with_nothing_inside_after_clipping(coco: Any, edited: Edit) -> None
 def test_missing_image_file(coco: Any) -> None:
     path = coco.write()
     (coco.images / "b.png").unlink()
-    with pytest.raises(DataError) as info:
-        load_coco(path, coco.images)
-    message = str(info.value)
+    message = _load_error(coco, path)
     assert "image id 11: file not found" in message and "b.png" in message
 
 
 def test_unreadable_image_file(coco: Any) -> None:
     path = coco.write()
     (coco.images / "a.png").write_bytes(b"this is not a png")
-    with pytest.raises(DataError) as info:
-        load_coco(path, coco.images)
-    message = str(info.value)
+    message = _load_error(coco, path)
     assert "image id 10: cannot read" in message and "a.png" in message
 
 

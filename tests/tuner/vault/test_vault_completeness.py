@@ -112,8 +112,15 @@ def test_a_missing_or_foreign_run_vault_is_an_error_not_no_checkpoint(
     Vault.create(run / "vault.hsv", generate_key_file(tmp_path / "someone-else.key"))
     with pytest.raises(WrongKeyError, match="does not open with the key of its journal"):
         load_journal(run, key)
-    result = _cli("vault", "rotate", run, "--key-file", tmp_path / "k.key",
-                  "--new-key-file", tmp_path / "n.key")  # fmt: skip
+    result = _cli(
+        "vault",
+        "rotate",
+        run,
+        "--key-file",
+        tmp_path / "k.key",
+        "--new-key-file",
+        tmp_path / "n.key",
+    )
     assert result.exit_code == 11, result.output
     (run / "vault.hsv").write_bytes(good_vault)
     (run / "run.json").unlink()
@@ -150,8 +157,9 @@ def test_journal_verify_and_export_report_completeness(tmp_path: Path, key: KeyF
     assert bad.exit_code == 19 and "older copy" in bad.output
     assert len(bad.output.strip().splitlines()) == 1
     out = tmp_path / "trials.jsonl"
-    export = _cli("vault", "journal", "export", run / "journal.hsj", "--out", out,
-                  "--key-file", key_path)  # fmt: skip
+    export = _cli(
+        "vault", "journal", "export", run / "journal.hsj", "--out", out, "--key-file", key_path
+    )
     assert export.exit_code == 19 and not out.exists()
     alone = tmp_path / "alone.hsj"
     alone.write_bytes(older)
@@ -295,8 +303,10 @@ def test_memory_stays_within_200_mib_on_hostile_sealed_files(tmp_path: Path, key
         handle.truncate(64 << 20)
     result = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE, str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     grown = json.loads(result.stdout.strip().splitlines()[-1])
     assert len(grown) == 6

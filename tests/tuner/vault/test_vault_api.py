@@ -44,11 +44,27 @@ def _mode(path: Path) -> int:
 
 def test_public_api_is_pinned() -> None:
     expected = {
-        "Vault", "SealedJournal", "verify", "Passphrase", "KeyFile", "Recipient", "Identity",
-        "generate_key_file", "generate_identity_file", "load_recipient", "inspect_file",
-        "EntryInfo", "VerifyReport", "JournalCheckpoint", "TornTail", "SealedFileInfo",
-        "ScryptParams", "KdfLimits", "KeyMode", "FileKind",
-    }  # fmt: skip
+        "Vault",
+        "SealedJournal",
+        "verify",
+        "Passphrase",
+        "KeyFile",
+        "Recipient",
+        "Identity",
+        "generate_key_file",
+        "generate_identity_file",
+        "load_recipient",
+        "inspect_file",
+        "EntryInfo",
+        "VerifyReport",
+        "JournalCheckpoint",
+        "TornTail",
+        "SealedFileInfo",
+        "ScryptParams",
+        "KdfLimits",
+        "KeyMode",
+        "FileKind",
+    }
     assert expected <= set(vault_pkg.__all__)
     assert all(hasattr(vault_pkg, name) for name in vault_pkg.__all__)
 

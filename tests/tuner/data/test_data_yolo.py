@@ -32,8 +32,12 @@ def test_export_yolo_writes_normalised_boxes_and_data_yaml(tmp_path: Path) -> No
     x, y, w, h = anns[0]["bbox"]
     cls, cx, cy, bw, bh = lines[0].split()
     assert int(cls) == ids.index(anns[0]["category_id"])
-    expected = ((x + w / 2) / first["width"], (y + h / 2) / first["height"],
-                w / first["width"], h / first["height"])  # fmt: skip
+    expected = (
+        (x + w / 2) / first["width"],
+        (y + h / 2) / first["height"],
+        w / first["width"],
+        h / first["height"],
+    )
     assert all(abs(float(a) - b) < 1e-5 for a, b in zip((cx, cy, bw, bh), expected, strict=True))
     assert (tmp_path / "yolo" / "images" / "train" / Path(first["file_name"]).name).is_file()
 

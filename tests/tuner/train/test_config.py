@@ -20,18 +20,20 @@ def test_config_reads_yaml_and_json(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("data", "fragment"),
-    [({"learning_rate": 0.1}, "unknown field 'learning_rate'"),
-     ({"lr": -1.0}, "'lr' is out of range"),
-     ({"lr": "fast"}, "'lr' must be a number"),
-     ({"batch_size": 2.5}, "'batch_size' must be a whole number"),
-     ({"epochs": float("inf")}, "'epochs' must be a whole number"),
-     ({"epochs": float("nan")}, "'epochs' must be a whole number"),
-     ({"optimizer": "lamb"}, "'optimizer' must be one of sgd, adamw"),
-     ({"schedule": "poly"}, "'schedule' must be one of"),
-     ({"nesterov": "yes"}, "'nesterov' must be true or false"),
-     ({"lr": float("nan")}, "'lr' must be a finite number"),
-     ({"momentum": 0.0, "nesterov": True}, "'nesterov' needs a momentum")],
-)  # fmt: skip
+    [
+        ({"learning_rate": 0.1}, "unknown field 'learning_rate'"),
+        ({"lr": -1.0}, "'lr' is out of range"),
+        ({"lr": "fast"}, "'lr' must be a number"),
+        ({"batch_size": 2.5}, "'batch_size' must be a whole number"),
+        ({"epochs": float("inf")}, "'epochs' must be a whole number"),
+        ({"epochs": float("nan")}, "'epochs' must be a whole number"),
+        ({"optimizer": "lamb"}, "'optimizer' must be one of sgd, adamw"),
+        ({"schedule": "poly"}, "'schedule' must be one of"),
+        ({"nesterov": "yes"}, "'nesterov' must be true or false"),
+        ({"lr": float("nan")}, "'lr' must be a finite number"),
+        ({"momentum": 0.0, "nesterov": True}, "'nesterov' needs a momentum"),
+    ],
+)
 def test_bad_fields_are_named_without_echoing_values(data: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment) as info:
         TrainConfig.from_dict(data)
@@ -73,11 +75,13 @@ def test_a_field_given_twice_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("fields", "text"),
-    [({"lr": "0.1"}, "'lr' must be a number, not str"),
-     ({"batch_size": 2.5}, "'batch_size' must be a whole number, not float"),
-     ({"nesterov": 1}, "'nesterov' must be true or false, not int"),
-     ({"optimizer": 3}, "'optimizer' must be text, not int")],
-)  # fmt: skip
+    [
+        ({"lr": "0.1"}, "'lr' must be a number, not str"),
+        ({"batch_size": 2.5}, "'batch_size' must be a whole number, not float"),
+        ({"nesterov": 1}, "'nesterov' must be true or false, not int"),
+        ({"optimizer": 3}, "'optimizer' must be text, not int"),
+    ],
+)
 def test_a_config_built_in_python_is_checked_for_types(fields: dict, text: str) -> None:
     """from_dict converts a file's values; a notebook's direct construction is checked too."""
     import numpy as np

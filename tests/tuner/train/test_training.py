@@ -56,8 +56,9 @@ def test_training_is_repeatable_on_cpu_and_reports_each_epoch(tiny_data) -> None
     second = train_detector(config, train, val, _spec(train), device="cpu")
     assert [r.epoch for r in reports] == [1, 2]
     assert all(set(r.metrics) == {"mAP", "mAP50", "mAP75", "AR100"} for r in reports)
-    for (name, a), b in zip(first.model.state_dict().items(), second.model.state_dict().values(),
-                            strict=True):  # fmt: skip
+    for (name, a), b in zip(
+        first.model.state_dict().items(), second.model.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b), name
     assert first.metrics == second.metrics
 
@@ -65,22 +66,31 @@ def test_training_is_repeatable_on_cpu_and_reports_each_epoch(tiny_data) -> None
 def test_memory_format_changes_layout_not_results(tiny_data) -> None:
     train, _ = tiny_data
     config = TrainConfig(epochs=1, batch_size=4)
-    runs = {nhwc: train_detector(config, train, None, _spec(train), device="cpu",
-                                 channels_last=nhwc) for nhwc in (True, False)}  # fmt: skip
-    stem = {nhwc: dict(r.model.named_parameters())["backbone.stem.0.weight"]
-            for nhwc, r in runs.items()}  # fmt: skip
+    runs = {
+        nhwc: train_detector(config, train, None, _spec(train), device="cpu", channels_last=nhwc)
+        for nhwc in (True, False)
+    }
+    stem = {
+        nhwc: dict(r.model.named_parameters())["backbone.stem.0.weight"] for nhwc, r in runs.items()
+    }
     assert stem[True].dim() == 4 and stem[True].shape[-1] > 1
     assert stem[True].is_contiguous(memory_format=torch.channels_last)
     assert not stem[False].is_contiguous(memory_format=torch.channels_last)
     # other convolution kernels, so the same training up to float rounding
-    assert runs[True].history[0].train_loss == pytest.approx(runs[False].history[0].train_loss,
-                                                             rel=1e-3)  # fmt: skip
+    assert runs[True].history[0].train_loss == pytest.approx(
+        runs[False].history[0].train_loss, rel=1e-3
+    )
 
 
 def test_on_epoch_can_stop_training_early(tiny_data) -> None:
     train, val = tiny_data
-    result = train_detector(TrainConfig(epochs=5, batch_size=4), train, val, _spec(train),
-                            on_epoch=lambda r: r.epoch >= 2)  # fmt: skip
+    result = train_detector(
+        TrainConfig(epochs=5, batch_size=4),
+        train,
+        val,
+        _spec(train),
+        on_epoch=lambda r: r.epoch >= 2,
+    )
     assert result.epochs_run == 2 and result.stopped_early
 
 
@@ -100,7 +110,7 @@ def test_weights_left_non_finite_by_the_last_update_are_caught(
 
     import tuner.train.loop as loop
 
-    real_step = loop._step
+    real_step = loop._optimizer_step
 
     def breaking_step(model, *args, **kwargs):  # type: ignore[no-untyped-def]
         loss = real_step(model, *args, **kwargs)
@@ -108,7 +118,7 @@ def test_weights_left_non_finite_by_the_last_update_are_caught(
             next(model.parameters()).fill_(float("nan"))
         return loss
 
-    monkeypatch.setattr(loop, "_step", breaking_step)
+    monkeypatch.setattr(loop, "_optimizer_step", breaking_step)
     train, val = tiny_data
     with pytest.raises(DivergedError, match="weights became NaN or infinite in the last update"):
         train_detector(TrainConfig(epochs=1, batch_size=len(train)), train, val, _spec(train))
@@ -123,8 +133,9 @@ def test_other_architectures_train_and_evaluate(tiny_data, arch: str) -> None:
 
 def test_release_round_trip_and_tamper_detection(tiny_data, tmp_path: Path) -> None:
     train, val = tiny_data
-    result = train_detector(TrainConfig(epochs=1, batch_size=8), train, None, _spec(train),
-                            device="cpu")  # fmt: skip
+    result = train_detector(
+        TrainConfig(epochs=1, batch_size=8), train, None, _spec(train), device="cpu"
+    )
     out = tmp_path / "release"
     save_release(result.model, result.spec, out)
     model, spec = load_release(out)
@@ -163,8 +174,10 @@ def test_train_cli_writes_a_release(hyperseal_env: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "validation: mAP=" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
-        "manifest.json", "metrics.json", "weights.safetensors"
-    ]  # fmt: skip
+        "manifest.json",
+        "metrics.json",
+        "weights.safetensors",
+    ]
     metrics = json.loads((out / "metrics.json").read_text())
     # the validation metrics only: nothing that counts the recipe's epochs
     assert set(metrics) == {"mAP", "mAP50", "mAP75", "AR100"}

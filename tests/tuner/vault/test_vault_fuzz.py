@@ -26,8 +26,8 @@ from tuner.vault import (
     inspect_file,
     load_recipient,
 )
-from tuner.vault.cli import _load_config
 from tuner.vault.cli_keys import read_passphrase_file
+from tuner.vault.documents import load_document
 from tuner.vault.format import FileKind, parse_header, parse_vault_body, scan_journal
 
 FUZZ = settings(
@@ -181,7 +181,7 @@ def test_key_binary_parsers(samples: dict[str, Any], raw: bytes) -> None:
 def test_config_loader(samples: dict[str, Any], raw: bytes, suffix: str) -> None:
     path = samples["folder"] / f"config{suffix}"
     path.write_bytes(raw)
-    _only_ours(_load_config, str(path))
+    _only_ours(load_document, str(path))
 
 
 JSON = st.recursive(
@@ -297,9 +297,11 @@ def test_an_edited_key_or_identity_file_gives_the_same_key_or_our_error(
     original = source.read_bytes()
     path = samples["scratch"]
     path.write_bytes(data.draw(edited(original)))
-    load = (lambda p: KeyFile(p).material()) if kind == "key" else (
-        lambda p: Identity.load(p).material()
-    )  # fmt: skip
+    load = (
+        (lambda p: KeyFile(p).material())
+        if kind == "key"
+        else (lambda p: Identity.load(p).material())
+    )
     try:
         got = load(path)
     except VaultError:
@@ -390,7 +392,7 @@ def _format_1_journal() -> bytes:
     """The documented journal of hyperseal 0.1 (passphrase, 2 records)."""
     import re
 
-    doc = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
+    doc = Path(__file__).resolve().parents[3] / "docs" / "vault-format.md"
     block = re.search(r"```text\n# passphrase-journal-format-1\n(.*?)```", doc.read_text(), re.S)
     assert block is not None
     return bytes.fromhex("".join(block.group(1).split()))

@@ -24,7 +24,7 @@ from tuner.vault import (
     migrate_journal,
 )
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "vault-format.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "vault-format.md"
 KEY_FILE_TEXT = "hskey1AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh-IV1b_\n"
 PASSPHRASE = "correct horse battery staple"
 IDENTITY = bytes([0x42] * 32)

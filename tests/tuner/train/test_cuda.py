@@ -1,7 +1,7 @@
 """The CUDA paths: AMP training, GPU-trained weights on a CPU, trials sharing a GPU, the audit.
 
 Skipped where there is no CUDA device (CI); run on a GPU machine with
-``python -m pytest tests/test_cuda.py``. Sizes stay tiny: seconds on any GPU.
+``python -m pytest tests/tuner/train/test_cuda.py``. Sizes stay tiny: seconds on any GPU.
 """
 
 from __future__ import annotations
@@ -96,9 +96,14 @@ def test_detector_audit_on_the_gpu_agrees_with_the_cpu(data, tmp_path: Path) -> 
     reports = {}
     for device in ("cpu", "cuda"):
         reports[device] = audit_model(
-            tmp_path / "release", "synthetic", synthetic_images=24, truth=CONFIG.to_dict(),
-            defences="round:2", device=device, n_bootstrap=100,
-        )  # fmt: skip
+            tmp_path / "release",
+            "synthetic",
+            synthetic_images=24,
+            truth=CONFIG.to_dict(),
+            defences="round:2",
+            device=device,
+            n_bootstrap=100,
+        )
     cpu, gpu = reports["cpu"].estimate, reports["cuda"].estimate
     assert cpu is not None and gpu is not None
     # TF32 convolutions on the GPU: the same estimate within a few per cent

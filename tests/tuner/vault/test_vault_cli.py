@@ -474,13 +474,17 @@ def test_help_is_fast_and_imports_no_crypto() -> None:
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("a: 1\nb: .nan\n", "b is not a finite number"),
-     ("a: {c: [1, .inf]}\n", "a.c[1] is not a finite number"),
-     ("run: {start: 2026-01-02}\n", "run.start is a date or time, which JSON cannot store;"
-      " quote it"),
-     ("lr: 0.1\nlr: 0.2\n", "key 'lr' appears twice (line 2); keep one"),
-     ("deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply")],
-)  # fmt: skip
+    [
+        ("a: 1\nb: .nan\n", "b is not a finite number"),
+        ("a: {c: [1, .inf]}\n", "a.c[1] is not a finite number"),
+        (
+            "run: {start: 2026-01-02}\n",
+            "run.start is a date or time, which JSON cannot store; quote it",
+        ),
+        ("lr: 0.1\nlr: 0.2\n", "key 'lr' appears twice (line 2); keep one"),
+        ("deep: " + "[" * 10_000 + "]" * 10_000 + "\n", "nested too deeply"),
+    ],
+)
 def test_put_refuses_what_json_cannot_hold(
     runner: CliRunner, tmp_path: Path, text: str, fragment: str
 ) -> None:
@@ -500,14 +504,29 @@ def test_a_runs_vault_is_not_rotated_without_its_journal(runner: CliRunner, tmp_
     run_dir, key = tmp_path / "run", tmp_path / "k.key"
     run_dir.mkdir()
     run(runner, "init", run_dir / "vault.hsv", "--key-file", key)
-    rotated = run(runner, "rotate", run_dir / "vault.hsv", "--key-file", key,
-                  "--new-key-file", tmp_path / "new.key")  # fmt: skip
+    rotated = run(
+        runner,
+        "rotate",
+        run_dir / "vault.hsv",
+        "--key-file",
+        key,
+        "--new-key-file",
+        tmp_path / "new.key",
+    )
     assert "rotated" in rotated.stdout  # not a run's vault: rotated as asked
     (run_dir / "run.json").write_text("{}")
     SealedJournal.create(run_dir / "journal.hsj", KeyFile(key)).close()
     before = (run_dir / "vault.hsv").read_bytes()
-    refused = run(runner, "rotate", run_dir / "vault.hsv", "--key-file", tmp_path / "new.key",
-                  "--new-key-file", tmp_path / "newer.key", code=10)  # fmt: skip
+    refused = run(
+        runner,
+        "rotate",
+        run_dir / "vault.hsv",
+        "--key-file",
+        tmp_path / "new.key",
+        "--new-key-file",
+        tmp_path / "newer.key",
+        code=10,
+    )
     assert f"rotate the run as a whole: hyperseal vault rotate {run_dir}" in refused.stderr
     assert (run_dir / "vault.hsv").read_bytes() == before
     assert not (tmp_path / "newer.key").exists()
@@ -519,7 +538,17 @@ def test_rotate_names_its_own_flags_when_two_new_keys_are_given(
     vault, key = tmp_path / "v", tmp_path / "k.key"
     run(runner, "init", vault, "--key-file", key)
     public = run(runner, "keygen", tmp_path / "id.key").stdout.strip()
-    result = run(runner, "rotate", vault, "--key-file", key, "--new-key-file",
-                 tmp_path / "n.key", "--new-recipient", public, code=10)  # fmt: skip
+    result = run(
+        runner,
+        "rotate",
+        vault,
+        "--key-file",
+        key,
+        "--new-key-file",
+        tmp_path / "n.key",
+        "--new-recipient",
+        public,
+        code=10,
+    )
     assert "give only one of --new-key-file, --new-recipient" in result.stderr
     assert Vault.open(vault, KeyFile(key)).names() == []

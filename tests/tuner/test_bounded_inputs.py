@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hostile_files  # tests/ is on sys.path (pytest's default import mode)
+import hostile_files  # tests/ is on sys.path (its conftest.py, pytest's default import mode)
 import pytest
 
 from audit.errors import DataFileError, ModelFileError, ShapeMismatchError
@@ -122,7 +122,7 @@ def test_each_hostile_file_is_refused_in_one_line_naming_file_and_limit(
 
 _PROBE = """
 import json, resource, sys
-sys.path.insert(0, {tests!r})
+sys.path[:0] = [{here!r}, {tests!r}]
 import test_bounded_inputs as t
 from tuner.errors import HypersealError
 
@@ -149,7 +149,8 @@ def test_memory_stays_within_200_mib_of_the_baseline_on_every_hostile_file(
     hostile: dict[str, Path], tmp_path: Path
 ) -> None:
     paths = json.dumps({name: str(path) for name, path in hostile.items()})
-    probe = _PROBE.format(tests=str(Path(__file__).parent), folder=str(tmp_path), paths=paths)
+    here = Path(__file__).parent
+    probe = _PROBE.format(here=str(here), tests=str(here.parent), folder=str(tmp_path), paths=paths)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300
@@ -264,13 +265,23 @@ def test_a_large_real_annotation_file_is_read_once_the_limit_is_raised(
 
     images = [{"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 64} for i in range(16000)]
     annotations = [
-        {"id": i, "image_id": i, "category_id": 1, "bbox": [1.5, 2.5, 10.0, 12.0], "area": 120.0,
-         "iscrowd": 0, "segmentation": [[1.5, 2.5, 11.5, 2.5, 11.5, 14.5, 1.5, 14.5] * 32]}
+        {
+            "id": i,
+            "image_id": i,
+            "category_id": 1,
+            "bbox": [1.5, 2.5, 10.0, 12.0],
+            "area": 120.0,
+            "iscrowd": 0,
+            "segmentation": [[1.5, 2.5, 11.5, 2.5, 11.5, 14.5, 1.5, 14.5] * 32],
+        }
         for i in range(16000)
-    ]  # fmt: skip
+    ]
     path = tmp_path / "instances_train.json"
-    path.write_text(json.dumps({"images": images, "annotations": annotations,
-                                "categories": [{"id": 1, "name": "car"}]}))  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "car"}]}
+        )
+    )
     # small on disk, costly once parsed
     assert path.stat().st_size < 64 * MiB < MAX_JSON_MEMORY < json_memory(path.read_bytes())
     with pytest.raises(DataError, match=rf"over the limit of 128 MiB; .*{ANNOTATION_LIMIT_ENV}"):

@@ -150,8 +150,9 @@ def test_empty_split_is_refused(coco: Any, edited: Any) -> None:
         resolve_data(coco.root)
 
 
-@pytest.mark.parametrize(("split", "why"), [("val", "every config would score mAP 0"),
-                                             ("train", "learns nothing")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("split", "why"), [("val", "every config would score mAP 0"), ("train", "learns nothing")]
+)
 def test_a_split_without_objects_is_refused(coco: Any, edited: Any, split: str, why: str) -> None:
     coco.write(split="train" if split == "val" else "val")
     coco.write(edited(lambda d: d.update(annotations=[])), split=split)
