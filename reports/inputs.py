@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from reports.errors import MissingKeyError, NotAResultError, ResultFormatError
+from tuner.engine import folder as engine_folder
+from tuner.engine.folder import JOURNAL_FILE, RUN_FILE, try_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -184,16 +186,14 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     Raises:
         NotAResultError: no folder, no ``run.json``, or not a run's.
     """
-    from tuner.tune import RUN_FILE, RUN_FORMAT
-
     run_dir = Path(run_dir)
     _require_folder(run_dir, "a tuning run folder")
-    info = _read_json(run_dir / RUN_FILE)
-    if info is None and _looks_like_an_audit(run_dir):
+    if try_read(run_dir / RUN_FILE) is None and _looks_like_an_audit(run_dir):
         raise NotAResultError(
             f"{run_dir} is an audit result, not a tuning run; use `hyperseal report audit`"
         )
-    if info is None or info.get("format") != RUN_FORMAT:
+    info = engine_folder.read_run_info(run_dir)
+    if info is None:
         raise NotAResultError(
             f"{run_dir} is not a hyperseal tuning run ({RUN_FILE} missing or not a run's)"
         )
@@ -206,10 +206,8 @@ def check_tune_folder(run_dir: Path) -> dict[str, Any]:
     Raises:
         NotAResultError: not a run folder, or its journal is missing.
     """
-    from tuner.tune import JOURNAL_FILE
-
     info = read_run_info(run_dir)
-    journal = Path(run_dir) / str(info.get("journal") or JOURNAL_FILE)
+    journal = Path(run_dir) / JOURNAL_FILE
     if not journal.is_file():
         raise NotAResultError(f"{run_dir}: the sealed journal {journal.name} is missing")
     return info
@@ -228,12 +226,12 @@ def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
         ResultFormatError: the journal does not start like a tuning run's.
         WrongKeyError, TamperedError, ...: from the vault, when the journal will not open.
     """
+    from tuner.engine.checkpoint import load_journal
     from tuner.search.trial import TrialResult
-    from tuner.tune import JOURNAL_FILE, load_journal
 
     run_dir = Path(run_dir)
     info = check_tune_folder(run_dir)
-    journal = run_dir / str(info.get("journal") or JOURNAL_FILE)
+    journal = run_dir / JOURNAL_FILE
     if key is None:
         raise MissingKeyError(f"{run_dir}: the trials are sealed; a report needs the run's key")
     records = load_journal(run_dir, _key_source(key))
@@ -272,7 +270,7 @@ def audit_kind(folder: Path) -> AuditKind:
     """
     folder = Path(folder)
     _require_folder(folder, "an audit result folder")
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
     if summary is not None and summary.get("kind") == "model-audit":
         return "model-audit"
     if summary is None and (folder / MODEL_AUDIT_SUMMARY).is_file():
@@ -280,10 +278,10 @@ def audit_kind(folder: Path) -> AuditKind:
             f"{folder / MODEL_AUDIT_SUMMARY} cannot be read as JSON (damaged or edited);"
             " run the audit again into a new folder"
         )
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    manifest = try_read(folder / REPRODUCE_MANIFEST)
     if manifest is not None and "tables" in manifest and (folder / "estimation.csv").is_file():
         return "reproduce"
-    if (folder / "run.json").is_file():
+    if (folder / RUN_FILE).is_file():
         raise NotAResultError(
             f"{folder} is a tuning run, not an audit result; use `hyperseal report tune`"
         )
@@ -352,7 +350,7 @@ def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
     from tuner.vault import EntryNotFoundError, Vault
 
     folder = Path(folder)
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
     if summary is None or summary.get("kind") != "model-audit":
         raise NotAResultError(f"{folder} is not a model audit ({MODEL_AUDIT_SUMMARY} missing)")
     if not isinstance(summary.get("model") or {}, dict):
@@ -416,7 +414,7 @@ def read_reproduction(folder: Path) -> Reproduction:
     from tuner.bounded import MAX_SUMMARY_BYTES, check_file
 
     folder = Path(folder)
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    manifest = try_read(folder / REPRODUCE_MANIFEST)
     if manifest is None:
         raise NotAResultError(f"{folder}: {REPRODUCE_MANIFEST} missing or unreadable")
     tables: dict[str, pd.DataFrame] = {}
@@ -485,18 +483,11 @@ def _require_folder(path: Path, what: str) -> None:
 
 
 def _looks_like_an_audit(folder: Path) -> bool:
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
+    manifest = try_read(folder / REPRODUCE_MANIFEST)
     return (summary is not None and summary.get("kind") == "model-audit") or (
         manifest is not None and "tables" in manifest
     )
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    from tuner.bounded import MAX_SUMMARY_BYTES, read_json_quietly
-
-    data = read_json_quietly(path, MAX_SUMMARY_BYTES)  # type and size checked first
-    return data if isinstance(data, dict) else None
 
 
 def _finite(value: Any) -> bool:

@@ -458,14 +458,14 @@ def test_failure_reasons_in_plaintext_quote_no_value() -> None:
 
     from tuner.search.study import StudyResult
     from tuner.search.trial import TrialResult
-    from tuner.tune import _summary
+    from tuner.engine.folder import run_summary
 
     broke = TrialResult(number=3, params={"lr": 0.4375}, status="failed", fitness=math.nan,
                         metrics={}, epochs_run=0, seconds=0.1,
                         error="ValueError: Invalid learning rate: 0.4375 (max 1e-1)")  # fmt: skip
     result = StudyResult(trials=[broke], importance=None, frozen={}, seconds=1.0,
                          duplicates_avoided=0, max_epochs=2)  # fmt: skip
-    failures = _summary(result)["failures"]
+    failures = run_summary(result)["failures"]
     assert failures == [{"trial": 3, "error": "ValueError: Invalid learning rate: … (max …)"}]
 
 
@@ -492,7 +492,7 @@ def test_an_executor_that_cannot_start_leaves_a_resumable_run(
     def no_cluster(*args: object, **kwargs: object) -> None:
         raise ConfigError("could not start a Dask local cluster (RuntimeError: Nanny failed)")
 
-    monkeypatch.setattr("tuner.tune._study", no_cluster)
+    monkeypatch.setattr("tuner.objectives.detector.DetectorTarget.study", no_cluster)
     key = generate_key_file(hyperseal_env / "k.key")
     options = TuneOptions(synthetic_images=24, image_size=64, epochs=1,
                           settings=StudySettings(budget=1))  # fmt: skip
@@ -525,9 +525,10 @@ def test_a_dataset_folder_is_checked_once_per_run_and_before_a_resume(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert len(checked) == 2  # train and val, once each
-    from tuner.tune import _objective
+    from tuner.tune import DetectorTarget
 
-    assert _objective(TuneOptions(data=str(data))).data.check_images is False  # workers trust it
+    objective = DetectorTarget(TuneOptions(data=str(data))).trial_objective()
+    assert objective.data.check_images is False  # workers trust it
 
     # Resumed with its data gone: one line before any worker starts, the run untouched.
     run = hyperseal_env / "run"

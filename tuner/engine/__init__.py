@@ -1,17 +1,50 @@
-"""Tuning runs: the sealed run folder (``folder``) and the engine that fills it (``run``)."""
+"""Tuning runs: the run folder (``folder``), its journal's checkpoint (``checkpoint``),
+the options every run has (``options``) and the engine that fills the folder (``run``).
 
-from tuner.engine.run import (
-    ObjectiveFailingError,
-    RunTarget,
-    TuneOutcome,
-    load_journal,
-    load_results,
-    resume_run,
-    start_run,
-)
+Names load on first use: ``tuner.engine.folder`` stays a light import (the reports
+read ``run.json`` through it).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tuner._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tuner.engine.options import RunOptions
+    from tuner.engine.run import (
+        ObjectiveFailingError,
+        PreparedRun,
+        RunTarget,
+        TuneOutcome,
+        load_journal,
+        load_results,
+        resume_run,
+        start_run,
+    )
+
+_WHERE = {
+    "RunOptions": "tuner.engine.options",
+    **{
+        name: "tuner.engine.run"
+        for name in (
+            "ObjectiveFailingError",
+            "PreparedRun",
+            "RunTarget",
+            "TuneOutcome",
+            "load_journal",
+            "load_results",
+            "resume_run",
+            "start_run",
+        )
+    },
+}
 
 __all__ = [
     "ObjectiveFailingError",
+    "PreparedRun",
+    "RunOptions",
     "RunTarget",
     "TuneOutcome",
     "load_journal",
@@ -19,3 +52,5 @@ __all__ = [
     "resume_run",
     "start_run",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
