@@ -48,9 +48,9 @@ def make_synthetic_run(run_dir: Path, key: Any, *, budget: int = 24, seed: int =
 
     Has completed, pruned and failed trials, importances and a mid-search freeze.
     """
+    from tuner.engine.folder import JOURNAL_FILE, run_summary, write_run_file
     from tuner.search.study import Study, StudySettings
     from tuner.testing import QuadraticObjective, quadratic_space
-    from tuner.engine.folder import JOURNAL_FILE, run_summary, write_run_file
     from tuner.tune import DetectorTarget, TuneOptions
 
     settings = StudySettings(

@@ -456,9 +456,9 @@ def test_failure_reasons_in_plaintext_quote_no_value() -> None:
     masked, the sealed journal keeps it whole."""
     import math
 
+    from tuner.engine.folder import run_summary
     from tuner.search.study import StudyResult
     from tuner.search.trial import TrialResult
-    from tuner.engine.folder import run_summary
 
     broke = TrialResult(number=3, params={"lr": 0.4375}, status="failed", fitness=math.nan,
                         metrics={}, epochs_run=0, seconds=0.1,
