@@ -7,50 +7,20 @@ read ``run.json`` through it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from tuner._lazy import lazy_exports
 
-if TYPE_CHECKING:
-    from tuner.engine.options import RunOptions
-    from tuner.engine.run import (
-        ObjectiveFailingError,
-        PreparedRun,
-        RunTarget,
-        TuneOutcome,
-        load_journal,
-        load_results,
-        resume_run,
-        start_run,
-    )
-
-_WHERE = {
-    "RunOptions": "tuner.engine.options",
-    **{
-        name: "tuner.engine.run"
-        for name in (
-            "ObjectiveFailingError",
-            "PreparedRun",
-            "RunTarget",
-            "TuneOutcome",
-            "load_journal",
-            "load_results",
-            "resume_run",
-            "start_run",
-        )
-    },
-}
-
-__all__ = [
+_RUN = (
     "ObjectiveFailingError",
     "PreparedRun",
-    "RunOptions",
     "RunTarget",
     "TuneOutcome",
     "load_journal",
     "load_results",
     "resume_run",
     "start_run",
-]
+)
+_WHERE = {"RunOptions": "tuner.engine.options", **{name: "tuner.engine.run" for name in _RUN}}
+
+__all__ = sorted(_WHERE)
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE, globals())
