@@ -40,15 +40,25 @@ REPRODUCE_TABLES = (
 #: Columns of each reproduction table that the report's plots and tables index directly.
 REPRODUCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "estimation": (
-        "learner", "dataset", "hyperparameter", "true_value", "relative_error", "status",
+        "learner",
+        "dataset",
+        "hyperparameter",
+        "true_value",
+        "relative_error",
+        "status",
     ),
     "tolerance": ("learner", "hyperparameter", "tol", "relative_error", "status"),
     "tolerance_summary": (),
     "defences": (
-        "learner", "hyperparameter", "defence", "level", "relative_error", "score_change",
+        "learner",
+        "hyperparameter",
+        "defence",
+        "level",
+        "relative_error",
+        "score_change",
     ),
     "train_steal_retrain": ("learner", "speedup", "score_change"),
-}  # fmt: skip
+}
 _TEXT_COLUMNS = frozenset({"learner", "dataset", "hyperparameter", "status", "defence"})
 VERDICTS = ("leaks", "partial", "resists", "unknown", "not-applicable")
 

@@ -148,8 +148,11 @@ def _as_format_1(run: Path, key: KeyFile, monkeypatch: pytest.MonkeyPatch) -> No
     import hashlib
 
     vault = Vault.open(run / "vault.hsv", key)
-    checkpoint = {"journal_id": journal.journal_id, "records": len(frames),
-                  "last": hashlib.sha256(frames[-1]).hexdigest()[:32]}  # fmt: skip
+    checkpoint = {
+        "journal_id": journal.journal_id,
+        "records": len(frames),
+        "last": hashlib.sha256(frames[-1]).hexdigest()[:32],
+    }
     vault.put("run", {**vault.get("run"), "journal": checkpoint})
 
 
