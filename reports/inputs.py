@@ -30,13 +30,6 @@ MODEL_AUDIT_SUMMARY = "summary.json"
 MODEL_AUDIT_VAULT = "audit.hsv"
 MODEL_AUDIT_ENTRY = "audit"
 REPRODUCE_MANIFEST = "manifest.json"
-REPRODUCE_TABLES = (
-    "estimation",
-    "tolerance",
-    "tolerance_summary",
-    "defences",
-    "train_steal_retrain",
-)
 #: Columns of each reproduction table that the report's plots and tables index directly.
 REPRODUCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "estimation": (
@@ -59,6 +52,7 @@ REPRODUCE_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
     "train_steal_retrain": ("learner", "speedup", "score_change"),
 }
+REPRODUCE_TABLES = tuple(REPRODUCE_COLUMNS)
 _TEXT_COLUMNS = frozenset({"learner", "dataset", "hyperparameter", "status", "defence"})
 VERDICTS = ("leaks", "partial", "resists", "unknown", "not-applicable")
 
@@ -493,11 +487,9 @@ def _require_folder(path: Path, what: str) -> None:
 
 
 def _looks_like_an_audit(folder: Path) -> bool:
-    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
-    manifest = try_read(folder / REPRODUCE_MANIFEST)
-    return (summary is not None and summary.get("kind") == "model-audit") or (
-        manifest is not None and "tables" in manifest
-    )
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY) or {}
+    manifest = try_read(folder / REPRODUCE_MANIFEST) or {}
+    return summary.get("kind") == "model-audit" or "tables" in manifest
 
 
 def _finite(value: Any) -> bool:
