@@ -239,27 +239,27 @@ def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
     if key is None:
         raise MissingKeyError(f"{run_dir}: the trials are sealed; a report needs the run's key")
     records = load_journal(run_dir, _key_source(key))
-    kind = records[1].get("type") if len(records) >= 2 else None
-    if len(records) < 2 or records[0].get("type") != "run" or kind not in ("detector", "objective"):
+    start = engine_folder.journal_start(records)
+    if start is None:
         raise ResultFormatError(f"{journal}: the journal does not start like a tuning run's")
+    header, target = start
     try:
-        space = [SpaceParam.from_spec(n, s) for n, s in records[0]["space"].items()]
+        space = [SpaceParam.from_spec(n, s) for n, s in header["space"].items()]
         trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultFormatError(
             f"{journal}: a record is malformed ({type(exc).__name__})"
         ) from None
+    described = {"kind": "detector"} if target["type"] == "detector" else target.get("objective")
     return TuneRun(
         run_dir=run_dir,
         info=info,
-        settings=dict(records[0].get("settings") or {}),
+        settings=dict(header.get("settings") or {}),
         space=space,
-        options=dict(records[1].get("options") or {}),
+        options=dict(target.get("options") or {}),
         trials=sorted(trials, key=lambda t: t.number),
         freezes=[r for r in records if r.get("type") == "freeze"],
-        objective=(
-            {"kind": "detector"} if kind == "detector" else dict(records[1].get("objective") or {})
-        ),
+        objective=dict(described or {}),
     )
 
 

@@ -39,6 +39,20 @@ BEST_DIR = "best"
 EXPORT_DIR = "export"
 
 
+#: The journal's second record: what the run tunes (the built-in trainer, or your own code).
+TARGET_RECORDS = ("detector", "objective")
+
+
+def journal_start(records: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A run journal's first two records, its ``run`` record (settings and space) and its
+    target record; None when the journal does not start like a tuning run's."""
+    if len(records) < 2 or records[0].get("type") != "run":
+        return None
+    if records[1].get("type") not in TARGET_RECORDS:
+        return None
+    return records[0], records[1]
+
+
 def new_run_dir(root: Path = Path("runs")) -> Path:
     """A fresh run folder name under ``root`` (``tune-YYYYmmdd-HHMMSS``)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

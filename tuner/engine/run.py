@@ -28,6 +28,7 @@ from tuner.engine.folder import (
     check_run_dir,
     created_run_dir,
     export_run,
+    journal_start,
     now,
     read_run_file,
     run_summary,
@@ -308,16 +309,17 @@ def _header(
     records: list[dict[str, Any]], run_dir: Path, objective: Callable[..., Any] | None
 ) -> tuple[dict[str, Any], RunTarget]:
     """The journal's ``run`` record and the target its second record describes."""
-    kind = records[1].get("type") if len(records) >= 2 else None
-    if len(records) < 2 or records[0].get("type") != "run" or kind not in ("detector", "objective"):
+    start = journal_start(records)
+    if start is None:
         raise ConfigError(f"{run_dir}: the journal does not start like a tuning run's")
-    if kind == "detector":
+    header, record = start
+    if record["type"] == "detector":
         from tuner.objectives.detector import DetectorTarget
 
-        return records[0], DetectorTarget.from_header(records[1])
+        return header, DetectorTarget.from_header(record)
     from tuner.objectives.target import ObjectiveTarget
 
-    return records[0], ObjectiveTarget.from_header(records[1], objective)
+    return header, ObjectiveTarget.from_header(record, objective)
 
 
 # -- reading a run back --------------------------------------------------------------------
