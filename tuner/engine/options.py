@@ -80,7 +80,7 @@ def check_epochs(epochs: int) -> None:
         raise ConfigError("--epochs must be 1 or more")
 
 
-def check_run_options(options: Any, space: SearchSpace, *, slots_devices: bool = True) -> None:
+def check_run_options(options: Any, space: SearchSpace) -> None:
     """Check what every run has: pruner, workers, optimizer, executor (and devices).
 
     Raises:
@@ -99,8 +99,7 @@ def check_run_options(options: Any, space: SearchSpace, *, slots_devices: bool =
         raise ConfigError("--trials-per-gpu must be 1 or more")
     parametrization = space.parametrization(seed=s.seed)
     check_optimizer(s.optimizer, parametrization, s.budget, options.workers, s.optimizer_options)
-    if slots_devices:
-        slot_devices(options.workers, trials_per_gpu, options.device)
+    slot_devices(options.workers, trials_per_gpu, options.device)
     check_executor(options.executor)
 
 
