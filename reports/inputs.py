@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from reports.errors import MissingKeyError, NotAResultError, ResultFormatError
+from tuner.engine import folder as engine_folder
+from tuner.engine.folder import JOURNAL_FILE, RUN_FILE, try_read
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,25 +30,29 @@ MODEL_AUDIT_SUMMARY = "summary.json"
 MODEL_AUDIT_VAULT = "audit.hsv"
 MODEL_AUDIT_ENTRY = "audit"
 REPRODUCE_MANIFEST = "manifest.json"
-REPRODUCE_TABLES = (
-    "estimation",
-    "tolerance",
-    "tolerance_summary",
-    "defences",
-    "train_steal_retrain",
-)
 #: Columns of each reproduction table that the report's plots and tables index directly.
 REPRODUCE_COLUMNS: dict[str, tuple[str, ...]] = {
     "estimation": (
-        "learner", "dataset", "hyperparameter", "true_value", "relative_error", "status",
+        "learner",
+        "dataset",
+        "hyperparameter",
+        "true_value",
+        "relative_error",
+        "status",
     ),
     "tolerance": ("learner", "hyperparameter", "tol", "relative_error", "status"),
     "tolerance_summary": (),
     "defences": (
-        "learner", "hyperparameter", "defence", "level", "relative_error", "score_change",
+        "learner",
+        "hyperparameter",
+        "defence",
+        "level",
+        "relative_error",
+        "score_change",
     ),
     "train_steal_retrain": ("learner", "speedup", "score_change"),
-}  # fmt: skip
+}
+REPRODUCE_TABLES = tuple(REPRODUCE_COLUMNS)
 _TEXT_COLUMNS = frozenset({"learner", "dataset", "hyperparameter", "status", "defence"})
 VERDICTS = ("leaks", "partial", "resists", "unknown", "not-applicable")
 
@@ -184,16 +190,14 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     Raises:
         NotAResultError: no folder, no ``run.json``, or not a run's.
     """
-    from tuner.tune import RUN_FILE, RUN_FORMAT
-
     run_dir = Path(run_dir)
     _require_folder(run_dir, "a tuning run folder")
-    info = _read_json(run_dir / RUN_FILE)
-    if info is None and _looks_like_an_audit(run_dir):
+    if try_read(run_dir / RUN_FILE) is None and _looks_like_an_audit(run_dir):
         raise NotAResultError(
             f"{run_dir} is an audit result, not a tuning run; use `hyperseal report audit`"
         )
-    if info is None or info.get("format") != RUN_FORMAT:
+    info = engine_folder.read_run_info(run_dir)
+    if info is None:
         raise NotAResultError(
             f"{run_dir} is not a hyperseal tuning run ({RUN_FILE} missing or not a run's)"
         )
@@ -206,10 +210,8 @@ def check_tune_folder(run_dir: Path) -> dict[str, Any]:
     Raises:
         NotAResultError: not a run folder, or its journal is missing.
     """
-    from tuner.tune import JOURNAL_FILE
-
     info = read_run_info(run_dir)
-    journal = Path(run_dir) / str(info.get("journal") or JOURNAL_FILE)
+    journal = Path(run_dir) / JOURNAL_FILE
     if not journal.is_file():
         raise NotAResultError(f"{run_dir}: the sealed journal {journal.name} is missing")
     return info
@@ -228,36 +230,36 @@ def read_tune_run(run_dir: Path, key: KeySource | str | None) -> TuneRun:
         ResultFormatError: the journal does not start like a tuning run's.
         WrongKeyError, TamperedError, ...: from the vault, when the journal will not open.
     """
+    from tuner.engine.checkpoint import load_journal
     from tuner.search.trial import TrialResult
-    from tuner.tune import JOURNAL_FILE, load_journal
 
     run_dir = Path(run_dir)
     info = check_tune_folder(run_dir)
-    journal = run_dir / str(info.get("journal") or JOURNAL_FILE)
+    journal = run_dir / JOURNAL_FILE
     if key is None:
         raise MissingKeyError(f"{run_dir}: the trials are sealed; a report needs the run's key")
     records = load_journal(run_dir, _key_source(key))
-    kind = records[1].get("type") if len(records) >= 2 else None
-    if len(records) < 2 or records[0].get("type") != "run" or kind not in ("detector", "objective"):
+    start = engine_folder.journal_start(records)
+    if start is None:
         raise ResultFormatError(f"{journal}: the journal does not start like a tuning run's")
+    header, target = start
     try:
-        space = [SpaceParam.from_spec(n, s) for n, s in records[0]["space"].items()]
+        space = [SpaceParam.from_spec(n, s) for n, s in header["space"].items()]
         trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ResultFormatError(
             f"{journal}: a record is malformed ({type(exc).__name__})"
         ) from None
+    described = {"kind": "detector"} if target["type"] == "detector" else target.get("objective")
     return TuneRun(
         run_dir=run_dir,
         info=info,
-        settings=dict(records[0].get("settings") or {}),
+        settings=dict(header.get("settings") or {}),
         space=space,
-        options=dict(records[1].get("options") or {}),
+        options=dict(target.get("options") or {}),
         trials=sorted(trials, key=lambda t: t.number),
         freezes=[r for r in records if r.get("type") == "freeze"],
-        objective=(
-            {"kind": "detector"} if kind == "detector" else dict(records[1].get("objective") or {})
-        ),
+        objective=dict(described or {}),
     )
 
 
@@ -272,7 +274,7 @@ def audit_kind(folder: Path) -> AuditKind:
     """
     folder = Path(folder)
     _require_folder(folder, "an audit result folder")
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
     if summary is not None and summary.get("kind") == "model-audit":
         return "model-audit"
     if summary is None and (folder / MODEL_AUDIT_SUMMARY).is_file():
@@ -280,10 +282,10 @@ def audit_kind(folder: Path) -> AuditKind:
             f"{folder / MODEL_AUDIT_SUMMARY} cannot be read as JSON (damaged or edited);"
             " run the audit again into a new folder"
         )
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    manifest = try_read(folder / REPRODUCE_MANIFEST)
     if manifest is not None and "tables" in manifest and (folder / "estimation.csv").is_file():
         return "reproduce"
-    if (folder / "run.json").is_file():
+    if (folder / RUN_FILE).is_file():
         raise NotAResultError(
             f"{folder} is a tuning run, not an audit result; use `hyperseal report tune`"
         )
@@ -352,7 +354,7 @@ def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
     from tuner.vault import EntryNotFoundError, Vault
 
     folder = Path(folder)
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY)
     if summary is None or summary.get("kind") != "model-audit":
         raise NotAResultError(f"{folder} is not a model audit ({MODEL_AUDIT_SUMMARY} missing)")
     if not isinstance(summary.get("model") or {}, dict):
@@ -416,7 +418,7 @@ def read_reproduction(folder: Path) -> Reproduction:
     from tuner.bounded import MAX_SUMMARY_BYTES, check_file
 
     folder = Path(folder)
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
+    manifest = try_read(folder / REPRODUCE_MANIFEST)
     if manifest is None:
         raise NotAResultError(f"{folder}: {REPRODUCE_MANIFEST} missing or unreadable")
     tables: dict[str, pd.DataFrame] = {}
@@ -485,18 +487,9 @@ def _require_folder(path: Path, what: str) -> None:
 
 
 def _looks_like_an_audit(folder: Path) -> bool:
-    summary = _read_json(folder / MODEL_AUDIT_SUMMARY)
-    manifest = _read_json(folder / REPRODUCE_MANIFEST)
-    return (summary is not None and summary.get("kind") == "model-audit") or (
-        manifest is not None and "tables" in manifest
-    )
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    from tuner.bounded import MAX_SUMMARY_BYTES, read_json_quietly
-
-    data = read_json_quietly(path, MAX_SUMMARY_BYTES)  # type and size checked first
-    return data if isinstance(data, dict) else None
+    summary = try_read(folder / MODEL_AUDIT_SUMMARY) or {}
+    manifest = try_read(folder / REPRODUCE_MANIFEST) or {}
+    return summary.get("kind") == "model-audit" or "tables" in manifest
 
 
 def _finite(value: Any) -> bool:

@@ -66,8 +66,17 @@ def float_forms(value: float) -> set[str]:
     """The printed forms of a float specific enough that a hit is not chance."""
     if not math.isfinite(value) or value == 0 or significant_digits(value) < 3:
         return set()
-    forms = {repr(value), str(value), f"{value:g}", f"{value:.6g}", f"{value:.4g}",
-             f"{value:.3g}", f"{value:e}", f"{value:.3e}", f"{value:.2e}"}  # fmt: skip
+    forms = {
+        repr(value),
+        str(value),
+        f"{value:g}",
+        f"{value:.6g}",
+        f"{value:.4g}",
+        f"{value:.3g}",
+        f"{value:e}",
+        f"{value:.3e}",
+        f"{value:.2e}",
+    }
     if 0 < value <= 1:
         forms.add(f"{value:.1%}")
     return {f for f in forms if sum(c.isdigit() for c in f.split("e")[0]) >= 3}
@@ -157,18 +166,34 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             config = {n: _native(params[f"param_{n}"]) for n in DEFAULTS} | {"epochs": 1}
             if config["optimizer"] not in seen:
                 seen.add(config["optimizer"])
-                trials.put(f"trial-{number}", {
-                    "config": config,
-                    "weights_sha256": read_manifest(run / "best")["weights_sha256"],
-                })  # fmt: skip
+                trials.put(
+                    f"trial-{number}",
+                    {
+                        "config": config,
+                        "weights_sha256": read_manifest(run / "best")["weights_sha256"],
+                    },
+                )
         audits = {"audit": (run / "vault.hsv", "run")}
         audits |= {f"audit-{n}": (root / "trials.hsv", n) for n in trials.names()}
         documents = []
         for folder, (vault, entry) in audits.items():
             printed[f"{folder} model"] = cli(
-                "audit", "model", "--model", run / "best", "--vault", vault, "--entry", entry,
-                *TINY[:2], "--device", "cpu", "--defend", "round:3", "--out", root / folder,
-            )  # fmt: skip
+                "audit",
+                "model",
+                "--model",
+                run / "best",
+                "--vault",
+                vault,
+                "--entry",
+                entry,
+                *TINY[:2],
+                "--device",
+                "cpu",
+                "--defend",
+                "round:3",
+                "--out",
+                root / folder,
+            )
             printed[f"report {folder} --redact"] = cli("report", "audit", root / folder, "--redact")
             documents.append(Vault.open(root / folder / "audit.hsv", key).get("audit"))
         printed["report tune --redact"] = cli("report", "tune", run, "--redact")
@@ -186,8 +211,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         texts |= written(root / folder)
     for command, (out, err) in printed.items():
         texts[f"{command} stdout"], texts[f"{command} stderr"] = out, err
-    yield {"root": root, "texts": texts, "secrets": secrets, "frame": frame, "printed": printed,
-           "audits": list(audits), "documents": documents}  # fmt: skip
+    yield {
+        "root": root,
+        "texts": texts,
+        "secrets": secrets,
+        "frame": frame,
+        "printed": printed,
+        "audits": list(audits),
+        "documents": documents,
+    }
 
 
 def _native(value: Any) -> Any:
@@ -222,8 +254,17 @@ def test_audit_output_into_a_pipe_names_no_recipe_value(world: dict[str, Any]) -
     for folder in world["audits"]:
         out, _ = world["printed"][f"{folder} model"]
         assert "printed on a terminal only" in out and "hyperseal report audit" in out
-        for sealed in ("truth      ", "weight_decay ≈", "plain  ", "worst case", "round:3 ",
-                       "note:", "adamw", "AdamW", "batches of 16"):  # fmt: skip
+        for sealed in (
+            "truth      ",
+            "weight_decay ≈",
+            "plain  ",
+            "worst case",
+            "round:3 ",
+            "note:",
+            "adamw",
+            "AdamW",
+            "batches of 16",
+        ):
             assert sealed not in out, (folder, sealed, out)
         assert "optimizer  sealed (from the sealed recipe)" in out and "verdict    " in out
 
@@ -232,8 +273,11 @@ def test_files_are_built_from_the_allow_lists(world: dict[str, Any]) -> None:
     from tuner import plaintext
 
     texts = world["texts"]
-    files = {"run/run.json": "run.json", "run/best/metrics.json": "best metrics.json",
-             "run/best/manifest.json": "manifest.json"}  # fmt: skip
+    files = {
+        "run/run.json": "run.json",
+        "run/best/metrics.json": "best metrics.json",
+        "run/best/manifest.json": "manifest.json",
+    }
     files |= {f"{folder}/summary.json": "audit summary.json" for folder in world["audits"]}
     for name, kind in files.items():
         plaintext.check(kind, json.loads(texts[name]))
@@ -251,8 +295,9 @@ def test_a_field_off_the_list_is_refused_before_anything_is_written(tmp_path: Pa
         plaintext.dumps("manifest.json", {"format": "x", "batch_size": 16})
     assert not (tmp_path / "run.json").exists()
     # a run.json read back with a field hyperseal did not write is rewritten without it
-    kept = plaintext.allowed_only("run.json", {"status": "running", "note": "x",
-                                               "summary": {"ok": 1, "lr": 0.0137}})  # fmt: skip
+    kept = plaintext.allowed_only(
+        "run.json", {"status": "running", "note": "x", "summary": {"ok": 1, "lr": 0.0137}}
+    )
     assert kept == {"status": "running", "summary": {"ok": 1}}
 
 
@@ -277,8 +322,12 @@ RECIPES = st.fixed_dictionaries(
 ).map(SPACE.complete)
 
 
-@settings(max_examples=3, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@settings(
+    max_examples=3,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(recipe=RECIPES)
 def test_a_released_model_and_its_log_name_no_recipe_value(
     recipe: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
@@ -313,9 +362,16 @@ def test_a_summary_with_importance_failures_and_freezes_is_on_the_list() -> None
     from tuner.search.study import Study, StudySettings
     from tuner.testing import QuadraticObjective, quadratic_space
 
-    settings = StudySettings(optimizer="OnePlusOne", budget=24, seed=0, pruner="median",
-                             max_epochs=6, freeze_unimportant=True, freeze_after=8,
-                             freeze_threshold=0.2)  # fmt: skip
+    settings = StudySettings(
+        optimizer="OnePlusOne",
+        budget=24,
+        seed=0,
+        pruner="median",
+        max_epochs=6,
+        freeze_unimportant=True,
+        freeze_after=8,
+        freeze_threshold=0.2,
+    )
     result = Study(QuadraticObjective(fail_above_lr=0.3), quadratic_space(), settings).run()
     summary = run_summary(result)
     assert summary["importance"] and summary["failures"] and summary["frozen"]

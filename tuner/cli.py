@@ -51,9 +51,17 @@ def train(
     # transient: its epochs and steps (which give the batch size) are the recipe's, so the
     # bar is drawn on a terminal only and never left in a log (tuner.plaintext)
     result = run_training(
-        data, cfg, out, arch=arch, backbone=backbone, image_size=image_size, device=device,
-        synthetic_images=images, synthetic_seed=seed, progress=RichProgress(transient=True),
-    )  # fmt: skip
+        data,
+        cfg,
+        out,
+        arch=arch,
+        backbone=backbone,
+        image_size=image_size,
+        device=device,
+        synthetic_images=images,
+        synthetic_seed=seed,
+        progress=RichProgress(transient=True),
+    )
     _print_metrics(result.metrics, result.seconds)
     typer.echo(f"model written to {out}")
 

@@ -162,10 +162,11 @@ def _load_state(model: nn.Module, state: dict[str, torch.Tensor], where: str) ->
         expected = set(model.state_dict())
         missing = sorted(expected - set(state))
         extra = sorted(set(state) - expected)
-        detail = (
-            f"missing {missing[0]!r}" if missing else f"unexpected {extra[0]!r}" if extra
-            else "tensor shapes differ"
-        )  # fmt: skip
+        detail = "tensor shapes differ"
+        if missing:
+            detail = f"missing {missing[0]!r}"
+        elif extra:
+            detail = f"unexpected {extra[0]!r}"
         raise ModelError(
             f"{where} does not fit the architecture in the manifest ({detail})"
         ) from None

@@ -75,12 +75,12 @@ def rotate_run(
         VaultLockedError: the run is being tuned or resumed.
         and the vault's errors (a wrong key, tampering, a cut journal).
     """
-    from tuner.run_checkpoint import find_run_checkpoint, read_run_info
-    from tuner.tune import JOURNAL_FILE, RUN_FILE, run_vault_path
+    from tuner.engine.checkpoint import find_run_checkpoint, read_run_info
+    from tuner.engine.folder import RUN_FILE, run_journal, run_vault_path
 
     run_dir = Path(run_dir)
-    journal_path = run_dir / JOURNAL_FILE
-    if not (run_dir / RUN_FILE).is_file() or not journal_path.is_file():
+    journal_path = run_journal(run_dir)
+    if journal_path is None:
         raise ConfigError(f"{run_dir} is not a tuning run folder (no {RUN_FILE} or journal)")
     pending = journal_path.with_name(journal_path.name + PENDING_SUFFIX)
     with FileLock(journal_path):  # what tune and resume take: no trial is written meanwhile
@@ -118,7 +118,7 @@ def _complete(
 ) -> RotatedRun | None:
     """Finish a rotation stopped between the vault's rewrite and the journal's rename;
     None when the vault is not under ``new_key`` yet (it stopped before the rewrite)."""
-    from tuner.tune import tuning_result_for
+    from tuner.engine.checkpoint import tuning_result_for
 
     try:
         vault = Vault.open(vault_path, new_key)

@@ -22,7 +22,6 @@ from tuner.vault.cli_keys import (
 
 if TYPE_CHECKING:
     from tuner.engine.run import TuneOutcome
-    from tuner.objectives import ObjectiveOptions
 
 
 def tune(
@@ -101,133 +100,153 @@ def tune(
     identity: IdentityOption = None,
 ) -> None:
     """Tune a detector's training hyperparameters, or your own training code (--objective,
-    --command); seal the trials and the winning config."""
+    --command); seal the trials and the winning config.
+
+    Long only because its signature is the command's option list; the body parses them
+    into the options of :mod:`tuner.tune` or :mod:`tuner.objectives` and hands over."""
     if list_optimizers:
         _print_optimizers()
         return
-    from tuner.cli_support import RichProgress, count
-    from tuner.objectives import ObjectiveOptions
-    from tuner.search.optimizers import DEFAULT_OPTIMIZER
-    from tuner.search.study import StudySettings
-    from tuner.tune import (
-        TuneOptions,
-        check_destination,
-        check_options,
-        check_run_dir,
-        new_run_dir,
-        resume_run,
-        tune_run,
-    )
+    from tuner.cli_support import RichProgress
+    from tuner.tune import resume_run
 
+    given = _given_on_command_line(ctx)
+    own_code = objective is not None or command is not None
+    _check_given(given, resume=resume is not None, own_code=own_code)
     if resume is not None:
-        given = _given_on_command_line(ctx)
-        _check_resume_options(given)
         key = _reading_key(resume, passphrase_file, key_file, identity)
+        chosen = budget if "budget" in given else None
         with _terminate_as_interrupt():
             outcome = resume_run(
-                resume, key, repair=repair, budget=budget if "budget" in given else None,
-                export=export, progress=RichProgress(),
-            )  # fmt: skip
-    elif objective is not None or command is not None:
-        if repair:
-            from tuner.errors import ConfigError
-
-            raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
-        given = _given_on_command_line(ctx)
-        _check_own_code_options(given, space)
-        settings = StudySettings(
-            optimizer=optimizer or DEFAULT_OPTIMIZER,
-            optimizer_options=_options(optimizer_option), budget=budget, seed=seed,
-            fitness=_fitness(fitness, metric, given), direction=direction, pruner=pruner,
-            reduction=reduction, max_epochs=epochs, freeze_unimportant=freeze_unimportant,
-            freeze_threshold=freeze_threshold,
-        )  # fmt: skip
-        outcome, key = _tune_own_code(
-            ObjectiveOptions(
-                space_file=space, objective=objective, command=command,  # type: ignore[arg-type]
-                metrics_file=metrics_file, artifacts=tuple(artifact), timeout=trial_timeout,
-                epochs=epochs, settings=settings, workers=workers, executor=executor,
-                device=device, vault=vault, entry=entry, export=export,
-            ),
-            out, passphrase_file, key_file, recipient, identity,
-        )  # fmt: skip
-    else:
-        if repair:
-            from tuner.errors import ConfigError
-
-            raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
-        _check_detector_options(_given_on_command_line(ctx))
-        settings = StudySettings(
-            optimizer=optimizer or DEFAULT_OPTIMIZER,
-            optimizer_options=_options(optimizer_option),
-            budget=budget, seed=seed, fitness=fitness, pruner=pruner, reduction=reduction,
-            max_epochs=epochs, freeze_unimportant=freeze_unimportant,
-            freeze_threshold=freeze_threshold,
-        )  # fmt: skip
-        options = TuneOptions(
-            data=data, synthetic_images=images, arch=model, backbone=backbone,
-            image_size=image_size, epochs=epochs, space_file=space, settings=settings,
-            workers=workers, executor=executor, trials_per_gpu=trials_per_gpu, device=device,
-            vault=vault, entry=entry, export=export,
-        )  # fmt: skip
-        if data != "synthetic" and "images" in _given_on_command_line(ctx):
-            from tuner.errors import ConfigError
-
-            raise ConfigError(
-                f"--images sets the size of the synthetic scenes; {data} has the images it has:"
-                " drop --images"
+                resume, key, repair=repair, budget=chosen, export=export, progress=RichProgress()
             )
-        run_dir = out or new_run_dir()
-        check_run_dir(run_dir)  # first: it costs nothing, while the options may load the data
-        check_options(options)
-        check_destination(options, run_dir, None)  # the entry's name, before a key is made
-        key = _new_key(vault, passphrase_file, key_file, recipient, identity)
-        check_destination(options, run_dir, key)  # the vault and entry, before the header
-        typer.echo(
-            f"tuning {model}/{backbone} on {data}: {count(budget, 'trial')} of up to "
-            f"{count(epochs, 'epoch')}, {settings.optimizer}, {count(workers, 'worker')}; "
-            f"run folder {run_dir}",
-            err=True,
+        _print_summary(outcome, _key_options(key, key_file, identity))
+        return
+    from tuner.search.optimizers import DEFAULT_OPTIMIZER
+    from tuner.search.study import StudySettings
+
+    settings = StudySettings(
+        optimizer=optimizer or DEFAULT_OPTIMIZER,
+        optimizer_options=_options(optimizer_option),
+        budget=budget,
+        seed=seed,
+        fitness=_fitness(fitness, metric, given),
+        direction=direction,
+        pruner=pruner,
+        reduction=reduction,
+        max_epochs=epochs,
+        freeze_unimportant=freeze_unimportant,
+        freeze_threshold=freeze_threshold,
+    )
+    run: dict[str, Any] = {
+        "epochs": epochs,
+        "settings": settings,
+        "workers": workers,
+        "executor": executor,
+        "device": device,
+        "vault": vault,
+        "entry": entry,
+        "export": export,
+    }
+    if own_code:
+        from tuner.objectives.target import ObjectiveOptions, prepare_run
+
+        what = f"command {command!r}" if command else f"objective {objective}"
+        own = ObjectiveOptions(
+            space_file=space,  # type: ignore[arg-type]  # checked: --space is required
+            objective=objective,
+            command=command,
+            metrics_file=metrics_file,
+            artifacts=tuple(artifact),
+            timeout=trial_timeout,
+            **run,
         )
-        with _terminate_as_interrupt():
-            outcome = tune_run(options, key, run_dir, progress=RichProgress())
+        prepared = prepare_run(own, out or _new_run_dir())
+    else:
+        from tuner.tune import TuneOptions
+        from tuner.tune import prepare_run as prepare_detector_run
+
+        what = f"{model}/{backbone} on {data}"
+        options = TuneOptions(
+            data=data,
+            synthetic_images=images,
+            arch=model,
+            backbone=backbone,
+            image_size=image_size,
+            space_file=space,
+            trials_per_gpu=trials_per_gpu,
+            **run,
+        )
+        prepared = prepare_detector_run(options, out or _new_run_dir())
+    key = _new_key(vault, passphrase_file, key_file, recipient, identity)
+    prepared.destination(key)  # the vault and entry, before the announcement
+    _announce(what, settings, workers, prepared.run_dir)
+    with _terminate_as_interrupt():
+        outcome = prepared.start(key, progress=RichProgress())
     _print_summary(outcome, _key_options(key, key_file, identity))
 
 
+def _new_run_dir() -> Path:
+    from tuner.engine.folder import new_run_dir
+
+    return new_run_dir()
+
+
+def _announce(what: str, settings: Any, workers: int, run_dir: Path) -> None:
+    from tuner.cli_support import count
+
+    typer.echo(
+        f"tuning {what}: {count(settings.budget, 'trial')} of up to"
+        f" {count(settings.max_epochs, 'epoch')}, {settings.optimizer},"
+        f" {count(workers, 'worker')}; run folder {run_dir}",
+        err=True,
+    )
+
+
+#: What ``--resume`` takes beside the run folder: the run keeps every other setting it began with.
+RESUME_OPTIONS = frozenset(
+    {"resume", "repair", "budget", "export", "passphrase_file", "key_file", "identity"}
+)
 #: Options of the built-in detector trainer, and of your own code only.
 DETECTOR_OPTIONS = ("data", "model", "backbone", "image_size", "images", "trials_per_gpu")
 OWN_CODE_OPTIONS = ("metrics_file", "metric", "artifact", "trial_timeout", "direction")
 
 
-def _check_own_code_options(given: set[str], space: Path | None) -> None:
+def _check_given(given: set[str], *, resume: bool, own_code: bool) -> None:
+    """The options given belong to the kind of run asked for (a resume, your own code, or
+    the detector trainer): each kind's function has no parameter for the others'."""
     from tuner.errors import ConfigError
 
-    if "objective" in given and "command" in given:
-        raise ConfigError("give --objective or --command, not both")
-    extra = [name for name in DETECTOR_OPTIONS if name in given]
-    if extra:
-        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
-        raise ConfigError(
-            f"{flags} configure the built-in detector trainer; your own code reads its data and"
-            " model itself: drop them"
-        )
-    if space is None:
-        raise ConfigError(
-            "--space is required with --objective or --command: a YAML file of the parameters"
-            " your code reads, e.g. 'lr: {type: log, low: 1.0e-4, high: 0.1, default: 0.01}'"
-        )
-
-
-def _check_detector_options(given: set[str]) -> None:
-    from tuner.errors import ConfigError
-
+    if resume:
+        extra = sorted(given - RESUME_OPTIONS)
+        if extra:
+            raise ConfigError(
+                f"--resume continues a run with the settings it began with; drop {_flags(extra)}"
+                " (with --resume only --budget, --export, --repair and the options that read"
+                " the run's key apply: --passphrase-file, --key-file, --identity)"
+            )
+        return
+    if "repair" in given:
+        raise ConfigError("--repair only applies with --resume RUN_DIR; drop --repair")
+    if own_code:
+        extra = [name for name in DETECTOR_OPTIONS if name in given]
+        if extra:
+            raise ConfigError(
+                f"{_flags(extra)} configure the built-in detector trainer; your own code reads"
+                " its data and model itself: drop them"
+            )
+        return
     extra = [name for name in OWN_CODE_OPTIONS if name in given]
     if extra:
-        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
-        raise ConfigError(f"{flags} apply to --objective or --command runs only; drop them")
+        raise ConfigError(f"{_flags(extra)} apply to --objective or --command runs only; drop them")
+
+
+def _flags(names: list[str]) -> str:
+    return ", ".join("--" + name.replace("_", "-") for name in names)
 
 
 def _fitness(fitness: str, metric: str | None, given: set[str]) -> str:
+    """``--metric NAME`` is ``--fitness '`NAME`'``."""
     from tuner.errors import ConfigError
 
     if metric is None:
@@ -239,38 +258,6 @@ def _fitness(fitness: str, metric: str | None, given: set[str]) -> str:
     if "`" in metric or not metric.strip():
         raise ConfigError(f"--metric {metric!r} is not a metric name")
     return f"`{metric}`"
-
-
-def _tune_own_code(
-    options: ObjectiveOptions,
-    out: Path | None,
-    passphrase_file: Path | None,
-    key_file: Path | None,
-    recipient: str | None,
-    identity: Path | None,
-) -> tuple[TuneOutcome, Any]:
-    """Check, make the key, announce and run a tuning of your own code (the new-run path)."""
-    from tuner.cli_support import RichProgress, count
-    from tuner.engine.run import check_destination, start_run
-    from tuner.objectives.target import prepare
-    from tuner.tune import check_run_dir, new_run_dir
-
-    run_dir = out or new_run_dir()
-    check_run_dir(run_dir)
-    target, space = prepare(options)
-    check_destination(options.vault, options.entry, run_dir, None)
-    key = _new_key(options.vault, passphrase_file, key_file, recipient, identity)
-    vault_path, entry = check_destination(options.vault, options.entry, run_dir, key)
-    what = f"command {options.command!r}" if options.command else f"objective {options.objective}"
-    s = options.settings
-    typer.echo(
-        f"tuning {what}: {count(s.budget, 'trial')} of up to {count(options.epochs, 'epoch')},"
-        f" {s.optimizer}, {count(options.workers, 'worker')}; run folder {run_dir}",
-        err=True,
-    )
-    with _terminate_as_interrupt():
-        outcome = start_run(target, space, key, run_dir, vault_path, entry, progress=RichProgress())
-    return outcome, key
 
 
 @contextmanager
@@ -327,18 +314,16 @@ def _new_key(
     from tuner.vault.cli_keys import key_for_new_or_default, key_for_writing_or_default
 
     if vault is not None and vault.exists():
-        return key_for_writing_or_default(vault, passphrase_file=passphrase_file,
-                                          key_file=key_file, identity=identity,
-                                          recipient=recipient)  # fmt: skip
+        return key_for_writing_or_default(
+            vault,
+            passphrase_file=passphrase_file,
+            key_file=key_file,
+            identity=identity,
+            recipient=recipient,
+        )
     return key_for_new_or_default(
         passphrase_file=passphrase_file, key_file=key_file, recipient=recipient
     )
-
-
-#: What ``--resume`` takes beside the run folder: the run keeps every other setting it began with.
-RESUME_OPTIONS = frozenset(
-    {"resume", "repair", "budget", "export", "passphrase_file", "key_file", "identity"}
-)
 
 
 def _given_on_command_line(ctx: typer.Context) -> set[str]:
@@ -351,24 +336,11 @@ def _given_on_command_line(ctx: typer.Context) -> set[str]:
     return given
 
 
-def _check_resume_options(given: set[str]) -> None:
-    from tuner.errors import ConfigError
-
-    extra = sorted(given - RESUME_OPTIONS)
-    if extra:
-        flags = ", ".join("--" + name.replace("_", "-") for name in extra)
-        raise ConfigError(
-            f"--resume continues a run with the settings it began with; drop {flags} (with"
-            " --resume only --budget, --export, --repair and the options that read the run's"
-            " key apply: --passphrase-file, --key-file, --identity)"
-        )
-
-
 def _reading_key(
     run_dir: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
 ):  # type: ignore[no-untyped-def]
+    from tuner.engine.folder import JOURNAL_FILE
     from tuner.errors import ConfigError
-    from tuner.tune import JOURNAL_FILE
     from tuner.vault.cli_keys import key_for_reading_or_default
 
     journal = run_dir / JOURNAL_FILE
@@ -438,7 +410,7 @@ def _print_summary(outcome, key_options: str) -> None:  # type: ignore[no-untype
     for warning in outcome.warnings:
         typer.echo(f"warning: {warning}", err=True)
     run = outcome.run_dir
-    typer.echo(f"run folder: {run}  (journal sealed, {_best_model(run, best)})")
+    typer.echo(f"run folder: {run}  (journal sealed, {_best_model(outcome)})")
     sealed = "best config" if best is not None else "no best config; the run's record"
     typer.echo(f"{sealed} sealed in {outcome.vault}, entry '{outcome.entry}'")
     typer.echo(f"see it:  hyperseal vault show {outcome.vault} {outcome.entry}{key_options}")
@@ -451,17 +423,18 @@ def _print_summary(outcome, key_options: str) -> None:  # type: ignore[no-untype
         )
 
 
-def _best_model(run: Path, best) -> str:  # type: ignore[no-untyped-def]
+def _best_model(outcome: TuneOutcome) -> str:
     """Where the best model is, or why there is none (never a folder that does not exist)."""
-    from tuner.tune import BEST_DIR
+    from tuner.engine.folder import BEST_DIR
 
-    if (run / BEST_DIR / "manifest.json").exists():
-        return f"best model in {run / BEST_DIR}"
-    if (run / BEST_DIR).is_dir():
-        return f"best trial's artifacts in {run / BEST_DIR}"
-    if best is None:
+    best_dir = outcome.run_dir / BEST_DIR
+    if (best_dir / "manifest.json").exists():
+        return f"best model in {best_dir}"
+    if best_dir.is_dir():
+        return f"best trial's artifacts in {best_dir}"
+    if outcome.best is None:
         return "no best model: every trial failed"
-    if (run / "run.json").exists() and '"objective"' in (run / "run.json").read_text():
+    if outcome.kind != "detector":
         return "no artifacts kept: the best trial declared none"
     return "no model kept: no trial ran to the end"
 

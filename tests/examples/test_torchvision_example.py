@@ -63,14 +63,27 @@ def test_tune_kill_resume_report_and_audit_the_torchvision_example(
         " --output-dir out --config {config}"
     )
     args = [
-        "tune", "--command", command, "--space", EXAMPLE / "space.yaml", "--epochs", "1",
-        "--pruner", "none", "--artifact", "out/weights.safetensors",
-        "--artifact", "out/manifest.json", "--out", run,
-    ]  # fmt: skip
+        "tune",
+        "--command",
+        command,
+        "--space",
+        EXAMPLE / "space.yaml",
+        "--epochs",
+        "1",
+        "--pruner",
+        "none",
+        "--artifact",
+        "out/weights.safetensors",
+        "--artifact",
+        "out/manifest.json",
+        "--out",
+        run,
+    ]
     driver = subprocess.Popen(
         [sys.executable, "-m", "tuner.main", *map(str, args), "--budget", "6"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     key_path = hyperseal_env / "home" / "key"
     deadline = time.monotonic() + 240
     while _trials(run, key_path) < 1 and time.monotonic() < deadline and driver.poll() is None:
@@ -86,15 +99,25 @@ def test_tune_kill_resume_report_and_audit_the_torchvision_example(
     frame = load_results(run, key)
     assert len(frame) == 2 and set(frame["status"]) == {"ok"}
     assert sorted(p.name for p in (run / "best").iterdir()) == [
-        "manifest.json", "metrics.json", "weights.safetensors",
-    ]  # fmt: skip
+        "manifest.json",
+        "metrics.json",
+        "weights.safetensors",
+    ]
 
     code, out = _cli("report", "tune", run, "--redact")
     assert code == 0, out
     code, out = _cli(
-        "audit", "model", "--model", run / "best", "--data", data, "--vault", run / "vault.hsv",
-        "--out", tmp_path / "audit",
-    )  # fmt: skip
+        "audit",
+        "model",
+        "--model",
+        run / "best",
+        "--data",
+        data,
+        "--vault",
+        run / "vault.hsv",
+        "--out",
+        tmp_path / "audit",
+    )
     assert code == 0, out
     assert "weight decay" in out.lower()
     values = _searched_values(frame)

@@ -69,14 +69,27 @@ def test_tune_kill_resume_and_report_ultralytics_yolo(
         " project={trial_dir}/yolo name=train exist_ok=True"
     )
     args = [
-        "tune", "--command", command, "--space", EXAMPLE / "space.yaml", "--epochs", "2",
-        "--metrics-file", "yolo/train/results.csv", "--metric", "metrics/mAP50-95(B)",
-        "--pruner", "none", "--out", run,
-    ]  # fmt: skip
+        "tune",
+        "--command",
+        command,
+        "--space",
+        EXAMPLE / "space.yaml",
+        "--epochs",
+        "2",
+        "--metrics-file",
+        "yolo/train/results.csv",
+        "--metric",
+        "metrics/mAP50-95(B)",
+        "--pruner",
+        "none",
+        "--out",
+        run,
+    ]
     driver = subprocess.Popen(
         [sys.executable, "-m", "tuner.main", *map(str, args), "--budget", "6"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     key = hyperseal_env / "home" / "key"
     deadline = time.monotonic() + 240
     while _trials(run, key) < 1 and time.monotonic() < deadline and driver.poll() is None:

@@ -48,9 +48,10 @@ def make_synthetic_run(run_dir: Path, key: Any, *, budget: int = 24, seed: int =
 
     Has completed, pruned and failed trials, importances and a mid-search freeze.
     """
+    from tuner.engine.folder import JOURNAL_FILE, run_summary, write_run_file
     from tuner.search.study import Study, StudySettings
     from tuner.testing import QuadraticObjective, quadratic_space
-    from tuner.tune import JOURNAL_FILE, TuneOptions, _summary, _write_run_file
+    from tuner.tune import DetectorTarget, TuneOptions
 
     settings = StudySettings(
         optimizer="OnePlusOne",
@@ -85,13 +86,13 @@ def make_synthetic_run(run_dir: Path, key: Any, *, budget: int = 24, seed: int =
         )
         result = study.run()
     Vault.create(run_dir / "vault.hsv", key)
-    _write_run_file(
+    write_run_file(
         run_dir,
-        options,
+        DetectorTarget(options),
         run_dir / "vault.hsv",
         run_dir.name,
         status="finished",
-        summary=_summary(result),
+        summary=run_summary(result),
     )
     return run_dir
 

@@ -59,7 +59,7 @@ def test_a_rotated_run_reads_resumes_and_reports_with_the_new_key_only(
         load_journal(run, _old(hyperseal_env))
     assert not (run / "journal.hsj.new").exists()
     # the rollback checkpoint was carried over: the new journal is checked against it
-    from tuner.run_checkpoint import find_run_checkpoint
+    from tuner.engine.checkpoint import find_run_checkpoint
 
     journal = SealedJournal.open(run / "journal.hsj", KeyFile(new), writable=False)
     found = find_run_checkpoint(run, KeyFile(new), journal.journal_id, journal.read())
@@ -148,8 +148,11 @@ def _as_format_1(run: Path, key: KeyFile, monkeypatch: pytest.MonkeyPatch) -> No
     import hashlib
 
     vault = Vault.open(run / "vault.hsv", key)
-    checkpoint = {"journal_id": journal.journal_id, "records": len(frames),
-                  "last": hashlib.sha256(frames[-1]).hexdigest()[:32]}  # fmt: skip
+    checkpoint = {
+        "journal_id": journal.journal_id,
+        "records": len(frames),
+        "last": hashlib.sha256(frames[-1]).hexdigest()[:32],
+    }
     vault.put("run", {**vault.get("run"), "journal": checkpoint})
 
 

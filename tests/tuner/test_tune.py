@@ -95,9 +95,11 @@ def test_resume_refuses_a_budget_below_the_finished_trials(hyperseal_env: Path) 
     code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])
     assert code == 0, out
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
-    for budget, fragment in (("1", "--budget 1 is below the 2 trials this run has finished"),
-                             ("0", "--budget must be 1 or more"),
-                             ("-1", "--budget must be 1 or more")):  # fmt: skip
+    for budget, fragment in (
+        ("1", "--budget 1 is below the 2 trials this run has finished"),
+        ("0", "--budget must be 1 or more"),
+        ("-1", "--budget must be 1 or more"),
+    ):
         result = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", budget])
         _refused(result.exit_code, result.output, fragment)
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
@@ -128,36 +130,60 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "fragment"),
-    [(["--optimizer", "Nope"], "unknown optimizer 'Nope'"),
-     (["--pruner", "hyperband"], "pruner 'hyperband' is unknown"),
-     (["--reduction", "1"], "reduction factor must be 2 or more"),
-     (["--fitness", "2**mAP"], "not a weighted sum"),
-     (["--data", "/does/not/exist"], "/does/not/exist"),
-     (["--model", "yolo"], "unknown architecture 'yolo'"),
-     (["--device", "gpu"], "unknown device 'gpu'; use auto, cpu, cuda or cuda:N"),
-     (["--executor", "dask://"], "--executor 'dask://': the scheduler address must be HOST:PORT"),
-     (["--executor", "tcp://host"], "the scheduler address must be HOST:PORT"),
-     (["--optimizer", "DifferentialEvolution", "--optimizer-option", "popsize=-1"],
-      "bad --optimizer-option for DifferentialEvolution: popsize=-1 refused"),
-     (["--optimizer", "DifferentialEvolution", "--optimizer-option", "crossover=xyz"],
-      "bad --optimizer-option for DifferentialEvolution: crossover='xyz' refused"),
-     (["--optimizer", "ConfPSO", "--optimizer-option", "transform=foo"],
-      "bad --optimizer-option for ConfPSO: transform='foo' refused"),
-     (["--optimizer", "ParametrizedCMA", "--optimizer-option", "scale=abc"],
-      "bad --optimizer-option for ParametrizedCMA: scale='abc' refused"),
-     (["--optimizer", "ParametrizedCMA", "--optimizer-option", "popsize=0"],
-      "bad --optimizer-option for ParametrizedCMA: popsize=0 refused"),
-     (["--optimizer", "ParametrizedOnePlusOne", "--optimizer-option", "noise_handling=zzz"],
-      "bad --optimizer-option for ParametrizedOnePlusOne: noise_handling='zzz' refused"),
-     (["--optimizer", "ExploringDualRecombiningDiscreteLognormalOnePlusOne",
-       "--optimizer-option", "patience=[1"], "--optimizer-option 'patience=[1': '[1' is not"),
-     (["--fitness", "foo"], "no metric 'foo'; the detector reports mAP, mAP50, mAP75, AR100"),
-     (["--fitness", "mAP+0.1*AR1"], "no metric 'AR1'"),
-     (["--repair"], "--repair only applies with --resume"),
-     (["--trials-per-gpu", "0"], "--trials-per-gpu must be 1 or more"),
-     (["--epochs", "0"], "error: --epochs must be 1 or more"),
-     (["--space", "."], "search space . is a folder, not a YAML file")],
-)  # fmt: skip
+    [
+        (["--optimizer", "Nope"], "unknown optimizer 'Nope'"),
+        (["--pruner", "hyperband"], "pruner 'hyperband' is unknown"),
+        (["--reduction", "1"], "reduction factor must be 2 or more"),
+        (["--fitness", "2**mAP"], "not a weighted sum"),
+        (["--data", "/does/not/exist"], "/does/not/exist"),
+        (["--model", "yolo"], "unknown architecture 'yolo'"),
+        (["--device", "gpu"], "unknown device 'gpu'; use auto, cpu, cuda or cuda:N"),
+        (
+            ["--executor", "dask://"],
+            "--executor 'dask://': the scheduler address must be HOST:PORT",
+        ),
+        (["--executor", "tcp://host"], "the scheduler address must be HOST:PORT"),
+        (
+            ["--optimizer", "DifferentialEvolution", "--optimizer-option", "popsize=-1"],
+            "bad --optimizer-option for DifferentialEvolution: popsize=-1 refused",
+        ),
+        (
+            ["--optimizer", "DifferentialEvolution", "--optimizer-option", "crossover=xyz"],
+            "bad --optimizer-option for DifferentialEvolution: crossover='xyz' refused",
+        ),
+        (
+            ["--optimizer", "ConfPSO", "--optimizer-option", "transform=foo"],
+            "bad --optimizer-option for ConfPSO: transform='foo' refused",
+        ),
+        (
+            ["--optimizer", "ParametrizedCMA", "--optimizer-option", "scale=abc"],
+            "bad --optimizer-option for ParametrizedCMA: scale='abc' refused",
+        ),
+        (
+            ["--optimizer", "ParametrizedCMA", "--optimizer-option", "popsize=0"],
+            "bad --optimizer-option for ParametrizedCMA: popsize=0 refused",
+        ),
+        (
+            ["--optimizer", "ParametrizedOnePlusOne", "--optimizer-option", "noise_handling=zzz"],
+            "bad --optimizer-option for ParametrizedOnePlusOne: noise_handling='zzz' refused",
+        ),
+        (
+            [
+                "--optimizer",
+                "ExploringDualRecombiningDiscreteLognormalOnePlusOne",
+                "--optimizer-option",
+                "patience=[1",
+            ],
+            "--optimizer-option 'patience=[1': '[1' is not",
+        ),
+        (["--fitness", "foo"], "no metric 'foo'; the detector reports mAP, mAP50, mAP75, AR100"),
+        (["--fitness", "mAP+0.1*AR1"], "no metric 'AR1'"),
+        (["--repair"], "--repair only applies with --resume"),
+        (["--trials-per-gpu", "0"], "--trials-per-gpu must be 1 or more"),
+        (["--epochs", "0"], "error: --epochs must be 1 or more"),
+        (["--space", "."], "search space . is a folder, not a YAML file"),
+    ],
+)
 def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:
     code, out = _tune(["--budget", "1", "--out", str(hyperseal_env / "r"), *args])
     assert code != 0
@@ -232,8 +258,18 @@ def test_a_wrong_key_for_the_vault_leaves_no_run_folder(hyperseal_env: Path) -> 
     before = vault.read_bytes()
     generate_key_file(hyperseal_env / "mine.key")
     run = hyperseal_env / "new" / "run"
-    code, out = _tune(["--budget", "1", "--out", str(run), "--vault", str(vault),
-                       "--key-file", str(hyperseal_env / "mine.key")])  # fmt: skip
+    code, out = _tune(
+        [
+            "--budget",
+            "1",
+            "--out",
+            str(run),
+            "--vault",
+            str(vault),
+            "--key-file",
+            str(hyperseal_env / "mine.key"),
+        ]
+    )
     assert code == 11, out
     assert "Traceback" not in out
     assert not (hyperseal_env / "new").exists()  # neither the run folder nor its parent
@@ -249,8 +285,20 @@ def test_a_new_run_never_replaces_an_entry_of_its_vault(hyperseal_env: Path) -> 
     before = vault.read_bytes()
     run = hyperseal_env / "run"
     key_file = str(hyperseal_env / "mine.key")
-    code, out = _tune(["--budget", "1", "--out", str(run), "--vault", str(vault),
-                       "--entry", "best", "--key-file", key_file])  # fmt: skip
+    code, out = _tune(
+        [
+            "--budget",
+            "1",
+            "--out",
+            str(run),
+            "--vault",
+            str(vault),
+            "--entry",
+            "best",
+            "--key-file",
+            key_file,
+        ]
+    )
     _refused(code, out, f"vault {vault} already has an entry 'best'; pick another --entry")
     assert vault.read_bytes() == before and not run.exists()
 
@@ -339,10 +387,22 @@ def test_off_by_default_switches_are_single_flags(flag: str) -> None:
 
 def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Path) -> None:
     run = hyperseal_env / "run"
-    cmd = [sys.executable, "-m", "tuner.main", "tune", *TINY, "--budget", "6", "--out", str(run),
-           "--pruner", "none"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tuner.main",
+        "tune",
+        *TINY,
+        "--budget",
+        "6",
+        "--out",
+        str(run),
+        "--pruner",
+        "none",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     key_path = hyperseal_env / "home" / "key"
     deadline = time.monotonic() + 240
     finished: list[dict] = []
@@ -373,10 +433,24 @@ def test_sigkill_midway_then_resume_loses_and_repeats_nothing(hyperseal_env: Pat
 def test_sigterm_stops_like_ctrl_c_and_leaves_no_worker_behind(hyperseal_env: Path) -> None:
     psutil = pytest.importorskip("psutil")
     run = hyperseal_env / "run"
-    cmd = [sys.executable, "-m", "tuner.main", "tune", *TINY, "--budget", "20", "--out", str(run),
-           "--pruner", "none", "--workers", "2"]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tuner.main",
+        "tune",
+        *TINY,
+        "--budget",
+        "20",
+        "--out",
+        str(run),
+        "--pruner",
+        "none",
+        "--workers",
+        "2",
+    ]
+    proc = subprocess.Popen(
+        cmd, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     key_path = hyperseal_env / "home" / "key"
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
@@ -442,8 +516,11 @@ def test_the_printed_hints_carry_the_key_option_they_need(hyperseal_env: Path) -
     run, key = hyperseal_env / "run", hyperseal_env / "team.key"
     code, out = _tune(["--budget", "1", "--epochs", "1", "--out", str(run), "--key-file", str(key)])
     assert code == 0, out
-    hints = {line.split(":", 1)[0]: line.split(":", 1)[1] for line in out.splitlines()
-             if line.startswith(("see it:", "report:"))}  # fmt: skip
+    hints = {
+        line.split(":", 1)[0]: line.split(":", 1)[1]
+        for line in out.splitlines()
+        if line.startswith(("see it:", "report:"))
+    }
     assert hints["see it"].endswith(f"--key-file {key}")
     report = shlex.split(hints["report"])
     assert report[:3] == ["hyperseal", "report", "tune"]
@@ -456,16 +533,24 @@ def test_failure_reasons_in_plaintext_quote_no_value() -> None:
     masked, the sealed journal keeps it whole."""
     import math
 
+    from tuner.engine.folder import run_summary
     from tuner.search.study import StudyResult
     from tuner.search.trial import TrialResult
-    from tuner.tune import _summary
 
-    broke = TrialResult(number=3, params={"lr": 0.4375}, status="failed", fitness=math.nan,
-                        metrics={}, epochs_run=0, seconds=0.1,
-                        error="ValueError: Invalid learning rate: 0.4375 (max 1e-1)")  # fmt: skip
-    result = StudyResult(trials=[broke], importance=None, frozen={}, seconds=1.0,
-                         duplicates_avoided=0, max_epochs=2)  # fmt: skip
-    failures = _summary(result)["failures"]
+    broke = TrialResult(
+        number=3,
+        params={"lr": 0.4375},
+        status="failed",
+        fitness=math.nan,
+        metrics={},
+        epochs_run=0,
+        seconds=0.1,
+        error="ValueError: Invalid learning rate: 0.4375 (max 1e-1)",
+    )
+    result = StudyResult(
+        trials=[broke], importance=None, frozen={}, seconds=1.0, duplicates_avoided=0, max_epochs=2
+    )
+    failures = run_summary(result)["failures"]
     assert failures == [{"trial": 3, "error": "ValueError: Invalid learning rate: … (max …)"}]
 
 
@@ -474,8 +559,12 @@ def test_a_finished_run_keeps_its_best_model_on_disk_not_in_memory(hyperseal_env
     from tuner.vault import generate_key_file
 
     key = generate_key_file(hyperseal_env / "k.key")
-    options = TuneOptions(synthetic_images=24, image_size=64, epochs=1,
-                          settings=StudySettings(budget=2, pruner="none"))  # fmt: skip
+    options = TuneOptions(
+        synthetic_images=24,
+        image_size=64,
+        epochs=1,
+        settings=StudySettings(budget=2, pruner="none"),
+    )
     outcome = tune_run(options, key, hyperseal_env / "run")
     assert (hyperseal_env / "run" / "best" / "weights.safetensors").exists()
     assert all(not t.artifacts for t in outcome.result.trials)  # no trial's weights held
@@ -492,10 +581,11 @@ def test_an_executor_that_cannot_start_leaves_a_resumable_run(
     def no_cluster(*args: object, **kwargs: object) -> None:
         raise ConfigError("could not start a Dask local cluster (RuntimeError: Nanny failed)")
 
-    monkeypatch.setattr("tuner.tune._study", no_cluster)
+    monkeypatch.setattr("tuner.objectives.detector.DetectorTarget.study", no_cluster)
     key = generate_key_file(hyperseal_env / "k.key")
-    options = TuneOptions(synthetic_images=24, image_size=64, epochs=1,
-                          settings=StudySettings(budget=1))  # fmt: skip
+    options = TuneOptions(
+        synthetic_images=24, image_size=64, epochs=1, settings=StudySettings(budget=1)
+    )
     with pytest.raises(ConfigError, match="Dask local cluster"):
         tune_run(options, key, hyperseal_env / "run")
     assert json.loads((hyperseal_env / "run" / "run.json").read_text())["status"] == "interrupted"
@@ -520,14 +610,29 @@ def test_a_dataset_folder_is_checked_once_per_run_and_before_a_resume(
 
     monkeypatch.setattr(coco, "_check_image_files", counted)
     result = CliRunner().invoke(
-        app, ["tune", "--data", str(data), "--image-size", "64", "--epochs", "1",
-              "--budget", "2", "--pruner", "none", "--out", str(hyperseal_env / "run")],
-    )  # fmt: skip
+        app,
+        [
+            "tune",
+            "--data",
+            str(data),
+            "--image-size",
+            "64",
+            "--epochs",
+            "1",
+            "--budget",
+            "2",
+            "--pruner",
+            "none",
+            "--out",
+            str(hyperseal_env / "run"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert len(checked) == 2  # train and val, once each
-    from tuner.tune import _objective
+    from tuner.tune import DetectorTarget
 
-    assert _objective(TuneOptions(data=str(data))).data.check_images is False  # workers trust it
+    objective = DetectorTarget(TuneOptions(data=str(data))).trial_objective()
+    assert objective.data.check_images is False  # workers trust it
 
     # Resumed with its data gone: one line before any worker starts, the run untouched.
     run = hyperseal_env / "run"

@@ -140,9 +140,13 @@ def test_trial_workers_start_without_the_passphrase(
 def test_a_worker_of_an_existing_cluster_holding_a_passphrase_is_named_in_a_warning() -> None:
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
-        dashboard_address=None, env={"HYPERSEAL_PASSPHRASE": SECRET},
-    )  # fmt: skip
+        n_workers=1,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"HYPERSEAL_PASSPHRASE": SECRET},
+    )
     try:
         with pytest.warns(SecretOnWorkerWarning, match="HYPERSEAL_PASSPHRASE") as caught:
             make_executor(cluster.scheduler_address, 1).shutdown()
@@ -318,9 +322,14 @@ def _through_a_tap(protocol: str, security: Any) -> tuple[Any, bytes]:
     from distributed import LocalCluster
 
     cluster = LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=False, protocol=protocol,
-        security=security, host="127.0.0.1", dashboard_address=None,
-    )  # fmt: skip
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol=protocol,
+        security=security,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
     tap = Tap(int(cluster.scheduler_address.rsplit(":", 1)[1]))
     try:
         result = _run_one(f"{protocol}127.0.0.1:{tap.port}", Echo(), optimizer=RECIPE)
@@ -335,11 +344,15 @@ def test_trials_reach_a_tls_scheduler_encrypted(tmp_path: Path) -> None:
     distributed = pytest.importorskip("distributed")
     files = _certificates(tmp_path)
     cluster_security = distributed.Security(
-        tls_ca_file=files["ca"], require_encryption=True,
-        tls_scheduler_cert=files["cert"], tls_scheduler_key=files["key"],
-        tls_worker_cert=files["cert"], tls_worker_key=files["key"],
-        tls_client_cert=files["cert"], tls_client_key=files["key"],
-    )  # fmt: skip
+        tls_ca_file=files["ca"],
+        require_encryption=True,
+        tls_scheduler_cert=files["cert"],
+        tls_scheduler_key=files["key"],
+        tls_worker_cert=files["cert"],
+        tls_worker_key=files["key"],
+        tls_client_cert=files["cert"],
+        tls_client_key=files["key"],
+    )
     client_config = dict(
         zip(executors.TLS_SETTINGS, (files["ca"], files["cert"], files["key"]), strict=True)
     )
@@ -362,15 +375,23 @@ def test_a_scheduler_whose_certificate_another_ca_signed_is_refused(tmp_path: Pa
     distributed = pytest.importorskip("distributed")
     theirs, ours = _certificates(tmp_path / "a"), _certificates(tmp_path / "b")
     security = distributed.Security(
-        tls_ca_file=theirs["ca"], require_encryption=True,
-        tls_scheduler_cert=theirs["cert"], tls_scheduler_key=theirs["key"],
-        tls_worker_cert=theirs["cert"], tls_worker_key=theirs["key"],
-        tls_client_cert=theirs["cert"], tls_client_key=theirs["key"],
-    )  # fmt: skip
+        tls_ca_file=theirs["ca"],
+        require_encryption=True,
+        tls_scheduler_cert=theirs["cert"],
+        tls_scheduler_key=theirs["key"],
+        tls_worker_cert=theirs["cert"],
+        tls_worker_key=theirs["key"],
+        tls_client_cert=theirs["cert"],
+        tls_client_key=theirs["key"],
+    )
     cluster = distributed.LocalCluster(
-        n_workers=1, processes=False, protocol="tls://", security=security, host="127.0.0.1",
+        n_workers=1,
+        processes=False,
+        protocol="tls://",
+        security=security,
+        host="127.0.0.1",
         dashboard_address=None,
-    )  # fmt: skip
+    )
     paths = (ours["ca"], ours["cert"], ours["key"])
     try:
         with (
@@ -388,14 +409,22 @@ def test_python_callers_may_pass_their_own_security(tmp_path: Path) -> None:
     files = _certificates(tmp_path)
     both = {"cert": files["cert"], "key": files["key"]}
     cluster_security = distributed.Security(
-        tls_ca_file=files["ca"], require_encryption=True,
-        **{f"tls_{role}_{part}": path for role in ("scheduler", "worker", "client")
-           for part, path in both.items()},
-    )  # fmt: skip
+        tls_ca_file=files["ca"],
+        require_encryption=True,
+        **{
+            f"tls_{role}_{part}": path
+            for role in ("scheduler", "worker", "client")
+            for part, path in both.items()
+        },
+    )
     cluster = distributed.LocalCluster(
-        n_workers=1, processes=False, protocol="tls://", security=cluster_security,
-        host="127.0.0.1", dashboard_address=None,
-    )  # fmt: skip
+        n_workers=1,
+        processes=False,
+        protocol="tls://",
+        security=cluster_security,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
     try:
         with dask.config.set(dict.fromkeys(executors.TLS_SETTINGS)):  # none configured
             executor = executors.DaskExecutor(cluster.scheduler_address, 1, cluster_security)

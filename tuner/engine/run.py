@@ -1,46 +1,48 @@
 """The run engine: one sealed run folder for any objective.
 
 :func:`start_run` and :func:`resume_run` own everything a run leaves on disk
-(``tuner.engine.folder`` describes the layout): the sealed journal, the vault
-entry, ``run.json`` and its status, the best trial's artifacts in ``best/``,
-the optional plaintext export. What is tuned is a :class:`RunTarget`: the
-built-in detector trainer (``tuner.tune``), a Python function or a command
-(``tuner.objectives``). The target builds the study and says what its best
-artifacts and vault record hold; the engine does the rest the same way for all.
+(:mod:`tuner.engine.folder` describes the layout and writes it): the sealed
+journal, the vault entry, ``run.json`` and its status, the best trial's artifacts
+in ``best/``, the optional plaintext export. What is tuned is a :class:`RunTarget`:
+the built-in detector trainer (:mod:`tuner.objectives.detector`), a Python
+function or a command (:mod:`tuner.objectives.target`). The target names the
+objective and says what its best artifacts and vault record hold; the engine does
+the rest the same way for all.
 
-Workers receive trial configs but never a key: results come back to this
-process, which seals them.
+A new run is checked whole before its key is made (:class:`PreparedRun`), then
+started with the key. Workers receive trial configs but never a key: results come
+back to this process, which seals them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from tuner.engine.checkpoint import load_journal, read_run_journal, tuning_result_for
 from tuner.engine.folder import (
     BEST_DIR,
-    EXPORT_DIR,
     JOURNAL_FILE,
-    RUN_FILE,
-    RUN_FORMAT,
-    VAULT_FILE,
+    check_run_dir,
+    created_run_dir,
+    export_run,
+    journal_start,
     now,
     read_run_file,
+    run_summary,
     run_vault_path,
     set_status,
-    stored_vault,
-    try_read,
-    write_json,
+    write_best_metrics,
+    write_run_file,
 )
+from tuner.engine.options import check_destination, check_run_options
 from tuner.errors import ConfigError
 from tuner.outputs import folder_name
-from tuner.plaintext import allowed_only, public_metrics
 from tuner.progress import Progress
 from tuner.search.study import Study, StudyResult, StudySettings, StudyState, trials_frame
-from tuner.search.trial import FAILED, OK, TrialResult, masked_reason
+from tuner.search.trial import FAILED, OK, Objective, TrialResult, masked_reason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,15 +50,34 @@ if TYPE_CHECKING:
     from tuner.search.space import SearchSpace
     from tuner.vault import KeySource
 
+__all__ = [
+    "FAILING_TRIALS",
+    "ObjectiveFailingError",
+    "PreparedRun",
+    "RunTarget",
+    "TuneOutcome",
+    "check_destination",
+    "check_run_options",
+    "export_run",
+    "load_journal",
+    "load_results",
+    "resume_run",
+    "run_summary",
+    "start_run",
+    "tuning_result_for",
+    "write_run_file",
+]
+
 #: A run whose first trials all failed stops after this many (objectives and commands).
 FAILING_TRIALS = 3
 
 
-class RunTarget(Protocol):
-    """What a run tunes, as the engine needs it.
+class RunTarget:
+    """What a run tunes, as the engine needs it (the base of every target).
 
-    ``options`` carries the run's non-secret settings: at least ``settings``
-    (:class:`StudySettings`), ``workers``, ``executor``, ``vault``, ``entry`` and ``export``.
+    ``options`` carries the run's non-secret settings: at least those of
+    :class:`~tuner.engine.options.RunOptions`. A target builds the objective its
+    trials call, and says what its best artifacts and vault record hold.
     """
 
     kind: str
@@ -66,15 +87,19 @@ class RunTarget(Protocol):
 
     def header(self) -> dict[str, Any]:
         """The journal record (sealed) from which :func:`resume_run` rebuilds the target."""
-        ...
+        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         """``run.json``'s fields about what is tuned (plaintext: never a searched value)."""
-        ...
+        raise NotImplementedError
 
     def check(self) -> None:
         """Check, before a resumed run's first trial, that what it needs is still there."""
-        ...
+        raise NotImplementedError
+
+    def trial_objective(self) -> Objective:
+        """The picklable objective each trial calls (in a worker)."""
+        raise NotImplementedError
 
     def study(
         self,
@@ -83,24 +108,40 @@ class RunTarget(Protocol):
         journal: Any,
         replay: list[dict[str, Any]] | None,
     ) -> Study:
-        """A study of this objective (it starts the executor)."""
-        ...
+        """A study of this target's objective on the run's executor and devices (it starts
+        the executor)."""
+        from tuner.search.executors import make_executor, slot_devices
+
+        options = self.options
+        executor = make_executor(options.executor, options.workers)
+        per_gpu = getattr(options, "trials_per_gpu", 1)
+        devices, threads = slot_devices(executor.slots, per_gpu, options.device)
+        return Study(
+            self.trial_objective(),
+            space,
+            settings,
+            executor=executor,
+            journal=journal,
+            devices=devices,
+            threads=threads,
+            replay=replay,
+        )
 
     def write_best(self, best_dir: Path, artifacts: dict[str, Any], trial: TrialResult) -> bool:
         """Write a new best trial's artifacts to ``best_dir``; False when it left none."""
-        ...
+        raise NotImplementedError
 
     def best_warnings(self, best_dir: Path, trial: TrialResult) -> list[str]:
         """Warnings about what ``best_dir`` holds (e.g. a searched value in plaintext)."""
-        ...
+        return []
 
     def vault_fields(self, best: TrialResult | None, best_dir: Path) -> dict[str, Any]:
         """The vault entry's fields about the objective and its best trial."""
-        ...
+        raise NotImplementedError
 
     def with_options(self, **changes: Any) -> RunTarget:
         """A copy with some ``options`` replaced (a resumed run's budget, export)."""
-        ...
+        return replace(self, options=replace(self.options, **changes))  # type: ignore[type-var]
 
 
 @dataclass
@@ -113,6 +154,7 @@ class TuneOutcome:
     entry: str
     exported: Path | None = None  # the PLAINTEXT export folder, when asked for
     warnings: list[str] = field(default_factory=list)
+    kind: str = "detector"  # the target's: detector, python or command
 
     @property
     def best(self) -> TrialResult | None:
@@ -125,6 +167,45 @@ class TuneOutcome:
 
 class ObjectiveFailingError(ConfigError):
     """The first trials of a run all failed: the objective (or command) itself is broken."""
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A new run checked whole (options, run folder, entry name) and not started yet.
+
+    :meth:`start` takes the key: the caller may make one (ask for a passphrase) in
+    between, knowing the options are good.
+    """
+
+    target: RunTarget
+    space: SearchSpace
+    run_dir: Path
+
+    @classmethod
+    def checked(
+        cls, run_dir: Path, prepare: Callable[[], tuple[RunTarget, SearchSpace]]
+    ) -> PreparedRun:
+        """Check ``run_dir`` first (it costs nothing), then ``prepare()`` the target and its
+        space (which may load data), then the destination's name and folder."""
+        run_dir = Path(run_dir)
+        check_run_dir(run_dir)
+        target, space = prepare()
+        prepared = cls(target, space, run_dir)
+        prepared.destination(None)
+        return prepared
+
+    def destination(self, key: KeySource | None) -> tuple[Path, str]:
+        """``(vault, entry)`` of the best config, checked with ``key`` when given
+        (:func:`~tuner.engine.options.check_destination`)."""
+        options = self.target.options
+        return check_destination(options.vault, options.entry, self.run_dir, key)
+
+    def start(self, key: KeySource, *, progress: Progress | None = None) -> TuneOutcome:
+        """Check the vault and entry with ``key``, then run the search (:func:`start_run`)."""
+        vault_path, entry = self.destination(key)
+        return start_run(
+            self.target, self.space, key, self.run_dir, vault_path, entry, progress=progress
+        )
 
 
 def start_run(
@@ -140,10 +221,9 @@ def start_run(
     """Run a new search of ``target`` over ``space``, everything sealed with ``key``.
 
     The caller has checked the options, ``run_dir`` and the destination
-    (:func:`check_destination`); the folder is created here, and removed again if
+    (:class:`PreparedRun` does); the folder is created here, and removed again if
     an error escapes while it is still empty.
     """
-    from tuner.engine.folder import created_run_dir
     from tuner.vault import SealedJournal
 
     settings = target.options.settings
@@ -186,7 +266,6 @@ def resume_run(
     Raises:
         JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
     """
-    from tuner.run_checkpoint import read_run_journal
     from tuner.search.space import parse_space
     from tuner.vault import SealedJournal
 
@@ -230,86 +309,17 @@ def _header(
     records: list[dict[str, Any]], run_dir: Path, objective: Callable[..., Any] | None
 ) -> tuple[dict[str, Any], RunTarget]:
     """The journal's ``run`` record and the target its second record describes."""
-    kind = records[1].get("type") if len(records) >= 2 else None
-    if len(records) < 2 or records[0].get("type") != "run" or kind not in ("detector", "objective"):
+    start = journal_start(records)
+    if start is None:
         raise ConfigError(f"{run_dir}: the journal does not start like a tuning run's")
-    if kind == "detector":
-        from tuner.tune import DetectorTarget
+    header, record = start
+    if record["type"] == "detector":
+        from tuner.objectives.detector import DetectorTarget
 
-        return records[0], DetectorTarget.from_header(records[1])
+        return header, DetectorTarget.from_header(record)
     from tuner.objectives.target import ObjectiveTarget
 
-    return records[0], ObjectiveTarget.from_header(records[1], objective)
-
-
-def check_destination(
-    vault: Path | None, entry: str | None, run_dir: Path, key: KeySource | None
-) -> tuple[Path, str]:
-    """Where a new run's best config goes: ``(vault, entry)``, checked before any work.
-
-    The entry must be a valid name the vault (when it exists) does not hold yet, opening
-    an existing vault checks ``key``, and a new vault's folder must exist. With ``key``
-    None, only what needs no key is checked (the name, the folder).
-
-    Raises:
-        ConfigError: a bad or taken entry name, or no folder for a new ``--vault``.
-        and the vault's errors (a wrong key, a damaged vault).
-    """
-    vault_path = Path(vault) if vault else Path(run_dir) / VAULT_FILE
-    entry = entry or folder_name(run_dir)
-    if vault and not vault_path.exists() and not vault_path.parent.is_dir():
-        raise ConfigError(
-            f"--vault {vault_path}: there is no folder {vault_path.parent} to create it in;"
-            " create the folder or choose another --vault"
-        )
-    _check_new_entry(vault_path, entry, key)
-    return vault_path, entry
-
-
-def _check_new_entry(vault_path: Path, entry: str, key: KeySource | None) -> None:
-    """A new run's entry: a valid name, and not one the vault (when it exists) already holds.
-
-    Opening an existing vault here also checks the key before anything is written.
-    """
-    from tuner.vault import Vault
-    from tuner.vault.codec import NAME_RE, NAME_RULE
-
-    if NAME_RE.fullmatch(entry) is None:
-        raise ConfigError(
-            f"vault entry name {entry!r} (--entry, default the run folder's name) is not valid:"
-            f" use {NAME_RULE}"
-        )
-    if key is None or not vault_path.exists():
-        return
-    vault = Vault.open(vault_path, key)
-    if vault.can_read and entry in vault:
-        raise ConfigError(
-            f"vault {vault_path} already has an entry {entry!r}; pick another --entry"
-            " (or --resume the run that wrote it)"
-        )
-
-
-def check_run_options(options: Any, space: SearchSpace, *, slots_devices: bool = True) -> None:
-    """Check what every run has: pruner, workers, optimizer, executor (and devices).
-
-    Raises:
-        ConfigError: the first problem found, in one line.
-    """
-    from tuner.search.executors import check_executor, slot_devices
-    from tuner.search.optimizers import check_optimizer
-    from tuner.search.pruning import Pruner
-
-    s = options.settings
-    Pruner(s.pruner, s.max_epochs, s.reduction, s.min_epochs)
-    if options.workers < 1:
-        raise ConfigError("--workers must be 1 or more")
-    if getattr(options, "trials_per_gpu", 1) < 1:
-        raise ConfigError("--trials-per-gpu must be 1 or more")
-    check_optimizer(s.optimizer, space.parametrization(seed=s.seed), s.budget, options.workers,
-                    s.optimizer_options)  # fmt: skip
-    if slots_devices:
-        slot_devices(options.workers, getattr(options, "trials_per_gpu", 1), options.device)
-    check_executor(options.executor)
+    return header, ObjectiveTarget.from_header(record, objective)
 
 
 # -- reading a run back --------------------------------------------------------------------
@@ -329,46 +339,6 @@ def load_results(run_dir: Path, key: KeySource | str) -> pd.DataFrame:
     records = load_journal(run_dir, key)
     trials = [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
     return trials_frame(trials)
-
-
-def load_journal(run_dir: Path, key: KeySource) -> list[dict[str, Any]]:
-    """Every record of a run's sealed journal (settings, space, objective, trials, freezes).
-
-    The journal must end with its authenticated end, and hold every record the
-    checkpoint in the run's vault counted (:mod:`tuner.run_checkpoint`, which fails
-    closed on a missing or foreign vault).
-    """
-    from tuner.run_checkpoint import read_run_journal
-    from tuner.vault import SealedJournal
-
-    run_dir = Path(run_dir)
-    journal = SealedJournal.open(run_dir / JOURNAL_FILE, key, writable=False)
-    try:
-        return read_run_journal(journal, run_dir, key)
-    finally:
-        journal.close()
-
-
-def tuning_result_for(vault: Any, journal_id: str, *, first: str = "") -> Any:
-    """``(entry, checkpoint)`` of the tuning result in ``vault`` (open, readable) whose
-    journal checkpoint names journal ``journal_id``, or None; entry ``first`` is tried first.
-
-    Raises:
-        WrongKeyError: the vault was opened with a key that cannot read.
-    """
-    from tuner.vault import DocumentError, JournalCheckpoint
-
-    for name in sorted(vault.names(), key=lambda n: n != first):
-        document = vault.get(name)
-        if not isinstance(document, dict) or document.get("kind") != "tuning-result":
-            continue
-        try:
-            checkpoint = JournalCheckpoint.from_dict(document.get("journal"))
-        except DocumentError:
-            continue
-        if checkpoint.journal_id == journal_id:
-            return name, checkpoint
-    return None
 
 
 def _resumed_vault(run_dir: Path, info: dict[str, Any], key: KeySource) -> Path:
@@ -405,9 +375,7 @@ def _run(study: Study, run_dir: Path, target: RunTarget, progress: Progress | No
         artifacts, result.artifacts = result.artifacts, {}  # a run holds one best at most
         new_best = result.status == OK and state.best is result and artifacts
         if new_best and target.write_best(best_dir, artifacts, result):
-            metrics = {"trial": result.number, "fitness": result.fitness,
-                       **public_metrics(result.metrics, result.params)}  # fmt: skip
-            write_json(best_dir / "metrics.json", metrics, "best metrics.json")
+            write_best_metrics(best_dir, result)
         if target.stop_when_failing:
             _stop_if_failing(state.trials)
 
@@ -462,97 +430,7 @@ def _finish(
         summary["warnings"] = list(warnings)
     write_run_file(run_dir, target, vault_path, entry, status="finished", summary=summary)
     exported = export_run(run_dir, result) if target.options.export else None
-    return TuneOutcome(run_dir, result, vault_path, entry, exported, list(warnings))
-
-
-def export_run(run_dir: Path, result: StudyResult) -> Path:
-    """Write the best config (YAML) and the trial table (CSV) in plaintext, on request.
-
-    The folder is made 0700 and the files 0600 (atomic writes), as ``hyperseal
-    vault export`` writes them.
-    """
-    import yaml
-
-    from tuner.engine.folder import write_bytes
-
-    out = run_dir / EXPORT_DIR
-    out.mkdir(mode=0o700, exist_ok=True)
-    os.chmod(out, 0o700)
-    if result.best is not None:
-        config = yaml.safe_dump(result.best.params, sort_keys=False)
-        write_bytes(out / "best_config.yaml", config.encode("utf-8"))
-    table = result.frame().drop(columns=["curve"]).to_csv(index=False)
-    write_bytes(out / "trials.csv", table.encode("utf-8"))
-    return out
-
-
-def run_summary(result: StudyResult) -> dict[str, Any]:
-    """``run.json``'s summary of a finished search (no hyperparameter value)."""
-    statuses = [t.status for t in result.trials]
-    best, default = result.best, result.default_trial
-    return {
-        "trials": len(result.trials),
-        "ok": statuses.count("ok"),
-        "pruned": statuses.count("pruned"),
-        "failed": statuses.count("failed"),
-        "best_trial": best.number if best else None,
-        "best_fitness": best.fitness if best else None,
-        "best_metrics": public_metrics(best.metrics, best.params) if best else None,
-        "default_fitness": default.fitness if default else None,
-        "epochs_saved": result.epochs_saved,
-        "epochs_run": sum(t.epochs_run for t in result.trials),
-        "duplicates_avoided": result.duplicates_avoided,
-        "seconds": round(result.seconds, 1),
-        "frozen": sorted(result.frozen),
-        "importance": (
-            result.importance.to_dict("records") if result.importance is not None else None
-        ),
-        # Masked: the plaintext file must not quote a value (the journal has the whole reason).
-        "failures": [
-            {"trial": t.number, "error": masked_reason(t.error)} for t in result.trials if t.error
-        ],
-    }
-
-
-def write_run_file(
-    run_dir: Path,
-    target: RunTarget,
-    vault: Path,
-    entry: str,
-    *,
-    status: str,
-    summary: dict[str, Any] | None = None,
-) -> None:
-    """Write ``run.json``: what is tuned, how, where its results are, and its status."""
-    options = target.options
-    s = options.settings
-    info = {
-        "format": RUN_FORMAT,
-        "status": status,
-        "updated_at": now(),
-        **target.describe(),
-        "optimizer": s.optimizer,
-        "budget": s.budget,
-        "epochs": s.max_epochs,
-        "pruner": s.pruner,
-        "fitness": s.fitness,
-        "freeze_unimportant": s.freeze_unimportant,
-        "workers": options.workers,
-        "executor": options.executor,
-        "journal": JOURNAL_FILE,
-        **stored_vault(run_dir, vault),
-        "entry": entry,
-        "best_model": BEST_DIR,
-    }
-    if s.direction != "maximize":
-        info["direction"] = s.direction
-    if summary is not None:
-        info["summary"] = summary
-    else:
-        old = try_read(run_dir / RUN_FILE)
-        if old and "summary" in old:  # as read back: only the fields hyperseal writes
-            info["summary"] = allowed_only(RUN_FILE, {"summary": old["summary"]}).get("summary")
-    write_json(run_dir / RUN_FILE, info, RUN_FILE)  # checked: tuner.plaintext
+    return TuneOutcome(run_dir, result, vault_path, entry, exported, list(warnings), target.kind)
 
 
 def _ensure_vault(path: Path, key: KeySource) -> None:

@@ -1,11 +1,13 @@
-"""Your own training code as the objective: a Python function or a command per trial.
+"""What a run tunes: your own training code (a Python function or a command per trial),
+or the built-in detector trainer.
 
     from tuner.objectives import ObjectiveOptions, tune_objective
 
 ``tuner.objectives.python`` loads and calls ``objective(params, trial)``;
 ``tuner.objectives.command`` runs a program with its config in a private file
 and reads the metrics it reports; ``tuner.objectives.target`` hands either to
-the run engine (:mod:`tuner.engine.run`).
+the run engine (:mod:`tuner.engine.run`), and ``tuner.objectives.detector`` does
+the same for the built-in detector trainer (``hyperseal tune``'s default).
 """
 
 from tuner.objectives.target import ObjectiveOptions, ObjectiveTarget, tune_objective

@@ -109,9 +109,14 @@ class CommandObjective:
         stderr_path = workdir / "stderr.log"
         with open_new(workdir / "stdout.log") as out, open_new(stderr_path) as err:
             process = subprocess.Popen(
-                argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                argv,
+                cwd=workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
                 start_new_session=True,
-            )  # fmt: skip
+            )
             try:
                 last, stopped = self._watch(process, readers, trial)
             finally:
@@ -184,13 +189,15 @@ def _write_config(path: Path, params: dict[str, Any], kind: str) -> None:
 
 def _environment(trial: TrialContext, config: Path, metrics: Path, workdir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
-    env.update({
-        CONFIG_VARIABLE: str(config),
-        METRICS_VARIABLE: str(metrics),
-        TRIAL_VARIABLE: str(trial.number),
-        TRIAL_DIR_VARIABLE: str(workdir),
-        DEVICE_VARIABLE: trial.device,
-    })  # fmt: skip
+    env.update(
+        {
+            CONFIG_VARIABLE: str(config),
+            METRICS_VARIABLE: str(metrics),
+            TRIAL_VARIABLE: str(trial.number),
+            TRIAL_DIR_VARIABLE: str(workdir),
+            DEVICE_VARIABLE: trial.device,
+        }
+    )
     return env
 
 

@@ -9,18 +9,18 @@ resume, pruning, freezing and the reports are the run engine's
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuner.engine import run as engine
-from tuner.engine.folder import check_run_dir
+from tuner.engine.options import RunOptions, check_epochs, check_run_options
+from tuner.engine.run import PreparedRun, RunTarget, TuneOutcome
 from tuner.errors import ConfigError
 from tuner.objectives.artifacts import searched_value_files, unpack_best
 from tuner.objectives.command import CommandObjective, resolve_command
 from tuner.objectives.python import PythonObjective, load_objective, reference_of
 from tuner.progress import Progress
-from tuner.search.study import Study, StudySettings
+from tuner.search.study import StudySettings
 
 if TYPE_CHECKING:
     from tuner.search.space import SearchSpace
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ObjectiveOptions:
+class ObjectiveOptions(RunOptions):
     """What to tune (a function or a command) and how (the non-secret settings of a run).
 
     Args:
@@ -41,10 +41,9 @@ class ObjectiveOptions:
         artifacts: Files or folders a command leaves in its working folder, kept as
             the run's ``best/`` when the trial wins.
         timeout: Seconds a command's trial may run (None: no limit).
-        epochs: The epochs of a full trial (for pruning's rungs).
-        settings: Optimizer, budget, fitness, direction, pruning, freezing.
-        workers, executor, device: Where trials run.
-        vault, entry, export: Where the results go.
+
+    and, keyword-only, those of :class:`~tuner.engine.options.RunOptions` (``epochs``,
+    ``settings``, ``workers``, ``executor``, ``device``, ``vault``, ``entry``, ``export``).
     """
 
     space_file: Path
@@ -53,14 +52,6 @@ class ObjectiveOptions:
     metrics_file: str | None = None
     artifacts: tuple[str, ...] = ()
     timeout: float | None = None
-    epochs: int = 4
-    settings: StudySettings = field(default_factory=lambda: StudySettings(budget=20))
-    workers: int = 1
-    executor: str = "local"
-    device: str = "auto"
-    vault: Path | None = None
-    entry: str | None = None
-    export: bool = False
 
 
 def tune_objective(
@@ -69,7 +60,7 @@ def tune_objective(
     run_dir: Path,
     *,
     progress: Progress | None = None,
-) -> engine.TuneOutcome:
+) -> TuneOutcome:
     """Tune a function or a command; seal the journal and best config with ``key``.
 
     Example::
@@ -88,11 +79,16 @@ def tune_objective(
         ConfigError: a bad option, an objective that cannot be imported, a command not
             found, or (mid-run) trials that all fail; and the vault's errors.
     """
-    run_dir = Path(run_dir)
-    check_run_dir(run_dir)
-    target, space = prepare(options)
-    vault_path, entry = engine.check_destination(options.vault, options.entry, run_dir, key)
-    return engine.start_run(target, space, key, run_dir, vault_path, entry, progress=progress)
+    return prepare_run(options, run_dir).start(key, progress=progress)
+
+
+def prepare_run(options: ObjectiveOptions, run_dir: Path) -> PreparedRun:
+    """Check the run folder, every option and the entry's name; nothing is written.
+
+    Raises:
+        ConfigError: the first problem, in one line.
+    """
+    return PreparedRun.checked(run_dir, lambda: prepare(options))
 
 
 def prepare(options: ObjectiveOptions) -> tuple[ObjectiveTarget, SearchSpace]:
@@ -103,10 +99,27 @@ def prepare(options: ObjectiveOptions) -> tuple[ObjectiveTarget, SearchSpace]:
     """
     from tuner.search.space import load_space
 
-    if (options.objective is None) == (options.command is None):
+    _check_what(options)
+    space = load_space(options.space_file, detector=False)
+    settings = replace(options.settings, max_epochs=options.epochs)
+    options = replace(options, settings=settings)
+    check_run_options(options, space)
+    target = ObjectiveTarget(options, _objective(options, space))
+    return target, space
+
+
+def _check_what(options: ObjectiveOptions) -> None:
+    """One objective or command, with the options that apply to it."""
+    if options.objective is not None and options.command is not None:
+        raise ConfigError("give --objective or --command, not both")
+    if options.objective is None and options.command is None:
         raise ConfigError("give one of --objective FILE.py:FUNCTION or --command 'PROGRAM ...'")
-    if options.epochs < 1:
-        raise ConfigError("--epochs must be 1 or more")
+    if options.space_file is None:
+        raise ConfigError(
+            "--space is required with --objective or --command: a YAML file of the parameters"
+            " your code reads, e.g. 'lr: {type: log, low: 1.0e-4, high: 0.1, default: 0.01}'"
+        )
+    check_epochs(options.epochs)
     if options.timeout is not None and options.timeout <= 0:
         raise ConfigError("--trial-timeout must be a positive number of seconds")
     if options.objective is not None and (options.metrics_file or options.artifacts):
@@ -119,12 +132,6 @@ def prepare(options: ObjectiveOptions) -> tuple[ObjectiveTarget, SearchSpace]:
             "--trial-timeout applies to --command: a Python function cannot be stopped from"
             " outside; run it as a command, or stop it yourself with trial.should_prune()"
         )
-    space = load_space(options.space_file, detector=False)
-    settings = replace(options.settings, max_epochs=options.epochs)
-    options = replace(options, settings=settings)
-    engine.check_run_options(options, space)
-    target = ObjectiveTarget(options, _objective(options, space))
-    return target, space
 
 
 def _objective(options: ObjectiveOptions, space: SearchSpace) -> Any:
@@ -151,7 +158,7 @@ def _objective(options: ObjectiveOptions, space: SearchSpace) -> Any:
 
 
 @dataclass(frozen=True)
-class ObjectiveTarget:
+class ObjectiveTarget(RunTarget):
     """A Python function or a command as a run engine target."""
 
     options: ObjectiveOptions
@@ -168,22 +175,24 @@ class ObjectiveTarget:
     ) -> ObjectiveTarget:
         """The target a journal's ``objective`` record describes."""
         o = dict(record["options"])
-        settings = StudySettings()  # replaced by the journal's own settings on resume
         options = ObjectiveOptions(
-            space_file=Path(o["space_file"]), objective=o.get("objective"),
-            command=o.get("command"), metrics_file=o.get("metrics_file"),
-            artifacts=tuple(o.get("artifacts") or ()), timeout=o.get("timeout"),
-            epochs=int(o.get("epochs", 4)), settings=settings, workers=int(o["workers"]),
-            executor=str(o["executor"]), device=str(o.get("device", "cpu")),
-            vault=Path(o["vault"]) if o.get("vault") else None, entry=o.get("entry"),
-            export=bool(o.get("export")),
-        )  # fmt: skip
+            space_file=Path(o["space_file"]),
+            objective=o.get("objective"),
+            command=o.get("command"),
+            metrics_file=o.get("metrics_file"),
+            artifacts=tuple(o.get("artifacts") or ()),
+            timeout=o.get("timeout"),
+            settings=StudySettings(),  # replaced by the journal's own settings on resume
+            **RunOptions.from_run_record(o),
+        )
         spec = record["objective"]
         if spec["kind"] == "command":
             objective: Any = CommandObjective(
-                tuple(spec["argv"]), metrics_file=spec.get("metrics_file"),
-                artifacts=tuple(spec.get("artifacts") or ()), timeout=spec.get("timeout"),
-            )  # fmt: skip
+                tuple(spec["argv"]),
+                metrics_file=spec.get("metrics_file"),
+                artifacts=tuple(spec.get("artifacts") or ()),
+                timeout=spec.get("timeout"),
+            )
         else:
             ref = spec.get("ref")
             if function is None and not ref:
@@ -193,19 +202,22 @@ class ObjectiveTarget:
                 )
             if function is None:
                 load_objective(ref)
-            objective = PythonObjective(ref, function, spec.get("metric", "value"),
-                                        tuple(spec.get("optional") or ()))  # fmt: skip
+            optional = tuple(spec.get("optional") or ())
+            objective = PythonObjective(ref, function, spec.get("metric", "value"), optional)
             options = replace(options, objective=ref)
         return cls(options, objective)
 
     def header(self) -> dict[str, Any]:
         o = self.options
         plain = {
-            "space_file": str(o.space_file), "objective": self._ref(), "command": o.command,
-            "metrics_file": o.metrics_file, "artifacts": list(o.artifacts), "timeout": o.timeout,
-            "epochs": o.epochs, "workers": o.workers, "executor": o.executor, "device": o.device,
-            "vault": str(o.vault) if o.vault else None, "entry": o.entry, "export": o.export,
-        }  # fmt: skip
+            "space_file": str(o.space_file),
+            "objective": self._ref(),
+            "command": o.command,
+            "metrics_file": o.metrics_file,
+            "artifacts": list(o.artifacts),
+            "timeout": o.timeout,
+            **o.run_record(),
+        }
         return {"type": "objective", "objective": self._spec(), "options": plain}
 
     def _ref(self) -> str | None:
@@ -214,8 +226,13 @@ class ObjectiveTarget:
     def _spec(self) -> dict[str, Any]:
         o = self.objective
         if isinstance(o, CommandObjective):
-            return {"kind": "command", "argv": list(o.argv), "metrics_file": o.metrics_file,
-                    "artifacts": list(o.artifacts), "timeout": o.timeout}  # fmt: skip
+            return {
+                "kind": "command",
+                "argv": list(o.argv),
+                "metrics_file": o.metrics_file,
+                "artifacts": list(o.artifacts),
+                "timeout": o.timeout,
+            }
         return {"kind": "python", "ref": o.ref, "metric": o.metric, "optional": list(o.optional)}
 
     def describe(self) -> dict[str, Any]:
@@ -228,19 +245,8 @@ class ObjectiveTarget:
         elif self.objective.function is None:
             load_objective(str(self.objective.ref))
 
-    def study(
-        self,
-        settings: StudySettings,
-        space: SearchSpace,
-        journal: Any,
-        replay: list[dict[str, Any]] | None,
-    ) -> Study:
-        from tuner.search.executors import make_executor, slot_devices
-
-        executor = make_executor(self.options.executor, self.options.workers)
-        devices, threads = slot_devices(executor.slots, 1, self.options.device)
-        return Study(self.objective, space, settings, executor=executor, journal=journal,
-                     devices=devices, threads=threads, replay=replay)  # fmt: skip
+    def trial_objective(self) -> Any:
+        return self.objective
 
     def write_best(self, best_dir: Path, artifacts: dict[str, Any], trial: TrialResult) -> bool:
         archive = artifacts.get("files")
@@ -269,9 +275,6 @@ class ObjectiveTarget:
                 if p.is_file() and p.name != "metrics.json"
             }
         return fields
-
-    def with_options(self, **changes: Any) -> ObjectiveTarget:
-        return replace(self, options=replace(self.options, **changes))
 
 
 def _quote(word: str) -> str:

@@ -174,9 +174,11 @@ class DaskExecutor:
             with dask.config.set(LOCAL_CLUSTER_CONFIG):  # read as each part starts
                 try:
                     self._cluster = LocalCluster(
-                        n_workers=workers, threads_per_worker=1, processes=True,
+                        n_workers=workers,
+                        threads_per_worker=1,
+                        processes=True,
                         dashboard_address=None,
-                    )  # fmt: skip
+                    )
                 except Exception as exc:  # e.g. workers that re-ran a script with no main guard
                     raise ConfigError(
                         f"could not start a Dask local cluster ({type(exc).__name__}: {exc});"

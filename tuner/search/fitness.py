@@ -120,11 +120,12 @@ def _compiled(text: str) -> tuple[_Tree, tuple[str, ...]]:
                 raise bad
         elif not isinstance(node, _ALLOWED):
             raise bad
+    called = {id(c.func) for c in ast.walk(tree) if isinstance(c, ast.Call)}
     functions_as_values = [
-        n for n in ast.walk(tree)
-        if isinstance(n, ast.Name) and n.id in _FUNCTIONS
-        and not any(isinstance(c, ast.Call) and c.func is n for c in ast.walk(tree))
-    ]  # fmt: skip
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Name) and n.id in _FUNCTIONS and id(n) not in called
+    ]
     if functions_as_values:
         raise bad
     return _Tree(tree.body, tuple(quoted)), tuple(found)
@@ -158,6 +159,7 @@ def _evaluate(node: ast.AST, quoted: tuple[str, ...], metrics: Mapping[str, floa
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         args = [_evaluate(a, quoted, metrics) for a in node.args]
-        return float(_FUNCTIONS[node.func.id](*args) if len(args) > 1 or node.func.id == "abs"
-                     else args[0])  # fmt: skip
+        return float(
+            _FUNCTIONS[node.func.id](*args) if len(args) > 1 or node.func.id == "abs" else args[0]
+        )
     raise ValueError("unsupported expression")  # unreachable: _compiled checked the tree

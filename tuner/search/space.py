@@ -321,9 +321,12 @@ def _parse_param(name: str, spec: Any, where: str) -> Param:
     if kind not in KINDS:
         raise fail(f"has type {kind!r}; use one of {', '.join(KINDS)}")
     allowed = {"type", "default", "when"} | {
-        "log": {"low", "high"}, "float": {"low", "high"}, "int": {"low", "high"},
-        "choice": {"choices"}, "fixed": {"value"},
-    }[kind]  # fmt: skip
+        "log": {"low", "high"},
+        "float": {"low", "high"},
+        "int": {"low", "high"},
+        "choice": {"choices"},
+        "fixed": {"value"},
+    }[kind]
     extra = sorted(set(spec) - allowed)
     if extra:
         raise fail(f"has unknown key {extra[0]!r} for type {kind}")

@@ -27,11 +27,6 @@ import nevergrad as ng
 from nevergrad.common import errors
 from nevergrad.optimization import base
 
-from tuner.search.optimizers import COMPOSED, DEFAULT_OPTIMIZER
-
-#: The strategy wrapped by default: hyperseal's default, two alternating (1+1) strategies.
-DUAL = COMPOSED[DEFAULT_OPTIMIZER]
-
 
 class _ExploreOnStall(base.Optimizer):
     """Nevergrad optimizer: ``inner``'s asks, with random ones mixed in after a stall."""
@@ -41,10 +36,11 @@ class _ExploreOnStall(base.Optimizer):
         parametrization: Any,
         budget: int | None = None,
         num_workers: int = 1,
-        config: ExploreOnStall | None = None,
+        *,
+        config: ExploreOnStall,
     ) -> None:
         super().__init__(parametrization, budget=budget, num_workers=num_workers)
-        cfg = config or ExploreOnStall()
+        cfg = config
         self.patience = cfg.patience
         self.every = cfg.every
         self.recentre = cfg.recentre
@@ -97,7 +93,8 @@ class ExploreOnStall(base.ConfiguredOptimizer):
     """Configures :class:`_ExploreOnStall`.
 
     Args:
-        inner: Names of the strategies whose asks alternate (Nevergrad's ``ConfPortfolio``).
+        inner: Names of the strategies whose asks alternate (Nevergrad's ``ConfPortfolio``);
+            :func:`tuner.search.optimizers.make_optimizer` passes the default's.
         patience: Results in a row without a new best before exploring.
         every: Once stalled, one ask in ``every`` is a random config (the first among them);
             0: none.
@@ -107,7 +104,7 @@ class ExploreOnStall(base.ConfiguredOptimizer):
     def __init__(
         self,
         *,
-        inner: tuple[str, ...] = DUAL,
+        inner: tuple[str, ...],
         patience: int = 10,
         every: int = 2,
         recentre: bool = False,

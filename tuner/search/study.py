@@ -24,7 +24,7 @@ from tuner.search.fitness import Fitness
 from tuner.search.importance import MIN_TRIALS, parameter_importance, unimportant
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester, make_optimizer, point_key
 from tuner.search.pruning import Pruner
-from tuner.search.space import SearchSpace, parse_space
+from tuner.search.space import SearchSpace
 from tuner.search.trial import FAILED, OK, PRUNED, Objective, TrialResult, TrialTask
 
 if TYPE_CHECKING:
@@ -208,8 +208,9 @@ class Study:
         self.devices = devices or ["cpu"] * self.executor.slots
         self.threads = threads
         self.fitness = Fitness.parse(settings.fitness, settings.direction)
-        self.pruner = Pruner(settings.pruner, settings.max_epochs, settings.reduction,
-                             settings.min_epochs)  # fmt: skip
+        self.pruner = Pruner(
+            settings.pruner, settings.max_epochs, settings.reduction, settings.min_epochs
+        )
         self.trials: list[TrialResult] = []
         self.frozen: dict[str, Any] = {}
         self._measured: dict[str, float] = {}  # config key -> fitness told for it
@@ -233,9 +234,13 @@ class Study:
             self.settings.optimizer_options,
         )
         avoided = self.suggester.duplicates_avoided if self._generation else 0
-        self.suggester = Suggester(optimizer, names, key=self._key,
-                                   seed=self.settings.seed + self._generation,
-                                   duplicates_avoided=avoided)  # fmt: skip
+        self.suggester = Suggester(
+            optimizer,
+            names,
+            key=self._key,
+            seed=self.settings.seed + self._generation,
+            duplicates_avoided=avoided,
+        )
         self._generation += 1
         for t in self.trials:
             self.suggester.tell_values(t.params, self._told(t))
@@ -289,9 +294,13 @@ class Study:
                     slot = free_slots.pop(0)
                     candidate, values = self._next_point(next_number, pending)
                     task = TrialTask(
-                        next_number, self.space.complete(values), self.fitness,
-                        self.pruner.rule(), self.devices[slot], self.threads,
-                    )  # fmt: skip
+                        next_number,
+                        self.space.complete(values),
+                        self.fitness,
+                        self.pruner.rule(),
+                        self.devices[slot],
+                        self.threads,
+                    )
                     handle = self.executor.submit(self.objective, task)
                     pending[handle] = (next_number, candidate, values, slot, self._generation)
                     next_number += 1
@@ -335,8 +344,16 @@ class Study:
         try:
             return self.executor.result(handle)
         except Exception as exc:  # the worker itself died (killed, out of host memory)
-            return TrialResult(number, self.space.complete(values), FAILED, math.nan, {}, 0, 0.0,
-                               error=f"worker lost: {type(exc).__name__}")  # fmt: skip
+            return TrialResult(
+                number,
+                self.space.complete(values),
+                FAILED,
+                math.nan,
+                {},
+                0,
+                0.0,
+                error=f"worker lost: {type(exc).__name__}",
+            )
 
     def _finish(self, result: TrialResult, candidate: Any, generation: int) -> None:
         self.journal.append(result.record())  # durable first
@@ -366,9 +383,11 @@ class Study:
         if len(done) < MIN_TRIALS:
             return None
         return parameter_importance(
-            self.root_space, [t.params for t in done], [t.fitness for t in done],
+            self.root_space,
+            [t.params for t in done],
+            [t.fitness for t in done],
             seed=self.settings.seed,
-        )  # fmt: skip
+        )
 
     def _maybe_freeze(self) -> None:
         s = self.settings
@@ -387,9 +406,13 @@ class Study:
         assert best is not None
         values = {n: best.params[n] for n in names}
         self.journal.append(
-            {"type": "freeze", "params": values, "after_trials": len(self.trials),
-             "importance": importance.to_dict("records")}
-        )  # fmt: skip
+            {
+                "type": "freeze",
+                "params": values,
+                "after_trials": len(self.trials),
+                "importance": importance.to_dict("records"),
+            }
+        )
         self._apply_freeze(values)
 
 
@@ -399,8 +422,3 @@ def _fmt(trial: TrialResult | None) -> str:
 
 def _space_dict(space: SearchSpace) -> dict[str, Any]:
     return {p.name: p.to_spec() for p in space.params}
-
-
-def space_from_record(record: dict[str, Any]) -> SearchSpace:
-    """The search space stored in a journal's ``run`` record."""
-    return parse_space(record["space"], where="journal")

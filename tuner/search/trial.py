@@ -11,8 +11,6 @@ import math
 import os
 import re
 import time
-import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -208,11 +206,3 @@ def masked_reason(reason: str) -> str:
     masked as ``…``, since an error may quote the value that broke the trial. The sealed
     journal keeps the reason whole."""
     return NUMBER.sub("…", reason)
-
-
-def format_traceback(exc: BaseException) -> str:
-    """Full traceback text, for ``--debug`` only."""
-    return "".join(traceback.format_exception(exc))
-
-
-TrialRunner = Callable[[Objective, TrialTask], TrialResult]

@@ -22,9 +22,19 @@ def _study(**settings: object) -> Study:
 
 @pytest.mark.parametrize(
     "optimizer",
-    ["OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO", "ParametrizedBO",
-     "RandomSearch", DEFAULT_OPTIMIZER],
-)  # fmt: skip
+    [
+        "OnePlusOne",
+        "DE",
+        "TwoPointsDE",
+        "CMA",
+        "PSO",
+        "NGOpt",
+        "BO",
+        "ParametrizedBO",
+        "RandomSearch",
+        DEFAULT_OPTIMIZER,
+    ],
+)
 def test_every_optimizer_family_runs_and_improves_on_the_default(optimizer: str) -> None:
     result = _study(optimizer=optimizer, budget=8, pruner="none").run()
     assert len(result.trials) == 8
@@ -67,26 +77,44 @@ def test_family_options_are_passed_and_checked() -> None:
 
 @pytest.mark.parametrize(
     ("optimizer", "options", "fragment"),
-    [("DifferentialEvolution", {"popsize": -3},
-      "DifferentialEvolution: popsize=-3 refused: popsize must be a whole number of 1 or more"),
-     ("DifferentialEvolution", {"popsize": 0}, "popsize=0 refused: popsize must be a whole"),
-     ("DifferentialEvolution", {"crossover": "xyz"}, "crossover must be a number or one of"),
-     ("ParametrizedCMA", {"popsize": 0},
-      "ParametrizedCMA: popsize=0 refused: popsize must be a whole number of 2 or more"),
-     ("ParametrizedCMA", {"scale": 0}, "scale=0 refused: scale must be a number above 0"),
-     ("ConfPSO", {"popsize": 0},
-      "ConfPSO: popsize=0 refused: popsize must be a whole number of 1 or more"),
-     ("ConfPSO", {"transform": "foo"}, "transform must be one of identity, arctan, gaussian"),
-     ("ParametrizedOnePlusOne", {"mutation": "nosuch"},
-      "ParametrizedOnePlusOne: mutation='nosuch' refused: mutation must be one of gaussian,"),
-     ("ParametrizedOnePlusOne", {"noise_handling": "zzz"}, "noise_handling must be random,"),
-     ("ParametrizedBO", {"utility_kind": "nosuch"}, "utility_kind must be one of ucb, ei, poi"),
-     ("ParametrizedBO", {"gp_parameters": 3}, "gp_parameters must be a mapping"),
-     ("ParametrizedCMA", {"bogus": 1}, "ParametrizedCMA has no option 'bogus'; its options: "),
-     pytest.param("ParametrizedCMA", {"fcmaes": True}, "fcmaes=True refused: Please install",
-                  marks=pytest.mark.skipif(find_spec("fcmaes") is not None,
-                                           reason="fcmaes is installed"))],
-)  # fmt: skip
+    [
+        (
+            "DifferentialEvolution",
+            {"popsize": -3},
+            "DifferentialEvolution: popsize=-3 refused:"
+            " popsize must be a whole number of 1 or more",
+        ),
+        ("DifferentialEvolution", {"popsize": 0}, "popsize=0 refused: popsize must be a whole"),
+        ("DifferentialEvolution", {"crossover": "xyz"}, "crossover must be a number or one of"),
+        (
+            "ParametrizedCMA",
+            {"popsize": 0},
+            "ParametrizedCMA: popsize=0 refused: popsize must be a whole number of 2 or more",
+        ),
+        ("ParametrizedCMA", {"scale": 0}, "scale=0 refused: scale must be a number above 0"),
+        (
+            "ConfPSO",
+            {"popsize": 0},
+            "ConfPSO: popsize=0 refused: popsize must be a whole number of 1 or more",
+        ),
+        ("ConfPSO", {"transform": "foo"}, "transform must be one of identity, arctan, gaussian"),
+        (
+            "ParametrizedOnePlusOne",
+            {"mutation": "nosuch"},
+            "ParametrizedOnePlusOne: mutation='nosuch' refused: mutation must be one of gaussian,",
+        ),
+        ("ParametrizedOnePlusOne", {"noise_handling": "zzz"}, "noise_handling must be random,"),
+        ("ParametrizedBO", {"utility_kind": "nosuch"}, "utility_kind must be one of ucb, ei, poi"),
+        ("ParametrizedBO", {"gp_parameters": 3}, "gp_parameters must be a mapping"),
+        ("ParametrizedCMA", {"bogus": 1}, "ParametrizedCMA has no option 'bogus'; its options: "),
+        pytest.param(
+            "ParametrizedCMA",
+            {"fcmaes": True},
+            "fcmaes=True refused: Please install",
+            marks=pytest.mark.skipif(find_spec("fcmaes") is not None, reason="fcmaes is installed"),
+        ),
+    ],
+)
 def test_a_bad_family_option_says_what_the_value_must_be(
     optimizer: str, options: dict[str, object], fragment: str
 ) -> None:
@@ -187,10 +215,15 @@ def test_freeze_unimportant_fixes_an_irrelevant_parameter_and_keeps_lr() -> None
     study = Study(
         QuadraticObjective(),
         quadratic_space(),
-        StudySettings(optimizer="OnePlusOne", budget=30, pruner="none", freeze_unimportant=True,
-                      freeze_after=10),
+        StudySettings(
+            optimizer="OnePlusOne",
+            budget=30,
+            pruner="none",
+            freeze_unimportant=True,
+            freeze_after=10,
+        ),
         journal=journal,
-    )  # fmt: skip
+    )
     result = study.run()
     assert "lr" not in result.frozen
     assert set(result.frozen) & {"schedule", "color_jitter"}
@@ -215,8 +248,13 @@ def test_resume_replays_the_journal_and_runs_no_trial_twice() -> None:
     first = [r for r in journal.records if r["type"] == "trial"]
     assert len(first) == 4
 
-    resumed = Study(QuadraticObjective(), quadratic_space(), settings, journal=journal,
-                    replay=list(journal.records))  # fmt: skip
+    resumed = Study(
+        QuadraticObjective(),
+        quadratic_space(),
+        settings,
+        journal=journal,
+        replay=list(journal.records),
+    )
     result = resumed.run()
     numbers = [t.number for t in result.trials]
     assert sorted(numbers) == list(range(10))
@@ -236,9 +274,12 @@ def test_parallel_bo_never_runs_the_same_point_twice() -> None:
 def test_dask_local_cluster_runs_trials() -> None:
     pytest.importorskip("distributed")
     executor = make_executor("dask-local", 2)
-    study = Study(QuadraticObjective(), quadratic_space(),
-                  StudySettings(optimizer="OnePlusOne", budget=4, pruner="none"),
-                  executor=executor)  # fmt: skip
+    study = Study(
+        QuadraticObjective(),
+        quadratic_space(),
+        StudySettings(optimizer="OnePlusOne", budget=4, pruner="none"),
+        executor=executor,
+    )
     result = study.run()
     assert len(result.trials) == 4
     assert all(t.status == "ok" for t in result.trials)
@@ -405,8 +446,9 @@ def test_a_trial_in_this_process_leaves_torch_threads_as_they_were() -> None:
             seen.append(torch.get_num_threads())
             return super().__call__(params, ctx)
 
-    task = TrialTask(0, quadratic_space().defaults(), Fitness.parse("mAP"), PruneRule(),
-                     threads=before + 1)  # fmt: skip
+    task = TrialTask(
+        0, quadratic_space().defaults(), Fitness.parse("mAP"), PruneRule(), threads=before + 1
+    )
     assert run_trial(Spy(), task).status == "ok"
     assert seen == [before + 1] and torch.get_num_threads() == before
 
@@ -469,6 +511,12 @@ def test_the_trial_table_orders_its_columns_the_same_whatever_the_trials_order()
     assert list(one.columns) == list(other.columns)
     columns = list(one.columns)
     assert columns[:6] == ["number", "status", "fitness", "epochs_run", "seconds", "error"]
-    assert columns[6:] == ["param_lr", "param_momentum", "param_optimizer", "metric_mAP",
-                           "metric_mAP50", "curve"]  # fmt: skip
+    assert columns[6:] == [
+        "param_lr",
+        "param_momentum",
+        "param_optimizer",
+        "metric_mAP",
+        "metric_mAP50",
+        "curve",
+    ]
     assert list(one["number"]) == [0, 1] == list(other["number"])

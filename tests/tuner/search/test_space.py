@@ -11,9 +11,17 @@ from tuner.search.space import default_space, load_space, parse_space
 def test_default_space_covers_the_detector_recipe() -> None:
     space = default_space(epochs=5)
     assert {p.name for p in space.searched} == {
-        "optimizer", "lr", "momentum", "weight_decay", "batch_size", "warmup_epochs",
-        "schedule", "hflip", "scale_jitter", "color_jitter",
-    }  # fmt: skip
+        "optimizer",
+        "lr",
+        "momentum",
+        "weight_decay",
+        "batch_size",
+        "warmup_epochs",
+        "schedule",
+        "hflip",
+        "scale_jitter",
+        "color_jitter",
+    }
     assert space["epochs"].kind == "fixed" and space["epochs"].default == 5
     assert space.to_config(space.defaults()).epochs == 5
 
@@ -44,22 +52,32 @@ def test_freeze_fixes_values() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "fragment"),
-    [({"lr": {"type": "log", "low": 0.0, "high": 1.0}}, "parameter 'lr' is log-scaled"),
-     ({"lr": {"type": "float", "low": 1.0, "high": 0.1}}, "parameter 'lr' needs finite bounds"),
-     ({"lr": {"type": "gaussian"}}, "parameter 'lr' has type 'gaussian'"),
-     ({"lr": {"type": "log", "low": 1e-4, "high": 1.0, "default": 2.0}}, "default outside"),
-     ({"batch_size": {"type": "int", "low": 1.5, "high": 8}}, "whole numbers"),
-     ({"batch_size": {"type": "choice", "choices": []}}, "non-empty list"),
-     ({"batch_size": {"type": "choice", "choices": [4, 8], "default": 6}}, "not among its choices"),
-     ({"lr": {"type": "log", "low": 1e-4, "high": 1.0, "step": 2}}, "unknown key 'step'"),
-     ({"learning_rate": {"type": "log", "low": 1e-4, "high": 1.0}}, "'learning_rate' is not a"),
-     ({"momentum": {"type": "float", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}}},
-      "parameter 'momentum' has 'when: {optimizer: ...}', but the space has no parameter"),
-     ({"epochs": {"type": "fixed", "value": 3}}, "every parameter is fixed"),
-     ({"lr": {"type": "float", "low": 0.0, "high": 30.0}}, "defaults do not make a valid config"),
-     ({"lr": {"type": "log", "low": 0.1, "high": 30.0, "default": 1.0}}, "reaches 30.0"),
-     ([], "non-empty mapping")],
-)  # fmt: skip
+    [
+        ({"lr": {"type": "log", "low": 0.0, "high": 1.0}}, "parameter 'lr' is log-scaled"),
+        ({"lr": {"type": "float", "low": 1.0, "high": 0.1}}, "parameter 'lr' needs finite bounds"),
+        ({"lr": {"type": "gaussian"}}, "parameter 'lr' has type 'gaussian'"),
+        ({"lr": {"type": "log", "low": 1e-4, "high": 1.0, "default": 2.0}}, "default outside"),
+        ({"batch_size": {"type": "int", "low": 1.5, "high": 8}}, "whole numbers"),
+        ({"batch_size": {"type": "choice", "choices": []}}, "non-empty list"),
+        (
+            {"batch_size": {"type": "choice", "choices": [4, 8], "default": 6}},
+            "not among its choices",
+        ),
+        ({"lr": {"type": "log", "low": 1e-4, "high": 1.0, "step": 2}}, "unknown key 'step'"),
+        ({"learning_rate": {"type": "log", "low": 1e-4, "high": 1.0}}, "'learning_rate' is not a"),
+        (
+            {"momentum": {"type": "float", "low": 0.0, "high": 0.9, "when": {"optimizer": "sgd"}}},
+            "parameter 'momentum' has 'when: {optimizer: ...}', but the space has no parameter",
+        ),
+        ({"epochs": {"type": "fixed", "value": 3}}, "every parameter is fixed"),
+        (
+            {"lr": {"type": "float", "low": 0.0, "high": 30.0}},
+            "defaults do not make a valid config",
+        ),
+        ({"lr": {"type": "log", "low": 0.1, "high": 30.0, "default": 1.0}}, "reaches 30.0"),
+        ([], "non-empty mapping"),
+    ],
+)
 def test_bad_specs_name_the_parameter(spec: object, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         parse_space(spec)
@@ -94,23 +112,43 @@ def _space_error(tmp_path: Path, text: str) -> tuple[Path, str]:
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [(f"{_MOMENTUM}, when: {{nosuch: sgd}}}}\n",
-      "parameter 'momentum' has 'when: {nosuch: ...}', but the space has no parameter 'nosuch'"),
-     (f"lr: {{type: log, low: 1.0e-3, high: 0.2}}\n{_MOMENTUM}, when: {{lr: 0.02}}}}\n",
-      "'lr' is a log parameter; 'when' can only name a choice (or fixed) parameter"),
-     (f"optimizer: {{type: choice, choices: [sgd, adamw]}}\n{_MOMENTUM}, when: {{optimizer: "
-      "[sgd, rmsprop]}}\n", "'optimizer' never takes 'rmsprop' (its choices are 'sgd', 'adamw')"),
-     (f"{_MOMENTUM}}}\nepochs: {{type: int, low: 1, high: 9, default: 4}}\n",
-      "parameter 'epochs' has type int, but the trial length is not searched"),
-     (f"{_MOMENTUM}, when: {{epochs: 4}}}}\nepochs: {{type: int, low: 1, high: 9, default: 4}}\n",
-      "parameter 'epochs' has type int"),
-     (f"{_MOMENTUM}}}\nepochs: {{type: fixed, value: 4}}\nlr: {{type: log, low: 0.0, high: 1.0}}\n",
-      "parameter 'lr' is log-scaled"),
-     (f"{_MOMENTUM}}}\nlearning_rate: {{type: log, low: 0.1, high: 1.0}}\n",
-      "'learning_rate' is not a training hyperparameter"),
-     ("epochs: {type: fixed, value: 4}\n", "every parameter is fixed"),
-     ("[]\n", "must be a non-empty mapping")],
-)  # fmt: skip
+    [
+        (
+            f"{_MOMENTUM}, when: {{nosuch: sgd}}}}\n",
+            "parameter 'momentum' has 'when: {nosuch: ...}', but the space has no parameter"
+            " 'nosuch'",
+        ),
+        (
+            f"lr: {{type: log, low: 1.0e-3, high: 0.2}}\n{_MOMENTUM}, when: {{lr: 0.02}}}}\n",
+            "'lr' is a log parameter; 'when' can only name a choice (or fixed) parameter",
+        ),
+        (
+            f"optimizer: {{type: choice, choices: [sgd, adamw]}}\n{_MOMENTUM}, when: {{optimizer: "
+            "[sgd, rmsprop]}}\n",
+            "'optimizer' never takes 'rmsprop' (its choices are 'sgd', 'adamw')",
+        ),
+        (
+            f"{_MOMENTUM}}}\nepochs: {{type: int, low: 1, high: 9, default: 4}}\n",
+            "parameter 'epochs' has type int, but the trial length is not searched",
+        ),
+        (
+            f"{_MOMENTUM}, when: {{epochs: 4}}}}\n"
+            "epochs: {type: int, low: 1, high: 9, default: 4}\n",
+            "parameter 'epochs' has type int",
+        ),
+        (
+            f"{_MOMENTUM}}}\nepochs: {{type: fixed, value: 4}}\n"
+            "lr: {type: log, low: 0.0, high: 1.0}\n",
+            "parameter 'lr' is log-scaled",
+        ),
+        (
+            f"{_MOMENTUM}}}\nlearning_rate: {{type: log, low: 0.1, high: 1.0}}\n",
+            "'learning_rate' is not a training hyperparameter",
+        ),
+        ("epochs: {type: fixed, value: 4}\n", "every parameter is fixed"),
+        ("[]\n", "must be a non-empty mapping"),
+    ],
+)
 def test_every_error_of_a_space_file_names_the_file(
     tmp_path: Path, text: str, fragment: str
 ) -> None:
@@ -138,10 +176,12 @@ def test_a_frozen_space_keeps_naming_its_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "line"),
-    [("lr: {type: log, low: 1.0e-3, high: 0.2\ntoken: hunter2: x\n", "line 2, column 6"),
-     ("lr: {type: log, low: 1.0e-3, high: 0.2}\n  token: 'hunter2\n", "line 2, column 3"),
-     ("lr: {type: log, low: 1.0e-3, high: 0.2}\ntoken: \"hunter2\x01\"\n", "line 2, column 16")],
-)  # fmt: skip
+    [
+        ("lr: {type: log, low: 1.0e-3, high: 0.2\ntoken: hunter2: x\n", "line 2, column 6"),
+        ("lr: {type: log, low: 1.0e-3, high: 0.2}\n  token: 'hunter2\n", "line 2, column 3"),
+        ('lr: {type: log, low: 1.0e-3, high: 0.2}\ntoken: "hunter2\x01"\n', "line 2, column 16"),
+    ],
+)
 def test_a_yaml_syntax_error_gives_the_line_but_never_the_content(
     tmp_path: Path, text: str, line: str
 ) -> None:

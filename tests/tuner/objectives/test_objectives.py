@@ -64,9 +64,11 @@ def test_a_python_objective_is_tuned_pruned_and_sealed(hyperseal_env: Path) -> N
     key = generate_key_file(hyperseal_env / "k.key")
     run = hyperseal_env / "run"
     options = ObjectiveOptions(
-        _space(hyperseal_env), objective=quadratic, epochs=3,
+        _space(hyperseal_env),
+        objective=quadratic,
+        epochs=3,
         settings=StudySettings(budget=10, fitness="score", pruner="median"),
-    )  # fmt: skip
+    )
     outcome = tune_objective(options, key, run)
     statuses = [t.status for t in outcome.result.trials]
     assert len(statuses) == 10 and "pruned" in statuses and "failed" not in statuses
@@ -85,9 +87,10 @@ def loss(params: dict, trial) -> float:  # type: ignore[no-untyped-def]
 def test_minimize_a_float_returning_objective(hyperseal_env: Path) -> None:
     key = generate_key_file(hyperseal_env / "k.key")
     options = ObjectiveOptions(
-        _space(hyperseal_env), objective=loss,
+        _space(hyperseal_env),
+        objective=loss,
         settings=StudySettings(budget=12, fitness="loss", direction="minimize", pruner="none"),
-    )  # fmt: skip
+    )
     outcome = tune_objective(options, key, hyperseal_env / "run")
     best = outcome.best
     assert best is not None and best.metrics["loss"] == min(
@@ -110,12 +113,16 @@ def test_objective_errors_are_one_line(hyperseal_env: Path, tmp_path: Path) -> N
         (["--objective", tmp_path / "nope.py:objective"], "there is no file"),
         (["--objective", f"{tmp_path / 'broken.py'}:objective"], "raised ModuleNotFoundError"),
         (["--objective", f"{tmp_path / 'broken.py'}"], "is not FILE.py:FUNCTION"),
-        (["--objective", f"{tmp_path / 'reads.py'}:objective"],
-         "read parameter 'momentum', which the search space does not define"),
-        (["--objective", f"{tmp_path / 'ignores.py'}:objective"],
-         "never read searched parameter(s) wd"),
+        (
+            ["--objective", f"{tmp_path / 'reads.py'}:objective"],
+            "read parameter 'momentum', which the search space does not define",
+        ),
+        (
+            ["--objective", f"{tmp_path / 'ignores.py'}:objective"],
+            "never read searched parameter(s) wd",
+        ),
         (["--objective", "x.py:f", "--data", "synthetic"], "--data configure the built-in"),
-    ]  # fmt: skip
+    ]
     for n, (extra, text) in enumerate(cases):
         code, out = _cli("tune", "--space", space, "--out", tmp_path / f"run{n}", *extra)
         lines = [line for line in out.splitlines() if line.startswith("error:")]
@@ -160,10 +167,24 @@ def test_a_command_gets_its_config_in_a_private_file_never_on_argv(
     monkeypatch.chdir(tmp_path)
     run = tmp_path / "run"
     code, out = _cli(
-        "tune", "--command", f"{sys.executable} train.py --config {{config}}", "--space",
-        _space(tmp_path), "--fitness", "score", "--budget", "4", "--epochs", "3",
-        "--pruner", "none", "--artifact", "out/model.bin", "--out", run,
-    )  # fmt: skip
+        "tune",
+        "--command",
+        f"{sys.executable} train.py --config {{config}}",
+        "--space",
+        _space(tmp_path),
+        "--fitness",
+        "score",
+        "--budget",
+        "4",
+        "--epochs",
+        "3",
+        "--pruner",
+        "none",
+        "--artifact",
+        "out/model.bin",
+        "--out",
+        run,
+    )
     assert code == 0, out
     assert "4 trials (4 ok" in out and f"best trial's artifacts in {run / 'best'}" in out
     reports = [json.loads(p.read_text()) for p in sorted(seen.iterdir())]
@@ -186,10 +207,22 @@ def test_a_kept_artifact_holding_a_searched_value_is_warned_about(
     monkeypatch.setenv("SEEN_DIR", str(tmp_path / "seen"))
     monkeypatch.chdir(tmp_path)
     code, out = _cli(
-        "tune", "--command", f"{sys.executable} train.py --config {{config}}", "--space",
-        _space(tmp_path), "--fitness", "score", "--budget", "2", "--pruner", "none",
-        "--artifact", "args.yaml", "--out", tmp_path / "run",
-    )  # fmt: skip
+        "tune",
+        "--command",
+        f"{sys.executable} train.py --config {{config}}",
+        "--space",
+        _space(tmp_path),
+        "--fitness",
+        "score",
+        "--budget",
+        "2",
+        "--pruner",
+        "none",
+        "--artifact",
+        "args.yaml",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 0, out
     assert "warning: best/args.yaml holds the value of searched parameter(s) lr, wd" in out
     summary = json.loads((tmp_path / "run" / "run.json").read_text())["summary"]
@@ -199,7 +232,8 @@ def test_a_kept_artifact_holding_a_searched_value_is_warned_about(
 def test_yaml_config_and_a_csv_metrics_file(
     hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "train.py").write_text(textwrap.dedent("""\
+    (tmp_path / "train.py").write_text(
+        textwrap.dedent("""\
         import os, sys, yaml
         config = yaml.safe_load(open(sys.argv[1]))
         assert os.environ["HYPERSEAL_CONFIG"] == sys.argv[1] and sys.argv[1].endswith(".yaml")
@@ -208,14 +242,28 @@ def test_yaml_config_and_a_csv_metrics_file(
             f.write("  epoch,  metrics/mAP50-95(B), lr/pg0\\n")
             for epoch in (1, 2):
                 f.write(f"  {epoch}, {1 - abs(config['lr'] - 0.1) / epoch}, 0.5\\n")
-        """))  # fmt: skip
+        """)
+    )
     monkeypatch.chdir(tmp_path)
     code, out = _cli(
-        "tune", "--command", f"{sys.executable} train.py {{config.yaml}}", "--space",
-        _space(tmp_path), "--metrics-file", "runs/detect/train/results.csv",
-        "--metric", "metrics/mAP50-95(B)", "--budget", "3", "--epochs", "2", "--pruner", "none",
-        "--out", tmp_path / "run",
-    )  # fmt: skip
+        "tune",
+        "--command",
+        f"{sys.executable} train.py {{config.yaml}}",
+        "--space",
+        _space(tmp_path),
+        "--metrics-file",
+        "runs/detect/train/results.csv",
+        "--metric",
+        "metrics/mAP50-95(B)",
+        "--budget",
+        "3",
+        "--epochs",
+        "2",
+        "--pruner",
+        "none",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 0, out
     frame = load_results(tmp_path / "run", KeyFile(hyperseal_env / "home" / "key"))
     assert list(frame["status"]) == ["ok", "ok", "ok"]
@@ -225,25 +273,43 @@ def test_yaml_config_and_a_csv_metrics_file(
 @pytest.mark.parametrize(
     ("program", "fragment"),
     [
-        ("import sys; print('lr was 0.0123457', file=sys.stderr); sys.exit(2)",
-         "command exited with code 2: lr was …"),
-        ("import os; open(os.environ['HYPERSEAL_METRICS'], 'a').write('score: 1\\n')",
-         "line 1 of $HYPERSEAL_METRICS is not JSON"),
-        ("import os; open(os.environ['HYPERSEAL_METRICS'], 'a').write('{\"acc\": 1}\\n')",
-         "fitness needs metric 'score', which the trial did not report; reported: acc"),
+        (
+            "import sys; print('lr was 0.0123457', file=sys.stderr); sys.exit(2)",
+            "command exited with code 2: lr was …",
+        ),
+        (
+            "import os; open(os.environ['HYPERSEAL_METRICS'], 'a').write('score: 1\\n')",
+            "line 1 of $HYPERSEAL_METRICS is not JSON",
+        ),
+        (
+            "import os; open(os.environ['HYPERSEAL_METRICS'], 'a').write('{\"acc\": 1}\\n')",
+            "fitness needs metric 'score', which the trial did not report; reported: acc",
+        ),
         ("pass", "reported no metrics"),
     ],
-)  # fmt: skip
+)
 def test_a_failing_command_stops_the_run_with_one_line(
-    hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, program: str,
+    hyperseal_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    program: str,
     fragment: str,
-) -> None:  # fmt: skip
+) -> None:
     (tmp_path / "train.py").write_text(program)
     monkeypatch.chdir(tmp_path)
     code, out = _cli(
-        "tune", "--command", f"{sys.executable} train.py", "--space", _space(tmp_path),
-        "--fitness", "score", "--budget", "6", "--out", tmp_path / "run",
-    )  # fmt: skip
+        "tune",
+        "--command",
+        f"{sys.executable} train.py",
+        "--space",
+        _space(tmp_path),
+        "--fitness",
+        "score",
+        "--budget",
+        "6",
+        "--out",
+        tmp_path / "run",
+    )
     lines = [line for line in out.splitlines() if line.startswith("error:")]
     assert code == 3 and len(lines) == 1, out
     assert "the first 3 trials all failed" in lines[0] and fragment in lines[0], out
@@ -252,8 +318,15 @@ def test_a_failing_command_stops_the_run_with_one_line(
 
 
 def test_a_command_not_found_is_one_line(hyperseal_env: Path, tmp_path: Path) -> None:
-    code, out = _cli("tune", "--command", "no-such-trainer --config {config}", "--space",
-                     _space(tmp_path), "--out", tmp_path / "run")  # fmt: skip
+    code, out = _cli(
+        "tune",
+        "--command",
+        "no-such-trainer --config {config}",
+        "--space",
+        _space(tmp_path),
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 3 and out.strip().count("\n") == 0
     assert "program 'no-such-trainer' was not found on PATH" in out
     assert not (tmp_path / "run").exists()
@@ -265,12 +338,14 @@ def test_a_timed_out_trial_has_its_process_group_stopped(tmp_path: Path) -> None
 
     pids = tmp_path / "pids"
     script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent(f"""\
+    script.write_text(
+        textwrap.dedent(f"""\
         import subprocess, time
         child = subprocess.Popen(["sleep", "30"])
         open({str(pids)!r}, "w").write(str(child.pid))
         time.sleep(30)
-        """))  # fmt: skip
+        """)
+    )
     objective = CommandObjective((sys.executable, str(script)), timeout=1.0, grace=1.0)
     started = time.monotonic()
     with pytest.raises(TrialTimeoutError, match="trial timeout"):
@@ -297,12 +372,14 @@ def test_a_pruned_command_is_stopped_and_recorded_as_pruned(tmp_path: Path) -> N
     from tuner.search.trial import TrialContext
 
     script = tmp_path / "slow.py"
-    script.write_text(textwrap.dedent("""\
+    script.write_text(
+        textwrap.dedent("""\
         import json, os, time
         with open(os.environ["HYPERSEAL_METRICS"], "a") as out:
             out.write(json.dumps({"epoch": 1, "mAP": 0.01}) + "\\n")
         time.sleep(30)
-        """))  # fmt: skip
+        """)
+    )
     rule = PruneRule("median", {1: (0.5, 0.6, 0.7)}, min_trials=3)
     trial = TrialContext(0, Fitness.parse("mAP"), rule)
     started = time.monotonic()
@@ -316,11 +393,13 @@ def test_config_file_is_private(tmp_path: Path) -> None:
     from tuner.search.trial import TrialContext
 
     script = tmp_path / "mode.py"
-    script.write_text(textwrap.dedent("""\
+    script.write_text(
+        textwrap.dedent("""\
         import json, os, stat
         mode = stat.S_IMODE(os.stat(os.environ["HYPERSEAL_CONFIG"]).st_mode)
         open(os.environ["HYPERSEAL_METRICS"], "a").write(json.dumps({"mode": mode}))
-        """))  # fmt: skip
+        """)
+    )
     metrics = CommandObjective((sys.executable, str(script)))({"lr": 0.1}, TrialContext(0))
     assert int(metrics["mode"]) == stat.S_IRUSR | stat.S_IWUSR
 
@@ -338,12 +417,26 @@ def test_kill_resume_and_report_leave_no_searched_value_in_plaintext(
     run = tmp_path / "run"
     env = {**os.environ, "SEEN_DIR": str(seen)}
     command = f"{sys.executable} train.py --config {{config}}"
-    args = ["tune", "--command", command, "--space", str(_space(tmp_path)), "--fitness",
-            "score", "--epochs", "3", "--out", str(run)]  # fmt: skip
+    args = [
+        "tune",
+        "--command",
+        command,
+        "--space",
+        str(_space(tmp_path)),
+        "--fitness",
+        "score",
+        "--epochs",
+        "3",
+        "--out",
+        str(run),
+    ]
     driver = subprocess.Popen(
         [sys.executable, "-m", "tuner.main", *args, "--budget", "30"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while len(list(seen.iterdir())) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -383,8 +476,18 @@ def test_a_file_objective_runs_in_worker_processes_and_resumes(
     (tmp_path / "train.py").write_text(OBJECTIVE_FILE)
     run = tmp_path / "run"
     common = ["--space", _space(tmp_path), "--fitness", "score", "--epochs", "1"]
-    code, out = _cli("tune", "--objective", f"{tmp_path / 'train.py'}:objective", *common,
-                     "--budget", "4", "--workers", "2", "--out", run)  # fmt: skip
+    code, out = _cli(
+        "tune",
+        "--objective",
+        f"{tmp_path / 'train.py'}:objective",
+        *common,
+        "--budget",
+        "4",
+        "--workers",
+        "2",
+        "--out",
+        run,
+    )
     assert code == 0, out
     assert "4 trials (4 ok" in out and "2 workers" in out
     code, out = _cli("tune", "--resume", run, "--budget", "6")
@@ -408,10 +511,17 @@ def test_importance_and_freezing_work_for_a_python_objective(hyperseal_env: Path
         hyperseal_env, SPACE + "flavor: {type: choice, choices: [a, b, c], default: a}\n"
     )
     options = ObjectiveOptions(
-        space, objective=only_lr,
-        settings=StudySettings(budget=16, fitness="score", pruner="none", freeze_unimportant=True,
-                               freeze_after=10, freeze_threshold=0.2),
-    )  # fmt: skip
+        space,
+        objective=only_lr,
+        settings=StudySettings(
+            budget=16,
+            fitness="score",
+            pruner="none",
+            freeze_unimportant=True,
+            freeze_after=10,
+            freeze_threshold=0.2,
+        ),
+    )
     outcome = tune_objective(
         options, generate_key_file(hyperseal_env / "k.key"), hyperseal_env / "r"
     )
@@ -429,11 +539,28 @@ def test_a_command_runs_on_a_dask_local_cluster(
     monkeypatch.setenv("SEEN_DIR", str(tmp_path / "seen"))
     monkeypatch.chdir(tmp_path)
     code, out = _cli(
-        "tune", "--command", f"{sys.executable} train.py --config {{config}}", "--space",
-        _space(tmp_path), "--fitness", "score", "--budget", "4", "--epochs", "3", "--pruner",
-        "none", "--workers", "2", "--executor", "dask-local", "--artifact", "out/model.bin",
-        "--out", tmp_path / "run",
-    )  # fmt: skip
+        "tune",
+        "--command",
+        f"{sys.executable} train.py --config {{config}}",
+        "--space",
+        _space(tmp_path),
+        "--fitness",
+        "score",
+        "--budget",
+        "4",
+        "--epochs",
+        "3",
+        "--pruner",
+        "none",
+        "--workers",
+        "2",
+        "--executor",
+        "dask-local",
+        "--artifact",
+        "out/model.bin",
+        "--out",
+        tmp_path / "run",
+    )
     assert code == 0, out
     assert "4 trials (4 ok" in out and (tmp_path / "run" / "best" / "model.bin").is_file()
 
@@ -443,8 +570,12 @@ def test_orphaned_trial_folders_are_swept(tmp_path: Path) -> None:
 
     from tuner.objectives.workdir import sweep_orphans
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     orphan = tmp_path / f"hyperseal-trial-{gone.stdout.strip()}-3-abc"
     orphan.mkdir()
     (orphan / "config.json").write_text('{"lr": 0.0123457}')

@@ -62,8 +62,9 @@ def test_a_new_best_ends_the_exploration() -> None:
 
 def test_the_strategies_hear_the_random_configs() -> None:
     space = quadratic_space()
-    optimizer = make_optimizer(EXPLORING, space.parametrization(seed=1), 40, 1,
-                               {"patience": 2, "every": 1})  # fmt: skip
+    optimizer = make_optimizer(
+        EXPLORING, space.parametrization(seed=1), 40, 1, {"patience": 2, "every": 1}
+    )
     suggester = Suggester(optimizer, tuple(p.name for p in space.searched), seed=1)
     measured: dict[str, float] = {}
     for fitness in (1.0, 0.0, 0.0):  # the first stays the best: stalled after the third
@@ -80,27 +81,39 @@ def test_the_strategies_hear_the_random_configs() -> None:
 
 
 def test_a_study_with_it_runs_resumes_and_checks_its_options() -> None:
-    settings = StudySettings(optimizer=EXPLORING, budget=16, pruner="none",
-                             optimizer_options={"patience": 3})  # fmt: skip
+    settings = StudySettings(
+        optimizer=EXPLORING, budget=16, pruner="none", optimizer_options={"patience": 3}
+    )
     result = Study(QuadraticObjective(), quadratic_space(), settings).run()
     assert len(result.trials) == 16
     assert len({str(sorted(t.params.items())) for t in result.trials}) == 16
     assert result.best is not None and result.best.fitness >= result.default_trial.fitness
     with pytest.raises(ConfigError, match="takes only the options patience, every and recentre"):
-        Study(QuadraticObjective(), quadratic_space(),
-              StudySettings(optimizer=EXPLORING, optimizer_options={"popsize": 4}))  # fmt: skip
+        Study(
+            QuadraticObjective(),
+            quadratic_space(),
+            StudySettings(optimizer=EXPLORING, optimizer_options={"popsize": 4}),
+        )
     maybe = StudySettings(optimizer=EXPLORING, optimizer_options={"recentre": "maybe"})
     with pytest.raises(ConfigError, match="recentre must be true or false"):
         Study(QuadraticObjective(), quadratic_space(), maybe)
     with pytest.raises(ConfigError, match="at least 1"):
-        Study(QuadraticObjective(), quadratic_space(),
-              StudySettings(optimizer=EXPLORING, optimizer_options={"patience": 0}))  # fmt: skip
+        Study(
+            QuadraticObjective(),
+            quadratic_space(),
+            StudySettings(optimizer=EXPLORING, optimizer_options={"patience": 0}),
+        )
 
 
 def test_recentre_makes_the_best_config_the_parent_after_a_stall() -> None:
     space = quadratic_space()
-    optimizer = make_optimizer(EXPLORING, space.parametrization(seed=2), 40, 1,
-                               {"patience": 3, "every": 0, "recentre": True})  # fmt: skip
+    optimizer = make_optimizer(
+        EXPLORING,
+        space.parametrization(seed=2),
+        40,
+        1,
+        {"patience": 3, "every": 0, "recentre": True},
+    )
     suggester = Suggester(optimizer, tuple(p.name for p in space.searched), seed=2)
     measured: dict[str, float] = {}
     told = []
