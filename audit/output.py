@@ -10,6 +10,7 @@ from pathlib import Path
 
 from audit.errors import AuditOptionError
 from tuner.outputs import check_output_folder as _check
+from tuner.outputs import remove_earlier_reports
 
 __all__ = ["check_output_folder", "remove_earlier_reports"]
 
@@ -35,21 +36,3 @@ def check_output_folder(folder: str | Path, *, force: bool = False, option: str 
     """
     hint = None if force else NOT_EMPTY_HINT
     _check(folder, option, if_not_empty=hint, error=AuditOptionError)
-
-
-def remove_earlier_reports(folder: str | Path) -> list[Path]:
-    """Delete the reports of an earlier result in ``folder`` (``report.html``/``.md`` and
-    ``report-redacted.*``), which a forced rewrite of the result leaves showing the old numbers.
-
-    Only files hyperseal wrote as reports (their generator mark) are removed. Returns them.
-    """
-    from reports.output import DEFAULT_STEM, REDACTED_STEM, is_our_report
-
-    removed = []
-    for stem in (DEFAULT_STEM, REDACTED_STEM):
-        for suffix in (".html", ".md"):
-            path = Path(folder) / f"{stem}{suffix}"
-            if is_our_report(path):
-                path.unlink()
-                removed.append(path)
-    return removed

@@ -12,7 +12,7 @@ detector objective ``hyperseal tune`` uses.
   (sphere, rastrigin, ...) in 5 dimensions behind a mixed space (log, float,
   int and choice coordinates); fitness = minus the function value.
 - :func:`detector_problem`: the tiny FCOS on synthetic scenes, through
-  :class:`tuner.search.detector_objective.DetectorObjective`.
+  :class:`tuner.objectives.detector_trial.DetectorObjective`.
 """
 
 from __future__ import annotations
@@ -190,7 +190,7 @@ class DetectorSettings:
 
 def detector_problem(settings: DetectorSettings, seed: int) -> tuple[Any, SearchSpace]:
     """The tiny-FCOS objective (training seeded by ``seed``) and the built-in space."""
-    from tuner.search.detector_objective import DataRef, DetectorObjective
+    from tuner.objectives.detector_trial import DataRef, DetectorObjective
 
     objective = DetectorObjective(
         DataRef("synthetic", settings.images, settings.image_size, 0),

@@ -46,7 +46,7 @@ def run(
     seed: int, budget: int, detector: bool, reduction: int = 3, epochs: int = 27
 ) -> dict[str, float]:
     if detector:
-        from tuner.search.detector_objective import DataRef, DetectorObjective
+        from tuner.objectives.detector_trial import DataRef, DetectorObjective
         from tuner.search.space import default_space
 
         epochs = 6

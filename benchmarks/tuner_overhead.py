@@ -64,7 +64,7 @@ def ask_tell_seconds(optimizer: str, budget: int, seed: int, epochs: int = 4) ->
 
 def trial_seconds(images: int, size: int, epochs: int, repeats: int) -> float:
     """Median duration of one real trial (tiny FCOS, default config) through ``run_trial``."""
-    from tuner.search.detector_objective import DataRef, DetectorObjective
+    from tuner.objectives.detector_trial import DataRef, DetectorObjective
     from tuner.search.fitness import Fitness
     from tuner.search.pruning import PruneRule
     from tuner.search.trial import TrialTask, run_trial

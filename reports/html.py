@@ -15,7 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from reports.document import Cards, Facts, Figure, Gallery, Note, Report, Table
-from reports.output import GENERATOR_MARK
+from tuner.outputs import GENERATOR_MARK
 
 if TYPE_CHECKING:
     import jinja2

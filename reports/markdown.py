@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from reports.document import Block, Cards, Facts, Figure, Gallery, Note, Report, Table
-from reports.output import GENERATOR_MARK
+from tuner.outputs import GENERATOR_MARK
 
 _TONE = {"warn": "Warning", "bad": "Warning", "good": "Good", "info": "Note"}
 

@@ -16,12 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reports.errors import ReportOutputError
-
-#: The default report names inside a result folder: plain, and ``--redact``'s.
-DEFAULT_STEM, REDACTED_STEM = "report", "report-redacted"
-#: Written into every report we make, and looked for before replacing a file.
-GENERATOR_MARK = "hyperseal-report"
-_SNIFF_BYTES = 4096
+from tuner.outputs import DEFAULT_STEM, REDACTED_STEM, is_our_report
 
 
 @dataclass(frozen=True)
@@ -49,18 +44,6 @@ def report_paths(folder: Path, out: Path | None = None, *, redact: bool = False)
         if html.suffix.lower() not in (".html", ".htm"):
             raise ReportOutputError(f"--out {html} must end in .html (the .md twin goes beside it)")
     return ReportPaths(html=html, markdown=html.with_suffix(".md"))
-
-
-def is_our_report(path: Path) -> bool:
-    """True when ``path`` is a regular file (not a link) that we wrote as a report."""
-    if path.is_symlink() or not path.is_file():
-        return False
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(_SNIFF_BYTES)
-    except OSError:
-        return False
-    return GENERATOR_MARK.encode() in head
 
 
 def check_writable(paths: ReportPaths) -> None:

@@ -82,10 +82,10 @@ def sealed_journal(run_dir: Path) -> Path:
         NotAResultError: not a run folder, or its journal is missing (said before
             any key is asked for).
     """
-    from tuner.tune import JOURNAL_FILE
+    from tuner.engine.folder import JOURNAL_FILE
 
-    info = check_tune_folder(Path(run_dir))
-    return Path(run_dir) / str(info.get("journal") or JOURNAL_FILE)
+    check_tune_folder(Path(run_dir))
+    return Path(run_dir) / JOURNAL_FILE
 
 
 def _sealed(run: TuneRun) -> dict[str, list[Any]]:

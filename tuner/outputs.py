@@ -17,6 +17,12 @@ from pathlib import Path
 
 from tuner.errors import ConfigError, HypersealError
 
+#: The default report names inside a result folder: plain, and ``--redact``'s.
+DEFAULT_STEM, REDACTED_STEM = "report", "report-redacted"
+#: Written into every report hyperseal makes, and looked for before replacing a file.
+GENERATOR_MARK = "hyperseal-report"
+_SNIFF_BYTES = 4096
+
 
 def check_output_folder(
     folder: str | Path,
@@ -89,3 +95,31 @@ def describe_os_error(exc: OSError) -> str:
 def folder_name(folder: str | Path) -> str:
     """A folder's own name, also when it is given as ``.`` or ``..`` (no symlink followed)."""
     return Path(os.path.abspath(folder)).name
+
+
+def is_our_report(path: Path) -> bool:
+    """True when ``path`` is a regular file (not a link) that we wrote as a report."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return GENERATOR_MARK.encode() in head
+
+
+def remove_earlier_reports(folder: str | Path) -> list[Path]:
+    """Delete the reports of an earlier result in ``folder`` (``report.html``/``.md`` and
+    ``report-redacted.*``), which a forced rewrite of the result leaves showing the old numbers.
+
+    Only files hyperseal wrote as reports (their generator mark) are removed. Returns them.
+    """
+    removed = []
+    for stem in (DEFAULT_STEM, REDACTED_STEM):
+        for suffix in (".html", ".md"):
+            path = Path(folder) / f"{stem}{suffix}"
+            if is_our_report(path):
+                path.unlink()
+                removed.append(path)
+    return removed

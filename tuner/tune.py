@@ -8,8 +8,9 @@ vault record), and the run engine (:mod:`tuner.engine.run`) owns the run folder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuner.engine.checkpoint import load_journal, tuning_result_for
 from tuner.engine.folder import (
@@ -24,7 +25,8 @@ from tuner.engine.folder import (
     new_run_dir,
     run_vault_path,
 )
-from tuner.engine.run import PreparedRun, TuneOutcome, load_results, resume_run
+from tuner.engine.run import PreparedRun, RunTarget, TuneOutcome, load_results
+from tuner.engine.run import resume_run as resume_with
 from tuner.objectives.detector import (
     DetectorTarget,
     TuneOptions,
@@ -32,6 +34,7 @@ from tuner.objectives.detector import (
     dataset_fingerprint,
     prepare,
 )
+from tuner.objectives.target import ObjectiveTarget
 from tuner.progress import Progress
 
 if TYPE_CHECKING:
@@ -102,3 +105,36 @@ def check_destination(
     from tuner.engine.options import check_destination as check
 
     return check(options.vault, options.entry, run_dir, key)
+
+
+def resume_run(
+    run_dir: Path,
+    key: KeySource,
+    *,
+    repair: bool = False,
+    budget: int | None = None,
+    export: bool = False,
+    progress: Progress | None = None,
+    objective: Callable[..., Any] | None = None,
+) -> TuneOutcome:
+    """Continue a run, detector or your own code: replay its sealed journal, finish the budget.
+
+    The arguments are :func:`tuner.engine.run.resume_run`'s; the journal says which
+    of the two run targets (the built-in detector trainer, a function or command) it is.
+    """
+    return resume_with(
+        run_dir,
+        key,
+        repair=repair,
+        budget=budget,
+        export=export,
+        progress=progress,
+        objective=objective,
+        target_of=_target_of,
+    )
+
+
+def _target_of(record: dict[str, Any], objective: Callable[..., Any] | None) -> RunTarget:
+    if record["type"] == "detector":
+        return DetectorTarget.from_header(record)
+    return ObjectiveTarget.from_header(record, objective)

@@ -102,7 +102,7 @@ def tune(
     """Tune a detector's training hyperparameters, or your own training code (--objective,
     --command); seal the trials and the winning config.
 
-    Long only because its signature is the command's option list; the body parses them
+    Long because its signature is the command's option list; the body parses them
     into the options of :mod:`tuner.tune` or :mod:`tuner.objectives` and hands over."""
     if list_optimizers:
         _print_optimizers()

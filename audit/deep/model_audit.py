@@ -123,7 +123,7 @@ def audit_model(
         AuditOptionError: an option out of range, or an unusable vault entry.
         DataError: from loading the data. WrongKeyError etc.: from the vault.
 
-    Long for its signature and this docstring, one entry per option; the
+    Long because of its signature and this docstring, one entry per option; the
     body reads as the steps the module's docstring lists.
     """
     started = time.perf_counter()

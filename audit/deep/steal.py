@@ -133,7 +133,7 @@ def steal_weight_decay(
         >>> list(res.groups["group"])
         ['model']
 
-    Long for its signature and this docstring, one entry per option; the
+    Long because of its signature and this docstring, one entry per option; the
     body reads as its steps.
     """
     started = time.perf_counter()

@@ -99,9 +99,12 @@ class DetectionDataset(Dataset[tuple[Tensor, Target]]):
                         f"{expected[0]}x{expected[1]} as {self.split.annotation_file} says"
                     )
                 pixels = np.asarray(im.convert("RGB"))
-        except (OSError, ValueError) as exc:
+        except DataError:
+            raise
+        except Exception as exc:  # Pillow raises many kinds, and plugins patch Image.open
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(
-                f"cannot decode image id {record['id']} ({path}): {exc}; "
+                f"cannot decode image id {record['id']} ({path}): {reason}; "
                 "run `hyperseal data check` on the dataset"
             ) from None
         if pixels.shape[:2] != (record["height"], record["width"]):

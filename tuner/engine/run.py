@@ -144,6 +144,11 @@ class RunTarget:
         return replace(self, options=replace(self.options, **changes))  # type: ignore[type-var]
 
 
+#: Rebuilds a run's target from its journal's target record and, for a Python function
+#: that cannot be imported by name, the function itself.
+TargetReader = Callable[[dict[str, Any], Callable[..., Any] | None], RunTarget]
+
+
 @dataclass
 class TuneOutcome:
     """A finished (or resumed and finished) tuning run."""
@@ -247,6 +252,7 @@ def resume_run(
     export: bool = False,
     progress: Progress | None = None,
     objective: Callable[..., Any] | None = None,
+    target_of: TargetReader,
 ) -> TuneOutcome:
     """Continue a run: replay its sealed journal into a fresh optimizer, then finish the budget.
 
@@ -262,6 +268,8 @@ def resume_run(
         progress: Receives one step per finished trial (e.g. a progress bar).
         objective: For a run of a Python function that cannot be imported by name
             (defined in a notebook): the function itself.
+        target_of: Rebuilds the run target from the journal's target record and
+            ``objective`` (:func:`tuner.tune.resume_run` passes hyperseal's two kinds).
 
     Raises:
         JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
@@ -276,7 +284,7 @@ def resume_run(
         if repair:
             journal.repair()
         records = read_run_journal(journal, run_dir, key)
-        header, target = _header(records, run_dir, objective)
+        header, target = _header(records, run_dir, lambda record: target_of(record, objective))
         settings = StudySettings.from_dict(header["settings"])
         if budget is not None:
             settings = replace(settings, budget=_checked_budget(budget, records))
@@ -306,20 +314,14 @@ def _checked_budget(budget: int, records: list[dict[str, Any]]) -> int:
 
 
 def _header(
-    records: list[dict[str, Any]], run_dir: Path, objective: Callable[..., Any] | None
+    records: list[dict[str, Any]], run_dir: Path, target_of: Callable[[dict[str, Any]], RunTarget]
 ) -> tuple[dict[str, Any], RunTarget]:
     """The journal's ``run`` record and the target its second record describes."""
     start = journal_start(records)
     if start is None:
         raise ConfigError(f"{run_dir}: the journal does not start like a tuning run's")
     header, record = start
-    if record["type"] == "detector":
-        from tuner.objectives.detector import DetectorTarget
-
-        return header, DetectorTarget.from_header(record)
-    from tuner.objectives.target import ObjectiveTarget
-
-    return header, ObjectiveTarget.from_header(record, objective)
+    return header, target_of(record)
 
 
 # -- reading a run back --------------------------------------------------------------------

@@ -7,7 +7,8 @@ or the built-in detector trainer.
 ``tuner.objectives.command`` runs a program with its config in a private file
 and reads the metrics it reports; ``tuner.objectives.target`` hands either to
 the run engine (:mod:`tuner.engine.run`), and ``tuner.objectives.detector`` does
-the same for the built-in detector trainer (``hyperseal tune``'s default).
+the same for the built-in detector trainer (``hyperseal tune``'s default), whose
+trials ``tuner.objectives.detector_trial`` runs (train a detector, return its mAP).
 """
 
 from tuner.objectives.target import ObjectiveOptions, ObjectiveTarget, tune_objective

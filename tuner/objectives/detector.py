@@ -1,7 +1,7 @@
 """The built-in detector trainer as a run target: its options, checks and best model.
 
 What a detector run checks (space, fitness, data, model), trains (one
-:class:`~tuner.search.detector_objective.DetectorObjective` per trial), keeps as
+:class:`~tuner.objectives.detector_trial.DetectorObjective` per trial), keeps as
 its best model (``best/weights.safetensors`` + ``manifest.json``) and records in
 the vault (the whole training recipe, the dataset's fingerprint). The run folder
 is the run engine's (:mod:`tuner.engine.run`).
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tuner.engine.options import RunOptions, check_epochs, check_run_options
 from tuner.engine.run import RunTarget
 from tuner.errors import ConfigError
-from tuner.search.detector_objective import DataRef, DetectorObjective
+from tuner.objectives.detector_trial import DataRef, DetectorObjective
 from tuner.search.space import SearchSpace, default_space
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ enforces the rules the command line relies on: which inputs an export may
 not overwrite, that a tuning run's vault is rotated with its journal, what a
 journal's verification and migration check and repair. A *run folder* is a
 folder holding ``run.json`` and the run's ``trials.journal``
-(:mod:`tuner.tune`); its journal's completeness is checked against the
+(:mod:`tuner.engine`); its journal's completeness is checked against the
 checkpoint stored in the run's vault.
 """
 
@@ -112,23 +112,21 @@ def exported_entries(vault: Vault, name: str | None = None) -> tuple[Any, str]:
 
 def run_journal(folder: Path) -> Path:
     """The journal file of the tuning run in ``folder``."""
-    from tuner.tune import JOURNAL_FILE
+    from tuner.engine.folder import JOURNAL_FILE
 
     return folder / JOURNAL_FILE
 
 
 def run_journal_beside(vault: Path) -> Path | None:
     """The journal of the tuning run whose folder holds ``vault``, if it is one."""
-    from tuner.tune import RUN_FILE
+    from tuner.engine import folder
 
-    folder = vault.parent
-    journal = run_journal(folder)
-    return journal if (folder / RUN_FILE).is_file() and journal.is_file() else None
+    return folder.run_journal(vault.parent)
 
 
 def run_folder(journal: Path) -> Path | None:
     """The tuning run folder whose journal ``journal`` is, if it is one."""
-    from tuner.tune import JOURNAL_FILE, RUN_FILE
+    from tuner.engine.folder import JOURNAL_FILE, RUN_FILE
 
     folder = journal.parent
     return folder if journal.name == JOURNAL_FILE and (folder / RUN_FILE).exists() else None
@@ -264,7 +262,7 @@ def journal_completeness(
         TamperedError, JournalDroppedError: the journal does not hold what the checkpoint
             counted (see :meth:`SealedJournal.check_checkpoint`).
     """
-    from tuner.run_checkpoint import find_run_checkpoint
+    from tuner.engine.checkpoint import find_run_checkpoint
 
     folder = run_folder(journal)
     if folder is None:

@@ -69,7 +69,8 @@ def _write_table(folder: Path) -> Path:
 
 
 def _write_report(folder: Path) -> Path:
-    from reports.output import GENERATOR_MARK, report_paths, write_report
+    from reports.output import report_paths, write_report
+    from tuner.outputs import GENERATOR_MARK
 
     paths = report_paths(folder)
     write_report(paths, f"<!-- {GENERATOR_MARK} -->", f"<!-- {GENERATOR_MARK} -->", private=True)

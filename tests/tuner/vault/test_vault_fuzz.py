@@ -380,7 +380,7 @@ def test_an_edited_manifest_gives_a_spec_or_a_model_error(
 @FUZZ
 @given(raw=st.binary(max_size=300))
 def test_the_run_file_reader_raises_only_our_error(samples: dict[str, Any], raw: bytes) -> None:
-    from tuner.run_checkpoint import read_run_info
+    from tuner.engine.checkpoint import read_run_info
 
     run = samples["folder"] / "fuzz-run"
     run.mkdir(exist_ok=True)
