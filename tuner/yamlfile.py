@@ -9,6 +9,7 @@ names the key, never a value (values can be secret hyperparameters).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -122,3 +123,47 @@ def duplicate_key_message(exc: DuplicateKeyError) -> str:
     line = getattr(exc.problem_mark, "line", None)
     at = f" (line {line + 1})" if line is not None else ""
     return f"key {exc.key!r} appears twice{at}; keep one"
+
+
+def read_yaml_file(path: Path, *, what: str, expect: str, error: type[Exception]) -> Any:
+    """The YAML (or JSON) document in ``path``: a regular UTF-8 file of bounded size.
+
+    Every failure is one ``error`` line that names ``what`` (``"config file"``) and the
+    path, says what to pass (``expect``: ``"a YAML file"``), and for a syntax error gives
+    only the position: YAML's own description can quote the file, which may hold secrets.
+    """
+    from tuner.bounded import MAX_YAML_BYTES, read_text
+
+    path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} {path} is a folder, not {expect}; pass {expect}")
+    if not path.exists():
+        raise error(f"{what} {path} does not exist; pass {expect}")
+    try:
+        text = read_text(path, MAX_YAML_BYTES, f"the {what}", error)
+        return load_yaml(text, where=f"{what} {path}", error=error)
+    except DuplicateKeyError as exc:
+        raise error(f"{what} {path}: {duplicate_key_message(exc)}") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text; save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise error(
+            f"{what} {path} is not valid YAML{yaml_position(exc, text)}; "
+            "check the indentation, brackets and quotes there"
+        ) from None
+    except OSError as exc:
+        raise error(
+            f"cannot read the {what} {path} ({exc.strerror}); check its permissions"
+        ) from None
+
+
+def yaml_position(exc: Exception, text: str) -> str:
+    """`` at line L, column C`` of a YAML error (1-based), or nothing when YAML gives none."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    if mark is not None:
+        return f" at line {mark.line + 1}, column {mark.column + 1}"
+    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
+    if isinstance(position, int):
+        before = text[:position]
+        return f" at line {before.count(chr(10)) + 1}, column {position - before.rfind(chr(10))}"
+    return ""

@@ -181,7 +181,7 @@ def test_tune_refuses_to_overwrite_a_run(hyperseal_env: Path) -> None:
         (["--repair"], "--repair only applies with --resume"),
         (["--trials-per-gpu", "0"], "--trials-per-gpu must be 1 or more"),
         (["--epochs", "0"], "error: --epochs must be 1 or more"),
-        (["--space", "."], "search space . is a folder, not a YAML file"),
+        (["--space", "."], "search space file . is a folder, not a YAML file"),
     ],
 )
 def test_bad_options_are_one_line(hyperseal_env: Path, args: list[str], fragment: str) -> None:

@@ -41,7 +41,6 @@ def export_yolo(folder: Path, out: Path) -> YoloExport:
     import yaml
 
     from tuner.data.resolve import load_folder
-    from tuner.engine.folder import write_bytes
     from tuner.outputs import check_output_folder
 
     check_output_folder(out, "YOLO dataset folder", if_not_empty="choose a new folder")
@@ -57,7 +56,7 @@ def export_yolo(folder: Path, out: Path) -> YoloExport:
         "names": dict(enumerate(classes)),
     }
     data_yaml = Path(out) / "data.yaml"
-    write_bytes(data_yaml, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
+    _write(data_yaml, yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
     train, val = len(splits.train.images), len(splits.val.images)
     return YoloExport(data_yaml, train, val, objects, classes)
 

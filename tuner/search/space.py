@@ -215,33 +215,10 @@ def default_space(epochs: int = 6) -> SearchSpace:
 
 def load_space(path: Path, *, detector: bool = True) -> SearchSpace:
     """Read a search space from a YAML (or JSON) file (``detector``: see :func:`parse_space`)."""
-    import yaml
+    from tuner.yamlfile import read_yaml_file
 
-    from tuner.bounded import MAX_YAML_BYTES, read_text
-    from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
-
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"search space {path} is a folder, not a YAML file; pass a YAML file")
-    if not path.exists():
-        raise ConfigError(f"search space file {path} does not exist; pass a YAML file")
-    text = read_text(path, MAX_YAML_BYTES, "the search space file", ConfigError)
-    try:
-        data = load_yaml(text, where=f"search space file {path}", error=ConfigError)
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"search space file {path}: {duplicate_key_message(exc)}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"search space file {path} is not UTF-8 text; save it as UTF-8") from None
-    except yaml.YAMLError as exc:
-        # Only the position: YAML's own description can quote the file, which may hold secrets.
-        raise ConfigError(
-            f"search space file {path} is not valid YAML{_yaml_position(exc, text)}; "
-            "check the indentation, brackets and quotes there"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read the search space file {path} ({exc.strerror}); check its permissions"
-        ) from None
+    what = "search space file"
+    data = read_yaml_file(path, what=what, expect="a YAML file", error=ConfigError)
     return parse_space(data, where=f"search space {path}", detector=detector)
 
 
@@ -373,18 +350,6 @@ def _parse_when(raw: Any, fail: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     return tuple(
         (str(k), tuple(v) if isinstance(v, list) else (v,)) for k, v in sorted(raw.items())
     )
-
-
-def _yaml_position(exc: Exception, text: str) -> str:
-    """`` at line L, column C`` of a YAML error (1-based), or nothing when YAML gives none."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    if mark is not None:
-        return f" at line {mark.line + 1}, column {mark.column + 1}"
-    position = getattr(exc, "position", None)  # a ReaderError: a character YAML refuses
-    if isinstance(position, int):
-        before = text[:position]
-        return f" at line {before.count(chr(10)) + 1}, column {position - before.rfind(chr(10))}"
-    return ""
 
 
 def _native(value: Any) -> Any:

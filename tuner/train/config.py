@@ -119,28 +119,11 @@ def load_config(path: Path) -> TrainConfig:
     Raises:
         ConfigError: The file is missing, unparsable or holds a bad field.
     """
-    import yaml
+    from tuner.yamlfile import read_yaml_file
 
-    from tuner.bounded import MAX_YAML_BYTES, read_text
-    from tuner.yamlfile import DuplicateKeyError, duplicate_key_message, load_yaml
-
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a folder; pass a YAML or JSON file")
-    if not path.exists():
-        raise ConfigError(f"config file {path} does not exist; pass a YAML or JSON file")
-    text = read_text(path, MAX_YAML_BYTES, "the config file", ConfigError)
-    try:
-        data = load_yaml(text, where=f"config file {path}", error=ConfigError)
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"config file {path}: {duplicate_key_message(exc)}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        at = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(f"config file {path} is not valid YAML or JSON{at}") from None
-    if data is None:
-        data = {}
-    return TrainConfig.from_dict(data, where=f"config file {path}")
+    what = "config file"
+    data = read_yaml_file(path, what=what, expect="a YAML or JSON file", error=ConfigError)
+    return TrainConfig.from_dict(data or {}, where=f"{what} {path}")
 
 
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "text"}
