@@ -6,7 +6,6 @@ says where each setting came from), and the verdict is ``unknown``.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from audit.errors import AuditOptionError
 
 if TYPE_CHECKING:
+    from tuner.data.resolve import DataSplits
     from tuner.detectors import ModelSpec
     from tuner.vault import KeySource
 
@@ -124,7 +124,7 @@ def _default_entry(vault: str | Path, names: list[str], folder: Path) -> str:
 
 
 def entry_notes(
-    document: Mapping[str, Any] | None, sha: str, spec: ModelSpec, splits: Any
+    document: Mapping[str, Any] | None, sha: str, spec: ModelSpec, splits: DataSplits
 ) -> list[str]:
     """Caveats when the vault entry describes other weights, another model or other data."""
     if document is None:
@@ -141,20 +141,12 @@ def entry_notes(
     if model and any(model.get(k) != v for k, v in mine.items()):
         notes.append("the vault entry was tuned for another architecture or image size")
     fingerprint = document.get("dataset_fingerprint")
-    if fingerprint and _fingerprint(splits) != fingerprint:
+    if fingerprint and splits.fingerprint() != fingerprint:
         notes.append(
             "the data differs from the data the sealed recipe was tuned on (its fingerprint "
             "does not match): the comparison with the truth may not mean much"
         )
     return notes
-
-
-def _fingerprint(splits: Any) -> str:
-    """SHA-256 over the train and val annotation files, as ``hyperseal tune`` records it."""
-    digest = hashlib.sha256()
-    for split in (splits.train, splits.val):
-        digest.update(Path(split.annotation_file).read_bytes())
-    return digest.hexdigest()
 
 
 def choose(recipe: Recipe | None, name: str, option: Any, default: Any) -> tuple[Any, str]:

