@@ -13,7 +13,7 @@ On the coordinates with ``w_j ≠ 0``:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -45,6 +45,8 @@ class ElasticNetLearner(LinearRegressionLearner):
     )
     hyperparameters = ("alpha", "l1_ratio")
     lambda_names = ("lambda_l1", "lambda_l2")
+    hyperparameter_defaults: ClassVar[dict[str, float]] = {"l1_ratio": 0.5}
+    estimator_defaults: ClassVar[dict[str, Any]] = {"max_iter": 100_000}
 
     def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
         alpha, ratio = pair_to_mix(float(lambdas[0]), float(lambdas[1]))
@@ -62,16 +64,3 @@ class ElasticNetLearner(LinearRegressionLearner):
         b, active, bound = l1_rows(X, w, r, self.name, "alpha*l1_ratio")
         A = np.column_stack([np.sign(w[active]), w[active]])
         return b, A, {"n_nonzero": int(active.sum()), "lambda_l1_lower_bound": bound}
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import ElasticNet
-
-        extra = {} if tol is None else {"tol": tol}
-        return ElasticNet(
-            alpha=float(hyper["alpha"]),
-            l1_ratio=float(hyper.get("l1_ratio", 0.5)),
-            max_iter=100_000,
-            **extra,
-        )
