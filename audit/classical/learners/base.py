@@ -13,6 +13,7 @@ same code.
 
 from __future__ import annotations
 
+import importlib
 import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -105,9 +106,10 @@ class Learner(ABC):
         """Build ``b + A λ = 0`` at the released weights on the training data."""
 
     # -- scikit-learn side -------------------------------------------------------------
-    @abstractmethod
     def estimator_class(self) -> type:
-        """The estimator class this learner models (imported on use)."""
+        """The estimator class :attr:`library` names (imported on use)."""
+        module, _, name = self.library.rpartition(".")
+        return getattr(importlib.import_module(module), name)
 
     def accepts(self, estimator: Any) -> bool:
         """Whether this learner's objective is the one ``estimator`` was trained with."""

@@ -172,9 +172,6 @@ class KernelLogisticLearner(InverseCLearner):
         A = np.concatenate([beta, [0.0]])[:, None]
         return Equation(b=b, A=A)
 
-    def estimator_class(self) -> type:
-        return KernelLogisticRegression
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
             raise wrong_estimator(estimator, self.name)

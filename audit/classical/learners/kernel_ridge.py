@@ -67,11 +67,6 @@ class KernelRidgeLearner(AlphaLearner):
         K = kernel_matrix(coefs, Xf, Xf)
         return Equation(b=K @ c - t, A=c[:, None])
 
-    def estimator_class(self) -> type:
-        from sklearn.kernel_ridge import KernelRidge
-
-        return KernelRidge
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
             raise wrong_estimator(estimator, self.name)

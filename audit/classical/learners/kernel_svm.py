@@ -114,11 +114,6 @@ class KernelSVMLearner(InverseCLearner):
         }
         return Equation(b=-s[inside], A=full[inside][:, None], extras=extras)
 
-    def estimator_class(self) -> type:
-        from sklearn.svm import SVC
-
-        return SVC
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
             raise wrong_estimator(estimator, self.name)

@@ -27,14 +27,9 @@ class LassoLearner(AlphaLearner, LinearRegressionLearner):
 
     name = "lasso"
     library = "sklearn.linear_model.Lasso"
+    estimator_defaults: ClassVar[dict[str, Any]] = {"max_iter": 100_000}
     objective = "1/(2n) ||y - Xw - b||^2 + alpha * ||w||_1 (intercept b unpenalised)"
     paper_form = "L = 1/(2n) ||y - Xw - b||^2, R = ||w||_1 on w != 0, lambda = alpha"
-    estimator_defaults: ClassVar[dict[str, Any]] = {"max_iter": 100_000}
-
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import Lasso
-
-        return Lasso
 
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         b, active, bound = l1_rows(X, w, r, self.name, "alpha")

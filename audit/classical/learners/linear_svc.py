@@ -126,11 +126,6 @@ class _LinearSVCLearner(InverseCLearner):
         extras.update({"n_on_margin": n_margin, "margin_tol": margin_tol})
         return _hinge_equation(bs, As, nuisance_blocks, extras)
 
-    def estimator_class(self) -> type:
-        from sklearn.svm import LinearSVC
-
-        return LinearSVC
-
     def accepts(self, estimator: Any) -> bool:
         return (
             super().accepts(estimator)

@@ -35,7 +35,7 @@ from audit.classical.learners._classify import (
     penalty_rows,
 )
 from audit.classical.learners.base import Coefficients, Equation, Learner, reject, wrong_estimator
-from audit.classical.learners.elastic_net import mix_to_pair, pair_to_mix
+from audit.classical.learners.elastic_net import ElasticNetMix, mix_to_pair, pair_to_mix
 from audit.errors import NoEquationError
 
 __all__ = [
@@ -111,11 +111,6 @@ class _LogisticLearner(Learner):
             )
         return Equation(b=b, A=A, extras=extras)
 
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import LogisticRegression
-
-        return LogisticRegression
-
     def accepts(self, estimator: Any) -> bool:
         return super().accepts(estimator) and logistic_penalty(estimator) == self.penalty
 
@@ -155,7 +150,7 @@ class LogisticL1Learner(_LogisticLearner):
     paper_form = "L = sum logloss, R = ||w||_1 on w != 0, lambda = 1/C"
 
 
-class LogisticElasticNetLearner(_LogisticLearner):
+class LogisticElasticNetLearner(ElasticNetMix, _LogisticLearner):
     """``LogisticRegression(0 < l1_ratio < 1, solver="saga")``: two hyperparameters."""
 
     name = "logistic_elasticnet"
@@ -166,7 +161,5 @@ class LogisticElasticNetLearner(_LogisticLearner):
         "lambda_l1 = l1_ratio/C, lambda_l2 = (1-l1_ratio)/C"
     )
     hyperparameters = ("C", "l1_ratio")
-    lambda_names = ("lambda_l1", "lambda_l2")
-    hyperparameter_defaults: ClassVar[dict[str, float]] = {"l1_ratio": 0.5}
     estimator_defaults: ClassVar[dict[str, Any]] = {"solver": "saga", "max_iter": 10_000}
     seeded = True

@@ -72,11 +72,6 @@ class _MLPLearner(AlphaLearner):
     def weights(self, coefs: Coefficients) -> list[str]:
         return [k for pair in layer_keys(coefs) for k in pair if k in coefs]
 
-    def estimator_class(self) -> type:
-        import sklearn.neural_network
-
-        return getattr(sklearn.neural_network, self.library.rsplit(".", 1)[1])
-
     def _layers(self, coefs: Coefficients) -> tuple[list[np.ndarray], list[np.ndarray]]:
         keys = layer_keys(coefs)
         if not keys:

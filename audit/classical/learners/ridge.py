@@ -28,11 +28,6 @@ class RidgeLearner(AlphaLearner, LinearRegressionLearner):
     paper_form = "L = 1/2 ||y - Xw - b||^2, R = 1/2 ||w||^2, lambda = alpha"
     iterative = False
 
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import Ridge
-
-        return Ridge
-
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         return -(X.T @ r), w[:, None], {}
 
