@@ -116,13 +116,19 @@ __all__ = [
 _LAZY = {
     "Dataset": "audit.classical.datasets",
     "load_dataset": "audit.classical.datasets",
-    "DetectorAudit": "audit.deep.results",
-    "audit_model": "audit.deep.model_audit",
-    "SavedDetectorAudit": "audit.deep.results",
-    "load_detector_audit": "audit.deep.results",
-    "save_detector_audit": "audit.deep.results",
-    "WeightDecayEstimate": "audit.deep.steal",
-    "steal_weight_decay": "audit.deep.steal",
+    # audit.deep's own table says where these live
+    **dict.fromkeys(
+        (
+            "DetectorAudit",
+            "audit_model",
+            "SavedDetectorAudit",
+            "load_detector_audit",
+            "save_detector_audit",
+            "WeightDecayEstimate",
+            "steal_weight_decay",
+        ),
+        "audit.deep",
+    ),
     "add_noise": "audit.classical.defences",
     "round_weights": "audit.classical.defences",
     "Solution": "audit.estimator",

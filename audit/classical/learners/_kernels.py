@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from audit.classical.learners.base import Coefficients, optional_float
-from audit.errors import UnsupportedModelError
+from audit.classical.learners.base import Coefficients, check_data, float_array, optional_float
+from audit.errors import ShapeMismatchError, UnsupportedModelError
 
 KERNELS = ("linear", "rbf", "poly", "polynomial", "sigmoid", "laplacian", "chi2", "cosine")
 
@@ -31,6 +31,20 @@ def kernel_settings(estimator: Any, gamma: Any = None) -> dict[str, Any]:
         "degree": float(estimator.degree),
         "coef0": float(estimator.coef0),
     }
+
+
+def dual_coef_and_data(
+    coefs: Coefficients, X: Any, y: Any, learner: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dual coefficients and the checked data, which must be the training rows (one each)."""
+    dual = float_array(coefs, "dual_coef", learner, ndim=1)
+    X, y = check_data(X, y, learner)
+    if dual.shape[0] != X.shape[0]:
+        raise ShapeMismatchError(
+            f"{learner}: {dual.shape[0]} dual coefficients but {X.shape[0]} data rows; "
+            "pass exactly the training rows"
+        )
+    return dual, X, y
 
 
 def kernel_matrix(coefs: Coefficients, X: np.ndarray, Y: np.ndarray) -> np.ndarray:

@@ -38,10 +38,6 @@ class LinearRegressionLearner(Learner):
     weight_keys = ("coef", "intercept")
 
     @abstractmethod
-    def estimator_class(self) -> type:
-        """The scikit-learn class this learner models (imported on use)."""
-
-    @abstractmethod
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         """The weights' stationarity equations at residuals ``r``."""
 
@@ -56,9 +52,6 @@ class LinearRegressionLearner(Learner):
             bi, Ai = intercept_row(r, self.intercept_scale(X.shape[0]), A.shape[1])
             b, A = np.concatenate([b, bi]), np.vstack([A, Ai])
         return Equation(b=b, A=A, extras=extras)
-
-    def accepts(self, estimator: Any) -> bool:
-        return type(estimator) is self.estimator_class()
 
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):

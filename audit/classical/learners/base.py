@@ -13,6 +13,7 @@ same code.
 
 from __future__ import annotations
 
+import importlib
 import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -81,6 +82,14 @@ class Learner(ABC):
     """Whether the library's solver stops at a tolerance (versus solving exactly)."""
     binary_only: ClassVar[bool] = False
     """Whether only two-class problems are supported."""
+    hyperparameter_defaults: ClassVar[Mapping[str, float]] = {}
+    """Values :meth:`make_estimator` uses for hyperparameters its ``hyper`` leaves out."""
+    estimator_defaults: ClassVar[Mapping[str, Any]] = {}
+    """Fixed arguments of the estimator :meth:`make_estimator` builds (solver, iterations)."""
+    seeded: ClassVar[bool] = False
+    """Whether :meth:`make_estimator` passes its ``random_state`` to the estimator."""
+    takes_tol: ClassVar[bool] = True
+    """Whether the estimator has a ``tol`` argument (an exact solver has none)."""
 
     # -- conversions -------------------------------------------------------------------
     @abstractmethod
@@ -97,19 +106,35 @@ class Learner(ABC):
         """Build ``b + A λ = 0`` at the released weights on the training data."""
 
     # -- scikit-learn side -------------------------------------------------------------
-    @abstractmethod
+    def estimator_class(self) -> type:
+        """The estimator class :attr:`library` names (imported on use)."""
+        module, _, name = self.library.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
     def accepts(self, estimator: Any) -> bool:
         """Whether this learner's objective is the one ``estimator`` was trained with."""
+        return type(estimator) is self.estimator_class()
 
     @abstractmethod
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         """Extract the coefficients (and algorithm settings) from a fitted estimator."""
 
-    @abstractmethod
+    def estimator_settings(self, hyper: Mapping[str, float]) -> dict[str, Any]:
+        """The estimator's arguments for these hyperparameters (``tol`` and seed aside)."""
+        values = {**self.hyperparameter_defaults, **hyper}
+        settings = {name: float(values[name]) for name in self.hyperparameters}
+        return {**settings, **self.estimator_defaults}
+
     def make_estimator(
         self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
     ) -> Any:
         """An unfitted estimator with these hyperparameters (``tol=None``: library default)."""
+        settings = self.estimator_settings(hyper)
+        if self.seeded:
+            settings["random_state"] = random_state
+        if tol is not None and self.takes_tol:
+            settings["tol"] = tol
+        return self.estimator_class()(**settings)
 
     def declared(self, estimator: Any) -> dict[str, float]:
         """Hyperparameters the estimator object itself stores (a file leaks them as is)."""
@@ -159,6 +184,18 @@ class Learner(ABC):
         return f"<learner {self.name}: {self.library}>"
 
 
+class AlphaLearner(Learner):
+    """A learner whose one hyperparameter is the strength ``alpha`` itself: ``λ = alpha``."""
+
+    hyperparameters = ("alpha",)
+
+    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
+        return {"alpha": float(lambdas[0])}
+
+    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
+        return np.array([float(hyper["alpha"])])
+
+
 class InverseCLearner(Learner):
     """A learner whose one hyperparameter is ``C``, the inverse strength: ``λ = 1/C``."""
 
@@ -174,6 +211,14 @@ class InverseCLearner(Learner):
 # -- shared checks ---------------------------------------------------------------------------
 
 
+def as_floats(value: Any, error: Exception) -> np.ndarray:
+    """``value`` as a float array; raises ``error`` when it is not numeric."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise error from None
+
+
 def require(coefs: Coefficients, key: str, learner: str) -> Any:
     """Return ``coefs[key]`` or raise a one-line :class:`ModelFileError`."""
     if key not in coefs or coefs[key] is None:
@@ -187,12 +232,10 @@ def require(coefs: Coefficients, key: str, learner: str) -> Any:
 def float_array(coefs: Coefficients, key: str, learner: str, ndim: int | None = None) -> np.ndarray:
     """``coefs[key]`` as a finite float array, checked for dimensionality."""
     value = require(coefs, key, learner)
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ModelFileError(
-            f"{learner} coefficient '{key}' is not numeric; store it as a float array"
-        ) from None
+    arr = as_floats(
+        value,
+        ModelFileError(f"{learner} coefficient '{key}' is not numeric; store it as a float array"),
+    )
     if ndim is not None and arr.ndim != ndim:
         raise ShapeMismatchError(
             f"{learner} coefficient '{key}' has shape {arr.shape}, expected {ndim} dimension(s)"
@@ -269,12 +312,12 @@ def optional_str(coefs: Coefficients, key: str, default: str) -> str:
 
 def check_features(X: Any, learner: str) -> np.ndarray:
     """Training features as a finite 2-D float array."""
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ShapeMismatchError(
+    X = as_floats(
+        X,
+        ShapeMismatchError(
             f"{learner}: the features are not numeric; encode them as numbers first"
-        ) from None
+        ),
+    )
     if X.ndim != 2:
         raise ShapeMismatchError(
             f"{learner}: features have shape {X.shape}, expected (n_samples, n_features)"
@@ -309,12 +352,12 @@ def check_data(
 
 def regression_target(y: np.ndarray, learner: str) -> np.ndarray:
     """A regression target as finite floats."""
-    try:
-        t = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ShapeMismatchError(
+    t = as_floats(
+        y,
+        ShapeMismatchError(
             f"{learner}: the target is not numeric; a regression target must be numbers"
-        ) from None
+        ),
+    )
     if not np.all(np.isfinite(t)):
         raise NonFiniteError(f"{learner}: the target holds NaN or infinity; clean the data first")
     return t

@@ -13,13 +13,14 @@ On the coordinates with ``w_j ≠ 0``:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from audit.classical.learners._linear import LinearRegressionLearner, Rows, l1_rows
+from audit.classical.learners.base import Learner
 
-__all__ = ["ElasticNetLearner", "mix_to_pair", "pair_to_mix"]
+__all__ = ["ElasticNetLearner", "ElasticNetMix", "mix_to_pair", "pair_to_mix"]
 
 
 def pair_to_mix(l1: float, l2: float) -> tuple[float, float]:
@@ -33,7 +34,14 @@ def mix_to_pair(strength: float, l1_ratio: float) -> tuple[float, float]:
     return strength * l1_ratio, strength * (1.0 - l1_ratio)
 
 
-class ElasticNetLearner(LinearRegressionLearner):
+class ElasticNetMix(Learner):
+    """Two strengths, ``λ₁`` (L1) and ``λ₂`` (L2), set as a total and ``l1_ratio`` (default ½)."""
+
+    lambda_names = ("lambda_l1", "lambda_l2")
+    hyperparameter_defaults: ClassVar[dict[str, float]] = {"l1_ratio": 0.5}
+
+
+class ElasticNetLearner(ElasticNetMix, LinearRegressionLearner):
     """``sklearn.linear_model.ElasticNet`` (coordinate descent; single target)."""
 
     name = "elastic_net"
@@ -44,7 +52,7 @@ class ElasticNetLearner(LinearRegressionLearner):
         "lambda_l1 = alpha*l1_ratio, lambda_l2 = alpha*(1-l1_ratio)"
     )
     hyperparameters = ("alpha", "l1_ratio")
-    lambda_names = ("lambda_l1", "lambda_l2")
+    estimator_defaults: ClassVar[dict[str, Any]] = {"max_iter": 100_000}
 
     def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
         alpha, ratio = pair_to_mix(float(lambdas[0]), float(lambdas[1]))
@@ -53,25 +61,7 @@ class ElasticNetLearner(LinearRegressionLearner):
     def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
         return np.array(mix_to_pair(float(hyper["alpha"]), float(hyper["l1_ratio"])))
 
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import ElasticNet
-
-        return ElasticNet
-
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         b, active, bound = l1_rows(X, w, r, self.name, "alpha*l1_ratio")
         A = np.column_stack([np.sign(w[active]), w[active]])
         return b, A, {"n_nonzero": int(active.sum()), "lambda_l1_lower_bound": bound}
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import ElasticNet
-
-        extra = {} if tol is None else {"tol": tol}
-        return ElasticNet(
-            alpha=float(hyper["alpha"]),
-            l1_ratio=float(hyper.get("l1_ratio", 0.5)),
-            max_iter=100_000,
-            **extra,
-        )

@@ -16,20 +16,18 @@ damped Newton steps, stopping when ``max(|βᵢ/C + gᵢ|, |Σ g|/n) ≤ tol``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from audit.classical.learners._kernels import kernel_matrix
+from audit.classical.learners._kernels import dual_coef_and_data, kernel_matrix
 from audit.classical.learners._rows import match_rows
 from audit.classical.learners.base import (
     Coefficients,
     Equation,
     InverseCLearner,
-    check_data,
     check_features,
     class_indices,
     float_array,
@@ -159,13 +157,7 @@ class KernelLogisticLearner(InverseCLearner):
     binary_only = True
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
-        beta = float_array(coefs, "dual_coef", self.name, ndim=1)
-        X, y = check_data(X, y, self.name)
-        if beta.shape[0] != X.shape[0]:
-            raise ShapeMismatchError(
-                f"{self.name}: {beta.shape[0]} dual coefficients but {X.shape[0]} data rows; "
-                "pass exactly the training rows"
-            )
+        beta, X, y = dual_coef_and_data(coefs, X, y, self.name)
         if coefs.get("X_fit") is not None:
             match_rows(float_array(coefs, "X_fit", self.name, ndim=2), X, self.name, "X_fit")
         classes = resolve_classes(coefs, y)
@@ -180,9 +172,6 @@ class KernelLogisticLearner(InverseCLearner):
         A = np.concatenate([beta, [0.0]])[:, None]
         return Equation(b=b, A=A)
 
-    def accepts(self, estimator: Any) -> bool:
-        return type(estimator) is KernelLogisticRegression
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
             raise wrong_estimator(estimator, self.name)
@@ -193,12 +182,6 @@ class KernelLogisticLearner(InverseCLearner):
             "classes": np.asarray(estimator.classes_),
             **estimator._settings(),
         }
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        extra = {} if tol is None else {"tol": tol}
-        return KernelLogisticRegression(C=float(hyper["C"]), **extra)
 
     def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
         beta = float_array(coefs, "dual_coef", self.name, ndim=1)

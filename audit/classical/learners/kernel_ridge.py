@@ -17,30 +17,27 @@ attacker's rows against them and needs only the target from the data.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from audit.classical.learners._kernels import kernel_matrix, kernel_settings
+from audit.classical.learners._kernels import dual_coef_and_data, kernel_matrix, kernel_settings
 from audit.classical.learners._rows import match_rows
 from audit.classical.learners.base import (
+    AlphaLearner,
     Coefficients,
     Equation,
-    Learner,
-    check_data,
     check_features,
     float_array,
     regression_target,
     reject,
     wrong_estimator,
 )
-from audit.errors import ShapeMismatchError
 
 __all__ = ["KernelRidgeLearner"]
 
 
-class KernelRidgeLearner(Learner):
+class KernelRidgeLearner(AlphaLearner):
     """``sklearn.kernel_ridge.KernelRidge`` (single target, one alpha, no sample weights)."""
 
     name = "kernel_ridge"
@@ -48,15 +45,10 @@ class KernelRidgeLearner(Learner):
     library = "sklearn.kernel_ridge.KernelRidge"
     objective = "||y - K c||^2 + alpha * c^T K c, solved as (K + alpha*I) c = y"
     paper_form = "dual stationarity (K c - y) + lambda * c = 0, lambda = alpha"
-    hyperparameters = ("alpha",)
     weight_keys = ("dual_coef",)
     iterative = False
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"alpha": float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([float(hyper["alpha"])])
+    estimator_defaults: ClassVar[dict[str, Any]] = {"kernel": "rbf"}
+    takes_tol = False
 
     def _fit_rows(self, coefs: Coefficients, X: np.ndarray | None) -> np.ndarray:
         if coefs.get("X_fit") is not None:
@@ -69,22 +61,11 @@ class KernelRidgeLearner(Learner):
         return X
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
-        c = float_array(coefs, "dual_coef", self.name, ndim=1)
-        X, y = check_data(X, y, self.name)
+        c, X, y = dual_coef_and_data(coefs, X, y, self.name)
         t = regression_target(y, self.name)
-        if c.shape[0] != X.shape[0]:
-            raise ShapeMismatchError(
-                f"{self.name}: {c.shape[0]} dual coefficients but {X.shape[0]} data rows; "
-                "pass exactly the training rows"
-            )
         Xf = self._fit_rows(coefs, X)
         K = kernel_matrix(coefs, Xf, Xf)
         return Equation(b=K @ c - t, A=c[:, None])
-
-    def accepts(self, estimator: Any) -> bool:
-        from sklearn.kernel_ridge import KernelRidge
-
-        return type(estimator) is KernelRidge
 
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
@@ -105,13 +86,6 @@ class KernelRidgeLearner(Learner):
             "X_fit": np.asarray(estimator.X_fit_, dtype=np.float64),
             **kernel_settings(estimator),
         }
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.kernel_ridge import KernelRidge
-
-        return KernelRidge(alpha=float(hyper["alpha"]), kernel="rbf")
 
     def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
         c = float_array(coefs, "dual_coef", self.name, ndim=1)

@@ -19,8 +19,7 @@ margin (separable data, large ``C``) the weights only say ``C ≥ max|β|``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -69,6 +68,7 @@ class KernelSVMLearner(InverseCLearner):
     paper_form = "K-free dual stationarity: lambda * beta_i = y_i inside the margin, lambda = 1/C"
     weight_keys = ("dual_coef", "intercept")
     binary_only = True
+    estimator_defaults: ClassVar[dict[str, Any]] = {"kernel": "rbf"}
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
         beta, sv, b0 = _sv_parts(coefs, self.name)
@@ -114,11 +114,6 @@ class KernelSVMLearner(InverseCLearner):
         }
         return Equation(b=-s[inside], A=full[inside][:, None], extras=extras)
 
-    def accepts(self, estimator: Any) -> bool:
-        from sklearn.svm import SVC
-
-        return type(estimator) is SVC
-
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
             raise wrong_estimator(estimator, self.name)
@@ -138,14 +133,6 @@ class KernelSVMLearner(InverseCLearner):
             "classes": np.asarray(estimator.classes_),
             **kernel_settings(estimator, gamma=float(estimator._gamma)),
         }
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.svm import SVC
-
-        extra = {} if tol is None else {"tol": tol}
-        return SVC(C=float(hyper["C"]), kernel="rbf", **extra)
 
     def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
         beta, sv, b0 = _sv_parts(coefs, self.name)

@@ -12,45 +12,26 @@ Zero coordinates only say ``alpha ≥ |X_jᵀr| / n``: that bound is reported as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from audit.classical.learners._linear import LinearRegressionLearner, Rows, l1_rows
+from audit.classical.learners.base import AlphaLearner
 
 __all__ = ["LassoLearner"]
 
 
-class LassoLearner(LinearRegressionLearner):
+class LassoLearner(AlphaLearner, LinearRegressionLearner):
     """``sklearn.linear_model.Lasso`` (coordinate descent; single target)."""
 
     name = "lasso"
     library = "sklearn.linear_model.Lasso"
+    estimator_defaults: ClassVar[dict[str, Any]] = {"max_iter": 100_000}
     objective = "1/(2n) ||y - Xw - b||^2 + alpha * ||w||_1 (intercept b unpenalised)"
     paper_form = "L = 1/(2n) ||y - Xw - b||^2, R = ||w||_1 on w != 0, lambda = alpha"
-    hyperparameters = ("alpha",)
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"alpha": float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([float(hyper["alpha"])])
-
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import Lasso
-
-        return Lasso
 
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         b, active, bound = l1_rows(X, w, r, self.name, "alpha")
         A = np.sign(w[active])[:, None]
         return b, A, {"n_nonzero": int(active.sum()), "alpha_lower_bound": bound}
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import Lasso
-
-        extra = {} if tol is None else {"tol": tol}
-        return Lasso(alpha=float(hyper["alpha"]), max_iter=100_000, **extra)

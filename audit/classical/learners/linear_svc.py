@@ -87,6 +87,7 @@ class _LinearSVCLearner(InverseCLearner):
     weight_keys = ("coef", "intercept")
     loss: ClassVar[str]
     penalty: ClassVar[str]
+    seeded = True
 
     def equation(self, coefs: Coefficients, X: np.ndarray, y: np.ndarray) -> Equation:
         m = LinearParts(coefs, X, y, self.name)
@@ -126,10 +127,8 @@ class _LinearSVCLearner(InverseCLearner):
         return _hinge_equation(bs, As, nuisance_blocks, extras)
 
     def accepts(self, estimator: Any) -> bool:
-        from sklearn.svm import LinearSVC
-
         return (
-            type(estimator) is LinearSVC
+            super().accepts(estimator)
             and estimator.loss == self.loss
             and estimator.penalty == self.penalty
         )
@@ -143,20 +142,14 @@ class _LinearSVCLearner(InverseCLearner):
             raise reject(estimator, self.name, "class_weight", "models unweighted losses only")
         return linear_classifier_coefficients(estimator, self.name, penalize_intercept=True)
 
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.svm import LinearSVC
-
-        extra = {} if tol is None else {"tol": tol}
-        return LinearSVC(
-            C=float(hyper["C"]),
-            loss=self.loss,
-            penalty=self.penalty,
-            dual=self.loss == "hinge",
-            random_state=random_state,
-            **extra,
-        )
+    def estimator_settings(self, hyper: Mapping[str, float]) -> dict[str, Any]:
+        settings = super().estimator_settings(hyper)
+        return {
+            **settings,
+            "loss": self.loss,
+            "penalty": self.penalty,
+            "dual": self.loss == "hinge",
+        }
 
     def decision(self, coefs: Coefficients, X: np.ndarray) -> np.ndarray:
         return linear_classifier_decision(coefs, X, self.name)

@@ -35,7 +35,7 @@ from audit.classical.learners._classify import (
     penalty_rows,
 )
 from audit.classical.learners.base import Coefficients, Equation, Learner, reject, wrong_estimator
-from audit.classical.learners.elastic_net import mix_to_pair, pair_to_mix
+from audit.classical.learners.elastic_net import ElasticNetMix, mix_to_pair, pair_to_mix
 from audit.errors import NoEquationError
 
 __all__ = [
@@ -63,6 +63,7 @@ class _LogisticLearner(Learner):
     task = "classification"
     library = "sklearn.linear_model.LogisticRegression"
     weight_keys = ("coef", "intercept")
+    hyperparameters = ("C",)
     penalty: ClassVar[str]
 
     def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
@@ -111,11 +112,7 @@ class _LogisticLearner(Learner):
         return Equation(b=b, A=A, extras=extras)
 
     def accepts(self, estimator: Any) -> bool:
-        from sklearn.linear_model import LogisticRegression
-
-        return type(estimator) is LogisticRegression and logistic_penalty(estimator) == (
-            self.penalty
-        )
+        return super().accepts(estimator) and logistic_penalty(estimator) == self.penalty
 
     def coefficients(self, estimator: Any) -> dict[str, Any]:
         if not self.accepts(estimator):
@@ -137,17 +134,9 @@ class LogisticL2Learner(_LogisticLearner):
 
     name = "logistic_l2"
     penalty = "l2"
+    estimator_defaults: ClassVar[dict[str, Any]] = {"l1_ratio": 0.0, "max_iter": 1_000}
     objective = "C * sum logloss(y, Xw + b) + 1/2 ||w||^2"
     paper_form = "L = sum logloss, R = 1/2 ||w||^2, lambda = 1/C"
-    hyperparameters = ("C",)
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import LogisticRegression
-
-        extra = {} if tol is None else {"tol": tol}
-        return LogisticRegression(C=float(hyper["C"]), l1_ratio=0.0, max_iter=1_000, **extra)
 
 
 class LogisticL1Learner(_LogisticLearner):
@@ -155,26 +144,13 @@ class LogisticL1Learner(_LogisticLearner):
 
     name = "logistic_l1"
     penalty = "l1"
+    estimator_defaults: ClassVar[dict[str, Any]] = {"l1_ratio": 1.0, "solver": "liblinear"}
+    seeded = True
     objective = "C * sum logloss(y, Xw + b) + ||w||_1"
     paper_form = "L = sum logloss, R = ||w||_1 on w != 0, lambda = 1/C"
-    hyperparameters = ("C",)
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import LogisticRegression
-
-        extra = {} if tol is None else {"tol": tol}
-        return LogisticRegression(
-            C=float(hyper["C"]),
-            l1_ratio=1.0,
-            solver="liblinear",
-            random_state=random_state,
-            **extra,
-        )
 
 
-class LogisticElasticNetLearner(_LogisticLearner):
+class LogisticElasticNetLearner(ElasticNetMix, _LogisticLearner):
     """``LogisticRegression(0 < l1_ratio < 1, solver="saga")``: two hyperparameters."""
 
     name = "logistic_elasticnet"
@@ -185,19 +161,5 @@ class LogisticElasticNetLearner(_LogisticLearner):
         "lambda_l1 = l1_ratio/C, lambda_l2 = (1-l1_ratio)/C"
     )
     hyperparameters = ("C", "l1_ratio")
-    lambda_names = ("lambda_l1", "lambda_l2")
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import LogisticRegression
-
-        extra = {} if tol is None else {"tol": tol}
-        return LogisticRegression(
-            C=float(hyper["C"]),
-            l1_ratio=float(hyper.get("l1_ratio", 0.5)),
-            solver="saga",
-            max_iter=10_000,
-            random_state=random_state,
-            **extra,
-        )
+    estimator_defaults: ClassVar[dict[str, Any]] = {"solver": "saga", "max_iter": 10_000}
+    seeded = True

@@ -16,16 +16,15 @@ near a stationary point. The gradient in ``W`` gives
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, softmax
 
 from audit.classical.learners.base import (
+    AlphaLearner,
     Coefficients,
     Equation,
-    Learner,
     check_data,
     check_features,
     class_indices,
@@ -59,42 +58,19 @@ def layer_keys(coefs: Coefficients) -> list[tuple[str, str]]:
     return keys
 
 
-class _MLPLearner(Learner):
-    hyperparameters = ("alpha",)
+class _MLPLearner(AlphaLearner):
     weight_keys = ()
+    estimator_defaults: ClassVar[dict[str, Any]] = {
+        "hidden_layer_sizes": (16,),
+        "activation": "tanh",
+        "solver": "lbfgs",
+        "max_iter": 2_000,
+    }
+    seeded = True
     out_activations: ClassVar[tuple[str, ...]]
 
     def weights(self, coefs: Coefficients) -> list[str]:
         return [k for pair in layer_keys(coefs) for k in pair if k in coefs]
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"alpha": float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([float(hyper["alpha"])])
-
-    def _estimator_class(self) -> Any:
-        """The scikit-learn class this learner models."""
-        import sklearn.neural_network
-
-        return getattr(sklearn.neural_network, self.library.rsplit(".", 1)[1])
-
-    def accepts(self, estimator: Any) -> bool:
-        return type(estimator) is self._estimator_class()
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        extra = {} if tol is None else {"tol": tol}
-        return self._estimator_class()(
-            hidden_layer_sizes=(16,),
-            activation="tanh",
-            solver="lbfgs",
-            alpha=float(hyper["alpha"]),
-            max_iter=2_000,
-            random_state=random_state,
-            **extra,
-        )
 
     def _layers(self, coefs: Coefficients) -> tuple[list[np.ndarray], list[np.ndarray]]:
         keys = layer_keys(coefs)

@@ -11,47 +11,25 @@ equation ``Σr = 0`` holds no hyperparameter; it is kept as a check.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import numpy as np
 
 from audit.classical.learners._linear import LinearRegressionLearner, Rows
+from audit.classical.learners.base import AlphaLearner
 
 __all__ = ["RidgeLearner"]
 
 
-class RidgeLearner(LinearRegressionLearner):
+class RidgeLearner(AlphaLearner, LinearRegressionLearner):
     """``sklearn.linear_model.Ridge`` (any solver; single target)."""
 
     name = "ridge"
     library = "sklearn.linear_model.Ridge"
     objective = "||y - Xw - b||^2 + alpha * ||w||^2 (intercept b unpenalised)"
     paper_form = "L = 1/2 ||y - Xw - b||^2, R = 1/2 ||w||^2, lambda = alpha"
-    hyperparameters = ("alpha",)
     iterative = False
-
-    def to_library(self, lambdas: np.ndarray) -> dict[str, float]:
-        return {"alpha": float(lambdas[0])}
-
-    def to_lambdas(self, hyper: Mapping[str, float]) -> np.ndarray:
-        return np.array([float(hyper["alpha"])])
-
-    def estimator_class(self) -> type:
-        from sklearn.linear_model import Ridge
-
-        return Ridge
 
     def weight_rows(self, X: np.ndarray, w: np.ndarray, r: np.ndarray) -> Rows:
         return -(X.T @ r), w[:, None], {}
 
     def intercept_scale(self, n: int) -> float:
         return 1.0  # Ridge's loss is a sum, not a mean
-
-    def make_estimator(
-        self, hyper: Mapping[str, float], *, tol: float | None = None, random_state: int = 0
-    ) -> Any:
-        from sklearn.linear_model import Ridge
-
-        extra = {} if tol is None else {"tol": tol}
-        return Ridge(alpha=float(hyper["alpha"]), **extra)

@@ -16,10 +16,10 @@ from audit.deep.reparam.structure import (
     Junction,
     Run,
     Structure,
-    deviation,
     module_paths,
-    outputs,
+    output_change,
     trace,
+    traced_reference,
 )
 from audit.errors import AuditOptionError
 from tuner.train.params import split_decayed
@@ -93,8 +93,7 @@ def rebalance(
     if prior not in PRIORS:
         raise AuditOptionError(f"rebalance prior {prior!r}: choose {', '.join(PRIORS)}")
     out = copy.deepcopy(model)
-    structure = trace(out, run)
-    reference = outputs(out, run, structure.sinks)
+    structure, reference = traced_reference(out, run)
     valid, probe = _output_preserving(out, run, structure, reference, tol)
     modules = module_paths(out)
     decayed_ids = _decayed_ids(out, decay_norm_and_bias, decayed)
@@ -112,7 +111,7 @@ def rebalance(
         channels=sum(j.channels for j in valid),
         skipped=probe.skipped,
     )
-    report.deviation = deviation(reference, outputs(out, run, structure.sinks))
+    report.deviation = output_change(out, run, structure, reference)
     out.rescale_report = report  # type: ignore[assignment]
     return out
 

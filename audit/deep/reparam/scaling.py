@@ -19,10 +19,9 @@ from audit.deep.reparam.structure import (
     NormFeed,
     Run,
     Structure,
-    deviation,
     module_paths,
-    outputs,
-    trace,
+    output_change,
+    traced_reference,
 )
 from audit.errors import AuditOptionError
 
@@ -174,7 +173,7 @@ def apply_checked(
     saved = [[t.detach().clone() for t in _touched(modules, item)] for item, _ in steps]
     for item, c in steps:
         apply(item, c)
-    worst = deviation(reference, outputs(model, run, structure.sinks))
+    worst = output_change(model, run, structure, reference)
     kept = [True] * len(steps)
     if worst > tol:
         # undo all (in reverse: steps may share modules); retry one by one when several
@@ -186,11 +185,11 @@ def apply_checked(
             for k, (item, c) in enumerate(steps):
                 before = [t.detach().clone() for t in _touched(modules, item)]
                 apply(item, c)
-                moved = deviation(reference, outputs(model, run, structure.sinks))
+                moved = output_change(model, run, structure, reference)
                 if moved > tol:
                     restore(item, before)
                     skip(k, moved)
-        worst = deviation(reference, outputs(model, run, structure.sinks))
+        worst = output_change(model, run, structure, reference)
     for (item, _), keep in zip(steps, kept, strict=True):
         if not keep:
             continue
@@ -233,8 +232,7 @@ def rescale(
     """
     if not (isinstance(factor, int | float) and 1 < factor <= MAX_RANGE):
         raise AuditOptionError(f"rescale factor {factor!r} must lie in (1, {MAX_RANGE:g}]")
-    structure = trace(model, run)
-    reference = outputs(model, run, structure.sinks)
+    structure, reference = traced_reference(model, run)
     modules = module_paths(model)
     generator = torch.Generator().manual_seed(seed)
     span = math.log(factor)

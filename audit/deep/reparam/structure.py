@@ -29,8 +29,10 @@ __all__ = [
     "Structure",
     "deviation",
     "module_paths",
+    "output_change",
     "outputs",
     "trace",
+    "traced_reference",
 ]
 
 #: Positively homogeneous activations a rescaling may pass through.
@@ -337,3 +339,16 @@ def deviation(reference: Sequence[Tensor], outputs: Sequence[Tensor]) -> float:
             return math.inf
         worst = max(worst, diff / scale if scale > 0 else diff)
     return worst
+
+
+def traced_reference(model: nn.Module, run: Run) -> tuple[Structure, list[Tensor]]:
+    """:func:`trace` ``model``, and the outputs a rescaling of it must preserve."""
+    structure = trace(model, run)
+    return structure, outputs(model, run, structure.sinks)
+
+
+def output_change(
+    model: nn.Module, run: Run, structure: Structure, reference: Sequence[Tensor]
+) -> float:
+    """How far ``model``'s outputs have moved from ``reference`` (:func:`deviation`)."""
+    return deviation(reference, outputs(model, run, structure.sinks))
