@@ -33,10 +33,8 @@ from torch import nn
 from audit.deep.reparam import MAX_RANGE, RescaleReport, rescale
 from audit.errors import AuditOptionError
 
-__all__ = ["DEFAULT_DEFENCES", "DEFAULT_RESCALE", "Defence", "apply_defence", "parse_defences"]
+__all__ = ["DEFAULT_RESCALE", "Defence", "apply_defence", "parse_defences"]
 
-#: What ``hyperseal audit model`` tries when ``--defend`` is not given.
-DEFAULT_DEFENCES = "round:4,round:3,round:2,noise:1e-3,noise:1e-2"
 #: The range ``C`` of ``rescale`` without one.
 DEFAULT_RESCALE = 4.0
 
