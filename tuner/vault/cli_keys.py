@@ -21,6 +21,9 @@ Typer options (``Annotated`` types, so they are reused as they are)::
                               identity=identity, recipient=recipient)
         Vault.open(vault, key).put("best", result)
 
+A command that only reads takes the three reading options as one value
+(:class:`ReadingKeyOptions`, through :func:`with_reading_key_options`).
+
 Which function:
 
 * :func:`key_for_reading`: open an existing vault or journal to read it.
@@ -405,9 +408,10 @@ def with_reading_key_options(command: Callable[..., _Result]) -> Callable[..., _
         def list_entries(vault: VaultArg, keys: ReadingKeyOptions = NO_KEY_OPTIONS) -> None:
             entries = Vault.open(vault, keys.key_for(vault)).entries()
     """
+    signature = inspect.signature(command)
     hints = get_type_hints(command, include_extras=True)
     parameters: list[inspect.Parameter] = []
-    for parameter in inspect.signature(command).parameters.values():
+    for parameter in signature.parameters.values():
         if parameter.name != "keys":
             parameters.append(parameter.replace(annotation=hints[parameter.name]))
             continue
@@ -419,7 +423,7 @@ def with_reading_key_options(command: Callable[..., _Result]) -> Callable[..., _
         keys = ReadingKeyOptions(**{name: options.pop(name) for name in _READING_OPTIONS})
         return command(keys=keys, **options)
 
-    run.__signature__ = inspect.signature(command).replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in parameters} | {
         "return": hints.get("return")
     }
