@@ -6,6 +6,7 @@ or rounds); timings are never asserted in tests.
 
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import importlib.metadata as _metadata
 import json
@@ -151,6 +152,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ).rstrip()
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def parse_with_quick(
+    parser: argparse.ArgumentParser, argv: list[str] | None, quick: str
+) -> argparse.Namespace:
+    """Add the options ``--quick`` (``quick`` says what it runs) and ``--json``, then parse
+    ``argv``."""
+    parser.add_argument("--quick", action="store_true", help=quick)
+    parser.add_argument("--json", type=Path, default=None)
+    return parser.parse_args(argv)
 
 
 def write_json(path: Path | None, data: dict[str, Any]) -> None:

@@ -31,10 +31,9 @@ import os
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
-from benchmarks._common import importable, median, table, write_json
+from benchmarks._common import importable, median, parse_with_quick, table, write_json
 from benchmarks._objectives import DetectorSettings, MLPObjective, detector_problem
 from benchmarks._search import default_task, warm_up
 from tuner.search.executors import make_executor
@@ -147,13 +146,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--epochs", type=int, default=60, help="MLP epochs per trial.")
     parser.add_argument("--detector", action="store_true", help="Tiny-FCOS trials instead.")
     parser.add_argument("--executors", nargs="+", default=list(EXECUTORS), choices=EXECUTORS)
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="Tiny run for tests: 4 short trials, one round, process pool.",
+    args = parse_with_quick(
+        parser, argv, "Tiny run for tests: 4 short trials, one round, process pool."
     )
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
     if args.quick:
         args.budget, args.rounds, args.epochs, args.executors = 4, 1, 2, ["processes"]
     importable()  # workers import the objective's module by name

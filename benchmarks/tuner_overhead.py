@@ -22,10 +22,9 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
-from benchmarks._common import machine, median, table, write_json
+from benchmarks._common import machine, median, parse_with_quick, table, write_json
 from benchmarks._search import BenchStudy
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, RECOMMENDED
 from tuner.search.space import default_space
@@ -97,13 +96,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--trial-size", type=int, default=64)
     parser.add_argument("--trial-epochs", type=int, default=3)
     parser.add_argument("--trial-repeats", type=int, default=2)
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="Tiny run for tests: one seed, budget 8, a 16-image trial.",
+    args = parse_with_quick(
+        parser, argv, "Tiny run for tests: one seed, budget 8, a 16-image trial."
     )
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.slow_seeds, args.budgets = 1, 1, [8]
         args.trial_images, args.trial_epochs, args.trial_repeats = 16, 1, 1

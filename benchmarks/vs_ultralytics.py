@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ METRIC = "metrics/mAP50-95(B)"
 _DOWNLOAD = re.compile(r"download", re.IGNORECASE)
 #: Where any HTTP(S) request from the children goes: a closed local port, so it fails at once.
 _NOWHERE = "http://127.0.0.1:9"
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 
 
 class BenchError(RuntimeError):
@@ -185,19 +187,8 @@ def summarize(rows: Sequence[Mapping[str, Any]], tol: float = 0.0) -> dict[str, 
 def child_env(work: Path) -> dict[str, str]:
     """The environment of every child: Ultralytics' settings in ``work``, offline."""
     env = dict(os.environ)
-    env.update(
-        YOLO_CONFIG_DIR=str(work / "settings"),
-        YOLO_OFFLINE="1",
-        MPLBACKEND="Agg",
-        HTTP_PROXY=_NOWHERE,
-        HTTPS_PROXY=_NOWHERE,
-        ALL_PROXY=_NOWHERE,
-        http_proxy=_NOWHERE,
-        https_proxy=_NOWHERE,
-        all_proxy=_NOWHERE,
-        NO_PROXY="",
-        no_proxy="",
-    )
+    env.update(YOLO_CONFIG_DIR=str(work / "settings"), YOLO_OFFLINE="1", MPLBACKEND="Agg")
+    env.update(dict.fromkeys(_PROXIES, _NOWHERE), NO_PROXY="", no_proxy="")
     return env
 
 
@@ -349,15 +340,22 @@ def ultralytics_trials(tune_dir: Path) -> list[dict[str, Any]]:
     return trials
 
 
-def run_ultralytics(
-    args: argparse.Namespace,
-    seed: int,
-    data: Path,
-    folder: Path,
-    env: Mapping[str, str],
-    tune: bool = True,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class SeedRun:
+    """What both tuners get for one seed: the options, the seed, the dataset, hyperseal's
+    space file, the seed's folder and the children's environment."""
+
+    args: argparse.Namespace
+    seed: int
+    data: Path
+    space: Path
+    folder: Path
+    env: Mapping[str, str]
+
+
+def run_ultralytics(job: SeedRun, tune: bool = True) -> dict[str, Any]:
     """Ultralytics' tuner for this seed (with ``tune`` false: only the initial weights)."""
+    args, seed, data, folder = job.args, job.seed, job.data, job.folder
     spec = {
         "tune": tune,
         "seed": seed,
@@ -375,7 +373,7 @@ def run_ultralytics(
         "--ultralytics-child",
         json.dumps(spec),
     ]
-    env = {**env, "PYTHONPATH": pythonpath(env.get("PYTHONPATH", ""))}  # it runs in ``folder``
+    env = {**job.env, "PYTHONPATH": pythonpath(job.env.get("PYTHONPATH", ""))}  # runs in ``folder``
     wall = run_logged(cmd, folder / "ultralytics.log", env, folder, "Ultralytics' model.tune()")
     if not tune:
         return {}
@@ -395,29 +393,23 @@ def hyperseal_command(args: argparse.Namespace, seed: int, data: Path, base: Pat
     return shlex.join(words)
 
 
-def run_hyperseal(
-    args: argparse.Namespace,
-    seed: int,
-    data: Path,
-    space: Path,
-    folder: Path,
-    env: Mapping[str, str],
-) -> dict[str, Any]:
+def run_hyperseal(job: SeedRun) -> dict[str, Any]:
     from tuner import load_results
 
+    args, seed, folder = job.args, job.seed, job.folder
     run = folder / "hyperseal-run"
     passphrase = secrets.token_urlsafe(24)
     cmd = [
         str(Path(sys.executable).with_name("hyperseal")),
         "tune",
         "--command",
-        hyperseal_command(args, seed, data, folder / "base.pt"),
+        hyperseal_command(args, seed, job.data, folder / "base.pt"),
         "--metrics-file",
         "yolo/train/results.csv",
         "--metric",
         METRIC,
         "--space",
-        str(space),
+        str(job.space),
         "--epochs",
         str(args.epochs),
         "--budget",
@@ -432,7 +424,7 @@ def run_hyperseal(
     wall = run_logged(
         cmd,
         folder / "hyperseal.log",
-        {**env, "HYPERSEAL_PASSPHRASE": passphrase},
+        {**job.env, "HYPERSEAL_PASSPHRASE": passphrase},
         folder,
         "hyperseal tune",
     )
@@ -450,32 +442,27 @@ def run_hyperseal(
 
 
 def run_seed(
-    args: argparse.Namespace,
-    seed: int,
-    data: Path,
-    space: Path,
-    folder: Path,
-    env: Mapping[str, str],
-    earlier: Mapping[int, dict[str, Any]],
+    job: SeedRun, earlier: Mapping[int, dict[str, Any]]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Both tuners on one seed, in ``folder`` (created): the seed's row and its two runs.
+    """Both tuners on one seed, in ``job.folder`` (created): the seed's row and its two runs.
 
     With ``earlier`` (Ultralytics' runs of an earlier JSON), Ultralytics' side is read
     from there and only its initial weights are made again (hyperseal trains from them).
     """
-    folder.mkdir()
+    seed = job.seed
+    job.folder.mkdir()
     if earlier:
-        run_ultralytics(args, seed, data, folder, env, tune=False)  # the weights only
+        run_ultralytics(job, tune=False)  # the weights only
         ultra = earlier[seed]
     else:
-        ultra = run_ultralytics(args, seed, data, folder, env)
-    source = f", from {args.ultralytics_from}" if earlier else ""
+        ultra = run_ultralytics(job)
+    source = f", from {job.args.ultralytics_from}" if earlier else ""
     print(
         f"seed {seed}: Ultralytics' tuner  best mAP50-95 {ultra['best']:.4f}"
         f"  ({ultra['wall']:.0f} s{source})",
         flush=True,
     )
-    hs = run_hyperseal(args, seed, data, space, folder, env)
+    hs = run_hyperseal(job)
     print(
         f"seed {seed}: hyperseal tune      best mAP50-95 {hs['best']:.4f}  ({hs['wall']:.0f} s)",
         flush=True,
@@ -551,7 +538,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         space.write_text(space_yaml(spec))
         data = make_dataset(work, args.images, args.imgsz, env)
         for seed in range(args.seeds):
-            row, run = run_seed(args, seed, data, space, work / f"seed{seed}", env, earlier)
+            job = SeedRun(args, seed, data, space, work / f"seed{seed}", env)
+            row, run = run_seed(job, earlier)
             rows.append(row)
             runs.append(run)
             write_json(json_path, _result(args, rows, runs, spec, ultralytics.__version__, started))

@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from tuner.cli_support import new_app
-from tuner.vault.cli_keys import IdentityOption, KeyFileOption, PassphraseFileOption
+from tuner.vault.cli_keys import NO_KEY_OPTIONS, ReadingKeyOptions, with_reading_key_options
 
 if TYPE_CHECKING:
     from reports.output import ReportPaths
-    from tuner.vault import KeySource
 
 app = new_app("Tuning and audit reports: a self-contained HTML page and its Markdown twin.")
 
@@ -36,24 +35,24 @@ OpenOption = typer.Option(False, "--open", help="Open the HTML report in the bro
 
 
 @app.command("tune")
+@with_reading_key_options
 def tune_cmd(
     run_dir: Path = typer.Argument(..., help="A tuning run folder (from `hyperseal tune`)."),
     out: Path | None = OutOption,
     redact: bool = RedactOption,
     open_report: bool = OpenOption,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Report on a tuning run: setup, best against default, history, parameters, trials."""
     from reports.tune_report import render_tune_report, sealed_journal
 
-    key = _reading_key(sealed_journal(run_dir), passphrase_file, key_file, identity)
+    key = keys.key_for(sealed_journal(run_dir))
     paths = render_tune_report(run_dir, key, out=out, redact=redact)
     _finish(paths, open_report)
 
 
 @app.command("audit")
+@with_reading_key_options
 def audit_cmd(
     result_dir: Path = typer.Argument(
         ..., help="An audit result folder (`hyperseal audit model` or `audit reproduce`)."
@@ -61,28 +60,15 @@ def audit_cmd(
     out: Path | None = OutOption,
     redact: bool = RedactOption,
     open_report: bool = OpenOption,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Report on an audit: verdict, estimate against truth, defences; or the paper's figures."""
     from reports.audit_report import render_audit_report, sealed_result
 
     sealed = sealed_result(result_dir)
-    key = None if sealed is None else _reading_key(sealed, passphrase_file, key_file, identity)
+    key = None if sealed is None else keys.key_for(sealed)
     paths = render_audit_report(result_dir, key, out=out, redact=redact)
     _finish(paths, open_report)
-
-
-def _reading_key(
-    sealed: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
-) -> KeySource:
-    """The key for a sealed file: the options, else the default key file when it fits."""
-    from tuner.vault.cli_keys import key_for_reading_or_default
-
-    return key_for_reading_or_default(
-        sealed, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-    )
 
 
 def _finish(paths: ReportPaths, open_report: bool) -> None:

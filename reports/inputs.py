@@ -379,6 +379,9 @@ def read_model_audit(folder: Path, key: KeySource | str | None) -> ModelAudit:
     return ModelAudit(folder, summary, result)
 
 
+_HP_COLUMNS = ("true_value", "estimate", "value_tuned_all", "value_tuned_fraction", "value_stolen")
+
+
 @dataclass
 class Reproduction:
     """The tables of ``hyperseal audit reproduce`` and its manifest."""
@@ -387,18 +390,16 @@ class Reproduction:
     manifest: dict[str, Any]
     tables: dict[str, pd.DataFrame]
 
+    def table(self, name: str) -> pd.DataFrame | None:
+        """The table ``name``, or None when there is none or it has no rows."""
+        frame = self.tables.get(name)
+        return None if frame is None or frame.empty else frame
+
     def values(self) -> list[Any]:
         """Every hyperparameter value in the tables (what redaction hides)."""
-        columns = (
-            "true_value",
-            "estimate",
-            "value_tuned_all",
-            "value_tuned_fraction",
-            "value_stolen",
-        )
         found: list[Any] = []
         for frame in self.tables.values():
-            for column in columns:
+            for column in _HP_COLUMNS:
                 if column in frame:
                     found += [float(v) for v in frame[column] if _finite(v)]
         return found

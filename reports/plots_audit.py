@@ -261,8 +261,8 @@ def estimation_panels(rep: Reproduction, redact: bool) -> list[Figure]:
 
 def tolerance_plot(rep: Reproduction) -> Figure | None:
     """Relative error against solver tolerance, log–log, one line per learner."""
-    frame = rep.tables.get("tolerance")
-    if frame is None or frame.empty:
+    frame = rep.table("tolerance")
+    if frame is None:
         return None
     groups = list(frame.groupby(["learner", "hyperparameter"], sort=False))
     with figure((SMALL[0] + 2.8, SMALL[1] + 0.6)) as fig:
@@ -293,10 +293,46 @@ def tolerance_plot(rep: Reproduction) -> Figure | None:
         )
 
 
+def tsr_plot(rep: Reproduction) -> Figure | None:
+    """Train-Steal-Retrain: speed-up against the change in test score, one point per run."""
+    frame = rep.table("train_steal_retrain")
+    if frame is None:
+        return None
+    with figure(SMALL) as fig:
+        ax = fig.add_subplot()
+        for i, (learner, part) in enumerate(frame.groupby("learner", sort=False)):
+            ax.plot(
+                part["speedup"],
+                part["score_change"],
+                markersize=8,
+                linestyle="none",
+                label=str(learner),
+                **series_style(i),
+            )
+        ax.axvline(1.0, color=GREY, linewidth=1)
+        ax.axhline(0.0, color=GREY, linewidth=1)
+        log_axis(ax, "x")
+        ax.ticklabel_format(axis="y", useOffset=False)
+        changes = frame["score_change"].abs().dropna()
+        if changes.empty or changes.max() < 1e-3:
+            ax.set_ylim(-0.01, 0.01)
+        ax.set_xlabel("speed-up over tuning on all rows (log)")
+        ax.set_ylabel("test score change")
+        ax.set_title("Speed-up against score change")
+        ax.legend(loc="best")
+        return finish(
+            fig,
+            "tsr",
+            "Train-Steal-Retrain speed-up against test score change",
+            "Right of the vertical line: faster than tuning on all the data; above the "
+            "horizontal line: a better test score.",
+        )
+
+
 def defence_plots(rep: Reproduction) -> Figure | None:
     """Rounding: estimation error and test-score change against decimals kept, per learner."""
-    frame = rep.tables.get("defences")
-    if frame is None or frame.empty:
+    frame = rep.table("defences")
+    if frame is None:
         return None
     rounded = frame[frame["defence"] == "round"]
     if rounded.empty:
@@ -337,40 +373,4 @@ def defence_plots(rep: Reproduction) -> Figure | None:
             "Rounding defence: estimation error and test score change against decimals kept",
             "Fewer decimals: a worse estimate for the attacker, and at some point a worse model.",
             wide=True,
-        )
-
-
-def tsr_plot(rep: Reproduction) -> Figure | None:
-    """Train-Steal-Retrain: speed-up against the change in test score, one point per run."""
-    frame = rep.tables.get("train_steal_retrain")
-    if frame is None or frame.empty:
-        return None
-    with figure(SMALL) as fig:
-        ax = fig.add_subplot()
-        for i, (learner, part) in enumerate(frame.groupby("learner", sort=False)):
-            ax.plot(
-                part["speedup"],
-                part["score_change"],
-                markersize=8,
-                linestyle="none",
-                label=str(learner),
-                **series_style(i),
-            )
-        ax.axvline(1.0, color=GREY, linewidth=1)
-        ax.axhline(0.0, color=GREY, linewidth=1)
-        log_axis(ax, "x")
-        ax.ticklabel_format(axis="y", useOffset=False)
-        changes = frame["score_change"].abs().dropna()
-        if changes.empty or changes.max() < 1e-3:
-            ax.set_ylim(-0.01, 0.01)
-        ax.set_xlabel("speed-up over tuning on all rows (log)")
-        ax.set_ylabel("test score change")
-        ax.set_title("Speed-up against score change")
-        ax.legend(loc="best")
-        return finish(
-            fig,
-            "tsr",
-            "Train-Steal-Retrain speed-up against test score change",
-            "Right of the vertical line: faster than tuning on all the data; above the "
-            "horizontal line: a better test score.",
         )

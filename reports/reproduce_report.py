@@ -235,8 +235,8 @@ def _plot_and_table(
     caption: str,
 ) -> Section | None:
     """A section of one table of the reproduction: its plot, then its rows (None when empty)."""
-    frame = rep.tables.get(table)
-    if frame is None or frame.empty:
+    frame = rep.table(table)
+    if frame is None:
         return None
     section = Section(section_id, REPRODUCE_SECTIONS[section_id], lead=lead)
     return section.add(plot(rep), _frame_table(frame, columns, caption, redact=redact))

@@ -49,17 +49,7 @@ def save_release(model: nn.Module, spec: ModelSpec, out: Path, *, overwrite: boo
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     data = save(state, metadata={"format": FORMAT})
-    _write(out / WEIGHTS, data)
-    manifest = {
-        "format": FORMAT,
-        "model": spec.to_dict(),
-        "weights": WEIGHTS,
-        "weights_sha256": hashlib.sha256(data).hexdigest(),
-        "parameters": int(sum(v.numel() for v in state.values())),
-    }
-    path = out / MANIFEST
-    _write(path, dumps("manifest.json", manifest))
-    return path
+    return _write_release(out, data, spec, int(sum(v.numel() for v in state.values())))
 
 
 def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
@@ -69,6 +59,12 @@ def write_release_bytes(weights: bytes, spec: ModelSpec, out: Path) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     parameters = int(sum(v.numel() for v in load(weights).values()))
+    return _write_release(out, weights, spec, parameters)
+
+
+def _write_release(out: Path, weights: bytes, spec: ModelSpec, parameters: int) -> Path:
+    """Write the weights into the existing folder ``out``, then the manifest that pins them;
+    return the manifest's path."""
     _write(out / WEIGHTS, weights)
     manifest = {
         "format": FORMAT,

@@ -9,6 +9,7 @@ vault record), and the run engine (:mod:`tuner.engine.run`) owns the run folder
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,34 +108,17 @@ def check_destination(
     return check(options.vault, options.entry, run_dir, key)
 
 
-def resume_run(
-    run_dir: Path,
-    key: KeySource,
-    *,
-    repair: bool = False,
-    budget: int | None = None,
-    export: bool = False,
-    progress: Progress | None = None,
-    objective: Callable[..., Any] | None = None,
-) -> TuneOutcome:
-    """Continue a run, detector or your own code: replay its sealed journal, finish the budget.
-
-    The arguments are :func:`tuner.engine.run.resume_run`'s; the journal says which
-    of the two run targets (the built-in detector trainer, a function or command) it is.
-    """
-    return resume_with(
-        run_dir,
-        key,
-        repair=repair,
-        budget=budget,
-        export=export,
-        progress=progress,
-        objective=objective,
-        target_of=_target_of,
-    )
-
-
 def _target_of(record: dict[str, Any], objective: Callable[..., Any] | None) -> RunTarget:
     if record["type"] == "detector":
         return DetectorTarget.from_header(record)
     return ObjectiveTarget.from_header(record, objective)
+
+
+resume_run = partial(resume_with, target_of=_target_of)
+resume_run.__doc__ = """Continue a run: replay its sealed journal, then finish the budget.
+
+``resume_run(run_dir, key, *, repair=False, budget=None, export=False, progress=None,
+objective=None) -> TuneOutcome``: :func:`tuner.engine.run.resume_run` with its
+``target_of`` bound to hyperseal's two run targets (the built-in detector trainer,
+a function or command); the journal says which one the run is.
+"""

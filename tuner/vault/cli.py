@@ -12,6 +12,7 @@ Plaintext leaves a vault in two ways only: ``show`` on a terminal, and
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,13 +21,15 @@ import typer
 from tuner.cli_support import new_app
 from tuner.vault.cli_keys import (
     NEW_PASSPHRASE_ENV,
+    NO_KEY_OPTIONS,
     IdentityOption,
     KeyFileOption,
     PassphraseFileOption,
+    ReadingKeyOptions,
     RecipientOption,
     key_for_new,
-    key_for_reading_or_default,
     key_for_writing_or_default,
+    with_reading_key_options,
 )
 
 if TYPE_CHECKING:
@@ -74,15 +77,6 @@ def _stdout_is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
-def _reading_key(
-    path: Path, passphrase_file: Path | None, key_file: Path | None, identity: Path | None
-) -> KeySource:
-    """The key that reads ``path`` from the key options (the default key file if none)."""
-    return key_for_reading_or_default(
-        path, passphrase_file=passphrase_file, key_file=key_file, identity=identity
-    )
-
-
 def _write_plaintext(out: str, text: str, what: str, force: bool) -> None:
     """Write exported plaintext to ``out`` (0600, atomic) or stdout, and say so on stderr."""
     from tuner.vault.commands import write_plaintext_file
@@ -97,6 +91,18 @@ def _write_plaintext(out: str, text: str, what: str, force: bool) -> None:
         " delete it when done",
         err=True,
     )
+
+
+def _reading_command(
+    typer_app: typer.Typer, name: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register command ``name`` on ``typer_app`` with its ``keys`` parameter as the three
+    key options of a file it reads (:func:`~tuner.vault.cli_keys.with_reading_key_options`)."""
+
+    def register(command: Callable[..., None]) -> Callable[..., None]:
+        return typer_app.command(name)(with_reading_key_options(command))
+
+    return register
 
 
 def _say_repaired(journal: Path) -> OnRepair:
@@ -189,18 +195,12 @@ def put(
         )
 
 
-@app.command("list")
-def list_entries(
-    vault: VaultArg,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
-) -> None:
+@_reading_command(app, "list")
+def list_entries(vault: VaultArg, keys: ReadingKeyOptions = NO_KEY_OPTIONS) -> None:
     """List entry names and when they were saved (UTC); no stored values."""
     from tuner.vault import Vault
 
-    key = _reading_key(vault, passphrase_file, key_file, identity)
-    entries = Vault.open(vault, key).entries()
+    entries = Vault.open(vault, keys.key_for(vault)).entries()
     if not entries:
         typer.echo(f"{vault} has no entries", err=True)
         return
@@ -210,14 +210,12 @@ def list_entries(
         typer.echo(f"{entry.name:<{width}}  {saved}")
 
 
-@app.command("show")
+@_reading_command(app, "show")
 def show(
     vault: VaultArg,
     name: Annotated[str, typer.Argument(help="Entry name.", show_default=False)],
     as_json: Annotated[bool, typer.Option("--json", help="Show as JSON instead of YAML.")] = False,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Show one entry on the terminal (to write it to a file or a pipe, use export)."""
     from tuner.vault import Vault
@@ -229,12 +227,11 @@ def show(
             "show writes only to a terminal; to write plaintext to a file or a pipe use"
             f" `hyperseal vault export {vault} {name} --out FILE` (--out - for stdout)"
         )
-    key = _reading_key(vault, passphrase_file, key_file, identity)
-    document = Vault.open(vault, key).get(name)
+    document = Vault.open(vault, keys.key_for(vault)).get(name)
     typer.echo(render_document(document, "json" if as_json else "yaml"), nl=False)
 
 
-@app.command("export")
+@_reading_command(app, "export")
 def export(
     vault: VaultArg,
     out: OutOption,
@@ -243,9 +240,7 @@ def export(
     ] = None,
     fmt: FormatOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Write decrypted entries to a plain file: the one way plaintext leaves a vault.
 
@@ -256,18 +251,15 @@ def export(
     from tuner.vault.documents import output_format, render_document
 
     style = output_format(out, fmt)
-    refuse_overwriting_inputs(out, vault, passphrase_file, key_file, identity)
-    key = _reading_key(vault, passphrase_file, key_file, identity)
-    value, what = exported_entries(Vault.open(vault, key), name)
+    refuse_overwriting_inputs(out, vault, keys.passphrase_file, keys.key_file, keys.identity)
+    value, what = exported_entries(Vault.open(vault, keys.key_for(vault)), name)
     _write_plaintext(out, render_document(value, style), what, force)
 
 
-@app.command("rotate")
+@_reading_command(app, "rotate")
 def rotate(
     vault: VaultArg,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
     new_passphrase_file: Annotated[
         Path | None,
         typer.Option(
@@ -311,44 +303,39 @@ def rotate(
     if vault.is_dir():
         from tuner.rotate import rotate_run
 
-        key = _reading_key(commands.run_journal(vault), passphrase_file, key_file, identity)
+        key = keys.key_for(commands.run_journal(vault))
         commands.check_run_key(vault, key)  # the key first, then the new one
         done = rotate_run(vault, key, new_key(), kdf=_scrypt(kdf_log2n))
         typer.echo(commands.describe_run_rotation(vault, done))
         return
     commands.refuse_run_vault(vault)
-    key = _reading_key(vault, passphrase_file, key_file, identity)
-    opened = commands.rotate_vault(vault, key, new_key(), kdf=_scrypt(kdf_log2n))
+    opened = commands.rotate_vault(vault, keys.key_for(vault), new_key(), kdf=_scrypt(kdf_log2n))
     typer.echo(f"rotated {vault}: now sealed with a {opened.key_mode.describe()}")
 
 
-@app.command("verify")
-def verify_vault(
-    vault: VaultArg,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
-) -> None:
+@_reading_command(app, "verify")
+def verify_vault(vault: VaultArg, keys: ReadingKeyOptions = NO_KEY_OPTIONS) -> None:
     """Authenticate every byte of VAULT; exit non-zero with the reason if anything is wrong."""
     from tuner.vault import verify
 
-    key = _reading_key(vault, passphrase_file, key_file, identity)
-    report = verify(vault, key)
+    report = verify(vault, keys.key_for(vault))
     typer.echo(f"ok: {vault}: {report.describe()}")
 
 
 JournalArg = Annotated[Path, typer.Argument(help="The journal file.", show_default=False)]
+RepairOption = Annotated[
+    bool, typer.Option("--repair", help="Drop a torn last record left by a crash.")
+]
+RepairFirstOption = Annotated[
+    bool, typer.Option("--repair", help="First drop a torn last record left by a crash.")
+]
 
 
-@journal_app.command("verify")
+@_reading_command(journal_app, "verify")
 def journal_verify(
     journal: JournalArg,
-    repair: Annotated[
-        bool, typer.Option("--repair", help="Drop a torn last record left by a crash.")
-    ] = False,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    repair: RepairOption = False,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
     recipient: RecipientOption = None,
 ) -> None:
     """Authenticate JOURNAL's records and its end; --repair drops a torn last record.
@@ -364,19 +351,17 @@ def journal_verify(
     if recipient is not None:
         key = key_for_writing_or_default(journal, recipient=recipient)
     else:
-        key = _reading_key(journal, passphrase_file, key_file, identity)
+        key = keys.key_for(journal)
     found = verify_journal(journal, key, repair=repair, on_repair=_say_repaired(journal))
     typer.echo(found.describe(journal))
 
 
-@journal_app.command("export")
+@_reading_command(journal_app, "export")
 def journal_export(
     journal: JournalArg,
     out: OutOption,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Write the decrypted records of JOURNAL as JSON Lines (one record per line).
 
@@ -385,22 +370,17 @@ def journal_export(
     from tuner.vault.commands import read_complete_journal, refuse_overwriting_inputs
     from tuner.vault.documents import journal_lines
 
-    refuse_overwriting_inputs(out, journal, passphrase_file, key_file, identity)
-    key = _reading_key(journal, passphrase_file, key_file, identity)
-    records, how = read_complete_journal(journal, key)
+    refuse_overwriting_inputs(out, journal, keys.passphrase_file, keys.key_file, keys.identity)
+    records, how = read_complete_journal(journal, keys.key_for(journal))
     _write_plaintext(out, journal_lines(records), f"{len(records)} journal records", force)
     typer.echo(f"note: the journal is {how}", err=True)
 
 
-@journal_app.command("migrate")
+@_reading_command(journal_app, "migrate")
 def journal_migrate(
     journal: JournalArg,
-    repair: Annotated[
-        bool, typer.Option("--repair", help="First drop a torn last record left by a crash.")
-    ] = False,
-    passphrase_file: PassphraseFileOption = None,
-    key_file: KeyFileOption = None,
-    identity: IdentityOption = None,
+    repair: RepairFirstOption = False,
+    keys: ReadingKeyOptions = NO_KEY_OPTIONS,
 ) -> None:
     """Convert a journal written by hyperseal 0.1 (format 1) to the current format, once.
 
@@ -412,7 +392,7 @@ def journal_migrate(
     """
     from tuner.vault.commands import migrate_journal_file
 
-    key = _reading_key(journal, passphrase_file, key_file, identity)
+    key = keys.key_for(journal)
     done = migrate_journal_file(journal, key, repair=repair, on_repair=_say_repaired(journal))
     if done is None:
         typer.echo(f"{journal}: already in the current format; nothing to do")

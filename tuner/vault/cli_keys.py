@@ -21,6 +21,9 @@ Typer options (``Annotated`` types, so they are reused as they are)::
                               identity=identity, recipient=recipient)
         Vault.open(vault, key).put("best", result)
 
+A command that only reads takes the three reading options as one value
+(:class:`ReadingKeyOptions`, through :func:`with_reading_key_options`).
+
 Which function:
 
 * :func:`key_for_reading`: open an existing vault or journal to read it.
@@ -48,9 +51,13 @@ a ready key source.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar, get_type_hints
 
 import typer
 
@@ -359,6 +366,70 @@ def key_for_reading_or_default(path: Path, **options: Path | None) -> KeySource:
     return key_for_reading(path, **_or_default_key(path, dict(options)))
 
 
+@dataclass(frozen=True)
+class ReadingKeyOptions:
+    """A command's ``--passphrase-file``, ``--key-file`` and ``--identity``, as one value
+    (see :func:`with_reading_key_options`)."""
+
+    passphrase_file: Path | None = None
+    key_file: Path | None = None
+    identity: Path | None = None
+
+    def key_for(self, path: Path) -> KeySource:
+        """:func:`key_for_reading_or_default` for ``path`` with these options."""
+        return key_for_reading_or_default(
+            path,
+            passphrase_file=self.passphrase_file,
+            key_file=self.key_file,
+            identity=self.identity,
+        )
+
+
+NO_KEY_OPTIONS = ReadingKeyOptions()
+"""The placeholder default of a ``keys`` parameter (the command line always fills it)."""
+
+_READING_OPTIONS = {
+    "passphrase_file": PassphraseFileOption,
+    "key_file": KeyFileOption,
+    "identity": IdentityOption,
+}
+_Result = TypeVar("_Result")
+
+
+def with_reading_key_options(command: Callable[..., _Result]) -> Callable[..., _Result]:
+    """A Typer command whose ``keys: ReadingKeyOptions`` parameter is, on the command line,
+    the three options ``--passphrase-file``, ``--key-file`` and ``--identity``.
+
+    They take the place of ``keys`` in the signature Typer reads (so ``--help`` lists
+    them there) and reach ``command`` as one :class:`ReadingKeyOptions`::
+
+        @app.command("list")
+        @with_reading_key_options
+        def list_entries(vault: VaultArg, keys: ReadingKeyOptions = NO_KEY_OPTIONS) -> None:
+            entries = Vault.open(vault, keys.key_for(vault)).entries()
+    """
+    signature = inspect.signature(command)
+    hints = get_type_hints(command, include_extras=True)
+    parameters: list[inspect.Parameter] = []
+    for parameter in signature.parameters.values():
+        if parameter.name != "keys":
+            parameters.append(parameter.replace(annotation=hints[parameter.name]))
+            continue
+        for name, option in _READING_OPTIONS.items():
+            parameters.append(parameter.replace(name=name, annotation=option, default=None))
+
+    @functools.wraps(command)
+    def run(**options: Any) -> _Result:
+        keys = ReadingKeyOptions(**{name: options.pop(name) for name in _READING_OPTIONS})
+        return command(keys=keys, **options)
+
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in parameters} | {
+        "return": hints.get("return")
+    }
+    return run
+
+
 def key_for_writing_or_default(path: Path, **options: Path | str | None) -> KeySource:
     """:func:`key_for_writing` (the same keyword options), falling back on the default key
     file when no key was given."""
@@ -388,11 +459,13 @@ def key_for_new_or_default(
 
 __all__ = [
     "NEW_PASSPHRASE_ENV",
+    "NO_KEY_OPTIONS",
     "PASSPHRASE_ENV",
     "RECIPIENT_ENV",
     "IdentityOption",
     "KeyFileOption",
     "PassphraseFileOption",
+    "ReadingKeyOptions",
     "RecipientOption",
     "default_key_for",
     "get_passphrase",
@@ -405,4 +478,5 @@ __all__ = [
     "passphrase_from_env",
     "prompt_passphrase",
     "read_passphrase_file",
+    "with_reading_key_options",
 ]
