@@ -3,15 +3,15 @@
 This module only puts the pieces together: the built-in detector trainer is a
 run target (:mod:`tuner.objectives.detector`: its options, checks, best model and
 vault record), and the run engine (:mod:`tuner.engine.run`) owns the run folder
-(:mod:`tuner.engine.folder` describes its layout).
+(:mod:`tuner.engine.folder` describes its layout). Importing both run targets
+here (the detector's, and :class:`~tuner.objectives.target.ObjectiveTarget` for
+functions and commands) is what lets ``resume_run`` read either kind of run back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tuner.engine.checkpoint import load_journal, tuning_result_for
 from tuner.engine.folder import (
@@ -26,8 +26,7 @@ from tuner.engine.folder import (
     new_run_dir,
     run_vault_path,
 )
-from tuner.engine.run import PreparedRun, RunTarget, TuneOutcome, load_results
-from tuner.engine.run import resume_run as resume_with
+from tuner.engine.run import PreparedRun, TuneOutcome, load_results, resume_run
 from tuner.objectives.detector import (
     DetectorTarget,
     TuneOptions,
@@ -49,6 +48,7 @@ __all__ = [
     "RUN_FORMAT",
     "VAULT_FILE",
     "DetectorTarget",
+    "ObjectiveTarget",
     "TuneOptions",
     "TuneOutcome",
     "check_destination",
@@ -106,19 +106,3 @@ def check_destination(
     from tuner.engine.options import check_destination as check
 
     return check(options.vault, options.entry, run_dir, key)
-
-
-def _target_of(record: dict[str, Any], objective: Callable[..., Any] | None) -> RunTarget:
-    if record["type"] == "detector":
-        return DetectorTarget.from_header(record)
-    return ObjectiveTarget.from_header(record, objective)
-
-
-resume_run = partial(resume_with, target_of=_target_of)
-resume_run.__doc__ = """Continue a run: replay its sealed journal, then finish the budget.
-
-``resume_run(run_dir, key, *, repair=False, budget=None, export=False, progress=None,
-objective=None) -> TuneOutcome``: :func:`tuner.engine.run.resume_run` with its
-``target_of`` bound to hyperseal's two run targets (the built-in detector trainer,
-a function or command); the journal says which one the run is.
-"""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tuner.engine.checkpoint import load_journal, read_run_journal, tuning_result_for
 from tuner.engine.folder import (
@@ -84,6 +84,23 @@ class RunTarget:
     options: Any
     #: Stop the run when its first FAILING_TRIALS trials all fail (a broken objective).
     stop_when_failing: bool
+    #: The ``type`` of the journal record :meth:`header` writes; :func:`resume_run` finds
+    #: the class that reads it back (:meth:`from_header`) by it.
+    record_type: ClassVar[str] = ""
+    _by_record_type: ClassVar[dict[str, type[RunTarget]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.record_type:
+            RunTarget._by_record_type[cls.record_type] = cls
+
+    @classmethod
+    def from_header(
+        cls, record: dict[str, Any], function: Callable[..., Any] | None = None
+    ) -> RunTarget:
+        """The target a journal's record describes (``function``: a Python objective that
+        cannot be imported by name)."""
+        raise NotImplementedError
 
     def header(self) -> dict[str, Any]:
         """The journal record (sealed) from which :func:`resume_run` rebuilds the target."""
@@ -142,11 +159,6 @@ class RunTarget:
     def with_options(self, **changes: Any) -> RunTarget:
         """A copy with some ``options`` replaced (a resumed run's budget, export)."""
         return replace(self, options=replace(self.options, **changes))  # type: ignore[type-var]
-
-
-#: Rebuilds a run's target from its journal's target record and, for a Python function
-#: that cannot be imported by name, the function itself.
-TargetReader = Callable[[dict[str, Any], Callable[..., Any] | None], RunTarget]
 
 
 @dataclass
@@ -252,7 +264,6 @@ def resume_run(
     export: bool = False,
     progress: Progress | None = None,
     objective: Callable[..., Any] | None = None,
-    target_of: TargetReader,
 ) -> TuneOutcome:
     """Continue a run: replay its sealed journal into a fresh optimizer, then finish the budget.
 
@@ -268,8 +279,6 @@ def resume_run(
         progress: Receives one step per finished trial (e.g. a progress bar).
         objective: For a run of a Python function that cannot be imported by name
             (defined in a notebook): the function itself.
-        target_of: Rebuilds the run target from the journal's target record and
-            ``objective`` (:func:`tuner.tune.resume_run` passes hyperseal's two kinds).
 
     Raises:
         JournalTornTailError: The journal ends in a torn record and ``repair`` is False.
@@ -284,7 +293,7 @@ def resume_run(
         if repair:
             journal.repair()
         records = read_run_journal(journal, run_dir, key)
-        header, target = _header(records, run_dir, lambda record: target_of(record, objective))
+        header, target = _header(records, run_dir, objective)
         settings = StudySettings.from_dict(header["settings"])
         if budget is not None:
             settings = replace(settings, budget=_checked_budget(budget, records))
@@ -314,14 +323,17 @@ def _checked_budget(budget: int, records: list[dict[str, Any]]) -> int:
 
 
 def _header(
-    records: list[dict[str, Any]], run_dir: Path, target_of: Callable[[dict[str, Any]], RunTarget]
+    records: list[dict[str, Any]], run_dir: Path, objective: Callable[..., Any] | None
 ) -> tuple[dict[str, Any], RunTarget]:
     """The journal's ``run`` record and the target its second record describes."""
     start = journal_start(records)
     if start is None:
         raise ConfigError(f"{run_dir}: the journal does not start like a tuning run's")
     header, record = start
-    return header, target_of(record)
+    reader = RunTarget._by_record_type.get(str(record.get("type")))
+    if reader is None:  # the targets register on import: tuner.tune imports them all
+        raise ConfigError(f"{run_dir}: resume this run with tuner.resume_run")
+    return header, reader.from_header(record, objective)
 
 
 # -- reading a run back --------------------------------------------------------------------

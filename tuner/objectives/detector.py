@@ -9,9 +9,10 @@ is the run engine's (:mod:`tuner.engine.run`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tuner.engine.options import RunOptions, check_epochs, check_run_options
 from tuner.engine.run import RunTarget
@@ -91,9 +92,12 @@ class DetectorTarget(RunTarget):
     options: TuneOptions
     kind: str = "detector"
     stop_when_failing: bool = False
+    record_type: ClassVar[str] = "detector"
 
     @classmethod
-    def from_header(cls, record: dict[str, Any]) -> DetectorTarget:
+    def from_header(
+        cls, record: dict[str, Any], function: Callable[..., Any] | None = None
+    ) -> DetectorTarget:
         """The target a journal's ``detector`` record describes."""
         opts = dict(record["options"])
         opts["space_file"] = Path(opts["space_file"]) if opts.get("space_file") else None
@@ -105,7 +109,7 @@ class DetectorTarget(RunTarget):
         data.pop("settings")  # the journal's run record holds them
         data["space_file"] = str(self.options.space_file) if self.options.space_file else None
         data["vault"] = str(self.options.vault) if self.options.vault else None
-        return {"type": "detector", "options": data}
+        return {"type": self.record_type, "options": data}
 
     def describe(self) -> dict[str, Any]:
         return {"data": self.options.data, "model": self._model()}

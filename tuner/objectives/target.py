@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tuner.engine.options import RunOptions, check_epochs, check_run_options
 from tuner.engine.run import PreparedRun, RunTarget, TuneOutcome
@@ -164,6 +164,7 @@ class ObjectiveTarget(RunTarget):
     options: ObjectiveOptions
     objective: Any
     stop_when_failing: bool = True
+    record_type: ClassVar[str] = "objective"
 
     @property
     def kind(self) -> str:
@@ -218,7 +219,7 @@ class ObjectiveTarget(RunTarget):
             "timeout": o.timeout,
             **o.run_record(),
         }
-        return {"type": "objective", "objective": self._spec(), "options": plain}
+        return {"type": self.record_type, "objective": self._spec(), "options": plain}
 
     def _ref(self) -> str | None:
         return self.objective.ref if isinstance(self.objective, PythonObjective) else None
