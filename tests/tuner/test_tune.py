@@ -313,18 +313,14 @@ def test_resuming_a_copied_run_writes_only_the_copy(
     assert code == 0, out
     assert json.loads(Path("orig/run.json").read_text())["vault"] == "vault.hsv"
     shutil.copytree("orig", "copy")
-    shutil.copytree("orig", "old")  # a copy whose run.json has the old, cwd-relative path
-    info = json.loads(Path("old/run.json").read_text())
-    info["vault"] = "orig/vault.hsv"
-    del info["vault_relative_to"]
-    Path("old/run.json").write_text(json.dumps(info))
+    shutil.copytree("orig", "moved")
     original = Path("orig/vault.hsv").read_bytes()
     copied = Vault.open(Path("copy/vault.hsv"), _key(hyperseal_env)).get("orig")
 
     elsewhere = hyperseal_env / "elsewhere"
     elsewhere.mkdir()
-    # From where the original ran (its vault's old relative path leads there) and from elsewhere.
-    for name, cwd in (("copy", hyperseal_env), ("old", elsewhere)):
+    # From where the original ran (a cwd-relative path would lead there) and from elsewhere.
+    for name, cwd in (("copy", hyperseal_env), ("moved", elsewhere)):
         monkeypatch.chdir(cwd)
         result = CliRunner().invoke(
             app, ["tune", "--resume", str(hyperseal_env / name), "--budget", "2"]

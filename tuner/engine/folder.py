@@ -173,23 +173,14 @@ def run_vault_path(run_dir: Path, info: dict[str, Any]) -> Path | None:
     """The vault a run's ``run.json`` (``info``) names, or None when it names none.
 
     ``run.json`` stores the vault relative to the run folder when it lies inside
-    it (the default; marked by ``vault_relative_to``), so that a copied or moved
-    run folder keeps using its own vault, and absolute otherwise. Older files
-    stored a path relative to the directory the run started in: such a path is
-    read in that old meaning, except that a run folder holding the default
-    vault file uses its own (so resuming a copy never writes into the original's
-    vault).
+    it (the default), so that a copied or moved run folder keeps using its own
+    vault, and absolute otherwise (:func:`stored_vault`).
     """
     stored = info.get("vault")
     if not stored:
         return None
-    path, run_dir = Path(str(stored)), Path(run_dir)
-    if info.get("vault_relative_to") == "run" and not path.is_absolute():
-        return run_dir / path
-    own = run_dir / VAULT_FILE
-    if path.name == VAULT_FILE and own.exists():
-        return own  # an older run.json naming the run's default vault by another route
-    return path
+    path = Path(str(stored))
+    return path if path.is_absolute() else Path(run_dir) / path
 
 
 def stored_vault(run_dir: Path, vault: Path) -> dict[str, str]:
