@@ -167,6 +167,34 @@ def iqr(values: Sequence[float]) -> float:
     return q3 - q1
 
 
+def robust_std(values: Sequence[float]) -> float:
+    """1.4826 x the median absolute deviation: the std of a normal sample, blind to outliers
+    (a seed whose training collapses)."""
+    if len(values) < 2:
+        return float("nan")
+    mid = statistics.median(values)
+    return 1.4826 * statistics.median(abs(v - mid) for v in values)
+
+
+def interaction_std(table_: dict[str, dict[int, float]]) -> float:
+    """The noise left once each seed's shared effect is taken out (config x seed table, one
+    run a cell; seeds every config has): the residual std of the additive two-way model.
+
+    Within one search every trial trains with the same seed (``hyperseal tune``: seed 0),
+    so a seed that is bad for every config moves them all alike and cannot reorder them;
+    this is the part of the noise that can.
+    """
+    labels = list(table_)
+    seeds = sorted(set.intersection(*(set(v) for v in table_.values()))) if labels else []
+    if len(labels) < 2 or len(seeds) < 2:
+        return float("nan")
+    grand = statistics.fmean(table_[c][s] for c in labels for s in seeds)
+    row = {c: statistics.fmean(table_[c][s] for s in seeds) for c in labels}
+    col = {s: statistics.fmean(table_[c][s] for c in labels) for s in seeds}
+    ss = sum((table_[c][s] - row[c] - col[s] + grand) ** 2 for c in labels for s in seeds)
+    return math.sqrt(ss / ((len(labels) - 1) * (len(seeds) - 1)))
+
+
 def noise_of(seed_stds: Sequence[float]) -> dict[str, float]:
     """The noise of a problem from its configs' seed stds: the largest (the rule's) and pooled."""
     finite = [s for s in seed_stds if s == s]
@@ -354,19 +382,34 @@ def analyse(
 ) -> dict[str, Any]:
     """Noise, signal and the verdict of one problem's runs (fitness, or ``metric``)."""
     per_config: dict[str, list[float]] = {}
+    cells: dict[str, dict[int, float]] = {}
     for r in rows:
         if r["role"] == "noise":
             v = _value(r, metric, epoch)
             if v is not None:
                 per_config.setdefault(r["config"], []).append(v)
+                cells.setdefault(r["config"], {})[r["seed"]] = v
     configs = {
-        label: {"seeds": len(v), "mean": statistics.fmean(v), "std": std(v)}
+        label: {
+            "seeds": len(v),
+            "mean": statistics.fmean(v),
+            "median": statistics.median(v),
+            "std": std(v),
+            "robust_std": robust_std(v),
+            "min": min(v),
+            "max": max(v),
+        }
         for label, v in per_config.items()
     }
     noise = noise_of([c["std"] for c in configs.values()])
     draws = [r for r in rows if r["role"] == "signal"]
     values = [v for v in (_value(r, metric, epoch) for r in draws) if v is not None]
     signal_std = std(values)
+    robust = max(
+        (c["robust_std"] for c in configs.values() if c["robust_std"] == c["robust_std"]),
+        default=float("nan"),
+    )
+    default = configs.get("default", {}).get("mean", float("nan"))
     return {
         "noise_configs": configs,
         "noise_std": noise["max"],
@@ -378,6 +421,10 @@ def analyse(
         "ratio": ratio(signal_std, noise["max"]),
         "ratio_pooled": ratio(signal_std, noise["pooled"]),
         "admissible": admissible(signal_std, noise["max"]),
+        "noise_robust_std": robust,
+        "noise_interaction_std": interaction_std(cells),
+        "ratio_robust": ratio(signal_std, robust),
+        "draws_above_default_mean": sum(v > default for v in values),
         "best": max(values) if values else float("nan"),
         "median": statistics.median(values) if values else float("nan"),
         "draw_fitness": [_value(r, metric, epoch) for r in draws],
@@ -403,7 +450,15 @@ def summarise(problem: SignalProblem, rows: Sequence[dict[str, Any]]) -> dict[st
 
 
 def _short(a: dict[str, Any]) -> dict[str, Any]:
-    keys = ("noise_std", "noise_pooled_std", "signal_std", "signal_iqr", "ratio", "admissible")
+    keys = (
+        "noise_std",
+        "noise_pooled_std",
+        "noise_interaction_std",
+        "signal_std",
+        "signal_iqr",
+        "ratio",
+        "admissible",
+    )
     return {k: a[k] for k in keys} | {"best": a["best"], "median": a["median"]}
 
 

@@ -97,4 +97,13 @@ def test_quick_mode_prints_the_table_and_writes_json(
     lines = runs.read_text().splitlines()
     assert len(lines) == 18
     again = ps.main(["--quick", "--json", str(out), "--runs", str(runs)])  # all logged: reused
-    assert len(runs.read_text().splitlines()) == 18 and json.dumps(again["table"]) == json.dumps(data["table"])
+    assert len(runs.read_text().splitlines()) == 18
+    assert json.dumps(again["table"]) == json.dumps(data["table"])
+
+
+def test_the_interaction_noise_ignores_a_seed_that_moves_every_config_alike() -> None:
+    shifts = {0: 0.0, 1: -0.3, 2: 0.1}  # seed 1 is bad for every config
+    cells = {c: {s: base + d for s, d in shifts.items()} for c, base in (("a", 0.5), ("b", 0.4))}
+    assert ps.interaction_std(cells) == pytest.approx(0.0, abs=1e-12)
+    cells["b"][2] += 0.06
+    assert ps.interaction_std(cells) > 0.01
