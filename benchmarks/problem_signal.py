@@ -37,11 +37,16 @@ Every run's metrics are kept per epoch, so the JSON also gives the ratio for the
 detector's other metrics (mAP50, mAP75, AR100) as fitness and at every epoch of
 the trial (the ASHA rungs; a cosine schedule set for the full trial).
 
+``--draw-noise`` problems (default: the MLP, whose trials take milliseconds)
+also train every draw with every seed: the noise across the space, beside the
+rule's noise at the default and its two neighbours.
+
 Runs are appended to ``--runs`` (JSON lines) as they finish; a rerun with the
 same file skips those already done (``--fresh`` starts over).
 
     python -m benchmarks.problem_signal [--quick] [--problems demo scene96 mlp]
-        [--seeds 8] [--configs 16] [--draw-seed 2026] [--runs FILE] [--fresh]
+        [--seeds 8] [--configs 16] [--draw-seed 2026] [--draw-noise mlp ...]
+        [--runs FILE] [--fresh]
         [--json OUT]
 """
 
@@ -266,8 +271,11 @@ class Run:
         return json.dumps([self.problem.key(), self.role, self.config, self.seed])
 
 
-def plan(problem: SignalProblem, seeds: int, configs: int, draw_seed: int) -> list[Run]:
-    """Noise runs (seeds outer, so a cut run still has every config) then signal runs."""
+def plan(
+    problem: SignalProblem, seeds: int, configs: int, draw_seed: int, draw_noise: bool = False
+) -> list[Run]:
+    """Noise runs (seeds outer, so a cut run still has every config), then signal runs, then
+    (``draw_noise``) every draw again with the other seeds: the noise across the space."""
     _, space = problem.build(0)
     noisy = noise_configs(space)
     runs = [
@@ -279,6 +287,13 @@ def plan(problem: SignalProblem, seeds: int, configs: int, draw_seed: int) -> li
         Run(problem, "signal", f"draw {i}", params, 0)
         for i, params in enumerate(random_configs(space, configs, draw_seed))
     ]
+    if draw_noise:
+        runs += [
+            Run(problem, "draw-noise", r.config, r.params, seed)
+            for r in runs
+            if r.role == "signal"
+            for seed in range(1, seeds)
+        ]
     return runs
 
 
@@ -410,6 +425,13 @@ def analyse(
         default=float("nan"),
     )
     default = configs.get("default", {}).get("mean", float("nan"))
+    at_draws: dict[str, list[float]] = {}
+    for r in rows:
+        if r["role"] in ("signal", "draw-noise"):
+            v = _value(r, metric, epoch)
+            if v is not None:
+                at_draws.setdefault(r["config"], []).append(v)
+    draw_stds = [std(v) for v in at_draws.values() if len(v) >= 2]
     return {
         "noise_configs": configs,
         "noise_std": noise["max"],
@@ -429,6 +451,9 @@ def analyse(
         "median": statistics.median(values) if values else float("nan"),
         "draw_fitness": [_value(r, metric, epoch) for r in draws],
         "draw_epochs_ran": [r["epochs_ran"] for r in draws],
+        "draw_seed_stds": draw_stds,
+        "draw_noise_median_std": statistics.median(draw_stds) if draw_stds else float("nan"),
+        "draw_noise_max_std": max(draw_stds) if draw_stds else float("nan"),
     }
 
 
@@ -440,6 +465,7 @@ def summarise(problem: SignalProblem, rows: Sequence[dict[str, Any]]) -> dict[st
     out["seconds_per_trial"] = statistics.median(seconds) if seconds else float("nan")
     out["seconds_total"] = sum(r["seconds"] for r in rows)
     out["runs"] = len(rows)
+    out["signal_runs"] = sum(r["role"] == "signal" for r in rows)
     if problem.kind == "detector":
         out["by_metric"] = {m: _short(analyse(rows, metric=m)) for m in DETECTOR_METRICS}
         out["by_epoch"] = {
@@ -508,6 +534,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--seeds", type=int, default=None, help="training seeds per noise config")
     parser.add_argument("--configs", type=int, default=None, help="random configs for the signal")
     parser.add_argument("--draw-seed", type=int, default=2026)
+    parser.add_argument(
+        "--draw-noise",
+        nargs="*",
+        default=["mlp"],
+        help="problems whose every draw also runs every seed (default: mlp, it is cheap)",
+    )
     parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of the runs")
     parser.add_argument("--fresh", action="store_true", help="ignore the runs already logged")
     parser.add_argument("--json", type=Path, default=None)
@@ -530,7 +562,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     summaries = []
     for problem in problems:
-        rows = run_all(plan(problem, seeds, configs, args.draw_seed), log_path)
+        every = problem.name in args.draw_noise
+        rows = run_all(plan(problem, seeds, configs, args.draw_seed, every), log_path)
         summaries.append(summarise(problem, rows) | {"rows": rows})
     wall = time.perf_counter() - started
 

@@ -91,13 +91,14 @@ def test_quick_mode_prints_the_table_and_writes_json(
         assert len(row) == len(ps.COLUMNS) and row[5] in ("yes", "no")
     saved = json.loads(out.read_text())
     mlp = saved["problems"][0]
-    assert mlp["runs"] == 2 * 3 + 3 and len(mlp["draw_epochs_ran"]) == 3
+    assert mlp["runs"] == 2 * 3 + 3 + 3 and len(mlp["draw_epochs_ran"]) == 3  # draws: 2 seeds
+    assert len(mlp["draw_seed_stds"]) == 3 and mlp["draw_noise_median_std"] >= 0
     assert set(mlp["noise_configs"]) == {"default", "lr x3", "lr /3"}
     assert saved["problems"][1]["by_metric"].keys() == set(ps.DETECTOR_METRICS)
     lines = runs.read_text().splitlines()
-    assert len(lines) == 18
+    assert len(lines) == 21
     again = ps.main(["--quick", "--json", str(out), "--runs", str(runs)])  # all logged: reused
-    assert len(runs.read_text().splitlines()) == 18
+    assert len(runs.read_text().splitlines()) == 21
     assert json.dumps(again["table"]) == json.dumps(data["table"])
 
 
