@@ -573,7 +573,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print("\nsame runs, other fitness / fitness at each epoch of the trial:")
         print(table(("problem", "fitness", *COLUMNS[1:-1]), details))
     print(f"\nnoise: largest seed std of default, lr x3, lr /3; admissible: ratio >= {FACTOR:g}")
-    print(f"wall time {wall / 60:.1f} min (runs logged earlier are not timed again)")
+    trained = sum(s["seconds_total"] for s in summaries)
+    print(f"wall time {wall / 60:.1f} min; {trained / 60:.1f} min of training in all its runs")
     data = {
         "command": "python -m benchmarks.problem_signal " + " ".join(argv or sys.argv[1:]),
         "seeds": seeds,
@@ -582,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "factor": FACTOR,
         "noise_rule": "largest seed std of the three noise configs",
         "wall_seconds": wall,
+        "trained_seconds": sum(s["seconds_total"] for s in summaries),
         "problems": summaries,
     }
     write_json(json_path, data)
