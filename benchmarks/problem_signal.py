@@ -109,10 +109,10 @@ class SignalProblem:
             from benchmarks._objectives import MLPObjective, mlp_space
 
             return MLPObjective(epochs=self.epochs, seed=seed), mlp_space()
-        from tuner.search.detector_objective import DataRef, DetectorObjective
+        from tuner.objectives.detector_trial import DataRef, DetectorObjective
         from tuner.search.space import default_space
 
-        objective = DetectorObjective(  # as tuner.tune builds it, with the seed set
+        objective = DetectorObjective(  # as tuner.objectives.detector builds it, seed set
             DataRef("synthetic", self.images, self.image_size, self.scene_seed),
             arch=self.arch,
             backbone=self.backbone,
