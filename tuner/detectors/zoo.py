@@ -36,6 +36,12 @@ from tuner.errors import ModelError
 
 #: Detections below this score are dropped at inference (COCO practice).
 SCORE_THRESH = 0.05
+#: Initial bias of the tiny FCOS's box regression (left, top, right, bottom distances in
+#: anchor sizes, behind a ReLU): every side starts at one anchor size, the location's own
+#: cell. With torchvision's zero bias a side whose random weights give it a negative
+#: output everywhere never gets a gradient and the detector learns almost nothing
+#: (docs/benchmarks.md, "Dead box sides at initialisation").
+FCOS_REG_BIAS = 1.0
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -77,6 +83,7 @@ def _build_tiny(spec: ModelSpec) -> nn.Module:
         # Half-stride sizes put objects up to 32 px on P3, 32-64 px on P4, larger on P5.
         anchors = AnchorGenerator(_sizes(STRIDES, 0.5), ((1.0,),) * levels)
         head = FCOSHead(c, 1, k, num_convs=2)
+        nn.init.constant_(head.regression_head.bbox_reg.bias, FCOS_REG_BIAS)
         return FCOS(backbone, k, anchor_generator=anchors, head=head, **one_stage)
     if spec.arch == "retinanet":
         anchors = AnchorGenerator(_sizes(STRIDES, 1.0, 3), ((0.5, 1.0, 2.0),) * levels)

@@ -110,3 +110,22 @@ def test_spec_round_trips_through_plain_data() -> None:
             ModelSpec.from_dict({**plain, **bad})
     with pytest.raises(ModelError, match="not a mapping"):
         ModelSpec.from_dict([plain])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_tiny_fcos_starts_with_every_box_side_alive(seed: int) -> None:
+    # The box regression sits behind a ReLU: a side whose output is negative at every
+    # location gets no gradient and never learns (training seed 8 of the demo did, with
+    # torchvision's zero bias). The initial bias keeps each side positive nearly everywhere.
+    torch.manual_seed(seed)
+    model = build_detector(ModelSpec(classes=CLASSES, image_size=128)).eval()
+    outputs: list[torch.Tensor] = []
+    reg = model.head.regression_head.bbox_reg
+    reg.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach()))
+    images, _ = _batch(128, 2)
+    with torch.no_grad():
+        model(images)
+    assert len(outputs) == 3  # one per FPN level
+    for out in outputs:
+        alive = (out > 0).float().mean(dim=(0, 2, 3))  # per side: left, top, right, bottom
+        assert alive.min() > 0.9, alive
