@@ -32,6 +32,16 @@ def _space(folder: Path, text: str = SPACE) -> Path:
     return path
 
 
+def _program_folder(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``folder`` holds PROGRAM as train.py and is the working folder; returns its seen/."""
+    (folder / "train.py").write_text(PROGRAM)
+    seen = folder / "seen"
+    seen.mkdir()
+    monkeypatch.setenv("SEEN_DIR", str(seen))
+    monkeypatch.chdir(folder)
+    return seen
+
+
 def _cli(*args: object) -> tuple[int, str]:
     result = CliRunner().invoke(app, [str(a) for a in args])
     return result.exit_code, result.output
@@ -160,11 +170,7 @@ open("out/model.bin", "wb").write(b"\\1" * 8)
 def test_a_command_gets_its_config_in_a_private_file_never_on_argv(
     hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "train.py").write_text(PROGRAM)
-    seen = tmp_path / "seen"
-    seen.mkdir()
-    monkeypatch.setenv("SEEN_DIR", str(seen))
-    monkeypatch.chdir(tmp_path)
+    seen = _program_folder(tmp_path, monkeypatch)
     run = tmp_path / "run"
     code, out = _cli(
         "tune",
@@ -202,10 +208,7 @@ def test_a_command_gets_its_config_in_a_private_file_never_on_argv(
 def test_a_kept_artifact_holding_a_searched_value_is_warned_about(
     hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "train.py").write_text(PROGRAM)
-    (tmp_path / "seen").mkdir()
-    monkeypatch.setenv("SEEN_DIR", str(tmp_path / "seen"))
-    monkeypatch.chdir(tmp_path)
+    _program_folder(tmp_path, monkeypatch)
     code, out = _cli(
         "tune",
         "--command",
@@ -534,10 +537,7 @@ def test_importance_and_freezing_work_for_a_python_objective(hyperseal_env: Path
 def test_a_command_runs_on_a_dask_local_cluster(
     hyperseal_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "train.py").write_text(PROGRAM)
-    (tmp_path / "seen").mkdir()
-    monkeypatch.setenv("SEEN_DIR", str(tmp_path / "seen"))
-    monkeypatch.chdir(tmp_path)
+    _program_folder(tmp_path, monkeypatch)
     code, out = _cli(
         "tune",
         "--command",
