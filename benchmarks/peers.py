@@ -1,0 +1,427 @@
+"""Equal compute, pruning on: hyperseal's default against the tuners a user would otherwise pick.
+
+What a user pays for is training, so every method gets the same number of
+training epochs. For each problem and seed (the seed of the search and of the
+training: every trial of one search trains with it):
+
+1. ``hyperseal`` runs as ``hyperseal tune`` does, with ``--budget TRIALS`` (20,
+   the demo's) and with twice that, pruning on (ASHA); what it spends in epochs
+   is the budget of that seed: E1 and E2.
+2. Every peer (random search with the same ASHA, Optuna's TPE with its
+   Hyperband and successive-halving pruners, SMAC3's multi-fidelity facade; see
+   :mod:`benchmarks._peers`) runs on the same problem and seed until it has
+   spent E2 epochs, and is read at E1 and at E2.
+
+The best found at E epochs is the best fitness of a trial that ran all its
+epochs and had finished when the search had spent E epochs. Per problem and
+budget we print each method's median best, its wins and losses against
+``hyperseal`` seed by seed (ties dropped) and the two-sided sign test's p;
+the median seconds it took (its wall time; trials run one at a time, two
+searches side by side) and its best at ``hyperseal``'s wall time. A plot shows
+the median best against epochs spent.
+
+Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
+them (``--runs``).
+
+    python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
+        [--trials 20] [--methods ...] [--workers 2] [--runs LOG] [--json OUT] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from benchmarks._common import (
+    OKABE_ITO,
+    importable,
+    machine,
+    one_thread,
+    results_dir,
+    shared_cache,
+    table,
+    write_json,
+)
+from benchmarks._peers import METHODS, PEER_METHODS, run_method
+from benchmarks.problem_signal import PROBLEMS as SIGNAL_PROBLEMS
+from benchmarks.problem_signal import SignalProblem
+
+#: The problems: those of ``problem_signal`` and the digits MLP with trials of 9 epochs.
+PROBLEMS: dict[str, SignalProblem] = {
+    **SIGNAL_PROBLEMS,
+    "mlp9": replace(
+        SIGNAL_PROBLEMS["mlp"], name="mlp9", epochs=9, detail="digits MLP, 9 epochs, accuracy"
+    ),
+}
+DEFAULT = "hyperseal"
+
+
+def quick(problem: SignalProblem) -> SignalProblem:
+    """A tiny version of ``problem`` (for the test): 3 epochs (rungs and budgets 1 and 3); a
+    detector on 16 small images."""
+    if problem.kind == "mlp":
+        return replace(problem, epochs=3)
+    return replace(problem, images=16, image_size=64, epochs=3)
+
+
+COLUMNS = (
+    "problem",
+    "budget",
+    "method",
+    "epochs",
+    "median best",
+    "won",
+    "lost",
+    "p (sign)",
+    "median s",
+    "at equal s: won",
+    "lost ",
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One search: a method on a problem with a seed; ``trials`` for ``hyperseal``, the
+    epoch budget for the others."""
+
+    problem: SignalProblem
+    method: str
+    seed: int
+    trials: int = 0
+    epochs: int = 0
+
+    def ident(self) -> str:
+        return json.dumps(
+            [self.problem.key(), self.method, self.seed, self.trials, self.epochs], sort_keys=True
+        )
+
+
+def execute(job: Job) -> dict[str, Any]:
+    """Run one search (in a worker process); its ledger as a log row."""
+    one_thread()
+    shared_cache()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    objective, space = job.problem.build(job.seed)
+    ledger = run_method(
+        job.method,
+        objective,
+        space,
+        job.problem.fitness,
+        job.problem.epochs,
+        job.seed,
+        job.epochs,
+        job.trials,
+    )
+    return {
+        "id": job.ident(),
+        "problem": job.problem.name,
+        "method": job.method,
+        "seed": job.seed,
+        "trials": job.trials,
+        "budget": job.epochs,
+        "events": ledger.events,
+    }
+
+
+# -- reading a search -------------------------------------------------------------------
+def best_at(events: Sequence[Sequence[Any]], epochs: float, index: int = 0) -> float:
+    """Best full-trial fitness among trials finished by ``epochs`` (index 0) or by that
+    many seconds (index 1); -inf when none."""
+    found = [e[2] for e in events if e[2] is not None and e[index] <= epochs]
+    return max(found, default=float("-inf"))
+
+
+def spent(events: Sequence[Sequence[Any]]) -> tuple[int, float]:
+    """Epochs and seconds a search spent in all."""
+    return (int(events[-1][0]), float(events[-1][1])) if events else (0, 0.0)
+
+
+def sign_test(won: int, lost: int) -> float:
+    """Two-sided sign test (ties dropped): the chance of a split at least this uneven."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def compare(
+    rows: Sequence[dict[str, Any]], problem: str, trials: int, method: str
+) -> dict[str, Any] | None:
+    """``method`` against ``hyperseal`` with ``trials`` trials, at its epochs, seed by seed."""
+    ours = {
+        r["seed"]: r
+        for r in rows
+        if (r["problem"], r["method"], r["trials"]) == (problem, DEFAULT, trials)
+    }
+    if method == DEFAULT:
+        theirs = ours
+    else:
+        theirs = {r["seed"]: r for r in rows if (r["problem"], r["method"]) == (problem, method)}
+    seeds = sorted(set(ours) & set(theirs))
+    if not seeds:
+        return None
+    mine, other, mine_s, other_s, epochs, seconds = [], [], [], [], [], []
+    for seed in seeds:
+        e, s = spent(ours[seed]["events"])
+        mine.append(best_at(ours[seed]["events"], e))
+        other.append(best_at(theirs[seed]["events"], e))
+        mine_s.append(mine[-1])
+        other_s.append(best_at(theirs[seed]["events"], s, index=1))
+        epochs.append(e)
+        seconds.append(spent(theirs[seed]["events"])[1] if method != DEFAULT else s)
+    won = sum(o > m for o, m in zip(other, mine, strict=True))
+    lost = sum(o < m for o, m in zip(other, mine, strict=True))
+    won_s = sum(o > m for o, m in zip(other_s, mine_s, strict=True))
+    lost_s = sum(o < m for o, m in zip(other_s, mine_s, strict=True))
+    return {
+        "problem": problem,
+        "trials": trials,
+        "method": method,
+        "seeds": len(seeds),
+        "epochs": statistics.median(epochs),
+        "median_best": statistics.median(other),
+        "won": won,
+        "lost": lost,
+        "p": sign_test(won, lost),
+        "median_seconds": statistics.median(seconds),
+        "won_at_equal_seconds": won_s,
+        "lost_at_equal_seconds": lost_s,
+        "p_at_equal_seconds": sign_test(won_s, lost_s),
+    }
+
+
+def summarise(
+    rows: Sequence[dict[str, Any]], problems: Sequence[str], budgets: Sequence[int]
+) -> list[dict[str, Any]]:
+    """Every method against ``hyperseal`` (``won``: the method beat it on that seed)."""
+    out = []
+    for problem in problems:
+        for trials in budgets:
+            for method in METHODS:
+                found = compare(rows, problem, trials, method)
+                if found is not None:
+                    out.append(found)
+    return out
+
+
+def table_rows(summary: Sequence[dict[str, Any]]) -> list[list[Any]]:
+    def cell(s: dict[str, Any], key: str) -> Any:
+        return "-" if s["method"] == DEFAULT else s[key]
+
+    return [
+        [
+            s["problem"],
+            f"{s['trials']} trials",
+            s["method"],
+            f"{s['epochs']:.0f}",
+            f"{s['median_best']:.4g}",
+            cell(s, "won"),
+            cell(s, "lost"),
+            "-" if s["method"] == DEFAULT else f"{s['p']:.3g}",
+            f"{s['median_seconds']:.0f}",
+            cell(s, "won_at_equal_seconds"),
+            cell(s, "lost_at_equal_seconds"),
+        ]
+        for s in summary
+    ]
+
+
+# -- the plot ---------------------------------------------------------------------------
+def curve(events: Sequence[Sequence[Any]], grid: Sequence[int]) -> list[float]:
+    return [best_at(events, e) for e in grid]
+
+
+def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, path: Path) -> None:
+    """Median best (over seeds) against epochs spent, one panel per problem; the dotted
+    lines mark ``hyperseal``'s median spend at ``trials`` and twice that."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(
+        1, len(problems), figsize=(5 * len(problems) + 2.4, 3.8), squeeze=False
+    )
+    for ax, problem in zip(axes[0], problems, strict=True):
+        mine = [r for r in rows if r["problem"] == problem and r["method"] == DEFAULT]
+        marks = {
+            t: statistics.median(spent(r["events"])[0] for r in mine if r["trials"] == t)
+            for t in (trials, 2 * trials)
+            if any(r["trials"] == t for r in mine)
+        }
+        top = int(max(marks.values(), default=1))
+        grid = list(range(1, top + 1))
+        for i, method in enumerate(METHODS):
+            runs = [
+                r
+                for r in rows
+                if r["problem"] == problem
+                and r["method"] == method
+                and (method != DEFAULT or r["trials"] == 2 * trials)
+            ]
+            if not runs:
+                continue
+            values = np.median(np.array([curve(r["events"], grid) for r in runs]), axis=0)
+            values[~np.isfinite(values)] = np.nan
+            style = {"linewidth": 2.8} if method == DEFAULT else {"linewidth": 1.4}
+            ax.plot(grid, values, label=method, color=OKABE_ITO[i % len(OKABE_ITO)], **style)
+        for mark in marks.values():
+            ax.axvline(mark, color="#999999", linestyle=":", linewidth=1)
+        ax.set_title(f"{problem} ({len({r['seed'] for r in mine})} seeds)")
+        ax.set_xlabel("epochs trained")
+        ax.set_ylabel(f"median best {PROBLEMS[problem].fitness}")
+        ax.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1 - 2.2 / fig.get_figwidth(), 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- running ----------------------------------------------------------------------------
+def warm_worker() -> None:
+    """Imports and the digits loaded before any search starts, so that no method's wall
+    time pays a worker's start-up."""
+    one_thread()
+    import optuna  # noqa: F401
+    import smac  # noqa: F401
+
+    from benchmarks._objectives import _digits
+    from tuner.search.study import Study  # noqa: F401
+
+    _digits(0)
+
+
+def load_runs(path: Path | None) -> dict[str, dict[str, Any]]:
+    if path is None or not path.exists():
+        return {}
+    runs = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            runs[row["id"]] = row
+    return runs
+
+
+def run_all(
+    problems: Sequence[SignalProblem],
+    seeds: Sequence[int],
+    trials: int,
+    methods: Sequence[str],
+    workers: int,
+    log: Path | None,
+) -> list[dict[str, Any]]:
+    """Every search, seed by seed (so that a run cut short leaves whole seeds): a seed's two
+    ``hyperseal`` runs, then its peers, which run to the larger of the two spends."""
+    done = load_runs(log)
+    rows: list[dict[str, Any]] = []
+    queue = [
+        Job(p, DEFAULT, s, trials=t) for s in seeds for p in problems for t in (trials, 2 * trials)
+    ]
+    order = {(p.name, s): i for i, (s, p) in enumerate((s, p) for s in seeds for p in problems)}
+    spends: dict[tuple[str, int], list[int]] = {}
+
+    def finished(job: Job, row: dict[str, Any]) -> None:
+        rows.append(row)
+        if job.method != DEFAULT:
+            return
+        budgets = spends.setdefault((job.problem.name, job.seed), [])
+        budgets.append(spent(row["events"])[0])
+        if len(budgets) == 2:
+            queue.extend(
+                Job(job.problem, m, job.seed, epochs=max(budgets)) for m in methods if m != DEFAULT
+            )
+            queue.sort(key=lambda j: (order[(j.problem.name, j.seed)], j.method != DEFAULT))
+
+    importable()
+    context = multiprocessing.get_context("spawn")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=warm_worker) as pool:
+        pending: dict[Future[dict[str, Any]], Job] = {}
+        while queue or pending:
+            while queue and len(pending) < max(1, workers):
+                job = queue.pop(0)
+                if job.ident() in done:
+                    finished(job, done[job.ident()])
+                else:
+                    pending[pool.submit(execute, job)] = job
+            if not pending:
+                continue
+            ready, _ = wait(list(pending), return_when="FIRST_COMPLETED")
+            for future in ready:
+                job = pending.pop(future)
+                row = future.result()
+                if log is not None:
+                    with log.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                _progress(job, row, time.perf_counter() - started)
+                finished(job, row)
+    return rows
+
+
+def _progress(job: Job, row: dict[str, Any], seconds: float) -> None:
+    e, s = spent(row["events"])
+    print(
+        f"  {job.problem.name} {job.method} seed {job.seed}: {e} epochs, "
+        f"best {best_at(row['events'], e):.4g}, {s:.0f} s ({seconds:.0f} s in)",
+        flush=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=["mlp9", "demo"])
+    parser.add_argument("--seeds", type=int, default=24)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--trials", type=int, default=20, help="hyperseal's --budget (and 2x)")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of runs")
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--quick", action="store_true", help="tiny problems, 2 seeds, 4 trials")
+    args = parser.parse_args(argv)
+    if DEFAULT not in args.methods:
+        parser.error("--methods must include hyperseal (everything is measured against it)")
+    if args.quick:
+        args.seeds, args.trials = min(args.seeds, 2), min(args.trials, 4)
+    problems = [quick(PROBLEMS[n]) if args.quick else PROBLEMS[n] for n in args.problems]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    folder = results_dir()
+    log = args.runs or (None if args.quick else folder / "peers_runs.jsonl")
+    started = time.perf_counter()
+    rows = run_all(problems, seeds, args.trials, args.methods, args.workers, log)
+    names = [p.name for p in problems]
+    summary = summarise(rows, names, (args.trials, 2 * args.trials))
+    print(table(COLUMNS, table_rows(summary)))
+    picture = args.plot or folder / ("peers_quick.png" if args.quick else "peers.png")
+    plot(rows, names, args.trials, picture)
+    print(f"plot: {picture}; {time.perf_counter() - started:.0f} s")
+    out = {
+        "machine": machine(),
+        "argv": list(sys.argv[1:] if argv is None else argv),
+        "problems": [asdict(p) for p in problems],
+        "peers": list(PEER_METHODS),
+        "summary": summary,
+        "runs": rows,
+    }
+    write_json(args.json, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
