@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test test-all bench bench-ultralytics lint clean
+.PHONY: install demo test test-all bench bench-peers bench-ultralytics lint clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m benchmarks.run_all
+
+# hyperseal's default against Optuna (TPE + Hyperband, TPE + SHA), SMAC3's multi-fidelity
+# facade and random search, at equal training epochs (not in `make bench`: hours on 2 CPU
+# cores for the demo's problem). Its options: make bench-peers ARGS='--problems mlp9 --seeds 24'
+bench-peers: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m benchmarks.peers $(ARGS)
 
 # Ultralytics' own tuner against `hyperseal tune`, same YOLO training and budget (not in
 # `make bench`: about 30 min on 2 CPU cores). Its options: make bench-ultralytics ARGS='--device 0 --trials 30'

@@ -347,9 +347,18 @@ def run_all(
             )
             queue.sort(key=lambda j: (order[(j.problem.name, j.seed)], j.method != DEFAULT))
 
+    started = time.perf_counter()
+    if workers <= 1:  # in this process, one search at a time
+        warm_worker()
+        while queue:
+            job = queue.pop(0)
+            row = done.get(job.ident()) or _logged(execute(job), log)
+            if job.ident() not in done:
+                _progress(job, row, time.perf_counter() - started)
+            finished(job, row)
+        return rows
     importable()
     context = multiprocessing.get_context("spawn")
-    started = time.perf_counter()
     with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=warm_worker) as pool:
         pending: dict[Future[dict[str, Any]], Job] = {}
         while queue or pending:
@@ -364,13 +373,17 @@ def run_all(
             ready, _ = wait(list(pending), return_when="FIRST_COMPLETED")
             for future in ready:
                 job = pending.pop(future)
-                row = future.result()
-                if log is not None:
-                    with log.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
+                row = _logged(future.result(), log)
                 _progress(job, row, time.perf_counter() - started)
                 finished(job, row)
     return rows
+
+
+def _logged(row: dict[str, Any], log: Path | None) -> dict[str, Any]:
+    if log is not None:
+        with log.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+    return row
 
 
 def _progress(job: Job, row: dict[str, Any], seconds: float) -> None:

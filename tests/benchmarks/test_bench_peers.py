@@ -1,0 +1,86 @@
+"""Equal compute against the peers: the reading of a search, the sign test, a quick run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import peers
+from benchmarks._peers import METHODS, configspace
+from tuner.search.space import default_space
+
+pytest.importorskip("optuna")
+pytest.importorskip("smac")
+
+
+def test_the_best_at_a_budget_counts_only_full_trials_finished_by_then() -> None:
+    # (epochs spent so far, seconds so far, fitness of a full trial or None when pruned)
+    events = [(4, 10.0, 0.30), (5, 12.0, None), (9, 20.0, 0.50), (10, 21.0, None)]
+    assert peers.best_at(events, 4) == 0.30
+    assert peers.best_at(events, 8) == 0.30  # the 0.50 trial had not finished at 8 epochs
+    assert peers.best_at(events, 9) == 0.50
+    assert peers.best_at(events, 3) == float("-inf")
+    assert peers.best_at(events, 15.0, index=1) == 0.30  # by seconds
+    assert peers.spent(events) == (10, 21.0)
+
+
+def test_the_sign_test_is_two_sided_and_drops_ties() -> None:
+    assert peers.sign_test(0, 6) == pytest.approx(2 / 64)
+    assert peers.sign_test(6, 0) == peers.sign_test(0, 6)
+    assert peers.sign_test(3, 3) == 1.0
+    assert peers.sign_test(0, 0) == 1.0
+    assert peers.sign_test(18, 6) == pytest.approx(0.0227, abs=1e-4)  # 24 seeds: p < 0.05
+
+
+def test_compare_pairs_each_seed_at_the_epochs_hyperseal_spent() -> None:
+    def row(method: str, seed: int, events: list, trials: int = 0) -> dict:
+        return {"problem": "p", "method": method, "seed": seed, "trials": trials, "events": events}
+
+    rows = [
+        row("hyperseal", 0, [(4, 1.0, 0.5), (6, 2.0, None)], trials=20),
+        row("hyperseal", 1, [(4, 1.0, 0.2), (5, 2.0, None)], trials=20),
+        # the peer finds 0.9 on seed 0, but only after 8 epochs: hyperseal spent 6
+        row("TPE+SHA", 0, [(4, 1.0, 0.4), (8, 2.0, 0.9)]),
+        row("TPE+SHA", 1, [(4, 1.0, 0.3), (8, 2.0, 0.1)]),
+    ]
+    found = peers.compare(rows, "p", 20, "TPE+SHA")
+    assert found is not None
+    assert (found["won"], found["lost"], found["seeds"]) == (1, 1, 2)
+    assert found["epochs"] == 5.5
+    assert peers.compare(rows, "p", 40, "TPE+SHA") is None
+
+
+def test_the_space_maps_onto_configspace_with_its_conditions() -> None:
+    cs = configspace(default_space(4), seed=0)
+    default = dict(cs.get_default_configuration())
+    space = default_space(4)
+    assert default == {p.name: p.default for p in space.searched}
+    # momentum exists only for SGD, as in the tuner's space
+    adamw = [c for c in cs.sample_configuration(40) if c["optimizer"] == "adamw"]
+    assert adamw and all("momentum" not in dict(c) for c in adamw)
+
+
+def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
+    log = tmp_path / "runs.jsonl"
+    argv = ["--quick", "--problems", "mlp", "--workers", "1", "--runs", str(log)]
+    out = peers.main([*argv, "--plot", str(tmp_path / "p.png"), "--json", str(tmp_path / "o.json")])
+    summary = out["summary"]
+    assert {s["method"] for s in summary} == set(METHODS)
+    assert {s["trials"] for s in summary} == {4, 8}
+    for s in summary:
+        assert s["seeds"] == 2
+        assert s["won"] + s["lost"] <= 2 and 0 < s["p"] <= 1
+    ours = {(r["seed"], r["trials"]): r for r in out["runs"] if r["method"] == "hyperseal"}
+    for r in out["runs"]:
+        if r["method"] != "hyperseal":  # every peer ran at least as long as hyperseal's 2x run
+            assert peers.spent(r["events"])[0] >= peers.spent(ours[(r["seed"], 8)]["events"])[0]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    assert json.loads((tmp_path / "o.json").read_text())["summary"] == json.loads(
+        json.dumps(summary)
+    )
+    # a rerun with the same log trains nothing and gives the same table
+    again = peers.main(argv + ["--plot", str(tmp_path / "q.png")])
+    assert again["summary"] == summary
+    assert len(log.read_text().splitlines()) == len(out["runs"])
