@@ -83,6 +83,7 @@ RUN_FILE: Schema = {
     "pruner": VALUE,
     "fitness": VALUE,
     "direction": VALUE,
+    "warm_start": {"configs": VALUE, "runs": VALUE},  # counts; the configs are sealed
     "freeze_unimportant": VALUE,
     "workers": VALUE,
     "executor": VALUE,
