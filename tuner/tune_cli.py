@@ -89,7 +89,7 @@ def tune(
         [],
         "--warm-start",
         metavar="RUN_DIR",
-        help="Run this earlier run's best configs first (its key: this run's; repeatable).",
+        help="Run an earlier run's best configs first (read with this run's key; repeatable).",
     ),
     repair: bool = typer.Option(
         False, "--repair", help="With --resume: drop a torn last journal record."
