@@ -175,6 +175,32 @@ def test_a_wrong_key_or_a_folder_that_is_no_run_is_one_line(
     _one_error_line(code, out, "drop --warm-start")
 
 
+COMMAND = """\
+import json, math, os, sys
+config = json.load(open(sys.argv[1]))
+score = 1 - (math.log10(config["lr"]) + 2) ** 2 / 10 - config["wd"]
+open(os.environ["HYPERSEAL_METRICS"], "a").write(json.dumps({"epoch": 1, "score": score}))
+"""
+
+
+def test_a_command_run_warm_starts_too(hyperseal_env: Path, tmp_path: Path) -> None:
+    key = generate_key_file(tmp_path / "k.key")
+    earlier = _earlier_run(tmp_path, key, budget=6)
+    (tmp_path / "train.py").write_text(COMMAND)
+    run = tmp_path / "run"
+    code, out = _cli(
+        "tune",
+        "--command",
+        f"{sys.executable} {tmp_path / 'train.py'} {{config}}",
+        *("--space", tmp_path / "space.yaml", "--fitness", "score", "--epochs", "1"),
+        *("--budget", "4", "--key-file", key.path, "--out", run, "--warm-start", earlier),
+    )
+    assert code == 0, out
+    assert "warm start: 1 config from 1 earlier run" in out
+    trials = {t.number: t for t in map(TrialResult.from_record, _trial_records(run, key))}
+    assert trials[1].params == _expected(earlier, key, 1)[0]
+
+
 def test_a_killed_warm_started_run_resumes_without_the_earlier_run(
     hyperseal_env: Path, tmp_path: Path
 ) -> None:
