@@ -187,7 +187,8 @@ def tune(
         prepared = prepare_detector_run(options, out or _new_run_dir())
     key = _new_key(vault, passphrase_file, key_file, recipient, identity)
     prepared.destination(key)  # the vault and entry, before the announcement
-    prepared = prepared.warmed(_warm_start_key(key, identity))
+    if warm_start:  # read before the announcement, which counts what was taken
+        prepared = prepared.warmed(_warm_start_key(key, identity))
     _announce(what, prepared.target.options.settings, workers, prepared.run_dir)
     with _terminate_as_interrupt():
         outcome = prepared.start(key, progress=RichProgress())
