@@ -190,6 +190,8 @@ def _setup(run: TuneRun, redact: bool) -> Section:
     ]
     if summary.get("duplicates_avoided"):
         items.append(("Repeats avoided", f"{summary['duplicates_avoided']} duplicate asks"))
+    if settings.get("warm_start_runs"):
+        items.append(("Warm start", _warm_start(run)))
     section = Section("setup", SECTIONS["setup"])
     status = info.get("status")
     if status != "finished":
@@ -202,6 +204,22 @@ def _setup(run: TuneRun, redact: bool) -> Section:
         )
     section.add(Facts(tuple(items)), _space_table(run, redact))
     return section
+
+
+def _warm_start(run: TuneRun) -> str:
+    """How many configs came from how many earlier runs, and the trials that ran them
+    (numbers only: the configs are in the trial table)."""
+    from tuner.cli_support import count
+    from tuner.search.optimizers import point_key
+
+    enqueued = [c for c in run.settings.get("enqueued") or [] if isinstance(c, dict)]
+    keys = {point_key(c) for c in enqueued}
+    numbers = [str(t.number) for t in run.trials if point_key(t.params) in keys]
+    runs = int(run.settings.get("warm_start_runs") or 0)
+    text = f"{count(len(enqueued), 'config')} from {count(runs, 'earlier run')}"
+    if not numbers:
+        return text
+    return f"{text}, run as {'trial' if len(numbers) == 1 else 'trials'} {', '.join(numbers)}"
 
 
 def _space_table(run: TuneRun, redact: bool) -> Table:

@@ -41,3 +41,4 @@ def test_flags_are_listed_without_a_value_placeholder(command: tuple[str, ...], 
 def test_options_that_take_a_value_keep_their_placeholder() -> None:
     text = _help("tune")
     assert "<int>" in _line(text, "--budget") and "<path>" in _line(text, "--resume")
+    assert "RUN_DIR" in _line(text, "--warm-start")

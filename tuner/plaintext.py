@@ -14,8 +14,9 @@ Kinds (see ``docs/vault-format.md``, "What stays sealed"):
 
 ``run.json``
     What was run (objective, model, optimizer, budget, the epoch *limit* the user
-    gave) and a summary of the search: trial counts, fitness and metrics, seconds,
-    the *names* of frozen and important parameters, masked failure reasons.
+    gave, the *count* of warm-start configs and runs) and a summary of the search:
+    trial counts, fitness and metrics, seconds, the *names* of frozen and important
+    parameters, masked failure reasons.
 ``metrics.json`` (a released model)
     The validation metrics only. Not the epochs run, the per-epoch history or the
     throughput: ``hyperseal train`` runs every epoch, so any of them counts the
@@ -83,6 +84,7 @@ RUN_FILE: Schema = {
     "pruner": VALUE,
     "fitness": VALUE,
     "direction": VALUE,
+    "warm_start": {"configs": VALUE, "runs": VALUE},  # counts; the configs are sealed
     "freeze_unimportant": VALUE,
     "workers": VALUE,
     "executor": VALUE,

@@ -85,6 +85,12 @@ def tune(
     vault: Path | None = typer.Option(None, help="Vault for the best config (default in run)."),
     entry: str | None = typer.Option(None, help="Vault entry name (default: run folder name)."),
     resume: Path | None = typer.Option(None, help="Continue this run folder."),
+    warm_start: list[Path] = typer.Option(
+        [],
+        "--warm-start",
+        metavar="RUN_DIR",
+        help="Run an earlier run's best configs first (read with this run's key; repeatable).",
+    ),
     repair: bool = typer.Option(
         False, "--repair", help="With --resume: drop a torn last journal record."
     ),
@@ -147,6 +153,7 @@ def tune(
         "vault": vault,
         "entry": entry,
         "export": export,
+        "warm_start": tuple(warm_start),
     }
     if own_code:
         from tuner.objectives.target import ObjectiveOptions, prepare_run
@@ -180,7 +187,9 @@ def tune(
         prepared = prepare_detector_run(options, out or _new_run_dir())
     key = _new_key(vault, passphrase_file, key_file, recipient, identity)
     prepared.destination(key)  # the vault and entry, before the announcement
-    _announce(what, settings, workers, prepared.run_dir)
+    if warm_start:  # read before the announcement, which counts what was taken
+        prepared = prepared.warmed(_warm_start_key(key, identity))
+    _announce(what, prepared.target.options.settings, workers, prepared.run_dir)
     with _terminate_as_interrupt():
         outcome = prepared.start(key, progress=RichProgress())
     _print_summary(outcome, _key_options(key, key_file, identity))
@@ -195,12 +204,30 @@ def _new_run_dir() -> Path:
 def _announce(what: str, settings: Any, workers: int, run_dir: Path) -> None:
     from tuner.cli_support import count
 
+    warm = ""
+    if settings.warm_start_runs:  # counts only: the configs are sealed
+        warm = (
+            f"; warm start: {count(len(settings.enqueued), 'config')} from"
+            f" {count(settings.warm_start_runs, 'earlier run')}"
+        )
     typer.echo(
         f"tuning {what}: {count(settings.budget, 'trial')} of up to"
         f" {count(settings.max_epochs, 'epoch')}, {settings.optimizer},"
-        f" {count(workers, 'worker')}; run folder {run_dir}",
+        f" {count(workers, 'worker')}{warm}; run folder {run_dir}",
         err=True,
     )
+
+
+def _warm_start_key(key: Any, identity: Path | None) -> Any:
+    """The key that reads the ``--warm-start`` runs: the new run's, or ``--identity`` when
+    given (a run sealed to a ``--recipient`` holds only its public key, which cannot read)."""
+    if identity is None:
+        return key
+    from tuner.vault import Identity
+    from tuner.vault.cli_keys import warn_if_others_can_read
+
+    warn_if_others_can_read(identity, "identity")
+    return Identity.load(identity)
 
 
 #: What ``--resume`` takes beside the run folder: the run keeps every other setting it began with.

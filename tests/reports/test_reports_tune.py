@@ -174,3 +174,31 @@ def test_a_run_still_going_is_reported_so_far(synthetic_run, tmp_path: Path) -> 
     html = paths.html.read_text()
     assert "status is &#39;running&#39;" in html
     assert "No importances" in html
+
+
+def warm_score(params: dict, trial) -> dict:  # type: ignore[no-untyped-def]
+    return {"score": 1.0 - (params["lr"] - 0.3) ** 2}
+
+
+def test_a_warm_started_run_names_the_trials_that_ran_its_configs(
+    tmp_path: Path, leaks, allowed_for_tune
+) -> None:
+    from tuner.objectives import ObjectiveOptions, tune_objective
+    from tuner.search.study import StudySettings
+    from tuner.vault import generate_key_file
+
+    key = generate_key_file(tmp_path / "k.key")
+    (tmp_path / "space.yaml").write_text("lr: {type: float, low: 0.0, high: 1.0, default: 0.5}\n")
+    settings = StudySettings(
+        budget=4,
+        fitness="score",
+        pruner="none",
+        enqueued=[{"lr": 0.312345}, {"lr": 0.287654}],  # as a warm start seals them
+        warm_start_runs=2,
+    )
+    options = ObjectiveOptions(tmp_path / "space.yaml", objective=warm_score, settings=settings)
+    tune_objective(options, key, tmp_path / "run")
+    data = read_tune_run(tmp_path / "run", key)
+    md = to_markdown(build_tune_report(data, redact=True))
+    assert "2 configs from 2 earlier runs, run as trials 1, 2" in md
+    assert leaks(md, data.values(), allowed_for_tune(data)) == []

@@ -93,6 +93,29 @@ def test_resume_takes_a_larger_budget_and_keeps_the_run_time(hyperseal_env: Path
     assert info["budget"] == 3 and info["summary"]["seconds"] > first
 
 
+def test_a_detector_run_warm_starts_from_an_earlier_one_and_resumes(hyperseal_env: Path) -> None:
+    from tuner.engine.warm import warm_configs
+    from tuner.search.space import default_space
+    from tuner.search.trial import TrialResult
+
+    earlier, run = hyperseal_env / "earlier", hyperseal_env / "run"
+    common = ["--epochs", "1", "--pruner", "none"]
+    code, out = _tune(["--budget", "2", "--out", str(earlier), *common])
+    assert code == 0, out
+    records = load_journal(earlier, _key(hyperseal_env))
+    trials = [TrialResult.from_record(r) for r in records if r["type"] == "trial"]
+    expected = warm_configs(trials, default_space(1), 1)
+    code, out = _tune(["--budget", "2", "--out", str(run), "--warm-start", str(earlier), *common])
+    assert code == 0, out
+    assert "warm start: 1 config from 1 earlier run" in out
+    frame = load_results(run, _key(hyperseal_env))
+    params = [c for c in frame.columns if c.startswith("param_")]
+    assert {c[6:]: frame.loc[1, c] for c in params} == expected[0]
+    result = CliRunner().invoke(app, ["tune", "--resume", str(run), "--budget", "3"])
+    assert result.exit_code == 0, result.output
+    assert len(load_results(run, _key(hyperseal_env))) == 3
+
+
 def test_resume_refuses_a_budget_below_the_finished_trials(hyperseal_env: Path) -> None:
     run = hyperseal_env / "run"
     code, out = _tune(["--budget", "2", "--out", str(run), "--epochs", "1"])

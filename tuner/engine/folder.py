@@ -228,6 +228,8 @@ def write_run_file(
     }
     if s.direction != "maximize":
         info["direction"] = s.direction
+    if s.warm_start_runs:  # counts only: the configs are sealed in the journal
+        info["warm_start"] = {"configs": len(s.enqueued), "runs": s.warm_start_runs}
     if summary is not None:
         info["summary"] = summary
     else:

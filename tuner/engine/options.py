@@ -36,6 +36,8 @@ class RunOptions:
         vault: Vault file for the best config (default ``RUN_DIR/vault.hsv``).
         entry: Vault entry name (default: the run folder's name).
         export: Also write the best config and the trial table in plaintext.
+        warm_start: Earlier run folders whose best configs run first (``--warm-start``):
+            read with the new run's key, projected onto its space, sealed in its journal.
     """
 
     epochs: int = 4
@@ -46,10 +48,18 @@ class RunOptions:
     vault: Path | None = None
     entry: str | None = None
     export: bool = False
+    warm_start: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        folders = self.warm_start
+        if isinstance(folders, (str, Path)):  # one folder given alone
+            folders = (folders,)
+        object.__setattr__(self, "warm_start", tuple(Path(f) for f in folders))
 
     def run_record(self) -> dict[str, Any]:
         """These fields as the journal's objective record stores them (no ``settings``:
-        the journal's ``run`` record holds those)."""
+        the journal's ``run`` record holds those; no ``warm_start``: its configs are in
+        the settings, and a resume does not read the earlier runs again)."""
         return {
             "epochs": self.epochs,
             "workers": self.workers,

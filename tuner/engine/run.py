@@ -217,11 +217,33 @@ class PreparedRun:
         options = self.target.options
         return check_destination(options.vault, options.entry, self.run_dir, key)
 
+    def warmed(self, key: KeySource) -> PreparedRun:
+        """This run with its ``warm_start`` runs read (with ``key``, which must read them) and
+        their best configs in its settings, to be sealed in its journal; nothing is written.
+        Without ``warm_start`` (or once warmed), this run itself.
+
+        Raises:
+            ConfigError, WrongKeyError: a folder that is not a run's, a key that does not
+                open one (:func:`~tuner.engine.warm.read_warm_start`).
+        """
+        from tuner.engine.warm import read_warm_start
+
+        options = self.target.options
+        if not options.warm_start:
+            return self
+        s = options.settings
+        warm = read_warm_start(options.warm_start, key, self.space, s.budget)
+        settings = replace(s, enqueued=warm.configs, warm_start_runs=warm.runs)
+        target = self.target.with_options(settings=settings, warm_start=())
+        return replace(self, target=target)
+
     def start(self, key: KeySource, *, progress: Progress | None = None) -> TuneOutcome:
-        """Check the vault and entry with ``key``, then run the search (:func:`start_run`)."""
+        """Check the vault and entry with ``key``, read the warm-start runs with it
+        (:meth:`warmed`), then run the search (:func:`start_run`)."""
         vault_path, entry = self.destination(key)
+        warm = self.warmed(key)
         return start_run(
-            self.target, self.space, key, self.run_dir, vault_path, entry, progress=progress
+            warm.target, warm.space, key, warm.run_dir, vault_path, entry, progress=progress
         )
 
 

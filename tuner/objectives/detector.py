@@ -107,6 +107,7 @@ class DetectorTarget(RunTarget):
     def header(self) -> dict[str, Any]:
         data = asdict(self.options)
         data.pop("settings")  # the journal's run record holds them
+        data.pop("warm_start")  # its configs are in the settings: a resume reads no run
         data["space_file"] = str(self.options.space_file) if self.options.space_file else None
         data["vault"] = str(self.options.vault) if self.options.vault else None
         return {"type": self.record_type, "options": data}

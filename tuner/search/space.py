@@ -172,6 +172,20 @@ class SearchSpace:
                 full[p.name] = p.default
         return full
 
+    def project(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (a config of another space, e.g. an earlier run's) as a point of this one.
+
+        A parameter this space lacks is dropped, one it adds takes its default, a number
+        outside the bounds is clipped to them, a choice this space does not offer (or any
+        value of a fixed parameter) takes the default; conditional parameters and rounding
+        are then as :meth:`complete` sets them.
+        """
+        point = {
+            p.name: _projected(p, values[p.name]) if p.name in values else p.default
+            for p in self.params
+        }
+        return self.complete(point)
+
     def to_config(self, values: Mapping[str, Any], base: TrainConfig | None = None) -> TrainConfig:
         """The :class:`TrainConfig` for a point of the space (other fields from ``base``)."""
         base = base or TrainConfig()
@@ -350,6 +364,22 @@ def _parse_when(raw: Any, fail: Any) -> tuple[tuple[str, tuple[Any, ...]], ...]:
     return tuple(
         (str(k), tuple(v) if isinstance(v, list) else (v,)) for k, v in sorted(raw.items())
     )
+
+
+def _projected(p: Param, value: Any) -> Any:
+    """``value`` of an earlier space as ``p`` can take it (see :meth:`SearchSpace.project`)."""
+    value = _native(value)
+    if p.kind == "fixed":
+        return p.default
+    if p.kind == "choice":
+        same = (
+            c for c in p.choices if c == value and isinstance(c, bool) == isinstance(value, bool)
+        )
+        return next(same, p.default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return p.default
+    assert p.low is not None and p.high is not None
+    return min(max(float(value), p.low), p.high)
 
 
 def _native(value: Any) -> Any:

@@ -71,10 +71,17 @@ class StudySettings:
     freeze_after: int | None = None
     freeze_threshold: float = 0.05
     include_default: bool = True
+    #: Configs run right after the default, before the optimizer's own asks (a warm
+    #: start's, projected onto the space); sealed here so that a resume needs no more.
+    enqueued: list[dict[str, Any]] = field(default_factory=list)
+    #: How many earlier runs ``enqueued`` was taken from (0: none).
+    warm_start_runs: int = 0
 
     def __post_init__(self) -> None:
         if self.budget < 1:
             raise ConfigError("--budget must be 1 or more")
+        if not all(isinstance(config, dict) for config in self.enqueued):
+            raise ConfigError("enqueued configs must be mappings of parameter: value")
         if not 0.0 <= self.freeze_threshold < 1.0:
             raise ConfigError("--freeze-threshold must be in [0, 1)")
         Fitness.parse(self.fitness, self.direction)
@@ -338,7 +345,19 @@ class Study:
     def _next_point(self, number: int, pending: dict) -> tuple[Any, dict[str, Any]]:
         if number == 0 and self.settings.include_default and not self.trials:
             return None, self.space.defaults()
-        return self.suggester.ask([p[2] for p in pending.values()], self._measured)
+        running = [p[2] for p in pending.values()]
+        queued = self._queued(running)
+        if queued is not None:
+            return None, queued
+        return self.suggester.ask(running, self._measured)
+
+    def _queued(self, running: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """The first enqueued config neither measured nor running (none once a freeze has
+        changed the space: enqueued configs run first, long before a freeze)."""
+        if self.frozen:
+            return None
+        taken = {self._key(values) for values in running} | set(self._measured)
+        return next((dict(c) for c in self.settings.enqueued if self._key(c) not in taken), None)
 
     def _collect(self, handle: Any, number: int, values: dict[str, Any]) -> TrialResult:
         try:

@@ -204,3 +204,47 @@ def test_a_parameter_given_twice_is_refused_with_its_line(tmp_path: Path) -> Non
 
     # an anchor merged in and then overridden is not a repeat
     assert load_yaml("a: &A {x: 1, y: 2}\nb: {<<: *A, x: 3}\n")["b"] == {"x": 3, "y": 2}
+
+
+def test_a_config_of_another_space_is_projected_onto_this_one() -> None:
+    new = parse_space(
+        {
+            "optimizer": {"type": "choice", "choices": ["sgd", "adamw"], "default": "sgd"},
+            "lr": {"type": "log", "low": 1e-3, "high": 0.1, "default": 0.02},
+            "momentum": {
+                "type": "float",
+                "low": 0.8,
+                "high": 0.98,
+                "default": 0.9,
+                "when": {"optimizer": "sgd"},
+            },
+            "batch_size": {"type": "choice", "choices": [4, 8], "default": 8},
+            "layers": {"type": "int", "low": 1, "high": 4, "default": 2},  # new
+            "epochs": {"type": "fixed", "value": 3},
+        },
+        detector=False,
+    )
+    earlier = {
+        "optimizer": "sgd",
+        "lr": 0.5,  # above the new bounds: clipped
+        "momentum": 0.95,
+        "batch_size": 16,  # no longer a choice: the default
+        "weight_decay": 1e-3,  # not in the new space: dropped
+        "epochs": 6,  # fixed in the new space: its value
+    }
+    assert new.project(earlier) == {
+        "optimizer": "sgd",
+        "lr": 0.1,
+        "momentum": 0.95,
+        "batch_size": 8,
+        "layers": 2,
+        "epochs": 3,
+    }
+    # conditional: momentum is inactive for adamw, so it keeps its default
+    adamw = new.project({**earlier, "optimizer": "adamw", "lr": 1e-5, "momentum": 0.81})
+    assert adamw["optimizer"] == "adamw" and adamw["lr"] == 1e-3 and adamw["momentum"] == 0.9
+    # an int outside its bounds, a choice of another type, a value that is not a number
+    odd = new.project({"layers": 9.7, "batch_size": "4", "lr": "fast", "optimizer": True})
+    assert odd["layers"] == 4 and odd["batch_size"] == 8 and odd["lr"] == 0.02
+    assert odd["optimizer"] == "sgd"
+    assert new.project({"batch_size": 4.0})["batch_size"] == 4

@@ -262,6 +262,29 @@ def test_resume_replays_the_journal_and_runs_no_trial_twice() -> None:
     assert len([r for r in journal.records if r["type"] == "trial"]) == 10
 
 
+def test_enqueued_configs_run_after_the_default_and_after_a_resume() -> None:
+    space = quadratic_space()
+    first = space.complete({"lr": 0.0123457, "momentum": 0.876543, "schedule": "step"})
+    second = space.complete({"lr": 0.00234567, "momentum": 0.654321})
+    enqueued = [first, space.defaults(), second]  # the default runs once only
+    settings = StudySettings(optimizer="OnePlusOne", budget=6, pruner="none", enqueued=enqueued)
+    journal = MemoryJournal()
+    study = Study(QuadraticObjective(), space, settings, journal=journal)
+
+    def stop_after_two(result, state) -> None:
+        if len(state.trials) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TuningInterrupted):
+        study.run(on_trial=stop_after_two)
+    assert journal.records[0]["settings"]["enqueued"] == enqueued  # in the run record
+    records = list(journal.records)
+    resumed = Study(QuadraticObjective(), space, settings, journal=journal, replay=records)
+    trials = resumed.run().trials
+    assert [t.params for t in trials[:3]] == [space.complete(space.defaults()), first, second]
+    assert len({str(sorted(t.params.items())) for t in trials}) == 6
+
+
 def test_parallel_bo_never_runs_the_same_point_twice() -> None:
     executor = make_executor("processes", 2)
     settings = StudySettings(optimizer="BO", budget=6, pruner="none")
