@@ -81,6 +81,6 @@ def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
         json.dumps(summary)
     )
     # a rerun with the same log trains nothing and gives the same table
-    again = peers.main(argv + ["--plot", str(tmp_path / "q.png")])
+    again = peers.main([*argv, "--plot", str(tmp_path / "q.png")])
     assert again["summary"] == summary
     assert len(log.read_text().splitlines()) == len(out["runs"])
