@@ -23,7 +23,7 @@ from tuner.search.executors import Executor, InlineExecutor
 from tuner.search.fitness import Fitness
 from tuner.search.importance import MIN_TRIALS, parameter_importance, unimportant
 from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester, make_optimizer, point_key
-from tuner.search.pruning import Pruner
+from tuner.search.pruning import Pruner, PruneRule
 from tuner.search.space import SearchSpace
 from tuner.search.trial import FAILED, OK, PRUNED, Objective, TrialResult, TrialTask
 
@@ -304,7 +304,8 @@ class Study:
                         next_number,
                         self.space.complete(values),
                         self.fitness,
-                        self.pruner.rule(),
+                        # the default and enqueued configs (candidate None) run to the end
+                        self.pruner.rule() if candidate is not None else PruneRule(),
                         self.devices[slot],
                         self.threads,
                     )

@@ -285,6 +285,18 @@ def test_enqueued_configs_run_after_the_default_and_after_a_resume() -> None:
     assert len({str(sorted(t.params.items())) for t in trials}) == 6
 
 
+def test_enqueued_configs_run_to_the_end_however_their_first_epochs_rank() -> None:
+    space = quadratic_space()
+    weak = [space.complete({"lr": 1e-4}), space.complete({"lr": 3e-4})]  # far below the default
+    settings = StudySettings(
+        optimizer="RandomSearch", budget=12, pruner="asha", max_epochs=6, seed=1, enqueued=weak
+    )
+    trials = Study(QuadraticObjective(), space, settings).run().trials
+    assert [t.params for t in trials[1:3]] == weak
+    assert [(t.status, t.epochs_run) for t in trials[:3]] == [("ok", 6)] * 3
+    assert any(t.status == "pruned" for t in trials[3:])  # the optimizer's own asks are judged
+
+
 def test_parallel_bo_never_runs_the_same_point_twice() -> None:
     executor = make_executor("processes", 2)
     settings = StudySettings(optimizer="BO", budget=6, pruner="none")
