@@ -148,6 +148,11 @@ def spent(events: Sequence[Sequence[Any]]) -> tuple[int, float]:
     return (int(events[-1][0]), float(events[-1][1])) if events else (0, 0.0)
 
 
+def seconds_at(events: Sequence[Sequence[Any]], epochs: float) -> float:
+    """Seconds a search took to spend ``epochs`` (the end of the trial that reached them)."""
+    return next((float(e[1]) for e in events if e[0] >= epochs), spent(events)[1])
+
+
 def sign_test(won: int, lost: int) -> float:
     """Two-sided sign test (ties dropped): the chance of a split at least this uneven."""
     n = won + lost
@@ -181,7 +186,7 @@ def compare(
         mine_s.append(mine[-1])
         other_s.append(best_at(theirs[seed]["events"], s, index=1))
         epochs.append(e)
-        seconds.append(spent(theirs[seed]["events"])[1] if method != DEFAULT else s)
+        seconds.append(seconds_at(theirs[seed]["events"], e) if method != DEFAULT else s)
     won = sum(o > m for o, m in zip(other, mine, strict=True))
     lost = sum(o < m for o, m in zip(other, mine, strict=True))
     won_s = sum(o > m for o, m in zip(other_s, mine_s, strict=True))
@@ -395,6 +400,15 @@ def _progress(job: Job, row: dict[str, Any], seconds: float) -> None:
     )
 
 
+def _version(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--problems", nargs="+", choices=sorted(PROBLEMS), default=["mlp9", "demo"])
@@ -429,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "argv": list(sys.argv[1:] if argv is None else argv),
         "problems": [asdict(p) for p in problems],
         "peers": list(PEER_METHODS),
+        "versions": {name: _version(name) for name in ("optuna", "smac", "ConfigSpace")},
         "summary": summary,
         "runs": rows,
     }

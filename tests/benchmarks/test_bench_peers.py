@@ -24,6 +24,7 @@ def test_the_best_at_a_budget_counts_only_full_trials_finished_by_then() -> None
     assert peers.best_at(events, 3) == float("-inf")
     assert peers.best_at(events, 15.0, index=1) == 0.30  # by seconds
     assert peers.spent(events) == (10, 21.0)
+    assert peers.seconds_at(events, 5) == 12.0 and peers.seconds_at(events, 7) == 20.0
 
 
 def test_the_sign_test_is_two_sided_and_drops_ties() -> None:
