@@ -23,7 +23,7 @@ from tuner.engine.folder import JOURNAL_FILE, RUN_FILE, journal_start, read_run_
 from tuner.errors import ConfigError
 from tuner.search.optimizers import point_key
 from tuner.search.trial import OK, PRUNED, TrialResult
-from tuner.vault.errors import WrongKeyError
+from tuner.vault.errors import VaultError, WrongKeyError
 
 if TYPE_CHECKING:
     from tuner.search.space import SearchSpace
@@ -76,12 +76,25 @@ def earlier_trials(run_dir: Path, key: KeySource) -> list[TrialResult]:
             " run; warm start with the key that sealed it (the same --passphrase-file, --key-file"
             " or --identity), or drop this --warm-start"
         ) from None
+    except VaultError as exc:  # damaged, truncated, tampered, locked: said in context
+        raise _in_context(exc, run_dir) from None
     if journal_start(records) is None:
         raise ConfigError(
             f"--warm-start {run_dir}: its journal does not start like a tuning run's; give the"
             " folder of an earlier `hyperseal tune` run"
         )
     return [TrialResult.from_record(r) for r in records if r.get("type") == "trial"]
+
+
+def _in_context(exc: VaultError, run_dir: Path) -> VaultError:
+    """``exc`` again (same class and exit code), its message naming the ``--warm-start``."""
+    message = f"--warm-start {run_dir}: {exc}; or warm start from another earlier run"
+    try:
+        return type(exc)(message)
+    except TypeError:  # a class whose constructor needs more than the message
+        error = VaultError(message)
+        error.exit_code = exc.exit_code
+        return error
 
 
 def ranked(trials: Iterable[TrialResult]) -> list[TrialResult]:

@@ -173,6 +173,16 @@ def test_a_wrong_key_or_a_folder_that_is_no_run_is_one_line(
     assert "warm start: 1 config from 1 earlier run" in out
     code, out = _cli("tune", "--resume", run, "--warm-start", earlier)
     _one_error_line(code, out, "drop --warm-start")
+    damaged = tmp_path / "damaged"  # a copy of the earlier run with its journal cut short
+    damaged.mkdir()
+    for f in earlier.iterdir():
+        if f.is_file():
+            (damaged / f.name).write_bytes(f.read_bytes())
+    (damaged / "journal.hsj").write_bytes((earlier / "journal.hsj").read_bytes()[:40])
+    later = tmp_path / "later" / "run"
+    code, out = _cli(*common[:-1], tmp_path / "other.key", "--out", later, "--warm-start", damaged)
+    _one_error_line(code, out, f"--warm-start {damaged}: {damaged / 'journal.hsj'}: file is")
+    assert code == 13 and "another earlier run" in out and not (tmp_path / "later").exists()
 
 
 COMMAND = """\
