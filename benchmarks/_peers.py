@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks._search import ordered, suggest
 from tuner.search.fitness import Fitness
 from tuner.search.pruning import PruneRule
 from tuner.search.space import Param, SearchSpace
@@ -41,6 +42,18 @@ from tuner.search.trial import TrialContext
 STUDY_METHODS = {"hyperseal": None, "random+ASHA": "RandomSearch"}
 PEER_METHODS = ("TPE+Hyperband", "TPE+SHA", "SMAC-MF")
 METHODS = (*STUDY_METHODS, *PEER_METHODS)
+
+
+@dataclass(frozen=True)
+class Search:
+    """What every method gets: the objective (trained with ``seed``), its space, the
+    fitness, the epochs of a full trial, the seed of the search."""
+
+    objective: Any
+    space: SearchSpace
+    fitness: str
+    epochs: int
+    seed: int
 
 
 class _Spent(Exception):
@@ -81,7 +94,7 @@ class _Stopping(TrialContext):
 
 
 def _evaluate(
-    objective: Any,
+    search: Search,
     params: dict[str, Any],
     fitness: Fitness,
     number: int,
@@ -89,7 +102,7 @@ def _evaluate(
     judge: Callable[[int, float], bool] | None = None,
 ) -> _Stopping:
     ctx = _Stopping(number, fitness=fitness, rule=PruneRule(), stop_at=stop_at, judge=judge)
-    objective(params, ctx)
+    search.objective(params, ctx)
     return ctx
 
 
@@ -101,16 +114,7 @@ def _final(ctx: _Stopping, epochs: int) -> float | None:
 
 
 # -- hyperseal's own loop ---------------------------------------------------------------
-def run_study(
-    method: str,
-    objective: Any,
-    space: SearchSpace,
-    fitness: str,
-    epochs: int,
-    seed: int,
-    ledger: Ledger,
-    trials: int,
-) -> None:
+def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
     """``hyperseal``: ``trials`` trials as ``hyperseal tune --budget`` runs them (read at the
     ledger's budget afterwards); ``random+ASHA``: trials until the ledger is spent."""
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
@@ -121,85 +125,61 @@ def run_study(
     settings = StudySettings(
         optimizer=optimizer,
         budget=budget,
-        seed=seed,
-        fitness=fitness,
+        seed=search.seed,
+        fitness=search.fitness,
         pruner="asha",
-        max_epochs=epochs,
+        max_epochs=search.epochs,
     )
 
     def on_trial(result: Any, state: Any) -> None:
-        done = result.status == "ok" and result.epochs_run >= epochs
+        done = result.status == "ok" and result.epochs_run >= search.epochs
         ledger.add(result.epochs_run, result.fitness if done else None)
         if budget != trials and ledger.spent:
             raise _Spent
 
     with contextlib.suppress(_Spent):
-        Study(objective, space, settings).run(on_trial=on_trial)
+        Study(search.objective, search.space, settings).run(on_trial=on_trial)
 
 
 # -- Optuna -----------------------------------------------------------------------------
-def _suggest(trial: Any, space: SearchSpace) -> dict[str, Any]:
-    from benchmarks._search import _ordered
-
-    values: dict[str, Any] = {}
-    for p in _ordered(space):
-        if not p.active(values):
-            continue
-        if p.kind == "choice":
-            values[p.name] = trial.suggest_categorical(p.name, list(p.choices))
-        elif p.kind == "int":
-            values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high))
-        else:
-            values[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.kind == "log")
-    return values
-
-
 def _active_defaults(space: SearchSpace) -> dict[str, Any]:
-    from benchmarks._search import _ordered
-
     defaults = space.defaults()
     values: dict[str, Any] = {}
-    for p in _ordered(space):
+    for p in ordered(space):
         if p.active(values):
             values[p.name] = defaults[p.name]
     return values
 
 
-def run_optuna(
-    method: str,
-    objective: Any,
-    space: SearchSpace,
-    fitness: str,
-    epochs: int,
-    seed: int,
-    ledger: Ledger,
-) -> None:
+def run_optuna(method: str, search: Search, ledger: Ledger) -> None:
     """TPE with Optuna's Hyperband or successive-halving pruner, until the ledger is spent."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (
-        optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+        optuna.pruners.HyperbandPruner(min_resource=1, max_resource=search.epochs)
         if method == "TPE+Hyperband"
         else optuna.pruners.SuccessiveHalvingPruner()
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(
-            direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner
+            direction="maximize",
+            sampler=optuna.samplers.TPESampler(seed=search.seed),
+            pruner=pruner,
         )
-    study.enqueue_trial(_active_defaults(space))
-    score = Fitness.parse(fitness)
+    study.enqueue_trial(_active_defaults(search.space))
+    score = Fitness.parse(search.fitness)
 
     def optuna_objective(trial: Any) -> float:
-        values = _suggest(trial, space)
+        values = suggest(trial, ordered(search.space))
 
         def judge(epoch: int, value: float) -> bool:
             trial.report(value, epoch)
             return bool(trial.should_prune())
 
-        ctx = _evaluate(objective, space.complete(values), score, trial.number, judge=judge)
-        final = _final(ctx, epochs)
+        ctx = _evaluate(search, search.space.complete(values), score, trial.number, judge=judge)
+        final = _final(ctx, search.epochs)
         ledger.add(len(ctx.curve), final)
         if ctx.pruned:
             raise optuna.TrialPruned
@@ -249,14 +229,7 @@ def _hyperparameter(p: Param, categorical: Any, floating: Any, integer: Any) -> 
     return floating(p.name, (p.low, p.high), default=float(p.default), log=p.kind == "log")
 
 
-def run_smac(
-    objective: Any,
-    space: SearchSpace,
-    fitness: str,
-    epochs: int,
-    seed: int,
-    ledger: Ledger,
-) -> None:
+def run_smac(search: Search, ledger: Ledger) -> None:
     """SMAC3's multi-fidelity facade (Hyperband), ask and tell, until the ledger is spent."""
     import logging
 
@@ -264,19 +237,19 @@ def run_smac(
     from smac.runhistory.dataclasses import TrialValue
 
     logging.getLogger("smac").setLevel(logging.ERROR)
-    cs = configspace(space, seed)
-    score = Fitness.parse(fitness)
+    cs = configspace(search.space, search.seed)
+    score = Fitness.parse(search.fitness)
     with tempfile.TemporaryDirectory(prefix="smac-") as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scenario = Scenario(
             cs,
-            name=f"peers-{seed}",
+            name=f"peers-{search.seed}",
             output_directory=out,
             deterministic=True,
             n_trials=100_000,
             min_budget=1,
-            max_budget=epochs,
-            seed=seed,
+            max_budget=search.epochs,
+            seed=search.seed,
         )
         design = MultiFidelityFacade.get_initial_design(
             scenario, additional_configs=[cs.get_default_configuration()]
@@ -287,11 +260,11 @@ def run_smac(
         number = 0
         while not ledger.spent:
             info = smac.ask()
-            budget = max(1, min(epochs, round(info.budget or epochs)))
-            values = space.complete(dict(info.config))
-            ctx = _evaluate(objective, values, score, number, stop_at=budget)
+            budget = max(1, min(search.epochs, round(info.budget or search.epochs)))
+            values = search.space.complete(dict(info.config))
+            ctx = _evaluate(search, values, score, number, stop_at=budget)
             number += 1
-            ledger.add(len(ctx.curve), _final(ctx, epochs))
+            ledger.add(len(ctx.curve), _final(ctx, search.epochs))
             value = ctx.curve[-1][1] if ctx.curve else float("-inf")
             smac.tell(info, TrialValue(cost=-value if value == value else 1e9))
 
@@ -301,24 +274,16 @@ def _unused_target(config: Any, seed: int = 0, budget: float = 0.0) -> float:
     raise NotImplementedError
 
 
-def run_method(
-    method: str,
-    objective: Any,
-    space: SearchSpace,
-    fitness: str,
-    epochs: int,
-    seed: int,
-    budget_epochs: int,
-    trials: int,
-) -> Ledger:
-    """Run ``method`` on the problem; what it spent and found."""
+def run_method(method: str, search: Search, budget_epochs: int, trials: int) -> Ledger:
+    """Run ``method`` until it has spent ``budget_epochs`` (``hyperseal``: ``trials``
+    trials); what it spent and found."""
     ledger = Ledger(budget_epochs)
     if method in STUDY_METHODS:
-        run_study(method, objective, space, fitness, epochs, seed, ledger, trials)
+        run_study(method, search, ledger, trials)
     elif method == "SMAC-MF":
-        run_smac(objective, space, fitness, epochs, seed, ledger)
+        run_smac(search, ledger)
     elif method in PEER_METHODS:
-        run_optuna(method, objective, space, fitness, epochs, seed, ledger)
+        run_optuna(method, search, ledger)
     else:
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     return ledger

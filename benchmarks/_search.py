@@ -46,10 +46,26 @@ def optuna_distribution(param: Param) -> Any:
     raise ValueError(f"parameter {param.name!r} is not searched")
 
 
-def _ordered(space: SearchSpace) -> list[Param]:
+def ordered(space: SearchSpace) -> list[Param]:
     """Searched parameters, unconditional ones first (a condition is decided before use)."""
     searched = space.searched
     return [p for p in searched if not p.when] + [p for p in searched if p.when]
+
+
+def suggest(trial: Any, params: list[Param]) -> dict[str, Any]:
+    """Values for ``params`` (in the order of :func:`ordered`) asked of an Optuna trial
+    define-by-run: a conditional parameter only when it is active."""
+    values: dict[str, Any] = {}
+    for p in params:
+        if not p.active(values):
+            continue
+        if p.kind == "choice":
+            values[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+        elif p.kind == "int":
+            values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high))
+        else:
+            values[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.kind == "log")
+    return values
 
 
 @dataclass
@@ -76,7 +92,7 @@ class OptunaSuggester:
         self.study = optuna.create_study(
             direction="maximize", sampler=optuna.samplers.TPESampler(**options)
         )
-        self._params = _ordered(self.space)
+        self._params = ordered(self.space)
         self._dists = {p.name: optuna_distribution(p) for p in self._params}
 
     def ask(
@@ -84,17 +100,7 @@ class OptunaSuggester:
     ) -> tuple[Any, dict[str, Any]]:
         """Optuna's next trial, as Optuna asks it (no de-duplication: the peer runs as is)."""
         trial = self.study.ask()
-        values: dict[str, Any] = {}
-        for p in self._params:
-            if not p.active(values):
-                continue
-            if p.kind == "choice":
-                values[p.name] = trial.suggest_categorical(p.name, list(p.choices))
-            elif p.kind == "int":
-                values[p.name] = trial.suggest_int(p.name, int(p.low), int(p.high))
-            else:
-                log = p.kind == "log"
-                values[p.name] = trial.suggest_float(p.name, p.low, p.high, log=log)
+        values = suggest(trial, self._params)
         return trial, values
 
     def tell(self, candidate: Any, fitness: float) -> None:

@@ -52,7 +52,7 @@ from benchmarks._common import (
     table,
     write_json,
 )
-from benchmarks._peers import METHODS, PEER_METHODS, run_method
+from benchmarks._peers import METHODS, PEER_METHODS, Search, run_method
 from benchmarks.problem_signal import PROBLEMS as SIGNAL_PROBLEMS
 from benchmarks.problem_signal import SignalProblem
 
@@ -114,16 +114,8 @@ def execute(job: Job) -> dict[str, Any]:
 
     warnings.filterwarnings("ignore")
     objective, space = job.problem.build(job.seed)
-    ledger = run_method(
-        job.method,
-        objective,
-        space,
-        job.problem.fitness,
-        job.problem.epochs,
-        job.seed,
-        job.epochs,
-        job.trials,
-    )
+    search = Search(objective, space, job.problem.fitness, job.problem.epochs, job.seed)
+    ledger = run_method(job.method, search, job.epochs, job.trials)
     return {
         "id": job.ident(),
         "problem": job.problem.name,
