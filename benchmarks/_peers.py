@@ -116,14 +116,23 @@ def _final(ctx: _Stopping, epochs: int) -> float | None:
 # -- hyperseal's own loop ---------------------------------------------------------------
 def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
     """``hyperseal``: ``trials`` trials as ``hyperseal tune --budget`` runs them (read at the
-    ledger's budget afterwards); ``random+ASHA``: trials until the ledger is spent."""
+    ledger's budget afterwards); ``random+ASHA``: trials until the ledger is spent; any other
+    ``method``, a candidate ``NAME[:key=value,...]`` (a Nevergrad optimizer or one of the
+    tuner's, with options as ``--optimizer-option`` takes them): as random search, trials
+    until the ledger is spent (sized for an open budget)."""
     from tuner.search.optimizers import DEFAULT_OPTIMIZER
     from tuner.search.study import Study, StudySettings
 
-    optimizer = STUDY_METHODS[method] or DEFAULT_OPTIMIZER
-    budget = trials if STUDY_METHODS[method] is None else 100_000
+    options: dict[str, Any] = {}
+    if method in STUDY_METHODS:
+        optimizer = STUDY_METHODS[method] or DEFAULT_OPTIMIZER
+    else:
+        optimizer, options = parse_candidate(method)
+    capped = method != "hyperseal"
+    budget = 100_000 if capped else trials
     settings = StudySettings(
         optimizer=optimizer,
+        optimizer_options=options,
         budget=budget,
         seed=search.seed,
         fitness=search.fitness,
@@ -134,7 +143,7 @@ def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
     def on_trial(result: Any, state: Any) -> None:
         done = result.status == "ok" and result.epochs_run >= search.epochs
         ledger.add(result.epochs_run, result.fitness if done else None)
-        if budget != trials and ledger.spent:
+        if capped and ledger.spent:
             raise _Spent
 
     with contextlib.suppress(_Spent):
@@ -276,7 +285,7 @@ def _unused_target(config: Any, seed: int = 0, budget: float = 0.0) -> float:
 
 def run_method(method: str, search: Search, budget_epochs: int, trials: int) -> Ledger:
     """Run ``method`` until it has spent ``budget_epochs`` (``hyperseal``: ``trials``
-    trials); what it spent and found."""
+    trials; a candidate optimizer, see :func:`run_study`); what it spent and found."""
     ledger = Ledger(budget_epochs)
     if method in STUDY_METHODS:
         run_study(method, search, ledger, trials)
@@ -285,5 +294,13 @@ def run_method(method: str, search: Search, budget_epochs: int, trials: int) -> 
     elif method in PEER_METHODS:
         run_optuna(method, search, ledger)
     else:
-        raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+        run_study(method, search, ledger, trials)
     return ledger
+
+
+def parse_candidate(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME`` or ``NAME:key=value,...`` as an optimizer name and its options."""
+    from benchmarks.search_efficiency import parse_method
+
+    method = parse_method(text)
+    return method.optimizer, method.kwargs

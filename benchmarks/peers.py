@@ -20,11 +20,16 @@ the median seconds it took (its wall time; trials run one at a time, two
 searches side by side) and its best at ``hyperseal``'s wall time. A plot shows
 the median best against epochs spent.
 
+``--candidates NAME[:key=value,...]`` adds optimizers measured like the peers
+(the tuner's loop and ASHA, trials until the default's epochs are spent): how a
+candidate for the default is put against the default and the peers.
+
 Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
 them (``--runs``).
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
-        [--trials 20] [--methods ...] [--workers 2] [--runs LOG] [--json OUT] [--quick]
+        [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]
+        [--runs LOG] [--json OUT] [--quick]
 """
 
 from __future__ import annotations
@@ -200,6 +205,12 @@ def compare(
     }
 
 
+def methods_of(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The methods in ``rows``: the standard ones in their order, then candidates."""
+    present = dict.fromkeys(r["method"] for r in rows)
+    return [m for m in METHODS if m in present] + [m for m in present if m not in METHODS]
+
+
 def summarise(
     rows: Sequence[dict[str, Any]], problems: Sequence[str], budgets: Sequence[int]
 ) -> list[dict[str, Any]]:
@@ -207,7 +218,7 @@ def summarise(
     out = []
     for problem in problems:
         for trials in budgets:
-            for method in METHODS:
+            for method in methods_of(rows):
                 found = compare(rows, problem, trials, method)
                 if found is not None:
                     out.append(found)
@@ -262,7 +273,7 @@ def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, p
         }
         top = int(max(marks.values(), default=1))
         grid = list(range(1, top + 1))
-        for i, method in enumerate(METHODS):
+        for i, method in enumerate(methods_of(rows)):
             runs = [
                 r
                 for r in rows
@@ -392,6 +403,20 @@ def _progress(job: Job, row: dict[str, Any], seconds: float) -> None:
     )
 
 
+def _check_candidate(parser: argparse.ArgumentParser, text: str) -> None:
+    """A candidate the tuner cannot build is an error before anything runs."""
+    from benchmarks._peers import parse_candidate
+    from tuner.errors import ConfigError
+    from tuner.search.optimizers import make_optimizer
+    from tuner.search.space import default_space
+
+    name, options = parse_candidate(text)
+    try:
+        make_optimizer(name, default_space(4).parametrization(seed=0), 40, 1, options)
+    except ConfigError as exc:
+        parser.error(f"--candidates {text}: {exc}")
+
+
 def _version(name: str) -> str | None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -408,6 +433,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--trials", type=int, default=20, help="hyperseal's --budget (and 2x)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--candidates",
+        nargs="+",
+        default=[],
+        metavar="NAME[:key=value,...]",
+        help="optimizers to measure like the peers (trials until the default's epochs are spent), "
+        "e.g. ExploringDualRecombiningDiscreteLognormalOnePlusOne:patience=1,every=2",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of runs")
     parser.add_argument("--json", type=Path, default=None)
@@ -416,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if DEFAULT not in args.methods:
         parser.error("--methods must include hyperseal (everything is measured against it)")
+    for candidate in args.candidates:
+        _check_candidate(parser, candidate)
+    args.methods = [*args.methods, *args.candidates]
     if args.quick:
         args.seeds, args.trials = min(args.seeds, 2), min(args.trials, 4)
     problems = [quick(PROBLEMS[n]) if args.quick else PROBLEMS[n] for n in args.problems]

@@ -11,6 +11,9 @@ from benchmarks import peers
 from benchmarks._peers import METHODS, configspace
 from tuner.search.space import default_space
 
+#: A candidate as --candidates takes it: the exploring composition, one ask in 2 at random.
+EXPLORING = "ExploringDualRecombiningDiscreteLognormalOnePlusOne:patience=1,every=2"
+
 pytest.importorskip("optuna")
 pytest.importorskip("smac")
 
@@ -66,9 +69,10 @@ def test_the_space_maps_onto_configspace_with_its_conditions() -> None:
 def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
     log = tmp_path / "runs.jsonl"
     argv = ["--quick", "--problems", "mlp", "--workers", "1", "--runs", str(log)]
+    argv += ["--candidates", EXPLORING]
     out = peers.main([*argv, "--plot", str(tmp_path / "p.png"), "--json", str(tmp_path / "o.json")])
     summary = out["summary"]
-    assert {s["method"] for s in summary} == set(METHODS)
+    assert {s["method"] for s in summary} == {*METHODS, EXPLORING}
     assert {s["trials"] for s in summary} == {4, 8}
     for s in summary:
         assert s["seeds"] == 2
@@ -85,3 +89,12 @@ def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
     again = peers.main([*argv, "--plot", str(tmp_path / "q.png")])
     assert again["summary"] == summary
     assert len(log.read_text().splitlines()) == len(out["runs"])
+
+
+def test_a_candidate_the_tuner_cannot_build_is_an_error_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--candidates", "NoSuchOne"])
+    assert "--candidates NoSuchOne" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
