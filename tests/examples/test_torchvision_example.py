@@ -5,13 +5,11 @@ plaintext anywhere in the run folder."""
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from killed_tune import kill_tune_when  # tests/ is on sys.path
 from typer.testing import CliRunner
 
 from tuner.main import app
@@ -79,17 +77,10 @@ def test_tune_kill_resume_report_and_audit_the_torchvision_example(
         "--out",
         run,
     ]
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tuner.main", *map(str, args), "--budget", "6"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     key_path = hyperseal_env / "home" / "key"
-    deadline = time.monotonic() + 240
-    while _trials(run, key_path) < 1 and time.monotonic() < deadline and driver.poll() is None:
-        time.sleep(0.5)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    kill_tune_when(
+        [*args, "--budget", "6"], lambda: _trials(run, key_path) >= 1, timeout=240, poll=0.5
+    )
     assert 1 <= _trials(run, key_path) < 6
     key = KeyFile(key_path)
 

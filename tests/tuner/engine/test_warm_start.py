@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
+from killed_tune import kill_tune_when  # tests/ is on sys.path
 from typer.testing import CliRunner
 
 from tuner.engine.warm import warm_configs, warm_start_count
@@ -227,18 +225,7 @@ def test_a_killed_warm_started_run_resumes_without_the_earlier_run(
     args += ["--space", str(tmp_path / "space.yaml"), "--fitness", "score", "--epochs", "1"]
     args += ["--budget", "12", "--out", str(run), "--warm-start", str(earlier)]
     env = {**os.environ, "SEEN_DIR": str(seen), "TRIAL_SLEEP": "0.3"}
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tuner.main", *args],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while len(list(seen.iterdir())) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
+    kill_tune_when(args, lambda: len(list(seen.iterdir())) >= 2, cwd=tmp_path, env=env, poll=0.02)
     assert json.loads((run / "run.json").read_text())["status"] == "running"
     earlier.rename(tmp_path / "gone")  # the earlier run is not needed any more
     code, out = _cli("tune", "--resume", run)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from killed_tune import kill_tune_when  # tests/ is on sys.path
 from typer.testing import CliRunner
 
 from tuner.main import app
@@ -411,8 +412,6 @@ def test_kill_resume_and_report_leave_no_searched_value_in_plaintext(
     hyperseal_env: Path, tmp_path: Path
 ) -> None:
     """The whole story for a command: tune, SIGKILL mid-run, resume, report."""
-    import signal
-    import subprocess
 
     (tmp_path / "train.py").write_text(PROGRAM)
     seen = tmp_path / "seen"
@@ -433,18 +432,9 @@ def test_kill_resume_and_report_leave_no_searched_value_in_plaintext(
         "--out",
         str(run),
     ]
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "tuner.main", *args, "--budget", "30"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    driver = kill_tune_when(
+        [*args, "--budget", "30"], lambda: len(list(seen.iterdir())) >= 4, cwd=tmp_path, env=env
     )
-    deadline = time.monotonic() + 60
-    while len(list(seen.iterdir())) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    driver.send_signal(signal.SIGKILL)
-    driver.wait()
     assert json.loads((run / "run.json").read_text())["status"] == "running"
 
     code, out = _cli("tune", "--resume", run, "--budget", "8")
