@@ -10,6 +10,7 @@ import argparse
 import datetime as _dt
 import importlib.metadata as _metadata
 import json
+import math
 import os
 import platform
 import statistics
@@ -120,6 +121,30 @@ def machine() -> dict[str, Any]:
     except ImportError:
         pass
     return info
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test (ties already dropped): P(a split at least this uneven)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    k = min(wins, losses)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def won_lost(theirs: Sequence[float], ours: Sequence[float]) -> tuple[int, int]:
+    """Pairs where ``theirs`` is higher, and where it is lower (ties in neither)."""
+    pairs = list(zip(theirs, ours, strict=True))
+    return sum(t > o for t, o in pairs), sum(t < o for t, o in pairs)
+
+
+def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
+    """The rows of a JSON-lines run log by their ``key`` field ({} without a log)."""
+    if path is None or not path.exists():
+        return {}
+    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return {row[key]: row for row in rows}
 
 
 def median(values: Iterable[float]) -> float:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks._search import ordered, suggest
+from benchmarks._search import active_values, ordered, suggest
 from tuner.search.fitness import Fitness
 from tuner.search.pruning import PruneRule
 from tuner.search.space import Param, SearchSpace
@@ -151,15 +151,6 @@ def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
 
 
 # -- Optuna -----------------------------------------------------------------------------
-def _active_defaults(space: SearchSpace) -> dict[str, Any]:
-    defaults = space.defaults()
-    values: dict[str, Any] = {}
-    for p in ordered(space):
-        if p.active(values):
-            values[p.name] = defaults[p.name]
-    return values
-
-
 def run_optuna(method: str, search: Search, ledger: Ledger) -> None:
     """TPE with Optuna's Hyperband or successive-halving pruner, until the ledger is spent."""
     import optuna
@@ -177,7 +168,7 @@ def run_optuna(method: str, search: Search, ledger: Ledger) -> None:
             sampler=optuna.samplers.TPESampler(seed=search.seed),
             pruner=pruner,
         )
-    study.enqueue_trial(_active_defaults(search.space))
+    study.enqueue_trial(active_values(ordered(search.space), search.space.defaults()))
     score = Fitness.parse(search.fitness)
 
     def optuna_objective(trial: Any) -> float:
@@ -287,9 +278,7 @@ def run_method(method: str, search: Search, budget_epochs: int, trials: int) -> 
     """Run ``method`` until it has spent ``budget_epochs`` (``hyperseal``: ``trials``
     trials; a candidate optimizer, see :func:`run_study`); what it spent and found."""
     ledger = Ledger(budget_epochs)
-    if method in STUDY_METHODS:
-        run_study(method, search, ledger, trials)
-    elif method == "SMAC-MF":
+    if method == "SMAC-MF":
         run_smac(search, ledger)
     elif method in PEER_METHODS:
         run_optuna(method, search, ledger)

@@ -68,6 +68,16 @@ def suggest(trial: Any, params: list[Param]) -> dict[str, Any]:
     return values
 
 
+def active_values(params: list[Param], values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` of the ``params`` that are active (in the order of :func:`ordered`): what
+    an Optuna trial of that config holds."""
+    active: dict[str, Any] = {}
+    for p in params:
+        if p.active({**values, **active}):
+            active[p.name] = values[p.name]
+    return active
+
+
 @dataclass
 class OptunaSuggester:
     """Optuna's TPE behind the tuner's ``Suggester`` interface (ask / tell / tell_values).
@@ -110,10 +120,7 @@ class OptunaSuggester:
         """Tell a point Optuna did not ask for (the default config, trial 0)."""
         import optuna
 
-        params: dict[str, Any] = {}
-        for p in self._params:
-            if p.active({**values, **params}):
-                params[p.name] = values[p.name]
+        params = active_values(self._params, values)
         dists = {k: self._dists[k] for k in params}
         self.study.add_trial(
             optuna.trial.create_trial(params=params, distributions=dists, value=float(fitness))

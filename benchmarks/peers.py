@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import statistics
 import sys
@@ -50,11 +49,14 @@ from typing import Any
 from benchmarks._common import (
     OKABE_ITO,
     importable,
+    load_logged,
     machine,
     one_thread,
     results_dir,
     shared_cache,
+    sign_test,
     table,
+    won_lost,
     write_json,
 )
 from benchmarks._peers import METHODS, PEER_METHODS, Search, run_method
@@ -150,15 +152,6 @@ def seconds_at(events: Sequence[Sequence[Any]], epochs: float) -> float:
     return next((float(e[1]) for e in events if e[0] >= epochs), spent(events)[1])
 
 
-def sign_test(won: int, lost: int) -> float:
-    """Two-sided sign test (ties dropped): the chance of a split at least this uneven."""
-    n = won + lost
-    if n == 0:
-        return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2**n
-    return min(1.0, 2 * tail)
-
-
 def compare(
     rows: Sequence[dict[str, Any]], problem: str, trials: int, method: str
 ) -> dict[str, Any] | None:
@@ -175,19 +168,16 @@ def compare(
     seeds = sorted(set(ours) & set(theirs))
     if not seeds:
         return None
-    mine, other, mine_s, other_s, epochs, seconds = [], [], [], [], [], []
+    mine, other, other_s, epochs, seconds = [], [], [], [], []
     for seed in seeds:
         e, s = spent(ours[seed]["events"])
         mine.append(best_at(ours[seed]["events"], e))
         other.append(best_at(theirs[seed]["events"], e))
-        mine_s.append(mine[-1])
         other_s.append(best_at(theirs[seed]["events"], s, index=1))
         epochs.append(e)
-        seconds.append(seconds_at(theirs[seed]["events"], e) if method != DEFAULT else s)
-    won = sum(o > m for o, m in zip(other, mine, strict=True))
-    lost = sum(o < m for o, m in zip(other, mine, strict=True))
-    won_s = sum(o > m for o, m in zip(other_s, mine_s, strict=True))
-    lost_s = sum(o < m for o, m in zip(other_s, mine_s, strict=True))
+        seconds.append(seconds_at(theirs[seed]["events"], e))
+    won, lost = won_lost(other, mine)
+    won_s, lost_s = won_lost(other_s, mine)
     return {
         "problem": problem,
         "trials": trials,
@@ -314,17 +304,6 @@ def warm_worker() -> None:
     _digits(0)
 
 
-def load_runs(path: Path | None) -> dict[str, dict[str, Any]]:
-    if path is None or not path.exists():
-        return {}
-    runs = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            runs[row["id"]] = row
-    return runs
-
-
 def run_all(
     problems: Sequence[SignalProblem],
     seeds: Sequence[int],
@@ -335,7 +314,7 @@ def run_all(
 ) -> list[dict[str, Any]]:
     """Every search, seed by seed (so that a run cut short leaves whole seeds): a seed's two
     ``hyperseal`` runs, then its peers, which run to the larger of the two spends."""
-    done = load_runs(log)
+    done = load_logged(log, "id")
     rows: list[dict[str, Any]] = []
     queue = [
         Job(p, DEFAULT, s, trials=t) for s in seeds for p in problems for t in (trials, 2 * trials)

@@ -64,7 +64,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import machine, one_thread, results_dir, shared_cache, table, write_json
+from benchmarks._common import (
+    load_logged,
+    machine,
+    one_thread,
+    results_dir,
+    shared_cache,
+    table,
+    write_json,
+)
 
 #: Admissible when the signal std is at least this many times the noise.
 FACTOR = 5.0
@@ -331,22 +339,11 @@ def execute(run: Run) -> dict[str, Any]:
     }
 
 
-def load_runs(path: Path | None) -> dict[str, dict[str, Any]]:
-    if path is None or not path.exists():
-        return {}
-    done = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            row = json.loads(line)
-            done[row["ident"]] = row
-    return done
-
-
 def run_all(
     runs: Sequence[Run], log_path: Path | None, out: Any = sys.stderr
 ) -> list[dict[str, Any]]:
     """Every run (skipping those ``log_path`` already holds), one at a time in this process."""
-    done = load_runs(log_path)
+    done = load_logged(log_path, "ident")
     rows, spent, fresh = [], 0.0, 0
     todo = sum(r.ident() not in done for r in runs)
     for i, run in enumerate(runs):

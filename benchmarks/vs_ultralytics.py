@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import median, pythonpath, results_dir, table, write_json
+from benchmarks._common import median, pythonpath, results_dir, sign_test, table, write_json
 
 #: The per-trial score of both tuners (Ultralytics' detection fitness is this metric alone).
 METRIC = "metrics/mAP50-95(B)"
@@ -133,16 +133,6 @@ def space_yaml(spec: Mapping[str, Mapping[str, Any]]) -> str:
 
 
 # -- the summary -------------------------------------------------------------------------
-
-
-def sign_test(wins: int, losses: int) -> float:
-    """Two-sided exact sign test (ties already dropped): P(a split at least this uneven)."""
-    n = wins + losses
-    if n == 0:
-        return 1.0
-    k = min(wins, losses)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return min(1.0, 2 * tail)
 
 
 def best_of(trials: Sequence[Mapping[str, Any]]) -> float:

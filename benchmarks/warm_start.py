@@ -37,8 +37,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import importable, machine, one_thread, shared_cache, table, write_json
-from benchmarks.peers import PROBLEMS, best_at, sign_test
+from benchmarks._common import (
+    importable,
+    machine,
+    one_thread,
+    shared_cache,
+    sign_test,
+    table,
+    won_lost,
+    write_json,
+)
+from benchmarks.peers import PROBLEMS, best_at
 from benchmarks.problem_signal import SignalProblem
 
 GOAL = 0.5
@@ -106,11 +115,14 @@ def _search(
 
 
 def _events(trials: Sequence[Any], epochs: int) -> list[tuple[int, float, float | None]]:
-    out, spent = [], 0
+    """A search's trials as :class:`benchmarks._peers.Ledger` events: (epochs so far,
+    seconds so far, fitness of a full trial or None)."""
+    out, spent, seconds = [], 0, 0.0
     for t in sorted(trials, key=lambda t: t.number):
         spent += t.epochs_run
+        seconds += t.seconds
         full = t.status == "ok" and t.epochs_run >= epochs
-        out.append((spent, t.seconds, t.fitness if full else None))
+        out.append((spent, seconds, t.fitness if full else None))
     return out
 
 
@@ -153,8 +165,9 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for name in dict.fromkeys(r["pair"] for r in rows):
         mine = [r for r in rows if r["pair"] == name]
         ratios = [r["warm_epochs_to_cold_best"] / r["cold_epochs_to_best"] for r in mine]
-        won = sum(r["warm_best_at_cold_spend"] > r["cold_best"] for r in mine)
-        lost = sum(r["warm_best_at_cold_spend"] < r["cold_best"] for r in mine)
+        won, lost = won_lost(
+            [r["warm_best_at_cold_spend"] for r in mine], [r["cold_best"] for r in mine]
+        )
         out.append(
             {
                 "pair": name,
