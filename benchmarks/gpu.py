@@ -1,4 +1,4 @@
-"""GPU benchmark: training images/s with AMP, and the gain of packing small trials on one GPU.
+"""GPU benchmark: training images/s with AMP, packing small trials on one GPU, a step's profile.
 
 On a CUDA machine, in one script that fits in 8 minutes:
 
@@ -16,11 +16,19 @@ On a CUDA machine, in one script that fits in 8 minutes:
    tuner's own ``Study``; gain = trials per hour with K at once / with 1.
    Each pool is warmed up first (one trial per worker).
 
-A time guard skips what would not fit in ``--time-limit`` seconds (default
-450) and says so in the JSON. ``--smoke`` runs a tiny version on the CPU (for
-the tests); its numbers mean nothing.
+3. **Profile**: where a step of the tiny FCOS (part 1's setting) spends its
+   time, one epoch under ``torch.profiler`` after a warm-up one: each part of
+   the step on the host (batch, forward, loss read, backward, update), the
+   device's busy time, the costliest operators (:mod:`benchmarks._profile`);
+   ``--trace FILE`` also writes the Chrome trace.
 
-    python -m benchmarks.gpu [--smoke] [--json benchmarks/results/gpu.json]
+A time guard skips what would not fit in ``--time-limit`` seconds (default
+450) and says so in the JSON. ``--parts`` runs some of the three (e.g.
+``--parts profile``, a minute). ``--smoke`` runs a tiny version on the CPU
+(for the tests); its numbers mean nothing.
+
+    python -m benchmarks.gpu [--smoke] [--parts throughput packing profile]
+        [--trace FILE] [--json benchmarks/results/gpu.json]
 """
 
 from __future__ import annotations
@@ -42,10 +50,13 @@ from benchmarks._common import (
     table,
     write_json,
 )
+from benchmarks._profile import profile_epoch, profile_lines
 from benchmarks._search import warm_up
 
 #: Detectors of part 1: (architecture, backbone).
 MODELS = (("fcos", "tiny"), ("fasterrcnn", "mobilenet_v3"))
+#: The benchmark's parts, in the order they run.
+PARTS = ("throughput", "packing", "profile")
 
 
 class Clock:
@@ -243,6 +254,31 @@ def all_throughputs(
     return speeds
 
 
+def step_profile(
+    args: argparse.Namespace,
+    device: str,
+    clock: Clock,
+    speeds: list[dict[str, Any]],
+    errors: dict[str, str],
+) -> dict[str, Any] | None:
+    """Part 3: the tiny FCOS's step profiled in part 1's setting; None when it would not
+    fit in the time left (paced on part 1's steady epoch when there is one)."""
+    steady = next((s["steady_epoch_seconds"] for s in speeds if s["model"] == "fcos/tiny"), 0.0)
+    if speeds and clock.left() < 6 * steady + 20:
+        print("  profile: skipped (time limit)", flush=True)
+        return {"skipped": "time limit"}
+    try:
+        row = profile_epoch(
+            "fcos", "tiny", args.size, args.images, args.batch_size, device, trace=args.trace
+        )
+    except Exception as exc:  # record it and go on: the JSON must still be written
+        errors["profile"] = f"{type(exc).__name__}: {exc}"
+        print(f"  profile: FAILED {errors['profile']}", flush=True)
+        return None
+    print("\n".join(profile_lines(row)), flush=True)
+    return row
+
+
 def packing_table(packs: list[dict[str, Any]]) -> str:
     """Part 2's rows as a table (a skipped K shows dashes)."""
     nan = float("nan")
@@ -276,6 +312,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pack-size", type=int, default=128)
     parser.add_argument("--pack-epochs", type=int, default=2)
     parser.add_argument("--time-limit", type=float, default=450.0, help="Seconds (8 min max).")
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="Which parts to run."
+    )
+    parser.add_argument("--trace", type=Path, default=None, help="Chrome trace of the profile.")
     parser.add_argument("--json", type=Path, default=RESULTS_DIR / "gpu.json")
     return parser
 
@@ -301,28 +341,33 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         flush=True,
     )
     errors: dict[str, str] = {}
-    speeds = all_throughputs(args, device, clock, errors)
+    speeds = all_throughputs(args, device, clock, errors) if "throughput" in args.parts else []
     packs: list[dict[str, Any]] = []
-    try:
-        packs = packing(
-            args.packs,
-            args.pack_budget,
-            args.pack_images,
-            args.pack_size,
-            args.pack_epochs,
-            device=device,
-            clock=clock,
-        )
-    except Exception as exc:
-        errors["packing"] = f"{type(exc).__name__}: {exc}"
-        print(f"  packing: FAILED {errors['packing']}", flush=True)
-    print(packing_table(packs))
+    if "packing" in args.parts:
+        try:
+            packs = packing(
+                args.packs,
+                args.pack_budget,
+                args.pack_images,
+                args.pack_size,
+                args.pack_epochs,
+                device=device,
+                clock=clock,
+            )
+        except Exception as exc:
+            errors["packing"] = f"{type(exc).__name__}: {exc}"
+            print(f"  packing: FAILED {errors['packing']}", flush=True)
+        print(packing_table(packs))
+    profiled = None
+    if "profile" in args.parts:
+        profiled = step_profile(args, device, clock, speeds, errors)
     result = {
         "device": device,
         "smoke": args.smoke,
         "seconds": clock.elapsed(),
         "throughput": speeds,
         "packing": packs,
+        "profile": profiled,
         "errors": errors,
         "settings": {k: v for k, v in vars(args).items() if k != "json"},
     }

@@ -59,6 +59,15 @@ def test_gpu_script_smoke_run_on_cpu(tmp_path: Path) -> None:
         assert row["images_per_second"] == row["nhwc_images_per_second"]
     packs = {r["trials_at_once"]: r for r in data["packing"]}
     assert packs[1]["gain"] == 1.0 and packs[2]["failed"] == 0 and packs[2]["trials_per_hour"] > 0
+    profile = data["profile"]  # every marked part of the step timed, the costliest ops named
+    assert list(profile["parts"]) == ["batch", "forward", "loss_read", "backward", "update"]
+    assert (
+        profile["parts"]["forward"]["host_ms"] > 0 and profile["parts"]["backward"]["host_ms"] > 0
+    )
+    assert 0 < profile["parts_ms_per_step"] <= profile["wall_ms_per_step"]
+    assert any("convolution" in op["op"] for op in profile["top_host"])
+    assert profile["device_busy_ms_per_step"] is None and profile["top_device"] == []
+    assert "costliest operators on the host" in done.stdout
 
 
 def test_gpu_script_refuses_cuda_when_there_is_none() -> None:

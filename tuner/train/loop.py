@@ -10,6 +10,10 @@ Reading order: :func:`train_detector` calls :func:`_setup` (model, optimizer,
 schedule), then per epoch :func:`_train_one_epoch` (which sets the learning rate
 ``config.lr`` times the schedule's factor and calls :func:`_optimizer_step`),
 :func:`_evaluate_if_due` and :func:`_stop_requested`, and :func:`_result` at the end.
+
+A step's parts are marked for ``torch.profiler`` (``hyperseal.batch``,
+``.forward``, ``.loss_read``, ``.backward``, ``.update``; ``benchmarks/gpu.py
+--parts profile`` reads them); outside a profiler the marks cost microseconds.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
+from torch.profiler import record_function
 
 from tuner.detectors import ModelSpec, build_detector
 from tuner.errors import DivergedError, TrainingError
@@ -212,7 +217,8 @@ def _train_one_epoch(run: _Run, train_set: DetectionDataset, epoch: int) -> floa
         factor = lr_factor(run.step, run.total_steps, run.warmup_steps, config.schedule)
         _set_lr(run.optimizer, config.lr * factor)
         indices = order[b * run.batch : (b + 1) * run.batch]
-        images, targets = _batch(train_set, indices, config, run.generator, run.device)
+        with record_function("hyperseal.batch"):
+            images, targets = _batch(train_set, indices, config, run.generator, run.device)
         loss = _optimizer_step(run.model, run.optimizer, run.scaler, images, targets, config)
         if not math.isfinite(loss):
             raise DivergedError(
@@ -269,19 +275,25 @@ def _optimizer_step(
 ) -> float:
     """Forward, backward, clip and update; returns the loss (no update when it is not finite)."""
     device_type = images[0].device.type
-    with torch.autocast(device_type, enabled=device_type == "cuda"):
+    with (
+        record_function("hyperseal.forward"),
+        torch.autocast(device_type, enabled=device_type == "cuda"),
+    ):
         loss_dict = model(images, targets)
         loss = sum(loss_dict.values())
-    value = float(loss.detach())
+    with record_function("hyperseal.loss_read"):  # waits for the device's forward
+        value = float(loss.detach())
     if not math.isfinite(value):
         return value
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    if config.grad_clip > 0:
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
+    with record_function("hyperseal.backward"):
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+    with record_function("hyperseal.update"):
+        if config.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
     return value
 
 
