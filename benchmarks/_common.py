@@ -123,6 +123,28 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def synthetic_training(
+    arch: str, backbone: str, size: int, images: int, batch: int, device: str
+) -> tuple[Any, Any, Any]:
+    """The GPU benchmark's training setting: synthetic scenes decoded in memory (the train
+    split), the detector's spec and a 1-epoch config; cuDNN autotuning on for CUDA."""
+    import torch
+
+    from tuner.data.dataset import DetectionDataset
+    from tuner.data.resolve import resolve_data
+    from tuner.detectors import ModelSpec
+    from tuner.train import TrainConfig
+
+    splits = resolve_data("synthetic", images=images, size=size, seed=0)
+    train_set = DetectionDataset(splits.train)
+    train_set.preload()
+    spec = ModelSpec(arch, backbone, size, tuple(splits.train.class_names))
+    config = TrainConfig(epochs=1, batch_size=batch, lr=0.005, warmup_epochs=0.0)
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True
+    return train_set, spec, config
+
+
 def sign_test(wins: int, losses: int) -> float:
     """Two-sided exact sign test (ties already dropped): P(a split at least this uneven)."""
     n = wins + losses

@@ -21,25 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import cuda_sync
-
-#: The parts of a step marked in the training loop, in the order they run.
-PARTS = ("batch", "forward", "loss_read", "backward", "update")
-PREFIX = "hyperseal."
+from benchmarks._common import cuda_sync, synthetic_training
 
 
 def _device_time(event: Any, self_only: bool) -> float:
     """An event's device time in microseconds (the attribute's name moved between torch
     versions)."""
-    names = (
-        ("self_device_time_total", "self_cuda_time_total")
-        if self_only
-        else (
-            "device_time_total",
-            "cuda_time_total",
-        )
-    )
-    for name in names:
+    prefix = "self_" if self_only else ""
+    for name in (f"{prefix}device_time_total", f"{prefix}cuda_time_total"):
         value = getattr(event, name, None)
         if value is not None:
             return float(value)
@@ -65,22 +54,13 @@ def profile_epoch(
     epoch): per-step milliseconds of each marked part, the device's busy time, the wall
     time, and the ``top`` operators by host and by device time. ``trace``: also write the
     profiler's Chrome trace there."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from tuner.data.dataset import DetectionDataset
-    from tuner.data.resolve import resolve_data
-    from tuner.detectors import ModelSpec
-    from tuner.train import TrainConfig, train_detector
+    from tuner.train import train_detector
+    from tuner.train.loop import STEP_MARK, STEP_PARTS
 
-    splits = resolve_data("synthetic", images=images, size=size, seed=0)
-    train_set = DetectionDataset(splits.train)
-    train_set.preload()
-    spec = ModelSpec(arch, backbone, size, tuple(splits.train.class_names))
-    config = TrainConfig(epochs=1, batch_size=batch, lr=0.005, warmup_epochs=0.0)
+    train_set, spec, config = synthetic_training(arch, backbone, size, images, batch, device)
     cuda = device.startswith("cuda")
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     train_detector(config, train_set, None, spec, device=device)  # warm-up
     cuda_sync()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
@@ -93,17 +73,19 @@ def profile_epoch(
         trace.parent.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(trace))
     events = prof.key_averages()
-    marks = {e.key[len(PREFIX) :]: e for e in events if e.key.startswith(PREFIX)}
+    marks = {e.key[len(STEP_MARK) :]: e for e in events if e.key.startswith(STEP_MARK)}
     steps = max(1, marks["forward"].count) if "forward" in marks else 1
     parts = {
         name: {
             "host_ms": marks[name].cpu_time_total / 1000.0 / steps,
             "device_ms": _device_time(marks[name], self_only=False) / 1000.0 / steps,
         }
-        for name in PARTS
+        for name in STEP_PARTS
         if name in marks
     }
-    ops = [e for e in events if not e.key.startswith(PREFIX) and not e.key.startswith("Profiler")]
+    ops = [
+        e for e in events if not e.key.startswith(STEP_MARK) and not e.key.startswith("Profiler")
+    ]
     device_busy = sum(_device_time(e, self_only=True) for e in ops) / 1000.0 / steps
     by_host = sorted(ops, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]
     by_device = sorted(ops, key=lambda e: _device_time(e, self_only=True), reverse=True)[:top]

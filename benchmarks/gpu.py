@@ -47,6 +47,7 @@ from benchmarks._common import (
     importable,
     machine,
     median,
+    synthetic_training,
     table,
     write_json,
 )
@@ -93,18 +94,10 @@ def throughput(
     """
     import torch
 
-    from tuner.data.dataset import DetectionDataset
-    from tuner.data.resolve import resolve_data
-    from tuner.detectors import ModelSpec
     from tuner.train import TrainConfig, TrainResult, train_detector
 
-    splits = resolve_data("synthetic", images=images, size=size, seed=0)
-    train_set = DetectionDataset(splits.train)
-    train_set.preload()
-    spec = ModelSpec(arch, backbone, size, tuple(splits.train.class_names))
-    config = TrainConfig(epochs=1, batch_size=batch, lr=0.005, warmup_epochs=0.0)
+    train_set, spec, config = synthetic_training(arch, backbone, size, images, batch, device)
     if device.startswith("cuda"):
-        torch.backends.cudnn.benchmark = True
         torch.cuda.reset_peak_memory_stats()
 
     def run(cfg: TrainConfig, nhwc: bool) -> TrainResult:
@@ -261,8 +254,9 @@ def step_profile(
     speeds: list[dict[str, Any]],
     errors: dict[str, str],
 ) -> dict[str, Any] | None:
-    """Part 3: the tiny FCOS's step profiled in part 1's setting; None when it would not
-    fit in the time left (paced on part 1's steady epoch when there is one)."""
+    """Part 3: the tiny FCOS's step profiled in part 1's setting; ``{"skipped": ...}`` when
+    it would not fit in the time left (paced on part 1's steady epoch when there is one),
+    None when it failed (the error goes to ``errors``)."""
     steady = next((s["steady_epoch_seconds"] for s in speeds if s["model"] == "fcos/tiny"), 0.0)
     if speeds and clock.left() < 6 * steady + 20:
         print("  profile: skipped (time limit)", flush=True)

@@ -11,9 +11,9 @@ schedule), then per epoch :func:`_train_one_epoch` (which sets the learning rate
 ``config.lr`` times the schedule's factor and calls :func:`_optimizer_step`),
 :func:`_evaluate_if_due` and :func:`_stop_requested`, and :func:`_result` at the end.
 
-A step's parts are marked for ``torch.profiler`` (``hyperseal.batch``,
-``.forward``, ``.loss_read``, ``.backward``, ``.update``; ``benchmarks/gpu.py
---parts profile`` reads them); outside a profiler the marks cost microseconds.
+A step's parts (:data:`STEP_PARTS`) are marked for ``torch.profiler``
+(``benchmarks/gpu.py --parts profile`` reads them); outside a profiler the
+marks cost microseconds.
 """
 
 from __future__ import annotations
@@ -42,7 +42,25 @@ if TYPE_CHECKING:
 
     from tuner.data.dataset import DetectionDataset
 
-__all__ = ["EpochReport", "OnEpoch", "TrainResult", "resolve_device", "train_detector"]
+__all__ = [
+    "STEP_MARK",
+    "STEP_PARTS",
+    "EpochReport",
+    "OnEpoch",
+    "TrainResult",
+    "resolve_device",
+    "train_detector",
+]
+
+#: The parts of a training step, in the order they run, each marked for ``torch.profiler``
+#: as ``STEP_MARK + part``.
+STEP_PARTS = ("batch", "forward", "loss_read", "backward", "update")
+STEP_MARK = "hyperseal."
+
+
+def _mark(part: str) -> Any:
+    """A ``torch.profiler`` range around one part of the step (microseconds outside one)."""
+    return record_function(STEP_MARK + part)
 
 
 @dataclass(frozen=True)
@@ -217,7 +235,7 @@ def _train_one_epoch(run: _Run, train_set: DetectionDataset, epoch: int) -> floa
         factor = lr_factor(run.step, run.total_steps, run.warmup_steps, config.schedule)
         _set_lr(run.optimizer, config.lr * factor)
         indices = order[b * run.batch : (b + 1) * run.batch]
-        with record_function("hyperseal.batch"):
+        with _mark("batch"):
             images, targets = _batch(train_set, indices, config, run.generator, run.device)
         loss = _optimizer_step(run.model, run.optimizer, run.scaler, images, targets, config)
         if not math.isfinite(loss):
@@ -276,19 +294,19 @@ def _optimizer_step(
     """Forward, backward, clip and update; returns the loss (no update when it is not finite)."""
     device_type = images[0].device.type
     with (
-        record_function("hyperseal.forward"),
+        _mark("forward"),
         torch.autocast(device_type, enabled=device_type == "cuda"),
     ):
         loss_dict = model(images, targets)
         loss = sum(loss_dict.values())
-    with record_function("hyperseal.loss_read"):  # waits for the device's forward
+    with _mark("loss_read"):  # waits for the device's forward
         value = float(loss.detach())
     if not math.isfinite(value):
         return value
-    with record_function("hyperseal.backward"):
+    with _mark("backward"):
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-    with record_function("hyperseal.update"):
+    with _mark("update"):
         if config.grad_clip > 0:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
