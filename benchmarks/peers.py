@@ -29,7 +29,7 @@ them (``--runs``).
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
         [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]
-        [--runs LOG] [--json OUT] [--quick]
+        [--runs LOG] [--json OUT] [--per-seed] [--quick]
 """
 
 from __future__ import annotations
@@ -193,6 +193,48 @@ def compare(
         "lost_at_equal_seconds": lost_s,
         "p_at_equal_seconds": sign_test(won_s, lost_s),
     }
+
+
+def per_seed(rows: Sequence[dict[str, Any]], problem: str, trials: int) -> list[dict[str, Any]]:
+    """Seed by seed, at the epochs ``hyperseal`` spent with ``trials`` trials: every
+    method's best (None where it has no run for that seed) and the gain of ``hyperseal``'s
+    best over its trial 0, the default config (None when trial 0 did not run to the end)."""
+    ours = {
+        r["seed"]: r["events"]
+        for r in rows
+        if (r["problem"], r["method"], r["trials"]) == (problem, DEFAULT, trials)
+    }
+    theirs = {
+        (r["seed"], r["method"]): r["events"]
+        for r in rows
+        if r["problem"] == problem and r["method"] != DEFAULT
+    }
+    out = []
+    for seed in sorted(ours):
+        epochs = spent(ours[seed])[0]
+        best: dict[str, float | None] = {DEFAULT: best_at(ours[seed], epochs)}
+        for method in methods_of(rows):
+            if method != DEFAULT:
+                events = theirs.get((seed, method))
+                best[method] = None if events is None else best_at(events, epochs)
+        first = ours[seed][0][2] if ours[seed] else None
+        gain = None if first is None else best[DEFAULT] - first
+        out.append({"seed": seed, "epochs": epochs, "best": best, "gain": gain})
+    return out
+
+
+def per_seed_table(seeds: Sequence[dict[str, Any]]) -> str:
+    """:func:`per_seed` as a plain table (``-``: no run)."""
+    methods = list(seeds[0]["best"]) if seeds else [DEFAULT]
+
+    def cell(value: float | None) -> Any:
+        return "-" if value is None else round(value, 4)
+
+    rows = [
+        [s["seed"], s["epochs"], *(cell(s["best"][m]) for m in methods), cell(s["gain"])]
+        for s in seeds
+    ]
+    return table(["seed", "epochs", *methods, "gain over trial 0"], rows)
 
 
 def methods_of(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -424,6 +466,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of runs")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument(
+        "--per-seed", action="store_true", help="also print each seed's best, method by method"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny problems, 2 seeds, 4 trials")
     args = parser.parse_args(argv)
     if DEFAULT not in args.methods:
@@ -442,6 +487,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     names = [p.name for p in problems]
     summary = summarise(rows, names, (args.trials, 2 * args.trials))
     print(table(COLUMNS, table_rows(summary)))
+    by_seed = {
+        f"{name} {t}": per_seed(rows, name, t)
+        for name in names
+        for t in (args.trials, 2 * args.trials)
+    }
+    if args.per_seed:
+        for label, found in by_seed.items():
+            print(f"\n{label} trials, best at hyperseal's epochs:\n{per_seed_table(found)}")
     picture = args.plot or folder / ("peers_quick.png" if args.quick else "peers.png")
     plot(rows, names, args.trials, picture)
     print(f"plot: {picture}; {time.perf_counter() - started:.0f} s")
@@ -452,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "peers": list(PEER_METHODS),
         "versions": {name: _version(name) for name in ("optuna", "smac", "ConfigSpace")},
         "summary": summary,
+        "per_seed": by_seed,
         "runs": rows,
     }
     write_json(args.json, out)

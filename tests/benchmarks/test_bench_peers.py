@@ -56,6 +56,36 @@ def test_compare_pairs_each_seed_at_the_epochs_hyperseal_spent() -> None:
     assert peers.compare(rows, "p", 40, "TPE+SHA") is None
 
 
+def test_per_seed_reads_every_method_at_the_default_s_epochs_and_the_gain_over_trial_0() -> None:
+    def row(method: str, seed: int, events: list, trials: int = 0) -> dict:
+        return {"problem": "p", "method": method, "seed": seed, "trials": trials, "events": events}
+
+    rows = [
+        row("hyperseal", 0, [(4, 1.0, 0.2), (5, 2.0, None), (9, 3.0, 0.5)], trials=20),
+        row("hyperseal", 1, [(1, 1.0, None), (5, 2.0, 0.3)], trials=20),
+        row("TPE+SHA", 0, [(4, 1.0, 0.4), (12, 2.0, 0.9)]),  # 0.9 came after hyperseal's 9
+    ]
+    found = peers.per_seed(rows, "p", 20)
+    assert [s["seed"] for s in found] == [0, 1]
+    assert found[0]["epochs"] == 9
+    assert found[0]["best"] == {"hyperseal": 0.5, "TPE+SHA": 0.4}
+    assert found[0]["gain"] == pytest.approx(0.3)
+    assert found[1]["best"] == {"hyperseal": 0.3, "TPE+SHA": None}  # no run on seed 1
+    assert found[1]["gain"] is None  # its trial 0 was stopped early
+    text = peers.per_seed_table(found)
+    assert text.splitlines()[0].split() == [
+        "seed",
+        "epochs",
+        "hyperseal",
+        "TPE+SHA",
+        "gain",
+        "over",
+        "trial",
+        "0",
+    ]
+    assert text.splitlines()[3].split() == ["1", "5", "0.3", "-", "-"]
+
+
 def test_the_space_maps_onto_configspace_with_its_conditions() -> None:
     cs = configspace(default_space(4), seed=0)
     default = dict(cs.get_default_configuration())
@@ -81,6 +111,10 @@ def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
     for r in out["runs"]:
         if r["method"] != "hyperseal":  # every peer ran at least as long as hyperseal's 2x run
             assert peers.spent(r["events"])[0] >= peers.spent(ours[(r["seed"], 8)]["events"])[0]
+    assert set(out["per_seed"]) == {"mlp 4", "mlp 8"}
+    for seeds in out["per_seed"].values():
+        assert [s["seed"] for s in seeds] == [0, 1]
+        assert all(set(s["best"]) == {*METHODS, EXPLORING} for s in seeds)
     assert (tmp_path / "p.png").stat().st_size > 0
     assert json.loads((tmp_path / "o.json").read_text())["summary"] == json.loads(
         json.dumps(summary)
