@@ -23,13 +23,15 @@ the median best against epochs spent.
 ``--candidates NAME[:key=value,...]`` adds optimizers measured like the peers
 (the tuner's loop and ASHA, trials until the default's epochs are spent): how a
 candidate for the default is put against the default and the peers.
+``--reference METHOD`` compares every method with that one (a candidate, say)
+instead of ``hyperseal``, all still read at ``hyperseal``'s epochs.
 
 Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
 them (``--runs``).
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
         [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]
-        [--runs LOG] [--json OUT] [--per-seed] [--quick]
+        [--runs LOG] [--json OUT] [--per-seed] [--reference METHOD] [--quick]
 """
 
 from __future__ import annotations
@@ -153,25 +155,34 @@ def seconds_at(events: Sequence[Sequence[Any]], epochs: float) -> float:
 
 
 def compare(
-    rows: Sequence[dict[str, Any]], problem: str, trials: int, method: str
+    rows: Sequence[dict[str, Any]],
+    problem: str,
+    trials: int,
+    method: str,
+    reference: str = DEFAULT,
 ) -> dict[str, Any] | None:
-    """``method`` against ``hyperseal`` with ``trials`` trials, at its epochs, seed by seed."""
+    """``method`` against ``reference`` (by default ``hyperseal`` with ``trials`` trials),
+    both read at the epochs ``hyperseal`` spent with ``trials`` trials, seed by seed."""
     ours = {
         r["seed"]: r
         for r in rows
         if (r["problem"], r["method"], r["trials"]) == (problem, DEFAULT, trials)
     }
-    if method == DEFAULT:
-        theirs = ours
-    else:
-        theirs = {r["seed"]: r for r in rows if (r["problem"], r["method"]) == (problem, method)}
-    seeds = sorted(set(ours) & set(theirs))
+
+    def runs_of(name: str) -> dict[int, dict[str, Any]]:
+        if name == DEFAULT:
+            return ours
+        return {r["seed"]: r for r in rows if (r["problem"], r["method"]) == (problem, name)}
+
+    theirs, base = runs_of(method), runs_of(reference)
+    seeds = sorted(set(ours) & set(theirs) & set(base))
     if not seeds:
         return None
     mine, other, other_s, epochs, seconds = [], [], [], [], []
     for seed in seeds:
-        e, s = spent(ours[seed]["events"])
-        mine.append(best_at(ours[seed]["events"], e))
+        e = spent(ours[seed]["events"])[0]
+        s = seconds_at(base[seed]["events"], e)
+        mine.append(best_at(base[seed]["events"], e))
         other.append(best_at(theirs[seed]["events"], e))
         other_s.append(best_at(theirs[seed]["events"], s, index=1))
         epochs.append(e)
@@ -182,6 +193,7 @@ def compare(
         "problem": problem,
         "trials": trials,
         "method": method,
+        "reference": reference,
         "seeds": len(seeds),
         "epochs": statistics.median(epochs),
         "median_best": statistics.median(other),
@@ -244,14 +256,17 @@ def methods_of(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def summarise(
-    rows: Sequence[dict[str, Any]], problems: Sequence[str], budgets: Sequence[int]
+    rows: Sequence[dict[str, Any]],
+    problems: Sequence[str],
+    budgets: Sequence[int],
+    reference: str = DEFAULT,
 ) -> list[dict[str, Any]]:
-    """Every method against ``hyperseal`` (``won``: the method beat it on that seed)."""
+    """Every method against ``reference`` (``won``: the method beat it on that seed)."""
     out = []
     for problem in problems:
         for trials in budgets:
             for method in methods_of(rows):
-                found = compare(rows, problem, trials, method)
+                found = compare(rows, problem, trials, method, reference)
                 if found is not None:
                     out.append(found)
     return out
@@ -259,7 +274,7 @@ def summarise(
 
 def table_rows(summary: Sequence[dict[str, Any]]) -> list[list[Any]]:
     def cell(s: dict[str, Any], key: str) -> Any:
-        return "-" if s["method"] == DEFAULT else s[key]
+        return "-" if s["method"] == s["reference"] else s[key]
 
     return [
         [
@@ -270,7 +285,7 @@ def table_rows(summary: Sequence[dict[str, Any]]) -> list[list[Any]]:
             f"{s['median_best']:.4g}",
             cell(s, "won"),
             cell(s, "lost"),
-            "-" if s["method"] == DEFAULT else f"{s['p']:.3g}",
+            "-" if s["method"] == s["reference"] else f"{s['p']:.3g}",
             f"{s['median_seconds']:.0f}",
             cell(s, "won_at_equal_seconds"),
             cell(s, "lost_at_equal_seconds"),
@@ -462,6 +477,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="optimizers to measure like the peers (trials until the default's epochs are spent), "
         "e.g. ExploringDualRecombiningDiscreteLognormalOnePlusOne:patience=1,every=2",
     )
+    parser.add_argument(
+        "--reference",
+        default=DEFAULT,
+        metavar="METHOD",
+        help="the method the others are compared with, seed by seed (default: hyperseal; "
+        "every method is still read at hyperseal's epochs)",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of runs")
     parser.add_argument("--json", type=Path, default=None)
@@ -476,6 +498,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for candidate in args.candidates:
         _check_candidate(parser, candidate)
     args.methods = [*args.methods, *args.candidates]
+    if args.reference not in args.methods:
+        parser.error(f"--reference {args.reference}: not among --methods or --candidates")
     if args.quick:
         args.seeds, args.trials = min(args.seeds, 2), min(args.trials, 4)
     problems = [quick(PROBLEMS[n]) if args.quick else PROBLEMS[n] for n in args.problems]
@@ -485,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     rows = run_all(problems, seeds, args.trials, args.methods, args.workers, log)
     names = [p.name for p in problems]
-    summary = summarise(rows, names, (args.trials, 2 * args.trials))
+    summary = summarise(rows, names, (args.trials, 2 * args.trials), args.reference)
     print(table(COLUMNS, table_rows(summary)))
     by_seed = {
         f"{name} {t}": per_seed(rows, name, t)

@@ -56,6 +56,26 @@ def test_compare_pairs_each_seed_at_the_epochs_hyperseal_spent() -> None:
     assert peers.compare(rows, "p", 40, "TPE+SHA") is None
 
 
+def test_any_method_can_be_the_reference_still_read_at_the_default_s_epochs() -> None:
+    def row(method: str, seed: int, events: list, trials: int = 0) -> dict:
+        return {"problem": "p", "method": method, "seed": seed, "trials": trials, "events": events}
+
+    rows = [row("hyperseal", s, [(4, 1.0, 0.1), (6, 2.0, None)], trials=20) for s in range(3)]
+    # the candidate beats TPE on seeds 0 and 1 at 6 epochs; TPE's 0.9 on seed 1 comes too late
+    rows += [row("cand", s, [(4, 1.0, v)]) for s, v in enumerate([0.5, 0.5, 0.2])]
+    rows += [row("TPE+SHA", s, [(4, 1.0, v), (8, 3.0, 0.9)]) for s, v in enumerate([0.3, 0.4, 0.3])]
+    found = peers.compare(rows, "p", 20, "TPE+SHA", reference="cand")
+    assert found is not None and found["reference"] == "cand"
+    assert (found["won"], found["lost"]) == (1, 2)
+    assert (found["won"], found["lost"]) != tuple(
+        peers.compare(rows, "p", 20, "TPE+SHA")[k]
+        for k in ("won", "lost")  # type: ignore[index]
+    )
+    summary = peers.summarise(rows, ["p"], [20], reference="cand")
+    assert [s["method"] for s in summary] == ["hyperseal", "TPE+SHA", "cand"]
+    assert peers.table_rows(summary)[2][5:8] == ["-", "-", "-"]  # the reference's own row
+
+
 def test_per_seed_reads_every_method_at_the_default_s_epochs_and_the_gain_over_trial_0() -> None:
     def row(method: str, seed: int, events: list, trials: int = 0) -> dict:
         return {"problem": "p", "method": method, "seed": seed, "trials": trials, "events": events}
@@ -131,4 +151,13 @@ def test_a_candidate_the_tuner_cannot_build_is_an_error_before_anything_runs(
     with pytest.raises(SystemExit):
         peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--candidates", "NoSuchOne"])
     assert "--candidates NoSuchOne" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_reference_not_among_the_methods_is_an_error_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--reference", "NoSuchOne"])
+    assert "--reference NoSuchOne" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
