@@ -27,7 +27,8 @@ candidate for the default is put against the default and the peers.
 instead of ``hyperseal``, all still read at ``hyperseal``'s epochs.
 
 Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
-them (``--runs``).
+them (``--runs``): ``hyperseal``'s only while the tuner's default optimizer is
+the one they ran, any other method's also for a smaller budget.
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
         [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]
@@ -110,9 +111,32 @@ class Job:
     epochs: int = 0
 
     def ident(self) -> str:
-        return json.dumps(
-            [self.problem.key(), self.method, self.seed, self.trials, self.epochs], sort_keys=True
-        )
+        fields: list[Any] = [self.problem.key(), self.method, self.seed, self.trials, self.epochs]
+        if self.method == DEFAULT:  # a changed default never reuses the old one's runs
+            fields.append(default_optimizer())
+        return json.dumps(fields, sort_keys=True)
+
+
+def default_optimizer() -> str:
+    """The optimizer ``hyperseal`` runs: the tuner's default."""
+    from tuner.search.optimizers import DEFAULT_OPTIMIZER
+
+    return DEFAULT_OPTIMIZER
+
+
+def reusable(done: dict[str, dict[str, Any]], job: Job) -> dict[str, Any] | None:
+    """A logged run that answers ``job``: its own, or, for any method but ``hyperseal``, a
+    run of the same search with a budget at least ``job``'s. Such a method asks the same
+    trials whatever its budget (the budget only stops it), so a longer run's events up to
+    ``job.epochs`` are those ``job`` would log."""
+    if job.ident() in done or job.method == DEFAULT:
+        return done.get(job.ident())
+    same = [
+        row
+        for row in done.values()
+        if json.loads(row["id"])[:3] == json.loads(job.ident())[:3] and row["budget"] >= job.epochs
+    ]
+    return min(same, key=lambda row: row["budget"], default=None)
 
 
 def execute(job: Job) -> dict[str, Any]:
@@ -396,8 +420,9 @@ def run_all(
         warm_worker()
         while queue:
             job = queue.pop(0)
-            row = done.get(job.ident()) or _logged(execute(job), log)
-            if job.ident() not in done:
+            row = reusable(done, job)
+            if row is None:
+                row = _logged(execute(job), log)
                 _progress(job, row, time.perf_counter() - started)
             finished(job, row)
         return rows
@@ -408,8 +433,9 @@ def run_all(
         while queue or pending:
             while queue and len(pending) < max(1, workers):
                 job = queue.pop(0)
-                if job.ident() in done:
-                    finished(job, done[job.ident()])
+                row = reusable(done, job)
+                if row is not None:
+                    finished(job, row)
                 else:
                     pending[pool.submit(execute, job)] = job
             if not pending:

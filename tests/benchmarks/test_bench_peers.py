@@ -161,3 +161,24 @@ def test_a_reference_not_among_the_methods_is_an_error_before_anything_runs(
         peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--reference", "NoSuchOne"])
     assert "--reference NoSuchOne" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_logged_run_is_reused_only_where_it_is_the_same_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = peers.PROBLEMS["mlp"]
+    ours = peers.Job(problem, "hyperseal", 3, trials=20)
+    theirs = peers.Job(problem, "TPE+SHA", 3, epochs=40)
+    done = {
+        ours.ident(): {"id": ours.ident(), "budget": 0, "events": []},
+        theirs.ident(): {"id": theirs.ident(), "budget": 40, "events": []},
+    }
+    assert peers.reusable(done, ours) is done[ours.ident()]
+    # a peer's search is the same whatever its budget: a longer run answers a shorter one
+    assert peers.reusable(done, peers.Job(problem, "TPE+SHA", 3, epochs=30)) is done[theirs.ident()]
+    assert peers.reusable(done, peers.Job(problem, "TPE+SHA", 3, epochs=50)) is None
+    assert peers.reusable(done, peers.Job(problem, "TPE+SHA", 4, epochs=30)) is None
+    assert peers.reusable(done, peers.Job(problem, "SMAC-MF", 3, epochs=30)) is None
+    # the default's runs are its optimizer's: another default reruns them
+    monkeypatch.setattr(peers, "default_optimizer", lambda: "SomethingElse")
+    assert peers.reusable(done, ours) is None
