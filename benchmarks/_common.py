@@ -14,6 +14,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -162,11 +163,37 @@ def won_lost(theirs: Sequence[float], ours: Sequence[float]) -> tuple[int, int]:
 
 
 def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
-    """The rows of a JSON-lines run log by their ``key`` field ({} without a log)."""
+    """The rows of a JSON-lines run log by their ``key`` field ({} without a log).
+
+    A line that is not a whole row (a run killed while it wrote) is skipped with a
+    warning: that run is simply run again.
+    """
     if path is None or not path.exists():
         return {}
-    rows = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
-    return {row[key]: row for row in rows}
+    rows: dict[str, dict[str, Any]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            rows[row[key]] = row
+        except (json.JSONDecodeError, KeyError, TypeError):
+            print(
+                f"warning: {path}:{number} is not a whole run; it will run again", file=sys.stderr
+            )
+    return rows
+
+
+def append_logged(path: Path, row: dict[str, Any]) -> None:
+    """Append ``row`` to a JSON-lines run log as one line, on a line of its own even when
+    the log ends in a line cut off by a killed run."""
+    with path.open("a+b") as f:  # "a": every write goes to the end
+        size = f.seek(0, os.SEEK_END)
+        cut = False
+        if size:
+            f.seek(size - 1)
+            cut = f.read(1) != b"\n"
+        f.write((("\n" if cut else "") + json.dumps(row) + "\n").encode())
 
 
 def median(values: Iterable[float]) -> float:

@@ -51,6 +51,7 @@ from typing import Any
 
 from benchmarks._common import (
     OKABE_ITO,
+    append_logged,
     importable,
     load_logged,
     machine,
@@ -451,8 +452,7 @@ def run_all(
 
 def _logged(row: dict[str, Any], log: Path | None) -> dict[str, Any]:
     if log is not None:
-        with log.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_logged(log, row)
     return row
 
 

@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._common import (
+    append_logged,
     load_logged,
     machine,
     one_thread,
@@ -355,8 +356,7 @@ def run_all(
         fresh += 1
         spent += row["seconds"]
         if log_path is not None:
-            with log_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_logged(log_path, row)
         left = (todo - fresh) * spent / fresh
         fit = "-" if row["fitness"] is None else f"{row['fitness']:.4f}"
         print(

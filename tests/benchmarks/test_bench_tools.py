@@ -146,3 +146,18 @@ def test_run_all_quick_prints_one_summary_table(tmp_path: Path, capsys) -> None:
     assert {r["benchmark"] for r in summary["rows"]} == {"early_stopping", "vault"}
     assert (tmp_path / "summary.csv").read_text().startswith("benchmark,measure,value,goal,met")
     assert (tmp_path / "early_stopping.log").exists()
+
+
+def test_a_run_log_cut_off_mid_line_loses_only_that_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks._common import append_logged, load_logged
+
+    log = tmp_path / "runs.jsonl"
+    log.write_text('{"id": "a", "x": 1}\n\n{"id": "b", "x": 2}\n{"id": "c", "x"')
+    assert load_logged(log, "id") == {"a": {"id": "a", "x": 1}, "b": {"id": "b", "x": 2}}
+    assert f"{log}:4 is not a whole run" in capsys.readouterr().err
+    assert load_logged(tmp_path / "none.jsonl", "id") == {}
+    # the next run's row goes on a line of its own, after the cut-off one
+    append_logged(log, {"id": "d", "x": 4})
+    append_logged(tmp_path / "new.jsonl", {"id": "e"})
+    assert set(load_logged(log, "id")) == {"a", "b", "d"}
+    assert (tmp_path / "new.jsonl").read_text() == '{"id": "e"}\n'
