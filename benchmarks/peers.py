@@ -325,19 +325,38 @@ def curve(events: Sequence[Sequence[Any]], grid: Sequence[int]) -> list[float]:
 
 
 def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, path: Path) -> None:
-    """Median best (over seeds) against epochs spent, one panel per problem; the dotted
-    lines mark ``hyperseal``'s median spend at ``trials`` and twice that."""
+    """Median best (over the seeds every method ran) against epochs spent, one panel per
+    problem; the dotted lines mark ``hyperseal``'s median spend at ``trials`` and twice that."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
+    labels = {m: m.replace(":", "\n  ") for m in methods_of(rows)}  # a candidate's options below
+    legend = max(2.2, 0.07 * max(len(line) for t in labels.values() for line in t.split("\n")))
     fig, axes = plt.subplots(
-        1, len(problems), figsize=(5 * len(problems) + 2.4, 3.8), squeeze=False
+        1, len(problems), figsize=(5 * len(problems) + legend + 0.2, 3.8), squeeze=False
     )
     for ax, problem in zip(axes[0], problems, strict=True):
-        mine = [r for r in rows if r["problem"] == problem and r["method"] == DEFAULT]
+        searches = {
+            method: {
+                r["seed"]: r
+                for r in rows
+                if r["problem"] == problem
+                and r["method"] == method
+                and (method != DEFAULT or r["trials"] == 2 * trials)
+            }
+            for method in methods_of(rows)
+        }
+        searches = {m: runs for m, runs in searches.items() if runs}
+        # the seeds every method ran, as in the tables
+        paired = set.intersection(*map(set, searches.values())) if searches else set()
+        mine = [
+            r
+            for r in rows
+            if r["problem"] == problem and r["method"] == DEFAULT and r["seed"] in paired
+        ]
         marks = {
             t: statistics.median(spent(r["events"])[0] for r in mine if r["trials"] == t)
             for t in (trials, 2 * trials)
@@ -346,28 +365,23 @@ def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, p
         top = int(max(marks.values(), default=1))
         grid = list(range(1, top + 1))
         for i, method in enumerate(methods_of(rows)):
-            runs = [
-                r
-                for r in rows
-                if r["problem"] == problem
-                and r["method"] == method
-                and (method != DEFAULT or r["trials"] == 2 * trials)
-            ]
+            runs = [r for seed, r in searches.get(method, {}).items() if seed in paired]
             if not runs:
                 continue
             values = np.median(np.array([curve(r["events"], grid) for r in runs]), axis=0)
             values[~np.isfinite(values)] = np.nan
             style = {"linewidth": 2.8} if method == DEFAULT else {"linewidth": 1.4}
-            ax.plot(grid, values, label=method, color=OKABE_ITO[i % len(OKABE_ITO)], **style)
+            color = OKABE_ITO[i % len(OKABE_ITO)]
+            ax.plot(grid, values, label=labels[method], color=color, **style)
         for mark in marks.values():
             ax.axvline(mark, color="#999999", linestyle=":", linewidth=1)
-        ax.set_title(f"{problem} ({len({r['seed'] for r in mine})} seeds)")
+        ax.set_title(f"{problem} ({len(paired)} seeds)")
         ax.set_xlabel("epochs trained")
         ax.set_ylabel(f"median best {PROBLEMS[problem].fitness}")
         ax.grid(alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center right", fontsize=8, frameon=False)
-    fig.tight_layout(rect=(0, 0, 1 - 2.2 / fig.get_figwidth(), 1))
+    fig.tight_layout(rect=(0, 0, 1 - legend / fig.get_figwidth(), 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
