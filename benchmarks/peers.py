@@ -324,6 +324,27 @@ def curve(events: Sequence[Sequence[Any]], grid: Sequence[int]) -> list[float]:
     return [best_at(events, e) for e in grid]
 
 
+def plotted(
+    rows: Sequence[dict[str, Any]], problem: str, trials: int
+) -> tuple[dict[str, dict[int, dict[str, Any]]], set[int]]:
+    """The searches a curve is drawn from, method -> seed -> run (``hyperseal``'s with twice
+    ``trials``), and the seeds every method ran, which the curves take the median over (as
+    the tables pair seeds)."""
+    searches = {
+        method: {
+            r["seed"]: r
+            for r in rows
+            if r["problem"] == problem
+            and r["method"] == method
+            and (method != DEFAULT or r["trials"] == 2 * trials)
+        }
+        for method in methods_of(rows)
+    }
+    searches = {m: runs for m, runs in searches.items() if runs}
+    paired = set.intersection(*map(set, searches.values())) if searches else set()
+    return searches, paired
+
+
 def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, path: Path) -> None:
     """Median best (over the seeds every method ran) against epochs spent, one panel per
     problem; the dotted lines mark ``hyperseal``'s median spend at ``trials`` and twice that."""
@@ -334,24 +355,13 @@ def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, p
     import numpy as np
 
     labels = {m: m.replace(":", "\n  ") for m in methods_of(rows)}  # a candidate's options below
-    legend = max(2.2, 0.07 * max(len(line) for t in labels.values() for line in t.split("\n")))
+    longest = max((len(line) for t in labels.values() for line in t.split("\n")), default=0)
+    legend = max(2.2, 0.07 * longest)
     fig, axes = plt.subplots(
         1, len(problems), figsize=(5 * len(problems) + legend + 0.2, 3.8), squeeze=False
     )
     for ax, problem in zip(axes[0], problems, strict=True):
-        searches = {
-            method: {
-                r["seed"]: r
-                for r in rows
-                if r["problem"] == problem
-                and r["method"] == method
-                and (method != DEFAULT or r["trials"] == 2 * trials)
-            }
-            for method in methods_of(rows)
-        }
-        searches = {m: runs for m, runs in searches.items() if runs}
-        # the seeds every method ran, as in the tables
-        paired = set.intersection(*map(set, searches.values())) if searches else set()
+        searches, paired = plotted(rows, problem, trials)
         mine = [
             r
             for r in rows

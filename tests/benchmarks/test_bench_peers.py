@@ -182,3 +182,15 @@ def test_a_logged_run_is_reused_only_where_it_is_the_same_search(
     # the default's runs are its optimizer's: another default reruns them
     monkeypatch.setattr(peers, "default_optimizer", lambda: "SomethingElse")
     assert peers.reusable(done, ours) is None
+
+
+def test_the_curves_take_the_seeds_every_method_ran() -> None:
+    def row(method: str, seed: int, trials: int = 0) -> dict:
+        return {"problem": "p", "method": method, "seed": seed, "trials": trials, "events": []}
+
+    rows = [row("hyperseal", s, t) for s in range(4) for t in (20, 40)]
+    rows += [row("TPE+SHA", s) for s in range(3)] + [row("cand", s) for s in (0, 1, 3)]
+    searches, paired = peers.plotted(rows, "p", 20)
+    assert paired == {0, 1}
+    assert set(searches) == {"hyperseal", "TPE+SHA", "cand"}
+    assert all(r["trials"] == 40 for r in searches["hyperseal"].values())
