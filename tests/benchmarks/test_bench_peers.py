@@ -145,21 +145,16 @@ def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
     assert len(log.read_text().splitlines()) == len(out["runs"])
 
 
-def test_a_candidate_the_tuner_cannot_build_is_an_error_before_anything_runs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "option",
+    ["--candidates", "--reference"],  # a candidate the tuner cannot build; not a method run
+)
+def test_a_bad_candidate_or_reference_is_an_error_before_anything_runs(
+    option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit):
-        peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--candidates", "NoSuchOne"])
-    assert "--candidates NoSuchOne" in capsys.readouterr().err
-    assert not (tmp_path / "r.jsonl").exists()
-
-
-def test_a_reference_not_among_the_methods_is_an_error_before_anything_runs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit):
-        peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), "--reference", "NoSuchOne"])
-    assert "--reference NoSuchOne" in capsys.readouterr().err
+        peers.main(["--quick", "--runs", str(tmp_path / "r.jsonl"), option, "NoSuchOne"])
+    assert f"{option} NoSuchOne" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
 
 
