@@ -354,8 +354,8 @@ def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, p
     import matplotlib.pyplot as plt
     import numpy as np
 
-    labels = {m: m.replace(":", "\n  ") for m in methods_of(rows)}  # a candidate's options below
-    longest = max((len(line) for t in labels.values() for line in t.split("\n")), default=0)
+    names = {m: m.replace(":", "\n  ") for m in methods_of(rows)}  # a candidate's options below
+    longest = max((len(line) for t in names.values() for line in t.split("\n")), default=0)
     legend = max(2.2, 0.07 * longest)
     fig, axes = plt.subplots(
         1, len(problems), figsize=(5 * len(problems) + legend + 0.2, 3.8), squeeze=False
@@ -382,7 +382,7 @@ def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, p
             values[~np.isfinite(values)] = np.nan
             style = {"linewidth": 2.8} if method == DEFAULT else {"linewidth": 1.4}
             color = OKABE_ITO[i % len(OKABE_ITO)]
-            ax.plot(grid, values, label=labels[method], color=color, **style)
+            ax.plot(grid, values, label=names[method], color=color, **style)
         for mark in marks.values():
             ax.axvline(mark, color="#999999", linestyle=":", linewidth=1)
         ax.set_title(f"{problem} ({len(paired)} seeds)")
