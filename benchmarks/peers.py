@@ -132,10 +132,11 @@ def reusable(done: dict[str, dict[str, Any]], job: Job) -> dict[str, Any] | None
     ``job.epochs`` are those ``job`` would log."""
     if job.ident() in done or job.method == DEFAULT:
         return done.get(job.ident())
+    search = json.loads(job.ident())[:3]  # problem, method, seed
     same = [
         row
         for row in done.values()
-        if json.loads(row["id"])[:3] == json.loads(job.ident())[:3] and row["budget"] >= job.epochs
+        if json.loads(row["id"])[:3] == search and row["budget"] >= job.epochs
     ]
     return min(same, key=lambda row: row["budget"], default=None)
 
@@ -179,6 +180,20 @@ def seconds_at(events: Sequence[Sequence[Any]], epochs: float) -> float:
     return next((float(e[1]) for e in events if e[0] >= epochs), spent(events)[1])
 
 
+def by_seed(
+    rows: Sequence[dict[str, Any]], problem: str, method: str, trials: int = 0
+) -> dict[int, dict[str, Any]]:
+    """``method``'s runs on ``problem`` by seed (``hyperseal``'s: those with ``trials``
+    trials)."""
+    return {
+        r["seed"]: r
+        for r in rows
+        if r["problem"] == problem
+        and r["method"] == method
+        and (method != DEFAULT or r["trials"] == trials)
+    }
+
+
 def compare(
     rows: Sequence[dict[str, Any]],
     problem: str,
@@ -188,18 +203,7 @@ def compare(
 ) -> dict[str, Any] | None:
     """``method`` against ``reference`` (by default ``hyperseal`` with ``trials`` trials),
     both read at the epochs ``hyperseal`` spent with ``trials`` trials, seed by seed."""
-    ours = {
-        r["seed"]: r
-        for r in rows
-        if (r["problem"], r["method"], r["trials"]) == (problem, DEFAULT, trials)
-    }
-
-    def runs_of(name: str) -> dict[int, dict[str, Any]]:
-        if name == DEFAULT:
-            return ours
-        return {r["seed"]: r for r in rows if (r["problem"], r["method"]) == (problem, name)}
-
-    theirs, base = runs_of(method), runs_of(reference)
+    ours, theirs, base = (by_seed(rows, problem, m, trials) for m in (DEFAULT, method, reference))
     seeds = sorted(set(ours) & set(theirs) & set(base))
     if not seeds:
         return None
@@ -236,25 +240,16 @@ def per_seed(rows: Sequence[dict[str, Any]], problem: str, trials: int) -> list[
     """Seed by seed, at the epochs ``hyperseal`` spent with ``trials`` trials: every
     method's best (None where it has no run for that seed) and the gain of ``hyperseal``'s
     best over its trial 0, the default config (None when trial 0 did not run to the end)."""
-    ours = {
-        r["seed"]: r["events"]
-        for r in rows
-        if (r["problem"], r["method"], r["trials"]) == (problem, DEFAULT, trials)
-    }
-    theirs = {
-        (r["seed"], r["method"]): r["events"]
-        for r in rows
-        if r["problem"] == problem and r["method"] != DEFAULT
-    }
+    ours = by_seed(rows, problem, DEFAULT, trials)
+    others = {m: by_seed(rows, problem, m) for m in methods_of(rows) if m != DEFAULT}
     out = []
     for seed in sorted(ours):
-        epochs = spent(ours[seed])[0]
-        best: dict[str, float | None] = {DEFAULT: best_at(ours[seed], epochs)}
-        for method in methods_of(rows):
-            if method != DEFAULT:
-                events = theirs.get((seed, method))
-                best[method] = None if events is None else best_at(events, epochs)
-        first = ours[seed][0][2] if ours[seed] else None
+        events = ours[seed]["events"]
+        epochs = spent(events)[0]
+        best: dict[str, float | None] = {DEFAULT: best_at(events, epochs)}
+        for method, runs in others.items():
+            best[method] = best_at(runs[seed]["events"], epochs) if seed in runs else None
+        first = events[0][2] if events else None
         gain = None if first is None else best[DEFAULT] - first
         out.append({"seed": seed, "epochs": epochs, "best": best, "gain": gain})
     return out
@@ -330,16 +325,7 @@ def plotted(
     """The searches a curve is drawn from, method -> seed -> run (``hyperseal``'s with twice
     ``trials``), and the seeds every method ran, which the curves take the median over (as
     the tables pair seeds)."""
-    searches = {
-        method: {
-            r["seed"]: r
-            for r in rows
-            if r["problem"] == problem
-            and r["method"] == method
-            and (method != DEFAULT or r["trials"] == 2 * trials)
-        }
-        for method in methods_of(rows)
-    }
+    searches = {m: by_seed(rows, problem, m, 2 * trials) for m in methods_of(rows)}
     searches = {m: runs for m, runs in searches.items() if runs}
     paired = set.intersection(*map(set, searches.values())) if searches else set()
     return searches, paired
