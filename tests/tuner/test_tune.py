@@ -393,8 +393,9 @@ def test_list_optimizers() -> None:
     assert result.exit_code == 0
     assert "evolutionary: OnePlusOne, DE, TwoPointsDE, CMA, PSO, NGOpt" in result.output
     assert "bayesian:     BO, ParametrizedBO" in result.output
-    assert "default: DualRecombiningDiscreteLognormalOnePlusOne" in result.output
-    assert "composed:     DualRecombiningDiscreteLognormalOnePlusOne" in result.output
+    assert "default: RecentringDualRecombiningDiscreteLognormalOnePlusOne" in result.output
+    composed = "composed:     RecentringDualRecombiningDiscreteLognormalOnePlusOne, DualRecomb"
+    assert composed in result.output
     assert "(--optimizer-option KEY=VALUE): ParametrizedBO, ParametrizedCMA," in result.output
     assert "ConfPSO, ParametrizedOnePlusOne, ExploringDual" in result.output
 

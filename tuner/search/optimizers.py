@@ -1,7 +1,7 @@
 """Nevergrad optimizers: by name, sized for small budgets, with de-duplicated asks.
 
 Any name of ``nevergrad.optimizers.registry`` works, and so do hyperseal's own
-compositions of them (:data:`COMPOSED`, the default among them). The configurable families
+compositions of them (:data:`COMPOSED`, and the default built on them). The configurable families
 (``ParametrizedBO``, ``ParametrizedCMA``, ``DifferentialEvolution``,
 ``ConfPSO``, ``ParametrizedOnePlusOne``) take options. Tuning budgets are
 small (20-50 trials), so by default the population-based optimizers DE,
@@ -27,21 +27,24 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
     "evolutionary": ("OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt"),
     "bayesian": ("BO", "ParametrizedBO"),
 }
-#: Optimizers hyperseal composes from Nevergrad's, by name. Dual...: two copies of a (1+1)
-#: strategy whose asks alternate; each is told every result (Nevergrad's ConfPortfolio) and
-#: adapts its own mutation rate.
-COMPOSED: dict[str, tuple[str, ...]] = {
-    "DualRecombiningDiscreteLognormalOnePlusOne": ("RecombiningDiscreteLognormalOnePlusOne",) * 2,
-}
-#: The default: two alternating (1+1) evolution strategies with crossover whose mutation
-#: rates adapt themselves (lognormal updates). Why: on the benchmark problems it found better
-#: configs within 20-50 trials than the other recommended optimizers (docs/benchmarks.md,
-#: "What the default does"; tests/tuner/search/test_study.py pins what it asks).
-DEFAULT_OPTIMIZER = "DualRecombiningDiscreteLognormalOnePlusOne"
-#: The default, plus one ask in ``every`` (2) drawn from the whole space once ``patience``
+#: Two copies of a (1+1) evolution strategy with crossover whose mutation rates adapt
+#: themselves (lognormal updates); their asks alternate, each is told every result
+#: (Nevergrad's ConfPortfolio). The default until 2026-12 and the default's core.
+PAIR = "DualRecombiningDiscreteLognormalOnePlusOne"
+#: Optimizers hyperseal composes from Nevergrad's, by name.
+COMPOSED: dict[str, tuple[str, ...]] = {PAIR: ("RecombiningDiscreteLognormalOnePlusOne",) * 2}
+#: The default: :data:`PAIR`, re-centred on the best config found whenever
+#: :data:`RECENTRING` ``patience`` (3) results in a row have not improved it
+#: (:mod:`tuner.search.stall`). Why: with ASHA on the demo's problem it found better configs
+#: than the pair at 40 trials on 18 of 24 seeds, and than the tuners a user would otherwise pick
+#: (docs/benchmarks.md, "The default"); tests/tuner/search/test_stall.py pins what it asks.
+DEFAULT_OPTIMIZER = "RecentringDualRecombiningDiscreteLognormalOnePlusOne"
+#: The options of :class:`tuner.search.stall.ExploreOnStall` that make the default.
+RECENTRING: dict[str, Any] = {"patience": 3, "every": 0, "recentre": True}
+#: :data:`PAIR`, plus one ask in ``every`` (2) drawn from the whole space once ``patience``
 #: (10) results in a row have not improved the best; ``recentre`` moves its parent to the
-#: best config (:mod:`tuner.search.stall`). A user's choice, not the default
-#: (docs/benchmarks.md, "Exploring after a stall").
+#: best config (:mod:`tuner.search.stall`); the default is this with :data:`RECENTRING`.
+#: A user's choice (docs/benchmarks.md, "Exploring after a stall").
 EXPLORING = "ExploringDualRecombiningDiscreteLognormalOnePlusOne"
 _POPULATION_BASED = {"DE", "TwoPointsDE", "PSO", "CMA"}
 _FAMILIES = (
@@ -78,10 +81,15 @@ def make_optimizer(
     if "CMA" in name and parametrization.dimension < 2:
         # CMA needs two dimensions or more (Nevergrad hands 1-D CMA to fcmaes, not installed).
         name, options = "OnePlusOne", {}
-    if name in COMPOSED:
+    if name in COMPOSED or name == DEFAULT_OPTIMIZER:
         if options:
-            raise ConfigError(f"optimizer {name} takes no options")
-        configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
+            raise ConfigError(f"optimizer {name} takes no options; {EXPLORING} does")
+        if name == DEFAULT_OPTIMIZER:
+            from tuner.search.stall import ExploreOnStall
+
+            configured = ExploreOnStall(inner=COMPOSED[PAIR], **RECENTRING)
+        else:
+            configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
@@ -91,7 +99,7 @@ def make_optimizer(
                 f"optimizer {name} takes only the options patience, every and recentre"
             )
         try:
-            configured = ExploreOnStall(inner=COMPOSED[DEFAULT_OPTIMIZER], **options)
+            configured = ExploreOnStall(inner=COMPOSED[PAIR], **options)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"optimizer {name}: {exc}") from None
     elif name in _FAMILIES:
@@ -167,7 +175,7 @@ def list_optimizers() -> dict[str, tuple[str, ...]]:
 
     return {
         **RECOMMENDED,
-        "composed": (*COMPOSED, EXPLORING),
+        "composed": (DEFAULT_OPTIMIZER, *COMPOSED, EXPLORING),
         "configurable": (*_FAMILIES, EXPLORING),
         "registry": tuple(sorted(ng.optimizers.registry)),
     }
@@ -187,7 +195,7 @@ class Suggester:
       optimizer is asked again: a (1+1) strategy whose mutation lands back on
       a measured config would otherwise re-run it. (The point then has two
       records, which Nevergrad's (1+1) strategies rank above points with one:
-      see :data:`DEFAULT_OPTIMIZER`. Not telling it was measured too, and
+      see :data:`PAIR`. Not telling it was measured too, and
       searched worse: docs/benchmarks.md.)
     - A point equal to a *pending* one (BO in particular returns the same point
       to every pending ask) is told a constant lie (the mean fitness so far)

@@ -1,7 +1,7 @@
 """A strategy that explores the whole space once it has stopped improving.
 
-A (1+1) strategy keeps mutating one parent config (the default's two keep
-their starting point, see :mod:`tuner.search.optimizers`), and on a noisy
+A (1+1) strategy keeps mutating one parent config (the two of
+:data:`tuner.search.optimizers.PAIR` keep their starting point), and on a noisy
 problem a config that scored well partly by the luck of its training is not
 beaten by its neighbours: the search stops improving for the rest of the
 budget. :class:`ExploreOnStall` wraps such a strategy: until ``patience``
@@ -94,7 +94,8 @@ class ExploreOnStall(base.ConfiguredOptimizer):
 
     Args:
         inner: Names of the strategies whose asks alternate (Nevergrad's ``ConfPortfolio``);
-            :func:`tuner.search.optimizers.make_optimizer` passes the default's.
+            :func:`tuner.search.optimizers.make_optimizer` passes
+            :data:`~tuner.search.optimizers.PAIR`'s.
         patience: Results in a row without a new best before exploring.
         every: Once stalled, one ask in ``every`` is a random config (the first among them);
             0: none.

@@ -9,6 +9,8 @@ from tuner.errors import ConfigError
 from tuner.search.optimizers import (
     DEFAULT_OPTIMIZER,
     EXPLORING,
+    PAIR,
+    RECENTRING,
     Suggester,
     make_optimizer,
     point_key,
@@ -34,21 +36,21 @@ def _asks(
     return values, optimizer
 
 
-def test_until_a_stall_it_asks_exactly_what_the_default_asks() -> None:
+def test_until_a_stall_it_asks_exactly_what_the_pair_asks() -> None:
     improving = [-float(i) for i in range(25)]  # every result a new best: never stalled
-    default, _ = _asks(DEFAULT_OPTIMIZER, improving)
+    pair, _ = _asks(PAIR, improving)
     exploring, optimizer = _asks(EXPLORING, improving)
-    assert exploring == default
+    assert exploring == pair
     assert optimizer.explorer_asks == 0
 
 
 def test_after_patience_results_without_a_new_best_one_ask_in_every_explores() -> None:
     losses = [-1.0] + [0.0] * 29  # the first result stays the best
-    default, _ = _asks(DEFAULT_OPTIMIZER, losses)
+    pair, _ = _asks(PAIR, losses)
     exploring, optimizer = _asks(EXPLORING, losses, {"patience": 4, "every": 3})
     # results 2-5 do not improve: from ask 6 on, asks 6, 9, 12, ... sample the whole space.
-    assert exploring[:5] == default[:5]
-    assert exploring[5] != default[5]
+    assert exploring[:5] == pair[:5]
+    assert exploring[5] != pair[5]
     assert optimizer.explorer_asks == len(range(5, 30, 3))
 
 
@@ -125,3 +127,16 @@ def test_recentre_makes_the_best_config_the_parent_after_a_stall() -> None:
     assert optimizer.recentred == 1 and optimizer.explorer_asks == 0
     for strategy in optimizer.inner.optims:
         assert strategy.current_bests["pessimistic"].parameter.value == told[2]
+
+
+def test_the_default_is_the_pair_recentred_after_three_results_without_a_new_best() -> None:
+    losses = [0.0, 0.0, -1.0] + [0.0] * 17  # the third result stays the best
+    pair, _ = _asks(PAIR, losses)
+    recentring, _ = _asks(EXPLORING, losses, RECENTRING)
+    default, optimizer = _asks(DEFAULT_OPTIMIZER, losses)
+    assert default == recentring
+    # results 4-6 do not improve: ask 7 on mutate the third config, the pair's the centre.
+    assert default[:6] == pair[:6] and default[6:] != pair[6:]
+    assert optimizer.recentred == 1 and optimizer.explorer_asks == 0
+    with pytest.raises(ConfigError, match="takes no options"):
+        make_optimizer(DEFAULT_OPTIMIZER, quadratic_space().parametrization(), 9, 1, {"every": 2})

@@ -9,7 +9,7 @@ import pytest
 from tuner.errors import ConfigError
 from tuner.search.executors import make_executor
 from tuner.search.fitness import Fitness
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, Suggester
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, PAIR, Suggester
 from tuner.search.pruning import Pruner
 from tuner.search.space import parse_space
 from tuner.search.study import MemoryJournal, Study, StudySettings, TuningInterrupted
@@ -32,6 +32,7 @@ def _study(**settings: object) -> Study:
         "BO",
         "ParametrizedBO",
         "RandomSearch",
+        PAIR,
         DEFAULT_OPTIMIZER,
     ],
 )
@@ -54,9 +55,10 @@ def test_the_defaults_two_strategies_take_turns_and_both_hear_every_result(worke
         asked = [optimizer.ask() for _ in range(workers)]
         for candidate in asked:
             optimizer.tell(candidate, float(candidate.value["lr"]))
-    first, second = optimizer.optims
+    first, second = optimizer.inner.optims
     assert first.num_ask == second.num_ask == 2 * workers
-    assert first.num_tell == second.num_tell == 4 * workers
+    # every result, and the best again on each stall (re-centring)
+    assert first.num_tell == second.num_tell == 4 * workers + optimizer.recentred
     with pytest.raises(ConfigError, match="takes no options"):
         _study(optimizer=DEFAULT_OPTIMIZER, optimizer_options={"popsize": 4})
 
@@ -439,19 +441,30 @@ def test_a_repeat_is_told_its_measured_fitness_and_a_new_point_is_used() -> None
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_the_defaults_parent_is_its_starting_point_throughout_a_search(seed: int) -> None:
-    # What the default does in practice (docs/benchmarks.md, "What the default does"): both
+def test_the_pairs_parent_is_its_starting_point_and_the_defaults_moves_to_the_best(
+    seed: int,
+) -> None:
+    # What the pair does in practice (docs/benchmarks.md, "What the default does"): both
     # strategies start at the centre of the space and ask it once each; Nevergrad keeps one
     # record per point and ranks a point with two results far above any with one, so the
-    # centre stays the parent. The benchmarks measured this behaviour: if a Nevergrad
-    # upgrade changes it, rerun them before trusting the default.
-    study = _study(budget=30, pruner="none", seed=seed)
-    result = study.run()
-    for strategy in study.suggester.optimizer.optims:
+    # centre stays the parent. The default re-centres: on a stall it tells the best config
+    # again, which makes that the parent. The benchmarks measured this behaviour: if a
+    # Nevergrad upgrade changes it, rerun them before trusting the default.
+    pair = _study(optimizer=PAIR, budget=30, pruner="none", seed=seed)
+    result = pair.run()
+    for strategy in pair.suggester.optimizer.optims:
         parent = strategy.current_bests["pessimistic"]
         assert parent.count == 2 and not parent.x.any()
     assert result.best is not None and result.default_trial is not None
     assert result.best.fitness > result.default_trial.fitness
+
+    default = _study(budget=30, pruner="none", seed=seed)
+    default.run()
+    optimizer = default.suggester.optimizer
+    assert optimizer.recentred >= 1 and optimizer.explorer_asks == 0
+    for strategy in optimizer.inner.optims:
+        parent = strategy.current_bests["pessimistic"]
+        assert parent.count >= 2 and parent.x.any()  # moved off the centre
 
 
 def test_a_search_is_reproducible_whatever_numpy_global_state() -> None:
