@@ -114,7 +114,7 @@ def _final(ctx: _Stopping, epochs: int) -> float | None:
 
 
 # -- hyperseal's own loop ---------------------------------------------------------------
-def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
+def run_study(method: str, search: Search, ledger: Ledger, trials: int, default: str = "") -> None:
     """``hyperseal``: ``trials`` trials as ``hyperseal tune --budget`` runs them (read at the
     ledger's budget afterwards); ``random+ASHA``: trials until the ledger is spent; any other
     ``method``, a candidate ``NAME[:key=value,...]`` (a Nevergrad optimizer or one of the
@@ -125,7 +125,7 @@ def run_study(method: str, search: Search, ledger: Ledger, trials: int) -> None:
 
     options: dict[str, Any] = {}
     if method in STUDY_METHODS:
-        optimizer = STUDY_METHODS[method] or DEFAULT_OPTIMIZER
+        optimizer = STUDY_METHODS[method] or default or DEFAULT_OPTIMIZER
     else:
         optimizer, options = parse_candidate(method)
     capped = method != "hyperseal"
@@ -274,16 +274,19 @@ def _unused_target(config: Any, seed: int = 0, budget: float = 0.0) -> float:
     raise NotImplementedError
 
 
-def run_method(method: str, search: Search, budget_epochs: int, trials: int) -> Ledger:
+def run_method(
+    method: str, search: Search, budget_epochs: int, trials: int, default: str = ""
+) -> Ledger:
     """Run ``method`` until it has spent ``budget_epochs`` (``hyperseal``: ``trials``
-    trials; a candidate optimizer, see :func:`run_study`); what it spent and found."""
+    trials, of ``default`` when given instead of the tuner's default; a candidate optimizer,
+    see :func:`run_study`); what it spent and found."""
     ledger = Ledger(budget_epochs)
     if method == "SMAC-MF":
         run_smac(search, ledger)
     elif method in PEER_METHODS:
         run_optuna(method, search, ledger)
     else:
-        run_study(method, search, ledger, trials)
+        run_study(method, search, ledger, trials, default)
     return ledger
 
 

@@ -25,14 +25,17 @@ the median best against epochs spent.
 candidate for the default is put against the default and the peers.
 ``--reference METHOD`` compares every method with that one (a candidate, say)
 instead of ``hyperseal``, all still read at ``hyperseal``'s epochs.
+``--default-optimizer NAME`` makes ``hyperseal`` run another optimizer than the
+tuner's default (the previous default, to read the runs logged with it).
 
 Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
-them (``--runs``): ``hyperseal``'s only while the tuner's default optimizer is
-the one they ran, any other method's also for a smaller budget.
+them (``--runs``): ``hyperseal``'s only while it runs the optimizer they ran,
+any other method's also for a smaller budget.
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
         [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]
-        [--runs LOG] [--json OUT] [--per-seed] [--reference METHOD] [--quick]
+        [--runs LOG] [--json OUT] [--per-seed] [--reference METHOD]
+        [--default-optimizer NAME] [--quick]
 """
 
 from __future__ import annotations
@@ -103,18 +106,20 @@ COLUMNS = (
 @dataclass(frozen=True)
 class Job:
     """One search: a method on a problem with a seed; ``trials`` for ``hyperseal``, the
-    epoch budget for the others."""
+    epoch budget for the others; ``optimizer``: the one ``hyperseal`` runs, when not the
+    tuner's default."""
 
     problem: SignalProblem
     method: str
     seed: int
     trials: int = 0
     epochs: int = 0
+    optimizer: str = ""
 
     def ident(self) -> str:
         fields: list[Any] = [self.problem.key(), self.method, self.seed, self.trials, self.epochs]
         if self.method == DEFAULT:  # a changed default never reuses the old one's runs
-            fields.append(default_optimizer())
+            fields.append(self.optimizer or default_optimizer())
         return json.dumps(fields, sort_keys=True)
 
 
@@ -150,7 +155,7 @@ def execute(job: Job) -> dict[str, Any]:
     warnings.filterwarnings("ignore")
     objective, space = job.problem.build(job.seed)
     search = Search(objective, space, job.problem.fitness, job.problem.epochs, job.seed)
-    ledger = run_method(job.method, search, job.epochs, job.trials)
+    ledger = run_method(job.method, search, job.epochs, job.trials, job.optimizer)
     return {
         "id": job.ident(),
         "problem": job.problem.name,
@@ -403,13 +408,18 @@ def run_all(
     methods: Sequence[str],
     workers: int,
     log: Path | None,
+    default: str = "",
 ) -> list[dict[str, Any]]:
     """Every search, seed by seed (so that a run cut short leaves whole seeds): a seed's two
-    ``hyperseal`` runs, then its peers, which run to the larger of the two spends."""
+    ``hyperseal`` runs (with ``default``, when given, instead of the tuner's default), then
+    its peers, which run to the larger of the two spends."""
     done = load_logged(log, "id")
     rows: list[dict[str, Any]] = []
     queue = [
-        Job(p, DEFAULT, s, trials=t) for s in seeds for p in problems for t in (trials, 2 * trials)
+        Job(p, DEFAULT, s, trials=t, optimizer=default)
+        for s in seeds
+        for p in problems
+        for t in (trials, 2 * trials)
     ]
     order = {(p.name, s): i for i, (s, p) in enumerate((s, p) for s in seeds for p in problems)}
     spends: dict[tuple[str, int], list[int]] = {}
@@ -475,7 +485,7 @@ def _progress(job: Job, row: dict[str, Any], seconds: float) -> None:
     )
 
 
-def _check_candidate(parser: argparse.ArgumentParser, text: str) -> None:
+def _check_candidate(parser: argparse.ArgumentParser, text: str, option: str) -> None:
     """A candidate the tuner cannot build is an error before anything runs."""
     from benchmarks._peers import parse_candidate
     from tuner.errors import ConfigError
@@ -486,7 +496,7 @@ def _check_candidate(parser: argparse.ArgumentParser, text: str) -> None:
     try:
         make_optimizer(name, default_space(4).parametrization(seed=0), 40, 1, options)
     except ConfigError as exc:
-        parser.error(f"--candidates {text}: {exc}")
+        parser.error(f"{option} {text}: {exc}")
 
 
 def _version(name: str) -> str | None:
@@ -520,6 +530,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="the method the others are compared with, seed by seed (default: hyperseal; "
         "every method is still read at hyperseal's epochs)",
     )
+    parser.add_argument(
+        "--default-optimizer",
+        default="",
+        metavar="NAME",
+        help="the optimizer hyperseal runs (default: the tuner's default), e.g. "
+        "DualRecombiningDiscreteLognormalOnePlusOne, the default until 2026-12-07",
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=Path, default=None, help="JSON-lines log of runs")
     parser.add_argument("--json", type=Path, default=None)
@@ -532,7 +549,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if DEFAULT not in args.methods:
         parser.error("--methods must include hyperseal (everything is measured against it)")
     for candidate in args.candidates:
-        _check_candidate(parser, candidate)
+        _check_candidate(parser, candidate, "--candidates")
+    if args.default_optimizer:
+        if ":" in args.default_optimizer:
+            parser.error("--default-optimizer takes a name without options; see --candidates")
+        _check_candidate(parser, args.default_optimizer, "--default-optimizer")
     args.methods = [*args.methods, *args.candidates]
     if args.reference not in args.methods:
         parser.error(f"--reference {args.reference}: not among --methods or --candidates")
@@ -543,7 +564,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     folder = results_dir()
     log = args.runs or (None if args.quick else folder / "peers_runs.jsonl")
     started = time.perf_counter()
-    rows = run_all(problems, seeds, args.trials, args.methods, args.workers, log)
+    rows = run_all(
+        problems, seeds, args.trials, args.methods, args.workers, log, args.default_optimizer
+    )
     names = [p.name for p in problems]
     summary = summarise(rows, names, (args.trials, 2 * args.trials), args.reference)
     print(table(COLUMNS, table_rows(summary)))
@@ -563,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "argv": list(sys.argv[1:] if argv is None else argv),
         "problems": [asdict(p) for p in problems],
         "peers": list(PEER_METHODS),
+        "default_optimizer": args.default_optimizer or default_optimizer(),
         "versions": {name: _version(name) for name in ("optuna", "smac", "ConfigSpace")},
         "summary": summary,
         "per_seed": by_seed,

@@ -9,6 +9,7 @@ import pytest
 
 from benchmarks import peers
 from benchmarks._peers import METHODS, configspace
+from tuner.search.optimizers import PAIR
 from tuner.search.space import default_space
 
 #: A candidate as --candidates takes it: the exploring composition, one ask in 2 at random.
@@ -147,7 +148,8 @@ def test_a_quick_run_gives_every_method_the_same_epochs(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "option",
-    ["--candidates", "--reference"],  # a candidate the tuner cannot build; not a method run
+    # a candidate or a default the tuner cannot build; not a method run
+    ["--candidates", "--reference", "--default-optimizer"],
 )
 def test_a_bad_candidate_or_reference_is_an_error_before_anything_runs(
     option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -175,8 +177,24 @@ def test_a_logged_run_is_reused_only_where_it_is_the_same_search(
     assert peers.reusable(done, peers.Job(problem, "TPE+SHA", 4, epochs=30)) is None
     assert peers.reusable(done, peers.Job(problem, "SMAC-MF", 3, epochs=30)) is None
     # the default's runs are its optimizer's: another default reruns them
+    pair = peers.Job(problem, "hyperseal", 3, trials=20, optimizer=PAIR)
+    assert peers.reusable(done, pair) is None
     monkeypatch.setattr(peers, "default_optimizer", lambda: "SomethingElse")
     assert peers.reusable(done, ours) is None
+
+
+def test_hyperseal_can_run_another_optimizer_than_the_default(tmp_path: Path) -> None:
+    # RandomSearch's asks do not depend on the budget: hyperseal's 4 and 8 trials with it are
+    # the first trials of random+ASHA's search (same loop, same ASHA, same seed)
+    argv = ["--quick", "--problems", "mlp", "--workers", "1", "--seeds", "1"]
+    argv += ["--methods", "hyperseal", "random+ASHA", "--default-optimizer", "RandomSearch"]
+    out = peers.main([*argv, "--runs", str(tmp_path / "r.jsonl"), "--plot", str(tmp_path / "p")])
+    assert out["default_optimizer"] == "RandomSearch"
+    runs = {(r["method"], r["trials"]): [(e[0], e[2]) for e in r["events"]] for r in out["runs"]}
+    random = runs[("random+ASHA", 0)]
+    for trials in (4, 8):
+        assert len(runs[("hyperseal", trials)]) == trials
+        assert runs[("hyperseal", trials)] == random[:trials]
 
 
 def test_the_curves_take_the_seeds_every_method_ran() -> None:
