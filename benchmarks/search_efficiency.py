@@ -58,7 +58,7 @@ from benchmarks._common import (
     write_json,
 )
 from benchmarks._search import TPE
-from tuner.search.optimizers import DEFAULT_OPTIMIZER, EXPLORING, RECOMMENDED
+from tuner.search.optimizers import DEFAULT_OPTIMIZER, EXPLORING, PAIR, RECOMMENDED
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ RECOMMENDED_METHODS = tuple(
     if name in {"OnePlusOne", "DE", "TwoPointsDE", "CMA", "PSO", "NGOpt", "BO"}
 )
 #: Measured beside the recommended ones: the default, when it is not among them, and the
-#: runner-up (docs/benchmarks.md), the previous default: one of the default's two strategies.
+#: runner-up (docs/benchmarks.md), an earlier default: one of the default's two strategies.
 RUNNER_UP = "RecombiningDiscreteLognormalOnePlusOne"
 CANDIDATES: tuple[Method, ...] = tuple(
     Method(name, name)
@@ -118,11 +118,13 @@ class Problem:
 
 #: Methods whose asks do not depend on the budget: with the same seed, a search of budget
 #: 20 is the first 20 trials of one of budget 40, so a nested problem runs only the longer.
-#: (Nevergrad's portfolio and lognormal (1+1) strategies, the default made of two of them,
-#: and random search never read the budget; TPE has none. tests/benchmarks checks it.)
+#: (Nevergrad's portfolio and lognormal (1+1) strategies, the pair of them and the default
+#: and exploring compositions built on it, and random search never read the budget; TPE has
+#: none. tests/benchmarks checks it.)
 BUDGET_FREE = frozenset(
     {
-        "DualRecombiningDiscreteLognormalOnePlusOne",
+        DEFAULT_OPTIMIZER,
+        PAIR,
         EXPLORING,
         "RecombiningDiscreteLognormalOnePlusOne",
         "RecombiningPortfolioDiscreteOnePlusOne",
