@@ -35,9 +35,11 @@ PAIR = "DualRecombiningDiscreteLognormalOnePlusOne"
 COMPOSED: dict[str, tuple[str, ...]] = {PAIR: ("RecombiningDiscreteLognormalOnePlusOne",) * 2}
 #: The default: :data:`PAIR`, re-centred on the best config found whenever
 #: :data:`RECENTRING` ``patience`` (3) results in a row have not improved it
-#: (:mod:`tuner.search.stall`). Why: with ASHA on the demo's problem it found better configs
-#: than the pair at 40 trials on 18 of 24 seeds, and than the tuners a user would otherwise pick
-#: (docs/benchmarks.md, "The default"); tests/tuner/search/test_stall.py pins what it asks.
+#: (:mod:`tuner.search.stall`). Why: with ASHA on the demo's problem, at the pair's epochs, it
+#: found the better config on more seeds than the pair (13 won, 5 lost of 24 at 40 trials; 8 / 3
+#: at 20; not significant), level on the MLP, and had the highest median best against the
+#: tuners a user would otherwise pick (docs/benchmarks.md, "Candidates for the default");
+#: tests/tuner/search/test_stall.py pins what it asks.
 DEFAULT_OPTIMIZER = "RecentringDualRecombiningDiscreteLognormalOnePlusOne"
 #: The options of :class:`tuner.search.stall.ExploreOnStall` that make the default.
 RECENTRING: dict[str, Any] = {"patience": 3, "every": 0, "recentre": True}
