@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from tuner.errors import ConfigError
@@ -29,12 +30,12 @@ RECOMMENDED: dict[str, tuple[str, ...]] = {
 }
 #: Two copies of a (1+1) evolution strategy with crossover whose mutation rates adapt
 #: themselves (lognormal updates); their asks alternate, each is told every result
-#: (Nevergrad's ConfPortfolio). The default until 2026-12 and the default's core.
+#: (Nevergrad's ConfPortfolio). The default until 2026-12-07, and the default's core.
 PAIR = "DualRecombiningDiscreteLognormalOnePlusOne"
 #: Optimizers hyperseal composes from Nevergrad's, by name.
 COMPOSED: dict[str, tuple[str, ...]] = {PAIR: ("RecombiningDiscreteLognormalOnePlusOne",) * 2}
-#: The default: :data:`PAIR`, re-centred on the best config found whenever
-#: :data:`RECENTRING` ``patience`` (3) results in a row have not improved it
+#: The default: :data:`PAIR`, re-centred on the best config found whenever ``patience`` (3,
+#: :data:`RECENTRING`) results in a row have not improved it
 #: (:mod:`tuner.search.stall`). Why: with ASHA on the demo's problem, at the pair's epochs, it
 #: found the better config on more seeds than the pair (13 won, 5 lost of 24 at 40 trials; 8 / 3
 #: at 20; not significant), level on the MLP, and had the highest median best against the
@@ -42,7 +43,7 @@ COMPOSED: dict[str, tuple[str, ...]] = {PAIR: ("RecombiningDiscreteLognormalOneP
 #: tests/tuner/search/test_stall.py pins what it asks.
 DEFAULT_OPTIMIZER = "RecentringDualRecombiningDiscreteLognormalOnePlusOne"
 #: The options of :class:`tuner.search.stall.ExploreOnStall` that make the default.
-RECENTRING: dict[str, Any] = {"patience": 3, "every": 0, "recentre": True}
+RECENTRING: Mapping[str, Any] = MappingProxyType({"patience": 3, "every": 0, "recentre": True})
 #: :data:`PAIR`, plus one ask in ``every`` (2) drawn from the whole space once ``patience``
 #: (10) results in a row have not improved the best; ``recentre`` moves its parent to the
 #: best config (:mod:`tuner.search.stall`); the default is this with :data:`RECENTRING`.
