@@ -84,15 +84,12 @@ def make_optimizer(
     if "CMA" in name and parametrization.dimension < 2:
         # CMA needs two dimensions or more (Nevergrad hands 1-D CMA to fcmaes, not installed).
         name, options = "OnePlusOne", {}
-    if name in COMPOSED or name == DEFAULT_OPTIMIZER:
-        if options:
-            raise ConfigError(f"optimizer {name} takes no options; {EXPLORING} does")
-        if name == DEFAULT_OPTIMIZER:
-            from tuner.search.stall import ExploreOnStall
-
-            configured = ExploreOnStall(inner=COMPOSED[PAIR], **RECENTRING)
-        else:
-            configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
+    if (name in COMPOSED or name == DEFAULT_OPTIMIZER) and options:
+        raise ConfigError(f"optimizer {name} takes no options; {EXPLORING} does")
+    if name == DEFAULT_OPTIMIZER:  # the exploring composition with fixed options
+        name, options = EXPLORING, dict(RECENTRING)
+    if name in COMPOSED:
+        configured = ng.families.ConfPortfolio(optimizers=list(COMPOSED[name]))
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
