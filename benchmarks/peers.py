@@ -336,16 +336,32 @@ def plotted(
     return searches, paired
 
 
-def plot(rows: Sequence[dict[str, Any]], problems: Sequence[str], trials: int, path: Path) -> None:
+def legend_names(methods: Sequence[str], optimizer: str = "") -> dict[str, str]:
+    """Each method's label in the plot's legend: a candidate's options on lines of their
+    own; ``hyperseal`` names its optimizer when it runs another than the tuner's default."""
+    names = {m: m.replace(":", "\n  ") for m in methods}
+    if DEFAULT in names and optimizer and optimizer != default_optimizer():
+        names[DEFAULT] = f"{DEFAULT} with\n  {optimizer}"
+    return names
+
+
+def plot(
+    rows: Sequence[dict[str, Any]],
+    problems: Sequence[str],
+    trials: int,
+    path: Path,
+    optimizer: str = "",
+) -> None:
     """Median best (over the seeds every method ran) against epochs spent, one panel per
-    problem; the dotted lines mark ``hyperseal``'s median spend at ``trials`` and twice that."""
+    problem; the dotted lines mark ``hyperseal``'s median spend at ``trials`` and twice that.
+    ``optimizer``: the one ``hyperseal`` ran, when not the tuner's default."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
 
-    names = {m: m.replace(":", "\n  ") for m in methods_of(rows)}  # a candidate's options below
+    names = legend_names(methods_of(rows), optimizer)
     longest = max((len(line) for t in names.values() for line in t.split("\n")), default=0)
     legend = max(2.2, 0.07 * longest)
     fig, axes = plt.subplots(
@@ -579,7 +595,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for label, found in by_seed.items():
             print(f"\n{label} trials, best at hyperseal's epochs:\n{per_seed_table(found)}")
     picture = args.plot or folder / ("peers_quick.png" if args.quick else "peers.png")
-    plot(rows, names, args.trials, picture)
+    plot(rows, names, args.trials, picture, args.default_optimizer)
     print(f"plot: {picture}; {time.perf_counter() - started:.0f} s")
     out = {
         "machine": machine(),

@@ -207,3 +207,17 @@ def test_the_curves_take_the_seeds_every_method_ran() -> None:
     assert paired == {0, 1}
     assert set(searches) == {"hyperseal", "TPE+SHA", "cand"}
     assert all(r["trials"] == 40 for r in searches["hyperseal"].values())
+
+
+def test_the_legend_names_the_optimizer_hyperseal_ran_when_not_the_default() -> None:
+    methods = ["hyperseal", "TPE+SHA", "Cand:patience=3,every=0"]
+    plain = peers.legend_names(methods)
+    assert plain == {
+        "hyperseal": "hyperseal",
+        "TPE+SHA": "TPE+SHA",
+        methods[2]: "Cand\n  patience=3,every=0",
+    }
+    assert peers.legend_names(methods, peers.default_optimizer()) == plain
+    other = peers.legend_names(methods, "RandomSearch")
+    assert other["hyperseal"] == "hyperseal with\n  RandomSearch"
+    assert {m: other[m] for m in methods[1:]} == {m: plain[m] for m in methods[1:]}
