@@ -93,10 +93,10 @@ def make_optimizer(
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
-        unknown = set(options) - {"patience", "every", "recentre"}
+        unknown = set(options) - {"patience", "every", "recentre", "wait"}
         if unknown:
             raise ConfigError(
-                f"optimizer {name} takes only the options patience, every and recentre"
+                f"optimizer {name} takes only the options patience, every, recentre and wait"
             )
         try:
             configured = ExploreOnStall(inner=COMPOSED[PAIR], **options)

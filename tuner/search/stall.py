@@ -6,10 +6,11 @@ problem a config that scored well partly by the luck of its training is not
 beaten by its neighbours: the search stops improving for the rest of the
 budget. :class:`ExploreOnStall` wraps such a strategy: until ``patience``
 results in a row have failed to improve the best, every ask is the wrapped
-strategy's (so the search is exactly that strategy's); from then on, one ask in
-``every`` samples the whole space at random, until a result improves the best
-again. Every result is told to both, so the random configs join the archive
-from which the (1+1) strategies' crossovers draw good configs.
+strategy's (so the search is exactly that strategy's); from then on (or from
+``wait`` results without a new best, when given), one ask in ``every`` samples
+the whole space at random, until a result improves the best again. Every
+result is told to both, so the random configs join the archive from which the
+(1+1) strategies' crossovers draw good configs.
 
 With ``recentre``, a stall also tells the strategies the best config's result
 a second time, which makes it their parent (Nevergrad's (1+1) strategies rank
@@ -44,6 +45,7 @@ class _ExploreOnStall(base.Optimizer):
         self.patience = cfg.patience
         self.every = cfg.every
         self.recentre = cfg.recentre
+        self.wait = cfg.wait or cfg.patience
         inner = ng.families.ConfPortfolio(optimizers=list(cfg.inner))
         self.inner = inner(self.parametrization, budget=budget, num_workers=num_workers)
         self.explorer = ng.optimizers.registry["RandomSearch"](
@@ -62,7 +64,7 @@ class _ExploreOnStall(base.Optimizer):
         return self.since_best >= self.patience
 
     def _internal_ask_candidate(self) -> Any:
-        if self.stalled and self.every:
+        if self.since_best >= self.wait and self.every:
             self.stalled_asks += 1
             if self.stalled_asks % self.every == 1 or self.every == 1:
                 self.explorer_asks += 1
@@ -100,6 +102,8 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         every: Once stalled, one ask in ``every`` is a random config (the first among them);
             0: none.
         recentre: On each stall, make the best config the strategies' parent.
+        wait: Results in a row without a new best before the random asks start (0: ``patience``),
+            so a search can re-centre first and explore only after a longer stall.
     """
 
     def __init__(
@@ -109,13 +113,15 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         patience: int = 10,
         every: int = 2,
         recentre: bool = False,
+        wait: int = 0,
     ) -> None:
         if not isinstance(recentre, bool):
             raise ValueError(f"recentre must be true or false, not {recentre!r}")
-        if patience < 1 or every < 0:
-            raise ValueError("patience must be at least 1 and every at least 0")
+        if patience < 1 or every < 0 or wait < 0:
+            raise ValueError("patience must be at least 1, every and wait at least 0")
         super().__init__(_ExploreOnStall, locals(), as_config=True)
         self.inner = tuple(inner)
         self.patience = patience
         self.every = every
         self.recentre = recentre
+        self.wait = wait

@@ -54,6 +54,29 @@ def test_after_patience_results_without_a_new_best_one_ask_in_every_explores() -
     assert optimizer.explorer_asks == len(range(5, 30, 3))
 
 
+def test_wait_re_centres_at_patience_and_explores_only_after_the_longer_stall() -> None:
+    losses = [-1.0] + [0.0] * 19  # the first result stays the best
+    recentring, _ = _asks(EXPLORING, losses, {"patience": 3, "every": 0, "recentre": True})
+    late, optimizer = _asks(
+        EXPLORING, losses, {"patience": 3, "every": 2, "recentre": True, "wait": 8}
+    )
+    # results 2-9 do not improve: re-centred after result 4 like the default, random asks
+    # from ask 10 on (10, 12, ...), the default's asks until then.
+    assert late[:9] == recentring[:9]
+    assert late[9] != recentring[9]
+    assert optimizer.recentred == 1
+    assert optimizer.explorer_asks == len(range(9, 20, 2))
+
+
+def test_wait_zero_waits_patience_and_a_negative_wait_is_refused() -> None:
+    losses = [-1.0] + [0.0] * 11
+    default, _ = _asks(EXPLORING, losses, {"patience": 4, "every": 3})
+    zero, _ = _asks(EXPLORING, losses, {"patience": 4, "every": 3, "wait": 0})
+    assert zero == default
+    with pytest.raises(ConfigError, match="wait at least 0"):
+        make_optimizer(EXPLORING, quadratic_space().parametrization(), 10, 1, {"wait": -1})
+
+
 def test_a_new_best_ends_the_exploration() -> None:
     losses = [-1.0] + [0.0] * 3 + [-2.0] + [0.0] * 2
     _, optimizer = _asks(EXPLORING, losses, {"patience": 3, "every": 1})
@@ -90,7 +113,7 @@ def test_a_study_with_it_runs_resumes_and_checks_its_options() -> None:
     assert len(result.trials) == 16
     assert len({str(sorted(t.params.items())) for t in result.trials}) == 16
     assert result.best is not None and result.best.fitness >= result.default_trial.fitness
-    with pytest.raises(ConfigError, match="takes only the options patience, every and recentre"):
+    with pytest.raises(ConfigError, match="options patience, every, recentre and wait"):
         Study(
             QuadraticObjective(),
             quadratic_space(),
