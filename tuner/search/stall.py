@@ -117,6 +117,7 @@ class ExploreOnStall(base.ConfiguredOptimizer):
     ) -> None:
         if not isinstance(recentre, bool):
             raise ValueError(f"recentre must be true or false, not {recentre!r}")
+        _whole_numbers(patience=patience, every=every, wait=wait)
         if patience < 1 or every < 0 or wait < 0:
             raise ValueError("patience must be at least 1, every and wait at least 0")
         super().__init__(_ExploreOnStall, locals(), as_config=True)
@@ -125,3 +126,10 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         self.every = every
         self.recentre = recentre
         self.wait = wait
+
+
+def _whole_numbers(**options: Any) -> None:
+    """Refuse an option that is not a whole number (2.5, "x", true)."""
+    for option, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{option} must be a whole number, not {value!r}")

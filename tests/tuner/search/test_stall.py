@@ -75,6 +75,9 @@ def test_wait_zero_waits_patience_and_a_negative_wait_is_refused() -> None:
     assert zero == default
     with pytest.raises(ConfigError, match="wait at least 0"):
         make_optimizer(EXPLORING, quadratic_space().parametrization(), 10, 1, {"wait": -1})
+    for bad in ({"patience": "x"}, {"wait": 2.5}, {"every": True}):
+        with pytest.raises(ConfigError, match="must be a whole number"):
+            make_optimizer(EXPLORING, quadratic_space().parametrization(), 10, 1, bad)
 
 
 def test_a_new_best_ends_the_exploration() -> None:
