@@ -15,11 +15,15 @@ of four times it, and one batch of everything); and prints per family:
 * ``verdict``: share where the attacker's pick alone reaches the verdict the
   owner's worst case gives (the verdict never understates the pick's).
 
-Seed 0 of each setting is the *fitting* half: ``--fit`` trains it too,
-derives the error quantiles of :data:`audit.deep.calibration.TABLE` from it
-and prints the table to paste. By default only held-out seeds are trained
-(``--seeds 1``: seed 1), and the figures judge the shipped table on them;
-``--in-sample`` adds the fitting half to the figures.
+Seeds 0, 10 and 11 of each setting are the *fitting* half (:data:`FIT_SEEDS`):
+``--fit`` trains them too, derives the error quantiles of
+:data:`audit.deep.calibration.TABLE` from them and prints the table to paste.
+Three seeds, because a setting's errors move with the seed (the training run
+stops elsewhere), and one seed per setting gave intervals that held the truth
+less often than they promise. By default only held-out seeds are trained
+(``--seeds 1``: seed 1; seeds 1-9 are never fitted, the tests use 3-9), and
+the figures judge the shipped table on them; ``--in-sample`` adds the fitting
+half to the figures.
 
     python -m benchmarks.audit_calibration [--quick] [--fit] [--in-sample]
         [--seeds 1] [--families F ...] [--fcos 3] [--workers N] [--from JSONL] [--json OUT]
@@ -53,6 +57,13 @@ DECAYS = (1e-4, 1e-3, 5e-3, 3e-2)
 #: (batch size, epochs) pairs of the grid: short, medium and long schedules.
 SCHEDULES = ((32, 15), (64, 60), (128, 30))
 QUICK_SCHEDULES = ((64, 10),)
+#: The seeds of each setting the table is fitted on; every other seed is held out.
+FIT_SEEDS = (0, 10, 11)
+
+
+def fitting(row: dict[str, Any]) -> bool:
+    """Whether ``row`` is of the fitting half (a network of a fitting seed; FCOS never is)."""
+    return row["seed"] in FIT_SEEDS and not row["family"].startswith("fcos")
 
 
 def attack_one(job: dict[str, Any]) -> list[dict[str, Any]]:
@@ -302,7 +313,7 @@ def fit(rows: list[dict[str, Any]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--seeds", type=int, default=1, help="Held-out seeds per setting (1, 2, …; seed 0 fits)."
+        "--seeds", type=int, default=1, help="Held-out seeds per setting (1, 2, …)."
     )
     parser.add_argument("--families", nargs="*", default=None, help="Only these families.")
     parser.add_argument("--fcos", type=int, default=3, help="Tiny FCOS runs.")
@@ -319,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         help="Judge a saved run (audit_calibration.jsonl) again, training nothing.",
     )
     args = parser.parse_args(argv)
+    if not 1 <= args.seeds <= 9:
+        parser.error("--seeds: 1 to 9 held-out seeds (seeds 0, 10 and 11 fit the table)")
     importable()
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -326,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.from_jsonl is not None:
         rows = [json.loads(line) for line in args.from_jsonl.read_text().splitlines() if line]
     else:
-        seeds = ([0] if args.fit else []) + list(range(1, args.seeds + 1))
+        seeds = (list(FIT_SEEDS) if args.fit else []) + list(range(1, args.seeds + 1))
         rows = run_all(jobs(seeds, args.quick, args.fcos, args.families), args.workers, out)
     rows = [reassess(r) for r in rows]
     report(rows, args, started)
@@ -354,11 +367,11 @@ def run_all(todo: list[tuple[str, dict[str, Any]]], workers: int, out: Path) -> 
 def report(rows: list[dict[str, Any]], args: argparse.Namespace, started: float) -> None:
     """Print the table and the goals; write the CSV and the JSON."""
     out = results_dir()
-    held = [r for r in rows if r["seed"] != 0 or r["family"].startswith("fcos")]
+    held = [r for r in rows if not fitting(r)]
     shown = rows if args.in_sample or not held else held
     print(
         f"audit calibration: {len(rows)} networks, figures on "
-        f"{'all seeds' if shown is rows else 'held-out seeds (seed 0 fits the table)'}; "
+        f"{'all seeds' if shown is rows else 'held-out seeds (seeds 0, 10, 11 fit the table)'}; "
         f"{time.perf_counter() - started:.0f} s"
     )
     summary = summarise(shown)
@@ -377,7 +390,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace, started: float)
         f"{goals['pick_within_25pct_plain']:.3f}"
     )
     if args.fit:
-        print(fit([r for r in rows if r["seed"] == 0 and not r["family"].startswith("fcos")]))
+        print(fit([r for r in rows if fitting(r)]))
     import pandas as pd
 
     flat = [{k: v for k, v in r.items() if k != "variants"} for r in rows]
