@@ -87,6 +87,8 @@ class ModelSpec:
             )
         if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
             raise ModelError("model description is malformed: classes must be a list of names")
+        if not classes:
+            raise ModelError("model description is malformed: no classes (a detector needs one)")
         try:
             return cls(
                 arch=str(data["arch"]),

@@ -473,10 +473,12 @@ def test_malformed_model_description_names_the_manifest(
     release = tmp_path / "release"
     shutil.copytree(world["release"], release)
     manifest = json.loads((release / "manifest.json").read_text())
-    manifest["model"] = ["fcos"]
-    (release / "manifest.json").write_text(json.dumps(manifest))
-    result = run("model", "--model", release, "--images", "24", "--out", tmp_path / "o", code=26)
-    one_error_line(result, f"{release / 'manifest.json'}: model description")
+    for model in (["fcos"], {**manifest["model"], "classes": []}):
+        manifest["model"] = model
+        (release / "manifest.json").write_text(json.dumps(manifest))
+        out = tmp_path / "o"
+        result = run("model", "--model", release, "--images", "24", "--out", out, code=26)
+        one_error_line(result, f"{release / 'manifest.json'}: model description")
 
 
 def test_the_attacker_line_counts_the_images_a_short_batch_holds() -> None:

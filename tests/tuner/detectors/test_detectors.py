@@ -103,6 +103,7 @@ def test_spec_round_trips_through_plain_data() -> None:
     for bad, text in (
         ({"classes": "abc"}, "classes must be a list of names"),
         ({"classes": ["a", 1]}, "classes must be a list of names"),
+        ({"classes": []}, "no classes (a detector needs one)"),
         ({"image_size": 96.7}, "image_size 96.7 is not a whole number"),
         ({"image_size": True}, "image_size True is not a whole number"),
     ):
