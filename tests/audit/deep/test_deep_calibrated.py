@@ -47,9 +47,9 @@ def test_batchnorm_mlp_leak_is_not_understated(bn_mlp: Reference, size: int) -> 
     assert res.ci[0] <= WD <= res.ci[1]  # the interval holds the truth
     assert res.ci[1] <= 10 * res.ci[0] and res.pinned  # and pins it within a decade
     # the attacker's pick: within the calibration's nine-in-ten band on normalised networks
-    # (2.7x, docs/audit.md); this network's pick is 1.8x low on one CPU model, within 1.5x on
+    # (2.8x, docs/audit.md); this network's pick is 1.9x low on one CPU model, within 1.5x on
     # another: training rounds differently, the trained weights differ, the pick moves
-    assert abs(math.log10(res.estimate / WD)) < math.log10(2.7)
+    assert abs(math.log10(res.estimate / WD)) < math.log10(2.8)
     assert res.ci[0] <= res.estimate <= res.ci[1]
     # what the audit reports, the owner's worst case, leaks: not understated
     worst = res.worst_case(WD)
@@ -74,7 +74,7 @@ def test_normalised_networks_within_their_interval(family: str, wd: float) -> No
     print(f"\n{family} wd={wd:g}: pick {res.pick} {res.estimate:.3g} interval {res.ci}")
     assert res.normalised and res.reliable and res.ci is not None
     assert res.ci[0] <= wd <= res.ci[1]
-    # the attacker's pick: within 1.3x in the median on held-out calibration networks, 2.7x
+    # the attacker's pick: within 1.4x in the median on held-out calibration networks, 2.8x
     # in nine cases of ten (docs/audit.md); the owner's worst case is closer
     assert abs(math.log10(res.estimate / wd)) < math.log10(4)
     worst = res.worst_case(wd)
