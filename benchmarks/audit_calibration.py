@@ -15,12 +15,12 @@ of four times it, and one batch of everything); and prints per family:
 * ``verdict``: share where the attacker's pick alone reaches the verdict the
   owner's worst case gives (the verdict never understates the pick's).
 
-Seeds 0, 10 and 11 of each setting are the *fitting* half (:data:`FIT_SEEDS`):
+Seeds 0 and 10-17 of each setting are the *fitting* half (:data:`FIT_SEEDS`):
 ``--fit`` trains them too, derives the error quantiles of
 :data:`audit.deep.calibration.TABLE` from them and prints the table to paste.
-Three seeds, because a setting's errors move with the seed (the training run
-stops elsewhere), and one seed per setting gave intervals that held the truth
-less often than they promise. By default only held-out seeds are trained
+Nine seeds, because a setting's errors move with the seed (the training run
+stops elsewhere): one seed per setting, then three, gave intervals that held
+the truth less often than they promise. By default only held-out seeds are trained
 (``--seeds 1``: seed 1; seeds 1-9 are never fitted, the tests use 3-9), and
 the figures judge the shipped table on them; ``--in-sample`` adds the fitting
 half to the figures.
@@ -58,8 +58,21 @@ DECAYS = (1e-4, 1e-3, 5e-3, 3e-2)
 SCHEDULES = ((32, 15), (64, 60), (128, 30))
 QUICK_SCHEDULES = ((64, 10),)
 #: The seeds of each setting the table is fitted on; every other seed is held out.
-FIT_SEEDS = (0, 10, 11)
-_FIT_NAMES = ", ".join(map(str, FIT_SEEDS))
+FIT_SEEDS = (0, 10, 11, 12, 13, 14, 15, 16, 17)
+
+
+def _runs(seeds: tuple[int, ...]) -> str:
+    """``0, 10-17`` for (0, 10, 11, …, 17): consecutive seeds as ranges."""
+    parts: list[list[int]] = []
+    for seed in seeds:
+        if parts and seed == parts[-1][-1] + 1:
+            parts[-1].append(seed)
+        else:
+            parts.append([seed])
+    return ", ".join(f"{p[0]}-{p[-1]}" if len(p) > 2 else ", ".join(map(str, p)) for p in parts)
+
+
+_FIT_NAMES = _runs(FIT_SEEDS)
 
 
 def fitting(row: dict[str, Any]) -> bool:
@@ -274,10 +287,17 @@ HEADERS = [
 def fit(rows: list[dict[str, Any]]) -> str:
     """The calibration table from the fitting half, as Python source for calibration.py.
 
-    Per (class, view, solve, bin): split-conformal ends of ``log10(estimate /
-    truth)`` (the ``⌊(n+1)·0.025⌋``-th smallest and largest, the extremes
-    below 39 networks), the median, and the worst cosine seen.
+    Per (class, view, solve, bin): the ends of ``log10(estimate / truth)``,
+    the median, and the worst cosine seen. Each end is the outer of two: the
+    split-conformal order statistic (the ``⌊(n+1)·0.025⌋``-th smallest and
+    largest, the extremes below 39 networks) and the normal prediction
+    interval ``mean ± t(0.975, n−1) · sd · √(1 + 1/n)``. The order statistic
+    alone promises 95 % only for exchangeable networks; the errors cluster by
+    setting (networks trained alike stop alike), and on held-out seeds its
+    ends held the truth in 87 % of the CNNs' attacks (docs/audit.md).
     """
+    from scipy import stats
+
     from audit.deep.calibration import ALIGNED, MAX_SPREAD
 
     groups: dict[tuple[str, str, str, str], list[tuple[float, float]]] = {}
@@ -304,6 +324,8 @@ def fit(rows: list[dict[str, Any]]) -> str:
             continue
         k = max(1, math.floor((n + 1) * 0.025))
         lo, hi, mid = values[k - 1], values[n - k], float(np.median(values))
+        half = stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) * math.sqrt(1 + 1 / n)
+        lo, hi = min(lo, np.mean(values) - half), max(hi, np.mean(values) + half)
         lines.append(
             f"    {key!r}: Entry({lo:.3f}, {mid:.3f}, {hi:.3f}, {np.max(cosines):.3f}, {n}),"
         )

@@ -2,7 +2,7 @@
 
 Each network is trained here (seconds) with a known weight decay, as hyperseal
 trains (:func:`audit.deep.testing.train_reference`), on seeds the calibration
-table was not fitted on (it uses seeds 0, 10 and 11). The first test is the measurement
+table was not fitted on (it uses seeds 0 and 10-17). The first test is the measurement
 that showed the audit understating leakage: a BatchNorm MLP on the digits
 (64-128-BN-ReLU-64-BN-ReLU-10, SGD with momentum 0.9, cosine schedule, 60
 epochs, batch 64, weight decay 5e-3 on the weight matrices). Before the
