@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fcos", type=int, default=3, help="Tiny FCOS runs.")
     parser.add_argument("--quick", action="store_true", help="A tiny grid (for tests).")
     parser.add_argument("--fit", action="store_true", help="Print a new calibration table.")
-    parser.add_argument("--in-sample", action="store_true", help="Report the fitting seed too.")
+    parser.add_argument("--in-sample", action="store_true", help="Report the fitting seeds too.")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
