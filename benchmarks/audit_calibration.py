@@ -324,8 +324,9 @@ def fit(rows: list[dict[str, Any]]) -> str:
             continue
         k = max(1, math.floor((n + 1) * 0.025))
         lo, hi, mid = values[k - 1], values[n - k], float(np.median(values))
+        mean = float(np.mean(values))
         half = stats.t.ppf(0.975, n - 1) * np.std(values, ddof=1) * math.sqrt(1 + 1 / n)
-        lo, hi = min(lo, np.mean(values) - half), max(hi, np.mean(values) + half)
+        lo, hi = min(lo, mean - half), max(hi, mean + half)
         lines.append(
             f"    {key!r}: Entry({lo:.3f}, {mid:.3f}, {hi:.3f}, {np.max(cosines):.3f}, {n}),"
         )

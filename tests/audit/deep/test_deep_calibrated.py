@@ -14,11 +14,12 @@ images, and 1.7e-3 in eval mode, interval missing the truth.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 import torch
 
-from audit.deep.steal import steal_weight_decay
+from audit.deep.steal import WeightDecayEstimate, steal_weight_decay
 from audit.deep.testing import Reference, cross_entropy, train_reference
 from audit.deep.verdict import verdict_for
 
@@ -86,11 +87,7 @@ def test_unnormalised_mlp_within_25_percent(wd: float) -> None:
     # Five networks, as a 95 % interval is a promise about many: one network's interval
     # misses the truth one time in twenty (on one CPU model seed 5's missed 1e-3 by 0.4 %).
     errors, held = [], 0
-    for seed in range(5, 10):
-        ref = train_reference("mlp-none", wd, batch_size=64, epochs=60, seed=seed)
-        res = steal_weight_decay(ref.model, cross_entropy, ref.batches(), device="cpu")
-        print(f"\nmlp-none wd={wd:g} seed {seed}: pick {res.pick} {res.estimate:.3g} {res.ci}")
-        assert not res.normalised and res.reliable and res.ci is not None
+    for res in _unnormalised_on_seeds_5_to_9("mlp-none", wd, epochs=60):
         errors.append(abs(res.estimate - wd) / wd)
         held += res.ci[0] <= wd <= res.ci[1]
     assert sorted(errors)[2] < 0.25  # the median pick within 25 % (docs/audit.md's goal)
@@ -104,11 +101,19 @@ def test_unnormalised_cnn_interval_holds_the_truth(wd: float) -> None:
     # for 30 epochs), seeds it never saw. On one CPU model all ten intervals hold the truth
     # (nine of ten with the table before the normal floor, docs/audit.md).
     held = 0
-    for seed in range(5, 10):
-        ref = train_reference("cnn-none", wd, batch_size=64, epochs=30, seed=seed)
-        res = steal_weight_decay(ref.model, cross_entropy, ref.batches(), device="cpu")
-        print(f"\ncnn-none wd={wd:g} seed {seed}: pick {res.pick} {res.estimate:.3g} {res.ci}")
-        assert not res.normalised and res.reliable and res.ci is not None
+    for res in _unnormalised_on_seeds_5_to_9("cnn-none", wd, epochs=30):
         assert abs(math.log10(res.estimate / wd)) < math.log10(2.5)
         held += res.ci[0] <= wd <= res.ci[1]
     assert held >= 3  # fails one time in 800 were the intervals exactly 95 %
+
+
+def _unnormalised_on_seeds_5_to_9(
+    family: str, wd: float, *, epochs: int
+) -> Iterator[WeightDecayEstimate]:
+    """Each of five networks (batch 64, seeds 5-9) attacked; each reliable, with an interval."""
+    for seed in range(5, 10):
+        ref = train_reference(family, wd, batch_size=64, epochs=epochs, seed=seed)
+        res = steal_weight_decay(ref.model, cross_entropy, ref.batches(), device="cpu")
+        print(f"\n{family} wd={wd:g} seed {seed}: pick {res.pick} {res.estimate:.3g} {res.ci}")
+        assert not res.normalised and res.reliable and res.ci is not None
+        yield res
