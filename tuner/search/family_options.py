@@ -49,12 +49,21 @@ def bad_options(name: str, options: Mapping[str, Any], exc: BaseException) -> Co
 _INTERNAL = ("queues are empty", "number of weights")
 
 
-def checked_options(name: str, family: Any, options: Mapping[str, Any]) -> dict[str, Any]:
+def checked_options(
+    name: str,
+    family: Any,
+    options: Mapping[str, Any],
+    *,
+    known: tuple[str, ...] = (),
+    rules: Mapping[str, _Rule] | None = None,
+) -> dict[str, Any]:
     """The options of the family ``name``, checked against what it accepts before it is built.
 
     Nevergrad checks some values only when the optimizer first asks, in messages about its
     own state (``popsize=0``: "Both asked and told queues are empty"), and some not at all.
-    A whole number where a float is wanted is passed as a float (``scale=2``).
+    A whole number where a float is wanted is passed as a float (``scale=2``). ``known``
+    and ``rules``, when given, replace the options read from ``family``'s signature and the
+    rules of :data:`_OPTION_RULES` (hyperseal's own compositions pass theirs).
 
     Raises:
         ConfigError: An option the family does not have, or a value it cannot use, in one
@@ -62,8 +71,9 @@ def checked_options(name: str, family: Any, options: Mapping[str, Any]) -> dict[
     """
     import inspect
 
-    known = [k for k in inspect.signature(family.__init__).parameters if k != "self"]
-    rules = _OPTION_RULES.get(name, {})
+    if not known:
+        known = tuple(k for k in inspect.signature(family.__init__).parameters if k != "self")
+    rules = _OPTION_RULES.get(name, {}) if rules is None else rules
     checked = {}
     for key, value in options.items():
         prefix = f"bad --optimizer-option for {name}: {key}={value!r} refused"
@@ -79,6 +89,16 @@ def checked_options(name: str, family: Any, options: Mapping[str, Any]) -> dict[
                 value = rule.convert(value)
         checked[key] = value
     return checked
+
+
+def refused(rules: Mapping[str, _Rule], options: Mapping[str, Any]) -> str:
+    """What is wrong with the first of ``options`` its rule refuses ("" when none is):
+    for a class that checks its own arguments with the same rules."""
+    for key, value in options.items():
+        rule = rules.get(key)
+        if rule is not None and not rule.ok(value):
+            return f"{key} must be {rule.must}, not {value!r}"
+    return ""
 
 
 class _Rule(NamedTuple):
@@ -181,6 +201,15 @@ _MUTATIONS = (
     "hugelognormal",
 )
 _ANNEALINGS = ("none", "Exp0.9", "Exp0.99", "Exp0.9Auto", "Lin100.0", "Lin1.0", "LinAuto")
+
+#: What the options of hyperseal's exploring composition accept
+#: (:class:`tuner.search.stall.ExploreOnStall`; ``inner`` is not a user's option).
+EXPLORING_RULES: Mapping[str, _Rule] = {
+    "patience": _whole(1),
+    "every": _whole(0),
+    "recentre": _FLAG,
+    "wait": _whole(0),
+}
 
 #: What the options of each family accept (Nevergrad 1.0), checked before it is built; an
 #: option without a rule is left to Nevergrad (and to :func:`check_optimizer`'s first ask).

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tuner.errors import ConfigError
-from tuner.search.family_options import REFUSALS, bad_options, checked_options
+from tuner.search.family_options import EXPLORING_RULES, REFUSALS, bad_options, checked_options
 
 #: The optimizers ``hyperseal tune --list-optimizers`` recommends, by family.
 RECOMMENDED: dict[str, tuple[str, ...]] = {
@@ -93,15 +93,10 @@ def make_optimizer(
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
-        unknown = set(options) - {"patience", "every", "recentre", "wait"}
-        if unknown:
-            raise ConfigError(
-                f"optimizer {name} takes only the options patience, every, recentre and wait"
-            )
-        try:
-            configured = ExploreOnStall(inner=COMPOSED[PAIR], **options)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"optimizer {name}: {exc}") from None
+        options = checked_options(
+            name, ExploreOnStall, options, known=tuple(EXPLORING_RULES), rules=EXPLORING_RULES
+        )
+        configured = ExploreOnStall(inner=COMPOSED[PAIR], **options)
     elif name in _FAMILIES:
         family = getattr(ng.families, name)
         options = checked_options(name, family, options)

@@ -28,6 +28,8 @@ import nevergrad as ng
 from nevergrad.common import errors
 from nevergrad.optimization import base
 
+from tuner.search.family_options import EXPLORING_RULES, refused
+
 
 class _ExploreOnStall(base.Optimizer):
     """Nevergrad optimizer: ``inner``'s asks, with random ones mixed in after a stall."""
@@ -115,11 +117,7 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         recentre: bool = False,
         wait: int = 0,
     ) -> None:
-        if not isinstance(recentre, bool):
-            raise ValueError(f"recentre must be true or false, not {recentre!r}")
-        _whole_numbers(patience=patience, every=every, wait=wait)
-        if patience < 1 or every < 0 or wait < 0:
-            raise ValueError("patience must be at least 1, every and wait at least 0")
+        _check(patience=patience, every=every, recentre=recentre, wait=wait)
         super().__init__(_ExploreOnStall, locals(), as_config=True)
         self.inner = tuple(inner)
         self.patience = patience
@@ -128,8 +126,9 @@ class ExploreOnStall(base.ConfiguredOptimizer):
         self.wait = wait
 
 
-def _whole_numbers(**options: Any) -> None:
-    """Refuse an option that is not a whole number (2.5, "x", true)."""
-    for option, value in options.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{option} must be a whole number, not {value!r}")
+def _check(**options: Any) -> None:
+    """Refuse an option value :data:`~tuner.search.family_options.EXPLORING_RULES` refuses
+    (a check apart: ``ConfiguredOptimizer`` records the constructor's locals)."""
+    wrong = refused(EXPLORING_RULES, options)
+    if wrong:
+        raise ValueError(wrong)
