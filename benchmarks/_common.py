@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import functools
 import importlib.metadata as _metadata
 import json
 import math
@@ -162,31 +163,65 @@ def won_lost(theirs: Sequence[float], ours: Sequence[float]) -> tuple[int, int]:
     return sum(t > o for t, o in pairs), sum(t < o for t, o in pairs)
 
 
+@functools.cache
+def run_site() -> str:
+    """What a logged training run's figures depend on besides its own job: the CPU model
+    and the versions of torch and the search libraries. On another CPU model training
+    rounds differently in the last digits, and a search that reads those scores takes
+    another path (docs/benchmarks.md, "what the machine alone moves")."""
+    parts = [str(machine().get("cpu") or platform.machine() or "unknown CPU")]
+    for package in ("torch", "nevergrad", "optuna", "smac"):
+        try:
+            parts.append(f"{package} {_metadata.version(package)}")
+        except _metadata.PackageNotFoundError:
+            parts.append(f"{package} -")
+    return "; ".join(parts)
+
+
 def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
-    """The rows of a JSON-lines run log by their ``key`` field ({} without a log).
+    """The rows of a JSON-lines run log by their ``key`` field ({} without a log), those of
+    this run site only (:func:`run_site`).
 
     A line that is not a whole row (a run killed while it wrote) is skipped with a
-    warning: that run is simply run again.
+    warning: that run is simply run again. So are rows logged on another CPU model or
+    with other versions (or before rows said where they ran), with one note: a figure
+    that pairs them with this machine's runs would carry the machine's share.
     """
     if path is None or not path.exists():
         return {}
     rows: dict[str, dict[str, Any]] = {}
+    elsewhere: dict[str, int] = {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            rows[row[key]] = row
+            ident = row[key]
         except (json.JSONDecodeError, KeyError, TypeError):
             print(
                 f"warning: {path}:{number} is not a whole run; it will run again", file=sys.stderr
             )
+            continue
+        site = row.get("site") if isinstance(row, dict) else None
+        if site != run_site():
+            elsewhere[str(site)] = elsewhere.get(str(site), 0) + 1
+            continue
+        rows[ident] = row
+    for site, count in elsewhere.items():
+        where = "with no run site" if site == "None" else f"on {site}"
+        print(
+            f"note: {count} runs of {path} were logged {where}, not here ({run_site()});"
+            " they will run again here, since a search's scores change with the machine",
+            file=sys.stderr,
+        )
     return rows
 
 
 def append_logged(path: Path, row: dict[str, Any]) -> None:
     """Append ``row`` to a JSON-lines run log as one line, on a line of its own even when
-    the log ends in a line cut off by a killed run."""
+    the log ends in a line cut off by a killed run; the row gets this run site
+    (:func:`run_site`) as ``site`` unless it says where it ran."""
+    row = {**row, "site": row.get("site", run_site())}
     with path.open("a+b") as f:  # "a": every write goes to the end
         size = f.seek(0, os.SEEK_END)
         cut = False

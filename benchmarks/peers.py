@@ -30,7 +30,9 @@ tuner's default (the previous default, to read the runs logged with it).
 
 Runs go to a JSON-lines log as they finish; a rerun with the same log reuses
 them (``--runs``): ``hyperseal``'s only while it runs the optimizer they ran,
-any other method's also for a smaller budget.
+any other method's also for a smaller budget; only those logged on the same CPU
+model with the same versions (another machine's runs run again here, so that
+a comparison never pairs two machines' searches).
 
     python -m benchmarks.peers [--problems mlp9 demo] [--seeds 24] [--first-seed 0]
         [--trials 20] [--methods ...] [--candidates NAME[:k=v,...] ...] [--workers 2]

@@ -42,7 +42,8 @@ also train every draw with every seed: the noise across the space, beside the
 rule's noise at the default and its two neighbours.
 
 Runs are appended to ``--runs`` (JSON lines) as they finish; a rerun with the
-same file skips those already done (``--fresh`` starts over).
+same file skips those already done on the same CPU model with the same versions
+(``--fresh`` starts over; a run logged elsewhere runs again).
 
     python -m benchmarks.problem_signal [--quick] [--problems demo scene96 mlp]
         [--seeds 8] [--configs 16] [--draw-seed 2026] [--draw-noise mlp ...]

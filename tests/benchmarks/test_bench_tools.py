@@ -149,15 +149,36 @@ def test_run_all_quick_prints_one_summary_table(tmp_path: Path, capsys) -> None:
 
 
 def test_a_run_log_cut_off_mid_line_loses_only_that_run(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    from benchmarks._common import append_logged, load_logged
+    from benchmarks._common import append_logged, load_logged, run_site
 
+    here = json.dumps(run_site())
     log = tmp_path / "runs.jsonl"
-    log.write_text('{"id": "a", "x": 1}\n\n{"id": "b", "x": 2}\n{"id": "c", "x"')
-    assert load_logged(log, "id") == {"a": {"id": "a", "x": 1}, "b": {"id": "b", "x": 2}}
+    log.write_text(
+        f'{{"id": "a", "x": 1, "site": {here}}}\n\n{{"id": "b", "x": 2, "site": {here}}}\n'
+        '{"id": "c", "x"'
+    )
+    assert load_logged(log, "id") == {
+        "a": {"id": "a", "x": 1, "site": run_site()},
+        "b": {"id": "b", "x": 2, "site": run_site()},
+    }
     assert f"{log}:4 is not a whole run" in capsys.readouterr().err
     assert load_logged(tmp_path / "none.jsonl", "id") == {}
     # the next run's row goes on a line of its own, after the cut-off one
     append_logged(log, {"id": "d", "x": 4})
     append_logged(tmp_path / "new.jsonl", {"id": "e"})
     assert set(load_logged(log, "id")) == {"a", "b", "d"}
-    assert (tmp_path / "new.jsonl").read_text() == '{"id": "e"}\n'
+    assert json.loads((tmp_path / "new.jsonl").read_text()) == {"id": "e", "site": run_site()}
+
+
+def test_runs_logged_on_another_machine_run_again_here(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from benchmarks._common import append_logged, load_logged
+
+    # a seed's best moves with the CPU model: such runs are never paired with this one's
+    log = tmp_path / "runs.jsonl"
+    append_logged(log, {"id": "a", "site": "Some Other CPU; torch 2.0"})
+    append_logged(log, {"id": "b"})  # here
+    log.write_text(log.read_text() + '{"id": "c"}\n')  # logged before rows said where
+    assert set(load_logged(log, "id")) == {"b"}
+    err = capsys.readouterr().err
+    assert "1 runs of" in err and "logged on Some Other CPU; torch 2.0, not here" in err
+    assert "logged with no run site" in err and "they will run again here" in err
