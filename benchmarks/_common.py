@@ -93,6 +93,10 @@ def one_thread() -> None:
         pass
 
 
+#: The search libraries whose versions a search's figures depend on.
+_SEARCHERS = ("nevergrad", "optuna", "smac")
+
+
 def machine() -> dict[str, Any]:
     """Where a figure came from: CPU model, cores, load, versions, date."""
     info: dict[str, Any] = {
@@ -108,7 +112,7 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    for package in ("nevergrad", "optuna"):  # the searches' figures move with these
+    for package in _SEARCHERS:  # the searches' figures move with these
         try:
             info[package] = _metadata.version(package)
         except _metadata.PackageNotFoundError:
@@ -169,13 +173,9 @@ def run_site() -> str:
     and the versions of torch and the search libraries. On another CPU model training
     rounds differently in the last digits, and a search that reads those scores takes
     another path (docs/benchmarks.md, "what the machine alone moves")."""
-    parts = [str(machine().get("cpu") or platform.machine() or "unknown CPU")]
-    for package in ("torch", "nevergrad", "optuna", "smac"):
-        try:
-            parts.append(f"{package} {_metadata.version(package)}")
-        except _metadata.PackageNotFoundError:
-            parts.append(f"{package} -")
-    return "; ".join(parts)
+    info = machine()
+    cpu = str(info.get("cpu") or platform.machine() or "unknown CPU")
+    return "; ".join([cpu, *(f"{p} {info.get(p) or '-'}" for p in ("torch", *_SEARCHERS))])
 
 
 def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
@@ -190,7 +190,7 @@ def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
     if path is None or not path.exists():
         return {}
     rows: dict[str, dict[str, Any]] = {}
-    elsewhere: dict[str, int] = {}
+    elsewhere: dict[str | None, int] = {}
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
             continue
@@ -202,13 +202,12 @@ def load_logged(path: Path | None, key: str) -> dict[str, dict[str, Any]]:
                 f"warning: {path}:{number} is not a whole run; it will run again", file=sys.stderr
             )
             continue
-        site = row.get("site") if isinstance(row, dict) else None
-        if site != run_site():
-            elsewhere[str(site)] = elsewhere.get(str(site), 0) + 1
+        if row.get("site") != run_site():
+            elsewhere[row.get("site")] = elsewhere.get(row.get("site"), 0) + 1
             continue
         rows[ident] = row
     for site, count in elsewhere.items():
-        where = "with no run site" if site == "None" else f"on {site}"
+        where = "with no run site" if site is None else f"on {site}"
         print(
             f"note: {count} runs of {path} were logged {where}, not here ({run_site()});"
             " they will run again here, since a search's scores change with the machine",
@@ -221,7 +220,7 @@ def append_logged(path: Path, row: dict[str, Any]) -> None:
     """Append ``row`` to a JSON-lines run log as one line, on a line of its own even when
     the log ends in a line cut off by a killed run; the row gets this run site
     (:func:`run_site`) as ``site`` unless it says where it ran."""
-    row = {**row, "site": row.get("site", run_site())}
+    row = {"site": run_site(), **row}
     with path.open("a+b") as f:  # "a": every write goes to the end
         size = f.seek(0, os.SEEK_END)
         cut = False

@@ -54,16 +54,15 @@ def checked_options(
     family: Any,
     options: Mapping[str, Any],
     *,
-    known: tuple[str, ...] = (),
     rules: Mapping[str, _Rule] | None = None,
 ) -> dict[str, Any]:
     """The options of the family ``name``, checked against what it accepts before it is built.
 
     Nevergrad checks some values only when the optimizer first asks, in messages about its
     own state (``popsize=0``: "Both asked and told queues are empty"), and some not at all.
-    A whole number where a float is wanted is passed as a float (``scale=2``). ``known``
-    and ``rules``, when given, replace the options read from ``family``'s signature and the
-    rules of :data:`_OPTION_RULES` (hyperseal's own compositions pass theirs).
+    A whole number where a float is wanted is passed as a float (``scale=2``). ``rules``,
+    when given, are the family's options and their rules, in place of its signature and
+    :data:`_OPTION_RULES` (hyperseal's own compositions, whose every option has a rule).
 
     Raises:
         ConfigError: An option the family does not have, or a value it cannot use, in one
@@ -71,9 +70,11 @@ def checked_options(
     """
     import inspect
 
-    if not known:
-        known = tuple(k for k in inspect.signature(family.__init__).parameters if k != "self")
-    rules = _OPTION_RULES.get(name, {}) if rules is None else rules
+    if rules is None:
+        known = [k for k in inspect.signature(family.__init__).parameters if k != "self"]
+        rules = _OPTION_RULES.get(name, {})
+    else:
+        known = list(rules)
     checked = {}
     for key, value in options.items():
         prefix = f"bad --optimizer-option for {name}: {key}={value!r} refused"

@@ -93,9 +93,7 @@ def make_optimizer(
     elif name == EXPLORING:
         from tuner.search.stall import ExploreOnStall
 
-        options = checked_options(
-            name, ExploreOnStall, options, known=tuple(EXPLORING_RULES), rules=EXPLORING_RULES
-        )
+        options = checked_options(name, ExploreOnStall, options, rules=EXPLORING_RULES)
         configured = ExploreOnStall(inner=COMPOSED[PAIR], **options)
     elif name in _FAMILIES:
         family = getattr(ng.families, name)
